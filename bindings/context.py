@@ -1,0 +1,50 @@
+"""What a binding knows about the project it serves: identity and where its state lives on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def state_home() -> Path:
+    """Where ploy keeps state that must outlive `ploy dev` (sandbox sockets, gateway logs, caches)."""
+    if os.environ.get("PLOY_HOME"):
+        return Path(os.environ["PLOY_HOME"])
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ploy"
+
+
+def config_home() -> Path:
+    """Where user settings and credentials live (`ploy login`)."""
+    if os.environ.get("PLOY_CONFIG_HOME"):
+        return Path(os.environ["PLOY_CONFIG_HOME"])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "ploy"
+
+
+def project_key(root: Path) -> str:
+    """A short stable id for a project folder; sandboxes and tokens are namespaced by it."""
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+
+
+@dataclass
+class BindingContext:
+    project_root: Path
+    project_name: str
+    project_key: str
+    state_dir: Path = field(default_factory=state_home)
+    # Extra environment every sandbox command of this project gets (the AI gateway credentials
+    # when ai: true). A callable so tokens can be re-minted; None when nothing is injected.
+    sandbox_env: Callable[[], dict[str, str]] | None = None
+
+    @classmethod
+    def for_project(cls, root: Path, name: str | None = None) -> BindingContext:
+        root = root.resolve()
+        return cls(project_root=root, project_name=name or root.name, project_key=project_key(root))
+
+    @property
+    def project_state(self) -> Path:
+        return self.state_dir / "projects" / self.project_key

@@ -1,0 +1,38 @@
+"""The SANDBOX binding's options schema: what ploy.yaml may say about one sandbox binding.
+
+Short form:    sandbox: {SANDBOX: default}
+Extended form: sandbox: {SANDBOX: {template: default, memory: 1g, cpus: 1, pids: 512, sleepAfter: 10m, pool: 1}}
+               or {image: my-local-image} / {containerfile: ./Containerfile}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    binding: str  # the env name, e.g. SANDBOX
+    template: str = "default"  # the sandbox identifier of the docs; "default" is ploy's built-in image
+    image: str | None = None  # a local Podman image to use instead of the template
+    containerfile: str | None = None  # a Containerfile (relative to the project) built on first use
+    memory: str = "1g"
+    cpus: float = 1.0
+    pids: int = 1024
+    sleep_after_s: float = 600.0  # idle suspension (issue: background processes keep it awake)
+    pool: int = 1  # warm containers kept ready for new ids; 0 turns the pool off
+    output_limit: int = 10 * 1024 * 1024  # bytes of exec output kept per stream before it is cut
+
+
+# ploy.yaml key -> (attribute, accepted python types) for the extended form; config.py validates with it.
+OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
+    "template": ("template", (str,)),
+    "image": ("image", (str,)),
+    "containerfile": ("containerfile", (str,)),
+    "memory": ("memory", (str, int)),
+    "cpus": ("cpus", (int, float)),
+    "pids": ("pids", (int,)),
+    "sleepAfter": ("sleep_after_s", (str, int, float)),
+    "pool": ("pool", (int,)),
+    "outputLimit": ("output_limit", (int,)),
+}

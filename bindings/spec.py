@@ -1,0 +1,56 @@
+"""The one declaration of a binding's API, shared by the Python class, the JS proxy and the typings test.
+
+A binding object exposed to workers is a Python object whose class sets `__ploy_spec__` to an
+`ObjectSpec`. Every method named there must exist on the class under the same (camelCase) name, so
+Python workers and JS workers call exactly the same API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+MethodKind = Literal["sync", "async", "stream"]
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    # sync: returns at once (in JS too), async: a Promise / coroutine,
+    # stream: a Promise of a ReadableStream in JS, a coroutine giving an AsyncIterator[bytes] in Python.
+    kind: MethodKind
+    # Name of the ObjectSpec of the result when the result is itself a binding object
+    # (e.g. SandboxBinding.get -> SandboxClient); None for plain JSON-able data.
+    returns: str | None = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    name: str  # the TypeScript interface name in typings/
+    methods: tuple[Method, ...]
+    props: tuple[str, ...] = ()  # plain read-only data attributes copied to the JS object
+    doc: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def method(self, name: str) -> Method:
+        for m in self.methods:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def method_names(self) -> list[str]:
+        return [m.name for m in self.methods]
+
+
+REGISTRY: dict[str, ObjectSpec] = {}
+
+
+def register(*specs: ObjectSpec) -> None:
+    for spec in specs:
+        REGISTRY[spec.name] = spec
+
+
+def spec_of(obj: object) -> ObjectSpec | None:
+    return getattr(type(obj), "__ploy_spec__", None)

@@ -1,0 +1,1 @@
+"""Builds the `env` a worker receives from ploy.yaml: vars from .dev.vars/.env and the declared bindings."""

@@ -1,0 +1,37 @@
+"""What the server needs from a loaded worker, whatever its language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from runtime.http import Request, Response
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits. cpu_ms bounds the CPU a request's JS may burn in one go; memory_mb the JS heap."""
+
+    cpu_ms: int = 30_000
+    memory_mb: int = 256
+
+
+class WorkerError(Exception):
+    """An uncaught error from the user's code, with the stack mapped to their source where possible."""
+
+    def __init__(self, message: str, stack: str = "") -> None:
+        super().__init__(message)
+        self.stack = stack or message
+
+
+class Worker(Protocol):
+    async def fetch(self, request: Request, log_prefix: str) -> Response:
+        """Call the user's fetch(request, env). Raise WorkerError for an uncaught error in user code.
+
+        `log_prefix` tags console output with the request it came from."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+Env = dict[str, Any]

@@ -1,0 +1,41 @@
+/**
+ * The worker contract: what `export default { ... } satisfies Ploy` checks.
+ *
+ * `Ploy` is global so the docs' examples type-check without importing it; it becomes visible as
+ * soon as anything in the program imports "@meetploy/types" (the env.d.ts `ploy types` writes does).
+ */
+
+declare global {
+	/**
+	 * The `env` of this project. Empty here; the env.d.ts that `ploy types` writes merges the
+	 * project's `Env` into it, so `satisfies Ploy` types `env` without a type argument.
+	 */
+	interface PloyEnv {}
+
+	/** `PloyEnv` once `ploy types` has filled it in; `any` before, so untyped projects still compile. */
+	type PloyDefaultEnv = keyof PloyEnv extends never ? any : PloyEnv;
+
+	/**
+	 * A Ploy worker module's default export. `fetch` is called once per HTTP request with the
+	 * request and the project's bindings and vars, and returns (a promise of) the response.
+	 *
+	 * @example
+	 * export default {
+	 *   async fetch(request, env) {
+	 *     return new Response("hello");
+	 *   },
+	 * } satisfies Ploy;
+	 */
+	interface Ploy<Env = PloyDefaultEnv> {
+		/** Handle one HTTP request. `env` holds the bindings and vars declared in ploy.yaml. */
+		fetch(request: Request, env: Env): Response | Promise<Response>;
+	}
+
+	/** The Error a binding rejects with: `code` is stable and machine-readable. */
+	interface PloyError extends Error {
+		/** NOT_FOUND, IS_DIRECTORY, NOT_A_DIRECTORY, TIMEOUT, INVALID_ARGUMENT, SANDBOX_DESTROYED, ... */
+		code: string;
+	}
+}
+
+export {};

@@ -1,0 +1,265 @@
+"""`ploy dev`: serves one project's worker over HTTP, reloading it when its files change.
+
+A raw ASGI app under uvicorn rather than Starlette routing: there is exactly one route (everything goes to
+the worker), and skipping the router keeps the hot path short (see bench/hello.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runtime.config import ConfigError, ProjectConfig, load_config
+from runtime.entry import Entry, EntryError, resolve_entry
+from runtime.env import WorkerEnv, build_env
+from runtime.errors import error_response
+from runtime.http import Headers, Request, Response
+from runtime.reload import Watcher
+from runtime.workers.base import Worker, WorkerError
+
+
+def log(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+class PortInUse(Exception):
+    pass
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is already in use: stop the other server or pass --port") from None
+        raise
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@dataclass
+class Generation:
+    """One loaded version of the worker. Requests in flight finish on the generation they started on."""
+
+    worker: Worker
+    env: WorkerEnv
+    entry: Entry
+    inflight: int = 0
+    retired: bool = False
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def retire(self, close_env: bool) -> None:
+        self.retired = True
+        if self.inflight:
+            await self.idle.wait()
+        await self.worker.close()
+        if close_env:
+            await self.env.close()
+
+
+async def load_worker(cfg: ProjectConfig, entry: Entry, env: WorkerEnv) -> Worker:
+    if entry.language == "python":
+        from runtime.workers.python_worker import PythonWorker
+
+        return PythonWorker.load(entry.path, env.values, cfg.root)
+    from runtime.workers.js_worker import JsWorker
+
+    return await JsWorker.load(entry.path, env.values, cfg.limits, log)
+
+
+class DevServer:
+    def __init__(self, project: Path, host: str, port: int) -> None:
+        self.project, self.host, self.port = project, host, port
+        self.cfg: ProjectConfig | None = None
+        self.current: Generation | None = None
+        self.gateway: Any = None
+        self._requests = 0
+        self._reload_lock = asyncio.Lock()
+
+    # -- loading -------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.cfg = load_config(self.project)
+        if self.cfg.ai:
+            from bindings.ai.gateway import Gateway
+            from bindings.context import BindingContext
+
+            self.gateway = await Gateway.start(BindingContext.for_project(self.cfg.root, self.cfg.name))
+            log(f"ai: gateway at {self.gateway.base_url}/v1")
+        env = await build_env(self.cfg, self.gateway)
+        try:
+            entry = await resolve_entry(self.cfg)
+            log(entry.how)
+            worker = await load_worker(self.cfg, entry, env)
+        except BaseException:
+            await env.close()
+            raise
+        self.current = Generation(worker, env, entry)
+        if self.cfg.sandbox:
+            names = ", ".join(f"{n} (sandbox: {o.image or o.containerfile or o.template})" for n, o in self.cfg.sandbox.items())
+            log(f"bindings: {names}")
+
+    async def reload(self, changed: set[Path]) -> None:
+        """Load the new version beside the old; swap only if it loads, so a broken edit keeps serving."""
+        async with self._reload_lock:
+            assert self.cfg is not None and self.current is not None
+            old = self.current
+            config_changed = self.cfg.path in changed or any(p.name in (".dev.vars", ".env") for p in changed)
+            try:
+                cfg = load_config(self.project) if config_changed else self.cfg
+                env = await build_env(cfg, self.gateway) if config_changed else old.env
+                try:
+                    entry = await resolve_entry(cfg)
+                    worker = await load_worker(cfg, entry, env)
+                except BaseException:
+                    if env is not old.env:
+                        await env.close()
+                    raise
+            except (ConfigError, EntryError, WorkerError) as e:
+                detail = e.stack if isinstance(e, WorkerError) else str(e)
+                log(f"reload failed, still serving the previous version:\n{detail}")
+                return
+            self.cfg, self.current = cfg, Generation(worker, env, entry)
+            names = ", ".join(sorted(p.name for p in changed))[:200]
+            log(f"reloaded ({names})")
+            asyncio.ensure_future(old.retire(close_env=env is not old.env))
+
+    async def close(self) -> None:
+        if self.current:
+            await self.current.retire(close_env=True)
+        if self.gateway is not None:
+            await self.gateway.close()
+
+    def watched(self) -> set[Path]:
+        assert self.current is not None and self.cfg is not None
+        return set(self.current.entry.watch) | {self.cfg.path}
+
+    # -- serving -------------------------------------------------------------------------------------
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        gen = self.current
+        assert gen is not None
+        started = time.perf_counter()
+        self._requests += 1
+        method, path = scope["method"], scope["path"]
+        request = await _to_request(scope, receive)
+        gen.inflight += 1
+        status = 500
+        try:
+            try:
+                response = await gen.worker.fetch(request, f"[{method} {path}]")
+            except WorkerError as e:
+                log(f"[{method} {path}] uncaught error:\n{e.stack}")
+                response = error_response(str(e), e.stack, request.headers.get("accept"))
+            except Exception as e:  # a bug in ploy itself must not take the server down either
+                import traceback
+
+                stack = traceback.format_exc()
+                log(f"[{method} {path}] internal error:\n{stack}")
+                response = error_response(f"{type(e).__name__}: {e}", stack, request.headers.get("accept"))
+            status = response.status
+            await _send_response(response, send, receive, method == "HEAD")
+        finally:
+            gen.inflight -= 1
+            if gen.retired and gen.inflight == 0:
+                gen.idle.set()
+            ms = (time.perf_counter() - started) * 1000
+            log(f"{method} {path} {status} {ms:.1f}ms")
+
+
+async def _to_request(scope: dict[str, Any], receive: Any) -> Request:
+    raw_headers = scope["headers"]
+    headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers])
+    host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
+    url = f"{scope.get('scheme', 'http')}://{host}{scope.get('raw_path', scope['path'].encode()).decode('latin-1')}"
+    if scope.get("query_string"):
+        url += "?" + scope["query_string"].decode("latin-1")
+    body = None
+    if scope["method"] not in ("GET", "HEAD"):
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunks.append(message.get("body", b""))
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+    return Request(url, scope["method"], headers, body)
+
+
+async def _send_response(response: Response, send: Any, receive: Any, head: bool) -> None:
+    body = response._body
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    if isinstance(body, (bytes, bytearray, str)) or body is None:
+        data = body.encode() if isinstance(body, str) else bytes(body or b"")
+        if not response.headers.has("content-length"):
+            headers.append((b"content-length", str(len(data)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if head else data})
+        return
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    iterator = body.__aiter__()
+    disconnected = asyncio.ensure_future(_wait_disconnect(receive))
+    try:
+        while True:
+            next_chunk = asyncio.ensure_future(iterator.__anext__())
+            done, _ = await asyncio.wait({next_chunk, disconnected}, return_when=asyncio.FIRST_COMPLETED)
+            if next_chunk not in done:  # the client went away: stop producing
+                next_chunk.cancel()
+                break
+            try:
+                chunk = next_chunk.result()
+            except StopAsyncIteration:
+                await send({"type": "http.response.body", "body": b""})
+                break
+            if chunk and not head:
+                await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+    finally:
+        disconnected.cancel()
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                pass
+
+
+async def _wait_disconnect(receive: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def serve(project: Path, host: str, port: int) -> int:
+    import uvicorn
+
+    sock = bind_socket(host, port)
+    server = DevServer(project, host, sock.getsockname()[1])
+    await server.start()
+    watcher = Watcher(server.project, server.watched, server.reload)
+    watcher.start()
+    config = uvicorn.Config(
+        server, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2, server_header=False
+    )
+    uv = uvicorn.Server(config)
+    log(f"ploy dev: serving {project} at http://{host}:{server.port}")
+    try:
+        await uv.serve(sockets=[sock])
+    finally:
+        await watcher.stop()
+        await server.close()
+    return 0

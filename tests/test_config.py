@@ -1,0 +1,99 @@
+"""ploy.yaml: the documented fields parse; wrong input names file, line and field, and exits 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.config import ConfigError, load_config, parse_config, parse_duration
+from runtime.env import parse_dotenv
+
+DOCS_CONFIG = """kind: dynamic
+build: pnpm build
+out: dist
+ai: true
+sandbox:
+  SANDBOX: default
+"""
+
+
+def test_docs_config_parses() -> None:
+    cfg = parse_config(DOCS_CONFIG, Path("p/ploy.yaml"))
+    assert cfg.kind == "dynamic" and cfg.build == "pnpm build" and cfg.out == "dist" and cfg.ai is True
+    assert list(cfg.sandbox) == ["SANDBOX"]
+    assert cfg.sandbox["SANDBOX"].template == "default"
+    assert cfg.binding_names() == ["SANDBOX", "AI"]
+
+
+def test_extended_sandbox_form() -> None:
+    cfg = parse_config(
+        "sandbox:\n  BOX:\n    template: default\n    memory: 2g\n    cpus: 2\n    pids: 300\n    sleepAfter: 5m\n    pool: 0\n",
+        Path("ploy.yaml"),
+    )
+    box = cfg.sandbox["BOX"]
+    assert (box.memory, box.cpus, box.pids, box.sleep_after_s, box.pool) == ("2g", 2, 300, 300.0, 0)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "field", "words"),
+    [
+        ("kind: dynamic\nbuidl: x\n", 2, "buidl", "unknown field"),
+        ("name: 3\n", 1, "name", "expected a string"),
+        ("ai: maybe\n", 1, "ai", "true or false"),
+        ("sandbox:\n  my-box: default\n", 2, "sandbox.my-box", "not a valid JavaScript identifier"),
+        ("sandbox:\n  class: default\n", 2, "sandbox.class", "not a valid JavaScript identifier"),
+        ("sandbox:\n  A: default\n  A: other\n", 3, "sandbox.A", "defined twice"),
+        ("ai: true\nvars:\n  AI: x\n", 3, "vars.AI", "already used"),
+        ("sandbox:\n  A:\n    memroy: 1g\n", 3, "sandbox.A.memroy", "unknown option"),
+        ("sandbox:\n  A:\n    sleepAfter: soon\n", 3, "sandbox.A.sleepAfter", "not a duration"),
+        ("sandbox:\n  A:\n    pids: -1\n", 3, "sandbox.A.pids", "negative"),
+        ("sandbox: [a, b]\n", 1, "sandbox", "expected a mapping"),
+        ("limits:\n  cpu_ms: 0\n", 2, "limits.cpu_ms", "positive"),
+    ],
+)
+def test_errors_name_line_and_field(text: str, line: int, field: str, words: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, Path("proj/ploy.yaml"))
+    err = info.value
+    assert (err.line, err.field) == (line, field)
+    assert words in str(err)
+    assert str(err).startswith(f"proj/ploy.yaml:{line}: {field}: ")
+
+
+def test_invalid_yaml_has_a_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("kind: dynamic\nsandbox: [\n", Path("ploy.yaml"))
+    assert info.value.line is not None and "invalid YAML" in str(info.value)
+
+
+def test_missing_config_and_missing_main(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path)
+    (tmp_path / "ploy.yaml").write_text("main: nope.py\n")
+    with pytest.raises(ConfigError, match="main"):
+        load_config(tmp_path)
+
+
+def test_cli_exits_2_and_starts_nothing(tmp_path: Path) -> None:
+    (tmp_path / "ploy.yaml").write_text("kind: dynamic\nsandbox:\n  1bad: default\n")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "index.py").write_text("raise SystemExit('must not be imported')\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "dev", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'ploy.yaml'}:3: sandbox.1bad:" in proc.stderr
+    assert "serving" not in proc.stdout
+
+
+def test_durations() -> None:
+    assert [parse_duration(x) for x in ("10m", "30s", "1h", "500ms", 42)] == [600, 30, 3600, 0.5, 42]
+
+
+def test_dotenv() -> None:
+    text = '# comment\nexport A=1\nB = "two words" \nC=\'lit $X\\n\'\nD="line\\nbreak"\nE=x # trailing\n\nbad line\n'
+    assert parse_dotenv(text) == {"A": "1", "B": "two words", "C": "lit $X\\n", "D": "line\nbreak", "E": "x"}

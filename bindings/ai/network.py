@@ -1,0 +1,62 @@
+"""Where the gateway listens: loopback for the local user, the Podman bridge address for sandboxes.
+
+Never on every interface: a gateway token is a credential, so only the machine itself and its own
+containers may reach the listener.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import socket
+
+FALLBACK_BRIDGE = "10.88.0.1"  # Podman's default network gateway
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
+
+async def bridge_address(network: str = "podman") -> str | None:
+    """The host's address on the Podman network (its gateway), as containers reach it.
+
+    PLOY_AI_BRIDGE_ADDR overrides; without Podman there is no bridge (and no sandboxes) so None."""
+    override = os.environ.get("PLOY_AI_BRIDGE_ADDR")
+    if override:
+        return override
+    if shutil.which("podman") is None:
+        return None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "podman", "network", "inspect", network, "--format", "{{range .Subnets}}{{.Gateway}} {{end}}",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=15)
+    except (TimeoutError, OSError):
+        return FALLBACK_BRIDGE
+    for word in out.decode().split():
+        try:
+            if ipaddress.ip_address(word).version == 4:
+                return word
+        except ValueError:
+            continue
+    return FALLBACK_BRIDGE
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port.
+
+    IP_FREEBIND lets it bind the bridge address before Podman has created the bridge interface (it
+    appears with the first container): connections arrive once the address exists."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,0 +1,79 @@
+"""A fake upstream plus a real gateway on a background event loop, for synchronous tests and benches.
+
+The stack runs in its own thread, as it would in `ploy dev`'s process, so callers can use blocking
+clients (the official SDKs, httpx.Client) against it without sharing its event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bindings.ai.fake_upstream import FakeUpstream
+from bindings.ai.gateway import Gateway
+from bindings.context import BindingContext
+
+T = TypeVar("T")
+
+
+class BackgroundLoop:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="ploy-ai-test-loop", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def call(self, fn: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+class AiStack:
+    """FakeUpstream + Gateway for one project. `environ` is what the gateway sees as its environment."""
+
+    def __init__(self, project_root: Path, *, bridge: str | None = None, ttl_s: float = 3600.0, with_openai: bool = True,
+                 with_anthropic: bool = True, default_provider: str = "openai") -> None:  # fmt: skip
+        self.bg = BackgroundLoop()
+        self.ctx = BindingContext.for_project(project_root)
+        self.upstream: FakeUpstream = self.bg.run(self._new_upstream())
+        environ = {"PLOY_AI_DEFAULT_PROVIDER": default_provider}
+        if with_openai:
+            environ |= {"PLOY_OPENAI_API_KEY": self.upstream.openai_key, "PLOY_OPENAI_BASE_URL": self.upstream.openai_base_url}
+        if with_anthropic:
+            environ |= {"PLOY_ANTHROPIC_API_KEY": self.upstream.anthropic_key,
+                        "PLOY_ANTHROPIC_BASE_URL": self.upstream.anthropic_base_url}  # fmt: skip
+        self.environ = environ
+        self.gateway: Gateway = self.bg.run(Gateway.start(self.ctx, ttl_s=ttl_s, bridge=bridge, environ=environ))
+
+    @staticmethod
+    async def _new_upstream() -> FakeUpstream:
+        # Created inside the loop so its asyncio.Event belongs to that loop.
+        return await FakeUpstream().start()
+
+    def release_holds(self) -> None:
+        self.bg.call(self.upstream.release.set)
+
+    def reset(self) -> None:
+        async def _reset() -> None:
+            self.upstream.release = asyncio.Event()
+            self.upstream.script = []
+            self.upstream.requests.clear()
+
+        self.bg.run(_reset())
+
+    def flush_log(self) -> None:
+        self.bg.run(self.gateway.calllog.flush())
+
+    def close(self) -> None:
+        self.bg.run(self.gateway.close())
+        self.bg.run(self.upstream.close())
+        self.bg.stop()

@@ -178,3 +178,18 @@ def test_missing_entry_is_a_clear_error(project: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "runtime.cli", "dev", str(project), "--port", "0"],
                           capture_output=True, text=True, timeout=30)  # fmt: skip
     assert proc.returncode == 1 and "no worker entry" in proc.stderr
+
+
+def test_error_page_renders_in_a_browser(dev_server: type[DevServer], project: Path, tmp_path: Path) -> None:
+    """The 500 page is a real page: Debian's chromium renders the message and the stack."""
+    write(project)
+    server = dev_server(project).start()
+    proc = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'chromium'}", "--dump-dom", server.url + "/boom"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert "Worker threw an exception" in proc.stdout
+    assert "ValueError: kaboom" in proc.stdout and "index.py" in proc.stdout
+    server.wait_output("GET /boom 500")

@@ -58,7 +58,7 @@ async def bundle(source: Path, outfile: Path, project_root: Path) -> set[Path]:
     cmd = [
         find_esbuild(project_root), str(source), "--bundle", "--format=esm", "--platform=neutral",
         "--target=es2023", "--sourcemap", "--main-fields=module,main", "--conditions=worker,browser",
-        f"--outfile={outfile}", f"--metafile={meta}", "--log-level=error", "--charset=utf8",
+        f"--outfile={outfile}", f"--metafile={meta}", "--log-level=error", "--charset=utf8", "--color=false",
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *cmd, cwd=project_root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE

@@ -6,13 +6,14 @@ from its QuickJS Request/Response), so the server speaks one shape whatever lang
 
 from __future__ import annotations
 
+import builtins
 import json as _json
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Union
 from urllib.parse import urlsplit
 
-BodyInit = Union[bytes, bytearray, str, AsyncIterable[bytes], None]
-HeadersInit = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], None]
+BodyInit = bytes | bytearray | str | AsyncIterable[bytes] | None
+HeadersInit = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], None]  # noqa: UP007 - forward ref
 
 
 class Headers:
@@ -102,9 +103,6 @@ class _Body:
         self._body = data
         return data
 
-    async def bytes(self) -> bytes:
-        return await self.arrayBuffer()
-
     async def text(self) -> str:
         return (await self.arrayBuffer()).decode("utf-8", errors="replace")
 
@@ -114,6 +112,9 @@ class _Body:
     @property
     def body(self) -> AsyncIterator[bytes] | None:
         return None if self._body is None else _iterate(self._body)
+
+    async def bytes(self) -> builtins.bytes:  # last: inside the class body it shadows the builtin
+        return await self.arrayBuffer()
 
 
 class Request(_Body):
@@ -171,7 +172,7 @@ class Response(_Body):
             h.set("content-type", "application/json")
         return cls(_json.dumps(data, separators=(",", ":")).encode(), status=status, headers=h)
 
-    json = _ClassOrInstance(_json_response, _Body.json)  # type: ignore[assignment]
+    json = _ClassOrInstance(_json_response, _Body.json)
 
     @classmethod
     def redirect(cls, url: str, status: int = 302) -> Response:

@@ -373,17 +373,45 @@ def test_example_type_checks(example: Path, tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
-@pytest.mark.parametrize(
-    "example", [p for p in TS_EXAMPLES if (p / "env.d.ts").exists()], ids=lambda p: p.name
-)
-def test_committed_env_dts_is_fresh(example: Path) -> None:
+GENERATED = [*EXAMPLES.glob("*/env.d.ts"), *EXAMPLES.glob("*/src/ploy_env.py")]
+
+
+@pytest.mark.parametrize("generated", GENERATED, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_committed_generated_types_are_fresh(generated: Path) -> None:
+    example = generated.parent if generated.name == "env.d.ts" else generated.parent.parent
     done = ploy(example, "--check")
     assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("source", PY_EXAMPLES, ids=lambda p: p.parent.parent.name)
-def test_python_example_passes_mypy(source: Path) -> None:
-    done = subprocess.run(
+def test_python_example_passes_mypy(source: Path, tmp_path: Path) -> None:
+    example = source.parent.parent
+    project = tmp_path / example.name
+    shutil.copytree(example, project, ignore=shutil.ignore_patterns("__pycache__", ".ploy"))
+    assert ploy(project).returncode == 0  # ploy_env.py, for a worker that imports its Env
+    done = mypy(project / "src" / "index.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- Python workers ------------------------------------------------------------------------------
+
+PY_WORKER = """\
+from ploy_env import Env
+
+from runtime.http import Request, Response
+
+
+async def fetch(request: Request, env: Env) -> Response:
+    sandbox = env.SANDBOX.get("x")
+    result = await sandbox.exec("echo hi")
+    print(result)
+    return Response(env.AI.baseUrl + env.GREETING)
+"""
+
+
+def mypy(source: Path) -> subprocess.CompletedProcess[str]:
+    # follow-imports=silent: report the worker's errors only, as for an installed ploy.
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -398,4 +426,38 @@ def test_python_example_passes_mypy(source: Path) -> None:
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_python_worker_gets_ploy_env(tmp_path: Path) -> None:
+    project = make_project(tmp_path, DOCS_AI_YAML + "vars:\n  GREETING: hi\n", {"src/index.py": PY_WORKER})
+    text = (project / "src" / "ploy_env.py").read_text()
+    assert "class Env(Protocol):\n    SANDBOX: SandboxBinding\n    AI: AiBinding\n    GREETING: str\n" in text
+    assert not (project / "env.d.ts").exists() and not (project / "tsconfig.json").exists()
+    assert ploy(project, "--check").returncode == 0
+    (project / "ploy.yaml").write_text(DOCS_YAML)
+    assert ploy(project, "--check").returncode == 1
+    # Importable at run time without loading any binding (the imports are TYPE_CHECKING only).
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, ploy_env; print(ploy_env.Env.__name__, 'bindings' in sys.modules)",
+        ],
+        cwd=project / "src",
+        capture_output=True,
+        text=True,
+    )
+    assert done.stdout.split() == ["Env", "False"], done.stderr
+
+
+def test_python_env_is_typed_for_mypy(tmp_path: Path) -> None:
+    import bindings.sandbox
+
+    if not hasattr(bindings.sandbox, "SandboxBinding"):
+        pytest.skip("bindings.sandbox.SandboxBinding does not exist yet")
+    project = make_project(tmp_path, DOCS_AI_YAML + "vars:\n  GREETING: hi\n", {"src/index.py": PY_WORKER})
+    done = mypy(project / "src" / "index.py")
+    assert done.returncode == 0, done.stdout
+    (project / "src" / "index.py").write_text(PY_WORKER.replace('exec("echo hi")', "exec(42)"))
+    wrong = mypy(project / "src" / "index.py")
+    assert wrong.returncode == 1 and "exec" in wrong.stdout, wrong.stdout

@@ -337,20 +337,21 @@ def test_docs_examples_type_check(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("wrong", "message"),
+    ("wrong", "replacement", "error"),
     [
-        ('sandbox.exec("echo hello from ploy sandbox")', "sandbox.exec(42)"),
-        ('sandbox.readFile("note.txt")', 'sandbox.readFile("note.txt", { encoding: "hex" })'),
-        ("env.SANDBOX.get(id)", "env.SANDBOXES.get(id)"),
-        ("return Response.json(result);", "return result;"),
+        ('sandbox.exec("echo hello from ploy sandbox")', "sandbox.exec(42)", "TS2345"),
+        ('sandbox.readFile("note.txt")', 'sandbox.readFile("note.txt", { encoding: "hex" })', "TS2322"),
+        ("env.SANDBOX.get(id)", "env.SANDBOXES.get(id)", "TS2551"),
+        ("return Response.json(result);", "return result;", "TS2322"),
     ],
 )
-def test_wrong_calls_fail_to_type_check(tmp_path: Path, wrong: str, message: str) -> None:
+def test_wrong_calls_fail_to_type_check(tmp_path: Path, wrong: str, replacement: str, error: str) -> None:
     assert wrong in DOCS_BASIC
-    project = make_project(tmp_path, DOCS_YAML, {"src/index.ts": DOCS_BASIC.replace(wrong, message, 1)})
+    project = make_project(tmp_path, DOCS_YAML, {"src/index.ts": DOCS_BASIC.replace(wrong, replacement, 1)})
     done = tsc(project)
     assert done.returncode != 0
-    assert "src/index.ts" in done.stdout and "error TS" in done.stdout
+    errors = [line for line in done.stdout.splitlines() if "error TS" in line]
+    assert len(errors) == 1 and "src/index.ts" in errors[0] and f"error {error}:" in errors[0], done.stdout
 
 
 def test_ai_binding_absent_without_ai_true(tmp_path: Path) -> None:

@@ -1,0 +1,117 @@
+// The bridge between this QuickJS context and the Python host.
+//
+// JS never calls into Python (impossible once a CPU time limit is set): it pushes host operations
+// into `outbox`; after every entry into JS the host drains the job queue and takes the outbox in one
+// crossing (a JSON string). The host answers by calling `settle(id, ok, payload)`.
+// Every file under runtime/js/ is concatenated into one function body, so they share this scope.
+
+const outbox = [];
+const pending = new Map(); // op id -> {resolve, reject, rid}
+let nextOpId = 1;
+let currentRid = 0; // the request whose code is running now (for console tagging)
+
+function expose(name, value) {
+  Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+}
+
+// A host operation whose answer comes back through settle(); resolves with the decoded payload.
+function hostCall(op, ...args) {
+  const id = nextOpId++;
+  const rid = currentRid;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, rid });
+    outbox.push([op, id, ...args]);
+  });
+}
+
+// A host operation without an answer.
+function hostSend(op, ...args) {
+  outbox.push([op, ...args]);
+}
+
+// --- binary <-> latin-1 strings: the only cheap way bytes cross the boundary ---
+function bytesToLatin1(u8) {
+  let s = "";
+  const CH = 8192;
+  for (let i = 0; i < u8.length; i += CH) {
+    s += String.fromCharCode.apply(null, u8.subarray(i, i + CH));
+  }
+  return s;
+}
+
+function latin1ToBytes(s) {
+  const n = s.length;
+  const u8 = new Uint8Array(n);
+  for (let i = 0; i < n; i++) u8[i] = s.charCodeAt(i);
+  return u8;
+}
+
+// Values to the host: JSON with bytes and binding proxies tagged.
+const PROXY_HANDLE = Symbol("ploy.handle");
+function encodeForHost(value) {
+  return JSON.stringify(value, function (key, v) {
+    const raw = this[key];
+    if (raw instanceof Uint8Array || raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
+      return { __ploy_bytes: bytesToLatin1(toU8(raw)) };
+    }
+    if (raw && typeof raw === "object" && raw[PROXY_HANDLE] !== undefined) {
+      return { __ploy_handle: raw[PROXY_HANDLE] };
+    }
+    if (typeof raw === "bigint") return Number(raw);
+    return v;
+  });
+}
+
+function toU8(v) {
+  if (v instanceof Uint8Array) return v;
+  if (v instanceof ArrayBuffer) return new Uint8Array(v);
+  if (ArrayBuffer.isView(v)) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  throw new TypeError("expected an ArrayBuffer or ArrayBufferView");
+}
+
+// Values from the host: `special` says whether tagged values need reviving (skips the walk otherwise).
+function decodeFromHost(json, special) {
+  if (json === "" || json === undefined) return undefined;
+  const v = JSON.parse(json);
+  return special ? revive(v) : v;
+}
+
+function revive(v) {
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) v[i] = revive(v[i]);
+    return v;
+  }
+  if (typeof v.__ploy_bytes === "string") return latin1ToBytes(v.__ploy_bytes);
+  if (v.__ploy_obj) return makeProxy(v.__ploy_obj);
+  if (v.__ploy_stream !== undefined) return hostReadableStream(v.__ploy_stream);
+  for (const k of Object.keys(v)) v[k] = revive(v[k]);
+  return v;
+}
+
+function hostError(info) {
+  const Ctor = { TypeError, RangeError, SyntaxError }[info.name] || Error;
+  const err = new Ctor(info.message);
+  if (Ctor === Error) err.name = info.name || "Error";
+  if (info.code !== undefined) err.code = info.code;
+  for (const k of Object.keys(info)) {
+    if (k !== "message" && k !== "name" && k !== "code" && k !== "stack") err[k] = info[k];
+  }
+  return err;
+}
+
+// --- entropy: the host feeds os.urandom bytes; JS never uses Math.random for crypto ---
+let entropy = "";
+let entropyPos = 0;
+let entropyAsked = false;
+function randomBytesInto(u8) {
+  if (entropy.length - entropyPos < u8.length) {
+    throw new DOMException("entropy pool exhausted; retry after an await", "OperationError");
+  }
+  for (let i = 0; i < u8.length; i++) u8[i] = entropy.charCodeAt(entropyPos + i);
+  entropyPos += u8.length;
+  if (!entropyAsked && entropy.length - entropyPos < 32768) {
+    entropyAsked = true;
+    hostSend("entropy");
+  }
+}

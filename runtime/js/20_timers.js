@@ -1,0 +1,75 @@
+// setTimeout & co. The host keeps ONE wake-up for the earliest deadline; JS owns the timer list so
+// timers fire ordered by deadline, then by insertion (HTML's "run steps after a timeout").
+
+const timers = new Map(); // id -> {deadline, seq, cb, args, interval, rid}
+let nextTimerId = 1;
+let timerSeq = 0;
+let reportedDeadline = -1;
+
+function timerDelay(ms) {
+  ms = Number(ms);
+  return ms > 0 ? ms : 0;
+}
+
+function addTimer(cb, ms, args, repeat) {
+  if (typeof cb !== "function") {
+    const code = String(cb);
+    cb = () => (0, eval)(code);
+  }
+  const id = nextTimerId++;
+  const delay = timerDelay(ms);
+  timers.set(id, { deadline: performance.now() + delay, seq: timerSeq++, cb, args, interval: repeat ? delay : -1, rid: currentRid });
+  return id;
+}
+
+function clearTimer(id) {
+  timers.delete(Number(id));
+}
+
+function earliestTimer() {
+  let best = null;
+  for (const t of timers.values()) {
+    if (best === null || t.deadline < best.deadline || (t.deadline === best.deadline && t.seq < best.seq)) best = t;
+  }
+  return best;
+}
+
+// After each entry: tell the host when to wake us, if that changed.
+function reportTimers() {
+  const t = earliestTimer();
+  const deadline = t === null ? -1 : t.deadline;
+  if (deadline !== reportedDeadline) {
+    reportedDeadline = deadline;
+    hostSend("timer", deadline === -1 ? -1 : Math.max(0, deadline - performance.now()));
+  }
+}
+
+// Host entry: run the one earliest due timer. Returns true when one ran (the host drains microtasks
+// and calls again, so microtasks run between timers as HTML requires).
+function fireTimer() {
+  reportedDeadline = -2; // force a fresh report after this entry
+  const t = earliestTimer();
+  if (t === null || t.deadline > performance.now()) return false;
+  let id = 0;
+  for (const [k, v] of timers) if (v === t) id = k;
+  if (t.interval >= 0) {
+    t.deadline = performance.now() + t.interval;
+    t.seq = timerSeq++;
+  } else {
+    timers.delete(id);
+  }
+  currentRid = t.rid;
+  try {
+    t.cb.apply(globalThis, t.args);
+  } catch (err) {
+    reportError(err);
+  }
+  return true;
+}
+
+expose("setTimeout", (cb, ms, ...args) => addTimer(cb, ms, args, false));
+expose("setInterval", (cb, ms, ...args) => addTimer(cb, ms, args, true));
+expose("clearTimeout", clearTimer);
+expose("clearInterval", clearTimer);
+expose("setImmediate", (cb, ...args) => addTimer(cb, 0, args, false));
+expose("clearImmediate", clearTimer);

@@ -1,0 +1,716 @@
+// ReadableStream, WritableStream, TransformStream (WHATWG Streams, default/non-byte variants),
+// queuing strategies, TextEncoderStream/TextDecoderStream.
+
+function extractHWM(strategy, dflt) {
+  if (!strategy || strategy.highWaterMark === undefined) return dflt;
+  const h = Number(strategy.highWaterMark);
+  if (Number.isNaN(h) || h < 0) throw new RangeError("Invalid highWaterMark");
+  return h;
+}
+
+function extractSize(strategy) {
+  if (!strategy || strategy.size === undefined) return () => 1;
+  if (typeof strategy.size !== "function") throw new TypeError("size must be a function");
+  return (chunk) => strategy.size(chunk);
+}
+
+function deferred() {
+  let resolve, reject;
+  const promise = new Promise((a, b) => { resolve = a; reject = b; });
+  return { promise, resolve, reject };
+}
+
+function markHandled(p) { p.catch(() => {}); return p; }
+
+class CountQueuingStrategy {
+  constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; }
+  get size() { return () => 1; }
+}
+class ByteLengthQueuingStrategy {
+  constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; }
+  get size() { return (chunk) => chunk.byteLength; }
+}
+
+// ---------------------------------------------------------------- ReadableStream
+const RS_KEY = Symbol("rs");
+
+class ReadableStreamDefaultController {
+  constructor(key, stream, source, hwm, size) {
+    if (key !== RS_KEY) throw new TypeError("Illegal constructor");
+    this._stream = stream;
+    this._source = source;
+    this._queue = []; // [chunk, size]
+    this._queueSize = 0;
+    this._hwm = hwm;
+    this._size = size;
+    this._started = false;
+    this._pulling = false;
+    this._pullAgain = false;
+    this._closeRequested = false;
+  }
+  get desiredSize() {
+    const s = this._stream._state;
+    if (s === "errored") return null;
+    if (s === "closed") return 0;
+    return this._hwm - this._queueSize;
+  }
+  get byobRequest() { return null; }
+  close() {
+    if (this._closeRequested || this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
+    this._closeRequested = true;
+    if (this._queue.length === 0) this._stream._close();
+  }
+  enqueue(chunk) {
+    const stream = this._stream;
+    if (this._closeRequested || stream._state !== "readable") throw new TypeError("The stream is not in a state that permits enqueue");
+    if (stream._reader && stream._reader._readRequests.length) {
+      stream._reader._readRequests.shift().resolve({ value: chunk, done: false });
+    } else {
+      let size;
+      try {
+        size = this._size(chunk);
+        if (!(size >= 0) || size === Infinity) throw new RangeError("Invalid chunk size");
+      } catch (err) {
+        this.error(err);
+        throw err;
+      }
+      this._queue.push([chunk, size]);
+      this._queueSize += size;
+    }
+    this._pullIfNeeded();
+  }
+  error(e) {
+    if (this._stream._state !== "readable") return;
+    this._queue = [];
+    this._queueSize = 0;
+    this._stream._error(e);
+  }
+  _shouldPull() {
+    const stream = this._stream;
+    if (!this._started || this._closeRequested || stream._state !== "readable") return false;
+    if (stream._reader && stream._reader._readRequests.length > 0) return true;
+    return this.desiredSize > 0;
+  }
+  _pullIfNeeded() {
+    if (!this._shouldPull()) return;
+    if (this._pulling) { this._pullAgain = true; return; }
+    this._pulling = true;
+    let p;
+    try {
+      p = Promise.resolve(this._source.pull ? this._source.pull.call(this._source._self, this) : undefined);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(() => {
+      this._pulling = false;
+      if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+    }, (err) => this.error(err));
+  }
+  _pullChunk(readRequest) {
+    if (this._queue.length) {
+      const [chunk, size] = this._queue.shift();
+      this._queueSize -= size;
+      if (this._queueSize < 0) this._queueSize = 0;
+      if (this._closeRequested && this._queue.length === 0) this._stream._close();
+      else this._pullIfNeeded();
+      readRequest.resolve({ value: chunk, done: false });
+    } else {
+      this._stream._reader._readRequests.push(readRequest);
+      this._pullIfNeeded();
+    }
+  }
+  _cancel(reason) {
+    this._queue = [];
+    this._queueSize = 0;
+    const src = this._source;
+    try {
+      return Promise.resolve(src.cancel ? src.cancel.call(src._self, reason) : undefined).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}
+
+class ReadableStream {
+  constructor(underlyingSource, strategy) {
+    this._state = "readable";
+    this._reader = null;
+    this._disturbed = false;
+    this._storedError = undefined;
+    if (underlyingSource === null) throw new TypeError("underlyingSource cannot be null");
+    const src = underlyingSource === undefined ? {} : underlyingSource;
+    const source = {
+      _self: src,
+      start: src.start, pull: src.pull, cancel: src.cancel,
+    };
+    const isBytes = src.type === "bytes";
+    if (src.type !== undefined && !isBytes) throw new RangeError(`Invalid type: ${src.type}`);
+    const hwm = extractHWM(strategy, isBytes ? 0 : 1);
+    const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
+    const c = new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
+    this._controller = c;
+    let startResult;
+    startResult = source.start ? source.start.call(src, c) : undefined;
+    Promise.resolve(startResult).then(() => {
+      c._started = true;
+      c._pullIfNeeded();
+    }, (err) => c.error(err));
+  }
+
+  get locked() { return this._reader !== null; }
+
+  cancel(reason) {
+    if (this._reader) return Promise.reject(new TypeError("Cannot cancel a locked stream"));
+    return this._cancel(reason);
+  }
+
+  _cancel(reason) {
+    this._disturbed = true;
+    if (this._state === "closed") return Promise.resolve();
+    if (this._state === "errored") return Promise.reject(this._storedError);
+    this._close();
+    return this._controller._cancel(reason);
+  }
+
+  _close() {
+    if (this._state !== "readable") return;
+    this._state = "closed";
+    const r = this._reader;
+    if (r) {
+      for (const req of r._readRequests) req.resolve({ value: undefined, done: true });
+      r._readRequests = [];
+      r._closed.resolve();
+    }
+  }
+
+  _error(e) {
+    if (this._state !== "readable") return;
+    this._state = "errored";
+    this._storedError = e;
+    const r = this._reader;
+    if (r) {
+      for (const req of r._readRequests) req.reject(e);
+      r._readRequests = [];
+      r._closed.reject(e);
+      markHandled(r._closed.promise);
+    }
+  }
+
+  getReader(options) {
+    if (options && options.mode !== undefined) {
+      if (options.mode === "byob") throw new TypeError("BYOB readers are not supported");
+      throw new TypeError(`Invalid reader mode: ${options.mode}`);
+    }
+    return new ReadableStreamDefaultReader(this);
+  }
+
+  pipeThrough(transform, options) {
+    if (this.locked) throw new TypeError("ReadableStream is locked");
+    if (transform.writable.locked) throw new TypeError("WritableStream is locked");
+    markHandled(this.pipeTo(transform.writable, options));
+    return transform.readable;
+  }
+
+  pipeTo(dest, options = {}) {
+    if (this.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
+    if (!(dest instanceof WritableStream)) return Promise.reject(new TypeError("pipeTo requires a WritableStream"));
+    if (dest.locked) return Promise.reject(new TypeError("WritableStream is locked"));
+    const { preventClose = false, preventAbort = false, preventCancel = false, signal } = options || {};
+    const reader = this.getReader();
+    const writer = dest.getWriter();
+    this._disturbed = true;
+    return new Promise((resolve, reject) => {
+      let done = false;
+      const finish = (err, isError) => {
+        if (done) return;
+        done = true;
+        if (signal) signal._algorithms.delete(onAbort);
+        reader.releaseLock();
+        writer.releaseLock();
+        isError ? reject(err) : resolve();
+      };
+      const onAbort = (reason) => {
+        const acts = [];
+        if (!preventAbort && dest._state === "writable") acts.push(dest._abort(reason));
+        if (!preventCancel && this._state === "readable") acts.push(this._cancel(reason));
+        Promise.all(acts).then(() => finish(reason, true), (e) => finish(e, true));
+      };
+      if (signal) {
+        if (signal.aborted) { onAbort(signal.reason); return; }
+        signal._algorithms.add(onAbort);
+      }
+      const loop = async () => {
+        try {
+          while (!done) {
+            await writer.ready;
+            if (done) return;
+            const { value, done: end } = await reader.read();
+            if (done) return;
+            if (end) {
+              if (!preventClose) await writer.close();
+              finish();
+              return;
+            }
+            markHandled(writer.write(value));
+          }
+        } catch (err) {
+          if (done) return;
+          if (this._state === "errored") {
+            if (!preventAbort) await dest._abort(this._storedError).catch(() => {});
+            finish(this._storedError, true);
+          } else {
+            if (!preventCancel) await this._cancel(err).catch(() => {});
+            finish(err, true);
+          }
+        }
+      };
+      loop();
+    });
+  }
+
+  tee() {
+    const reader = this.getReader();
+    let reading = false, readAgain = false, canceled1 = false, canceled2 = false, reason1, reason2;
+    let b1, b2;
+    const cancelDone = deferred();
+    const pull = () => {
+      if (reading) { readAgain = true; return Promise.resolve(); }
+      reading = true;
+      reader.read().then(({ value, done }) => {
+        reading = false;
+        if (done) {
+          if (!canceled1) b1._controller.close();
+          if (!canceled2) b2._controller.close();
+          cancelDone.resolve();
+          return;
+        }
+        // Each branch gets its own copy of binary chunks so one consumer cannot mutate the other's.
+        const v2 = ArrayBuffer.isView(value) ? structuredCloneImpl(value, new Map()) : value;
+        if (!canceled1) b1._controller.enqueue(value);
+        if (!canceled2) b2._controller.enqueue(v2);
+        if (readAgain) { readAgain = false; pull(); }
+      }, (err) => { reading = false; });
+      return Promise.resolve();
+    };
+    const cancelBoth = () => {
+      if (canceled1 && canceled2) cancelDone.resolve(this._cancelFromTee([reason1, reason2], reader));
+      return cancelDone.promise;
+    };
+    b1 = new ReadableStream({ pull, cancel: (r) => { canceled1 = true; reason1 = r; return cancelBoth(); } });
+    b2 = new ReadableStream({ pull, cancel: (r) => { canceled2 = true; reason2 = r; return cancelBoth(); } });
+    reader._closed.promise.catch((err) => {
+      b1._controller.error(err);
+      b2._controller.error(err);
+      cancelDone.resolve();
+    });
+    return [b1, b2];
+  }
+
+  _cancelFromTee(reasons, reader) {
+    return reader.cancel(reasons);
+  }
+
+  values(options) {
+    const reader = this.getReader();
+    const preventCancel = !!(options && options.preventCancel);
+    let finished = false;
+    return {
+      next: () => {
+        if (finished) return Promise.resolve({ value: undefined, done: true });
+        return reader.read().then((r) => {
+          if (r.done) { finished = true; reader.releaseLock(); }
+          return r;
+        }, (err) => { finished = true; reader.releaseLock(); throw err; });
+      },
+      return: (value) => {
+        if (finished) return Promise.resolve({ value, done: true });
+        finished = true;
+        if (!preventCancel) {
+          const p = reader.cancel(value);
+          reader.releaseLock();
+          return p.then(() => ({ value, done: true }));
+        }
+        reader.releaseLock();
+        return Promise.resolve({ value, done: true });
+      },
+      [Symbol.asyncIterator]() { return this; },
+    };
+  }
+
+  [Symbol.asyncIterator](options) { return this.values(options); }
+
+  static from(iterable) {
+    if (iterable instanceof ReadableStream) return iterable;
+    const it = iterable[Symbol.asyncIterator] ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
+    return new ReadableStream({
+      async pull(c) {
+        const { value, done } = await it.next();
+        if (done) c.close();
+        else c.enqueue(await value);
+      },
+      async cancel(reason) {
+        if (typeof it.return === "function") await it.return(reason);
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  get [Symbol.toStringTag]() { return "ReadableStream"; }
+}
+
+class ReadableStreamDefaultReader {
+  constructor(stream) {
+    if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamDefaultReader needs a ReadableStream");
+    if (stream._reader) throw new TypeError("ReadableStream is locked");
+    this._stream = stream;
+    this._readRequests = [];
+    this._closed = deferred();
+    stream._reader = this;
+    if (stream._state === "closed") this._closed.resolve();
+    else if (stream._state === "errored") { this._closed.reject(stream._storedError); markHandled(this._closed.promise); }
+  }
+  get closed() { return this._closed.promise; }
+  read() {
+    const stream = this._stream;
+    if (!stream) return Promise.reject(new TypeError("This reader has been released"));
+    stream._disturbed = true;
+    if (stream._state === "closed") return Promise.resolve({ value: undefined, done: true });
+    if (stream._state === "errored") return Promise.reject(stream._storedError);
+    const d = deferred();
+    stream._controller._pullChunk(d);
+    return d.promise;
+  }
+  cancel(reason) {
+    if (!this._stream) return Promise.reject(new TypeError("This reader has been released"));
+    return this._stream._cancel(reason);
+  }
+  releaseLock() {
+    const stream = this._stream;
+    if (!stream) return;
+    const err = new TypeError("Reader was released");
+    for (const req of this._readRequests) req.reject(err);
+    this._readRequests = [];
+    if (stream._state === "readable") this._closed.reject(err);
+    else this._closed = { promise: Promise.reject(err) };
+    markHandled(this._closed.promise);
+    stream._reader = null;
+    this._stream = null;
+  }
+}
+
+// ---------------------------------------------------------------- WritableStream
+class WritableStreamDefaultController {
+  constructor(stream) { this._stream = stream; this._abortController = new AbortController(); }
+  get signal() { return this._abortController.signal; }
+  error(e) { if (this._stream._state === "writable") this._stream._startErroring(e); }
+}
+
+class WritableStream {
+  constructor(underlyingSink = {}, strategy) {
+    const sink = underlyingSink === undefined ? {} : underlyingSink;
+    this._sink = sink;
+    this._state = "writable"; // writable | erroring | errored | closed
+    this._storedError = undefined;
+    this._writer = null;
+    this._queue = []; // {chunk, size, d} | {close: true, d}
+    this._queueSize = 0;
+    this._hwm = extractHWM(strategy, 1);
+    this._size = extractSize(strategy);
+    this._inFlight = false;
+    this._closeRequested = false;
+    this._started = false;
+    this._pendingAbort = null;
+    this._controller = new WritableStreamDefaultController(this);
+    Promise.resolve(sink.start ? sink.start.call(sink, this._controller) : undefined).then(() => {
+      this._started = true;
+      this._advance();
+    }, (err) => { this._started = true; this._startErroring(err); this._finishErroring(); });
+  }
+  get locked() { return this._writer !== null; }
+  getWriter() { return new WritableStreamDefaultWriter(this); }
+  abort(reason) {
+    if (this._writer) return Promise.reject(new TypeError("WritableStream is locked"));
+    return this._abort(reason);
+  }
+  close() {
+    if (this._writer) return Promise.reject(new TypeError("WritableStream is locked"));
+    return this._close();
+  }
+  _desiredSize() {
+    if (this._state === "errored" || this._state === "erroring") return null;
+    if (this._state === "closed") return 0;
+    return this._hwm - this._queueSize;
+  }
+  _updateBackpressure() {
+    const w = this._writer;
+    if (!w || this._state !== "writable" || this._closeRequested) return;
+    const bp = this._desiredSize() <= 0;
+    if (bp && !w._readyPending) { w._ready = deferred(); w._readyPending = true; }
+    else if (!bp && w._readyPending) { w._readyPending = false; w._ready.resolve(); }
+  }
+  _write(chunk) {
+    if (this._state === "errored" || this._state === "erroring") return Promise.reject(this._storedError);
+    if (this._closeRequested || this._state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
+    let size;
+    try { size = this._size(chunk); } catch (err) { this._startErroring(err); return Promise.reject(err); }
+    const d = deferred();
+    this._queue.push({ chunk, size, d });
+    this._queueSize += size;
+    this._updateBackpressure();
+    this._advance();
+    return d.promise;
+  }
+  _close() {
+    if (this._state === "closed" || this._state === "errored" || this._closeRequested) return Promise.reject(new TypeError("The stream is closed or closing"));
+    const d = deferred();
+    this._closeRequested = true;
+    this._queue.push({ close: true, d });
+    if (this._writer && this._writer._readyPending) { this._writer._readyPending = false; this._writer._ready.resolve(); }
+    this._advance();
+    return d.promise;
+  }
+  _abort(reason) {
+    if (this._state === "closed" || this._state === "errored") return Promise.resolve();
+    this._controller._abortController.abort(reason);
+    if (this._pendingAbort) return this._pendingAbort.d.promise;
+    const d = deferred();
+    this._pendingAbort = { d, reason };
+    if (this._state === "writable") this._startErroring(reason);
+    if (!this._inFlight) this._finishErroring();
+    return d.promise;
+  }
+  _startErroring(reason) {
+    if (this._state !== "writable") return;
+    this._state = "erroring";
+    this._storedError = reason;
+    const w = this._writer;
+    if (w && w._readyPending) { w._readyPending = false; w._ready.reject(reason); markHandled(w._ready.promise); }
+    else if (w) { w._ready = { promise: markHandled(Promise.reject(reason)) }; }
+    if (!this._inFlight && this._started) this._finishErroring();
+  }
+  _finishErroring() {
+    if (this._state !== "erroring") return;
+    this._state = "errored";
+    const err = this._storedError;
+    for (const item of this._queue) item.d.reject(err);
+    this._queue = [];
+    this._queueSize = 0;
+    if (this._writer) { this._writer._closedD.reject(err); markHandled(this._writer._closedD.promise); }
+    const pa = this._pendingAbort;
+    if (pa) {
+      this._pendingAbort = null;
+      Promise.resolve(this._sink.abort ? this._sink.abort.call(this._sink, pa.reason) : undefined).then(() => pa.d.resolve(), (e) => pa.d.reject(e));
+    }
+  }
+  _advance() {
+    if (!this._started || this._inFlight || !this._queue.length) return;
+    if (this._state === "erroring") { this._finishErroring(); return; }
+    if (this._state !== "writable") return;
+    const item = this._queue[0];
+    this._inFlight = true;
+    const sink = this._sink;
+    let p;
+    try {
+      p = item.close
+        ? Promise.resolve(sink.close ? sink.close.call(sink) : undefined)
+        : Promise.resolve(sink.write ? sink.write.call(sink, item.chunk, this._controller) : undefined);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(() => {
+      this._inFlight = false;
+      this._queue.shift();
+      if (item.close) {
+        this._state = "closed";
+        item.d.resolve();
+        if (this._writer) this._writer._closedD.resolve();
+        return;
+      }
+      this._queueSize -= item.size;
+      item.d.resolve();
+      if (this._state === "erroring") { this._finishErroring(); return; }
+      this._updateBackpressure();
+      this._advance();
+    }, (err) => {
+      this._inFlight = false;
+      this._queue.shift();
+      item.d.reject(err);
+      if (this._state === "writable") this._startErroring(err);
+      this._finishErroring();
+    });
+  }
+  get [Symbol.toStringTag]() { return "WritableStream"; }
+}
+
+class WritableStreamDefaultWriter {
+  constructor(stream) {
+    if (stream._writer) throw new TypeError("WritableStream is locked");
+    this._stream = stream;
+    stream._writer = this;
+    this._closedD = deferred();
+    this._ready = deferred();
+    this._readyPending = false;
+    if (stream._state === "writable") {
+      if (stream._desiredSize() <= 0 && !stream._closeRequested) this._readyPending = true;
+      else this._ready.resolve();
+    } else if (stream._state === "closed") {
+      this._ready.resolve();
+      this._closedD.resolve();
+    } else {
+      this._ready.reject(stream._storedError); markHandled(this._ready.promise);
+      if (stream._state === "errored") { this._closedD.reject(stream._storedError); markHandled(this._closedD.promise); }
+    }
+  }
+  get closed() { return this._closedD.promise; }
+  get ready() { return this._ready.promise; }
+  get desiredSize() {
+    if (!this._stream) throw new TypeError("This writer has been released");
+    return this._stream._desiredSize();
+  }
+  write(chunk) {
+    if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
+    return this._stream._write(chunk);
+  }
+  close() {
+    if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
+    return this._stream._close();
+  }
+  abort(reason) {
+    if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
+    return this._stream._abort(reason);
+  }
+  releaseLock() {
+    const s = this._stream;
+    if (!s) return;
+    const err = new TypeError("Writer was released");
+    if (this._readyPending) { this._readyPending = false; this._ready.reject(err); markHandled(this._ready.promise); }
+    if (s._state === "writable" || s._state === "erroring") { this._closedD.reject(err); markHandled(this._closedD.promise); }
+    s._writer = null;
+    this._stream = null;
+  }
+}
+
+// ---------------------------------------------------------------- TransformStream
+class TransformStreamDefaultController {
+  constructor(ts) { this._ts = ts; }
+  get desiredSize() { return this._ts._readable._controller.desiredSize; }
+  enqueue(chunk) {
+    const rc = this._ts._readable._controller;
+    rc.enqueue(chunk);
+    if (!(rc.desiredSize > 0) && !this._ts._backpressure) this._ts._setBackpressure(true);
+  }
+  error(reason) {
+    this._ts._error(reason);
+  }
+  terminate() {
+    const rc = this._ts._readable._controller;
+    if (!rc._closeRequested && this._ts._readable._state === "readable") rc.close();
+    this._ts._errorWritable(new TypeError("TransformStream terminated"));
+  }
+}
+
+class TransformStream {
+  constructor(transformer = {}, writableStrategy, readableStrategy) {
+    const t = transformer === undefined ? {} : transformer;
+    const controller = new TransformStreamDefaultController(this);
+    this._controller = controller;
+    this._backpressure = undefined;
+    this._bpChange = null;
+    const startD = deferred();
+    const transform = t.transform
+      ? (chunk) => t.transform.call(t, chunk, controller)
+      : (chunk) => controller.enqueue(chunk);
+    this._writable = new WritableStream({
+      start: () => startD.promise,
+      write: (chunk) => {
+        const go = () => Promise.resolve(transform(chunk)).catch((err) => { this._error(err); throw err; });
+        if (this._backpressure) {
+          return this._bpChange.promise.then(() => {
+            if (this._writable._state === "erroring") throw this._writable._storedError;
+            return go();
+          });
+        }
+        return go();
+      },
+      close: () => Promise.resolve(t.flush ? t.flush.call(t, controller) : undefined).then(() => {
+        const rc = this._readable._controller;
+        if (this._readable._state === "readable" && !rc._closeRequested) rc.close();
+      }, (err) => { this._error(err); throw err; }),
+      abort: (reason) => {
+        this._readable._controller.error(reason);
+        return t.cancel ? t.cancel.call(t, reason) : undefined;
+      },
+    }, writableStrategy);
+    this._readable = new ReadableStream({
+      start: () => startD.promise,
+      pull: () => { this._setBackpressure(false); return this._bpChange.promise; },
+      cancel: (reason) => {
+        this._errorWritable(reason);
+        return t.cancel ? t.cancel.call(t, reason) : undefined;
+      },
+    }, readableStrategy === undefined ? { highWaterMark: 0 } : readableStrategy);
+    this._setBackpressure(true);
+    Promise.resolve(t.start ? t.start.call(t, controller) : undefined).then(startD.resolve, startD.reject);
+  }
+  get readable() { return this._readable; }
+  get writable() { return this._writable; }
+  _setBackpressure(bp) {
+    if (this._bpChange) this._bpChange.resolve();
+    this._bpChange = deferred();
+    this._backpressure = bp;
+  }
+  _error(reason) {
+    this._readable._controller.error(reason);
+    this._errorWritable(reason);
+  }
+  _errorWritable(reason) {
+    const w = this._writable;
+    if (w._state === "writable") w._startErroring(reason);
+    if (this._backpressure) this._setBackpressure(false);
+  }
+  get [Symbol.toStringTag]() { return "TransformStream"; }
+}
+
+class TextEncoderStream extends TransformStream {
+  constructor() {
+    const enc = new TextEncoder();
+    let pendingHigh = "";
+    super({
+      transform(chunk, c) {
+        let s = pendingHigh + String(chunk);
+        pendingHigh = "";
+        const last = s.charCodeAt(s.length - 1);
+        if (last >= 0xd800 && last <= 0xdbff) { pendingHigh = s[s.length - 1]; s = s.slice(0, -1); }
+        if (s) c.enqueue(enc.encode(s));
+      },
+      flush(c) { if (pendingHigh) c.enqueue(new Uint8Array([0xef, 0xbf, 0xbd])); },
+    });
+  }
+  get encoding() { return "utf-8"; }
+}
+
+class TextDecoderStream extends TransformStream {
+  constructor(label = "utf-8", options = {}) {
+    const dec = new TextDecoder(label, options);
+    super({
+      transform(chunk, c) { const s = dec.decode(chunk, { stream: true }); if (s) c.enqueue(s); },
+      flush(c) { const s = dec.decode(); if (s) c.enqueue(s); },
+    });
+    this._dec = dec;
+  }
+  get encoding() { return this._dec.encoding; }
+  get fatal() { return this._dec.fatal; }
+  get ignoreBOM() { return this._dec.ignoreBOM; }
+}
+
+expose("ReadableStream", ReadableStream);
+expose("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
+expose("ReadableStreamDefaultController", ReadableStreamDefaultController);
+expose("WritableStream", WritableStream);
+expose("WritableStreamDefaultWriter", WritableStreamDefaultWriter);
+expose("WritableStreamDefaultController", WritableStreamDefaultController);
+expose("TransformStream", TransformStream);
+expose("TransformStreamDefaultController", TransformStreamDefaultController);
+expose("CountQueuingStrategy", CountQueuingStrategy);
+expose("ByteLengthQueuingStrategy", ByteLengthQueuingStrategy);
+expose("TextEncoderStream", TextEncoderStream);
+expose("TextDecoderStream", TextDecoderStream);

@@ -1,0 +1,503 @@
+// Headers, Blob, File, FormData, and Request/Response with the Fetch Standard's body mixin.
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function normalizeValue(v) {
+  return String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+}
+
+class Headers {
+  _list = []; // [lowercased name, value] in insertion order
+  _guard = "none";
+  constructor(init) {
+    if (init === undefined || init === null) return;
+    if (init instanceof Headers) { this._list = init._list.map((p) => p.slice()); return; }
+    if (typeof init !== "object") throw new TypeError("Headers init must be an object or iterable");
+    if (typeof init[Symbol.iterator] === "function") {
+      for (const pair of init) {
+        const arr = typeof pair === "string" ? null : Array.from(pair);
+        if (!arr || arr.length !== 2) throw new TypeError("Headers init pairs must have exactly two items");
+        this.append(arr[0], arr[1]);
+      }
+    } else {
+      for (const k of Object.keys(init)) this.append(k, init[k]);
+    }
+  }
+  #check(name, value) {
+    if (this._guard === "immutable") throw new TypeError("Headers are immutable");
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
+    if (value !== undefined && /[\0\r\n]/.test(value)) throw new TypeError(`Invalid header value for "${name}"`);
+  }
+  append(name, value) {
+    name = String(name); value = normalizeValue(value);
+    this.#check(name, value);
+    this._list.push([name.toLowerCase(), value]);
+  }
+  delete(name) {
+    name = String(name);
+    this.#check(name);
+    const key = name.toLowerCase();
+    this._list = this._list.filter(([k]) => k !== key);
+  }
+  get(name) {
+    const key = String(name).toLowerCase();
+    let out = null;
+    for (const [k, v] of this._list) if (k === key) out = out === null ? v : out + ", " + v;
+    return out;
+  }
+  getSetCookie() { return this._list.filter(([k]) => k === "set-cookie").map(([, v]) => v); }
+  getAll(name) { const key = String(name).toLowerCase(); return this._list.filter(([k]) => k === key).map(([, v]) => v); }
+  has(name) { const key = String(name).toLowerCase(); return this._list.some(([k]) => k === key); }
+  set(name, value) {
+    name = String(name); value = normalizeValue(value);
+    this.#check(name, value);
+    const key = name.toLowerCase();
+    const i = this._list.findIndex(([k]) => k === key);
+    if (i < 0) this._list.push([key, value]);
+    else {
+      this._list[i] = [key, value];
+      this._list = this._list.filter(([k], j) => j <= i || k !== key);
+    }
+  }
+  // "sort and combine": names sorted, values combined, set-cookie kept apart
+  _sorted() {
+    const names = [...new Set(this._list.map(([k]) => k))].sort();
+    const out = [];
+    for (const n of names) {
+      if (n === "set-cookie") for (const v of this.getSetCookie()) out.push([n, v]);
+      else out.push([n, this.get(n)]);
+    }
+    return out;
+  }
+  forEach(cb, thisArg) { for (const [k, v] of this._sorted()) cb.call(thisArg, v, k, this); }
+  *entries() { yield* this._sorted(); }
+  *keys() { for (const [k] of this._sorted()) yield k; }
+  *values() { for (const [, v] of this._sorted()) yield v; }
+  [Symbol.iterator]() { return this.entries(); }
+  get [Symbol.toStringTag]() { return "Headers"; }
+  [INSPECT]() { return "Headers " + inspect(Object.fromEntries(this._sorted())); }
+}
+
+function headersFromFlat(flat, guard) {
+  const h = new Headers();
+  if (flat) {
+    const parts = flat.split("\n");
+    for (let i = 0; i + 1 < parts.length; i += 2) h._list.push([parts[i], parts[i + 1]]);
+  }
+  h._guard = guard;
+  return h;
+}
+
+// ---------------------------------------------------------------- Blob, File
+function concatBytes(chunks) {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) { out.set(c, o); o += c.length; }
+  return out;
+}
+
+class Blob {
+  _bytes;
+  _type;
+  constructor(parts = [], options = {}) {
+    const chunks = [];
+    for (const p of parts) {
+      if (p instanceof Blob) chunks.push(p._bytes);
+      else if (p instanceof ArrayBuffer || ArrayBuffer.isView(p)) chunks.push(toU8(p).slice());
+      else chunks.push(utf8Encode(String(p)));
+    }
+    this._bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
+    const t = options && options.type !== undefined ? String(options.type) : "";
+    this._type = /^[\x20-\x7e]*$/.test(t) ? t.toLowerCase() : "";
+  }
+  get size() { return this._bytes.length; }
+  get type() { return this._type; }
+  slice(start = 0, end = this.size, type = "") {
+    const n = this.size;
+    const rel = (x) => (x < 0 ? Math.max(n + x, 0) : Math.min(x, n));
+    const b = new Blob([], { type });
+    b._bytes = this._bytes.slice(rel(start), Math.max(rel(end), rel(start)));
+    return b;
+  }
+  async text() { return utf8Decode(this._bytes, false); }
+  async arrayBuffer() { return this._bytes.slice().buffer; }
+  async bytes() { return this._bytes.slice(); }
+  stream() { return bytesStream(this._bytes); }
+  get [Symbol.toStringTag]() { return "Blob"; }
+  [INSPECT]() { return `Blob { size: ${this.size}, type: ${quoteString(this.type)} }`; }
+}
+
+class File extends Blob {
+  #name;
+  #lastModified;
+  constructor(parts, name, options = {}) {
+    if (arguments.length < 2) throw new TypeError("File constructor requires 2 arguments");
+    super(parts, options);
+    this.#name = String(name);
+    this.#lastModified = options && options.lastModified !== undefined ? Number(options.lastModified) : Date.now();
+  }
+  get name() { return this.#name; }
+  get lastModified() { return this.#lastModified; }
+  get [Symbol.toStringTag]() { return "File"; }
+  [INSPECT]() { return `File { name: ${quoteString(this.name)}, size: ${this.size}, type: ${quoteString(this.type)} }`; }
+}
+
+function bytesStream(bytes) {
+  return new ReadableStream({
+    pull(c) {
+      if (bytes.length) c.enqueue(bytes);
+      c.close();
+    },
+  }, { highWaterMark: 0 });
+}
+
+// ---------------------------------------------------------------- FormData
+class FormData {
+  _entries = [];
+  constructor(form) {
+    if (form !== undefined) throw new TypeError("FormData(form) is not supported outside a browser");
+  }
+  #entry(name, value, filename) {
+    name = toUSVString(name);
+    if (value instanceof Blob) {
+      if (!(value instanceof File) || filename !== undefined) {
+        const f = new File([], filename !== undefined ? String(filename) : value instanceof File ? value.name : "blob", { type: value.type });
+        f._bytes = value._bytes;
+        value = f;
+      }
+    } else value = toUSVString(value);
+    return [name, value];
+  }
+  append(name, value, filename) { this._entries.push(this.#entry(name, value, filename)); }
+  delete(name) { name = toUSVString(name); this._entries = this._entries.filter(([k]) => k !== name); }
+  get(name) { name = toUSVString(name); const e = this._entries.find(([k]) => k === name); return e ? e[1] : null; }
+  getAll(name) { name = toUSVString(name); return this._entries.filter(([k]) => k === name).map(([, v]) => v); }
+  has(name) { name = toUSVString(name); return this._entries.some(([k]) => k === name); }
+  set(name, value, filename) {
+    const e = this.#entry(name, value, filename);
+    const i = this._entries.findIndex(([k]) => k === e[0]);
+    if (i < 0) this._entries.push(e);
+    else this._entries = [...this._entries.slice(0, i), e, ...this._entries.slice(i + 1).filter(([k]) => k !== e[0])];
+  }
+  forEach(cb, thisArg) { for (const [k, v] of this._entries.slice()) cb.call(thisArg, v, k, this); }
+  *entries() { for (const e of this._entries) yield e.slice(); }
+  *keys() { for (const [k] of this._entries) yield k; }
+  *values() { for (const [, v] of this._entries) yield v; }
+  [Symbol.iterator]() { return this.entries(); }
+  get [Symbol.toStringTag]() { return "FormData"; }
+}
+
+function encodeMultipart(fd) {
+  const rnd = new Uint8Array(12);
+  randomBytesInto(rnd);
+  const boundary = "----PloyFormBoundary" + Array.from(rnd, (b) => b.toString(16).padStart(2, "0")).join("");
+  const esc = (s) => s.replace(/\r\n|\r|\n/g, "\r\n").replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  const chunks = [];
+  for (const [name, value] of fd._entries) {
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${esc(name)}"`;
+    if (value instanceof File) {
+      head += `; filename="${esc(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
+      chunks.push(utf8Encode(head), value._bytes, utf8Encode("\r\n"));
+    } else {
+      chunks.push(utf8Encode(head + "\r\n\r\n" + value.replace(/\r\n|\r|\n/g, "\r\n") + "\r\n"));
+    }
+  }
+  chunks.push(utf8Encode(`--${boundary}--\r\n`));
+  return { bytes: concatBytes(chunks), type: `multipart/form-data; boundary=${boundary}` };
+}
+
+function parseMultipart(bytes, contentType) {
+  const m = /boundary=(?:"([^"]+)"|([^;]+))/i.exec(contentType);
+  if (!m) throw new TypeError("multipart/form-data without a boundary");
+  const boundary = "--" + (m[1] || m[2]).trim();
+  const bin = bytesToLatin1(bytes);
+  const fd = new FormData();
+  const parts = bin.split(boundary);
+  for (let i = 1; i < parts.length; i++) {
+    let part = parts[i];
+    if (part.startsWith("--")) break;
+    part = part.replace(/^\r\n/, "").replace(/\r\n$/, "");
+    const sep = part.indexOf("\r\n\r\n");
+    if (sep < 0) continue;
+    const head = utf8Decode(latin1ToBytes(part.slice(0, sep)), false);
+    const body = part.slice(sep + 4);
+    const disp = /content-disposition:[^\r\n]*?\bname="([^"]*)"/i.exec(head);
+    if (!disp) continue;
+    const fn = /filename="([^"]*)"/i.exec(head);
+    const ct = /content-type:\s*([^\r\n]*)/i.exec(head);
+    if (fn) {
+      const f = new File([], fn[1], { type: ct ? ct[1].trim() : "" });
+      f._bytes = latin1ToBytes(body);
+      fd.append(disp[1], f);
+    } else fd.append(disp[1], utf8Decode(latin1ToBytes(body), false));
+  }
+  return fd;
+}
+
+// ---------------------------------------------------------------- body mixin
+// A body is {source, stream}: `source` (a string or Uint8Array) is kept until someone touches
+// `.body`, so the common cases (text and JSON responses) never build a stream at all.
+function extractBody(init) {
+  if (init === null || init === undefined) return [null, null];
+  if (typeof init === "string") return [{ source: init, stream: null }, "text/plain;charset=UTF-8"];
+  if (init instanceof ReadableStream) {
+    if (init.locked || init._disturbed) throw new TypeError("ReadableStream is locked or disturbed");
+    return [{ source: null, stream: init }, null];
+  }
+  if (init instanceof ArrayBuffer || ArrayBuffer.isView(init)) return [{ source: toU8(init).slice(), stream: null }, null];
+  if (init instanceof URLSearchParams) return [{ source: init.toString(), stream: null }, "application/x-www-form-urlencoded;charset=UTF-8"];
+  if (init instanceof Blob) return [{ source: init._bytes, stream: null }, init.type || null];
+  if (init instanceof FormData) {
+    const { bytes, type } = encodeMultipart(init);
+    return [{ source: bytes, stream: null }, type];
+  }
+  if (typeof init === "object" && (typeof init[Symbol.asyncIterator] === "function")) {
+    return [{ source: null, stream: ReadableStream.from(init) }, null];
+  }
+  return [{ source: String(init), stream: null }, "text/plain;charset=UTF-8"];
+}
+
+class Body {
+  _body = null;
+  _used = false;
+  get body() {
+    const b = this._body;
+    if (b === null) return null;
+    if (b.stream === null) {
+      b.stream = bytesStream(typeof b.source === "string" ? utf8Encode(b.source) : b.source);
+      if (this._used) b.stream._disturbed = true;
+      b.source = null;
+    }
+    return b.stream;
+  }
+  get bodyUsed() {
+    const b = this._body;
+    return this._used || (b !== null && b.stream !== null && b.stream._disturbed);
+  }
+  // Resolves with a string or Uint8Array of the whole body.
+  _consume() {
+    if (this.bodyUsed) return Promise.reject(new TypeError("Body has already been used"));
+    const b = this._body;
+    this._used = true;
+    if (b === null) return Promise.resolve(new Uint8Array(0));
+    if (b.stream === null) return Promise.resolve(b.source);
+    if (b.stream.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
+    return readAll(b.stream);
+  }
+  async text() {
+    const v = await this._consume();
+    return typeof v === "string" ? v : utf8Decode(v, false);
+  }
+  async json() {
+    return JSON.parse(await this.text());
+  }
+  async bytes() {
+    const v = await this._consume();
+    return typeof v === "string" ? utf8Encode(v) : v;
+  }
+  async arrayBuffer() {
+    const v = await this.bytes();
+    return v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v.buffer : v.slice().buffer;
+  }
+  async blob() {
+    return new Blob([await this.bytes()], { type: this.headers.get("content-type") || "" });
+  }
+  async formData() {
+    const ct = this.headers.get("content-type") || "";
+    if (/^multipart\/form-data/i.test(ct)) return parseMultipart(await this.bytes(), ct);
+    if (/^application\/x-www-form-urlencoded/i.test(ct)) {
+      const fd = new FormData();
+      for (const [k, v] of formDecode(await this.text())) fd.append(k, v);
+      return fd;
+    }
+    throw new TypeError(`Could not parse content as FormData (content-type: ${ct || "none"})`);
+  }
+  _cloneBody() {
+    const b = this._body;
+    if (b === null) return null;
+    if (this.bodyUsed) throw new TypeError("Cannot clone a body that has already been used");
+    if (b.stream === null) return { source: b.source, stream: null };
+    const [s1, s2] = b.stream.tee();
+    b.stream = s1;
+    return { source: null, stream: s2 };
+  }
+}
+
+async function readAll(stream) {
+  const reader = stream.getReader();
+  const chunks = [];
+  let text = null;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (typeof value === "string") { text = (text || "") + value; continue; }
+    chunks.push(toU8(value));
+  }
+  reader.releaseLock();
+  if (text !== null && chunks.length === 0) return text;
+  return concatBytes(chunks);
+}
+
+// ---------------------------------------------------------------- Request
+const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+const INTERNAL = Symbol("internal");
+
+class Request extends Body {
+  _url; _method; _headers; _signal; _redirect = "follow"; cf = undefined;
+  constructor(input, init = {}) {
+    super();
+    if (input === INTERNAL) return;
+    if (init === null || typeof init !== "object") init = {};
+    let src = null;
+    if (input instanceof Request) {
+      src = input;
+      this._url = input._url;
+      this._method = input._method;
+      this._headers = new Headers(input._headers);
+      this._redirect = input._redirect;
+      this._signal = input._signal;
+    } else {
+      let u;
+      try { u = new URL(String(input)); } catch { throw new TypeError(`Invalid URL: ${input}`); }
+      if (u.username || u.password) throw new TypeError("Request URL must not include credentials");
+      this._url = u.href;
+      this._method = "GET";
+      this._headers = new Headers();
+    }
+    if (init.method !== undefined) {
+      const m = String(init.method);
+      if (!TOKEN.test(m)) throw new TypeError(`Invalid method: ${m}`);
+      const up = m.toUpperCase();
+      if (up === "CONNECT" || up === "TRACE" || up === "TRACK") throw new TypeError(`Forbidden method: ${m}`);
+      this._method = METHODS.includes(up) ? up : m;
+    }
+    if (init.headers !== undefined) this._headers = new Headers(init.headers);
+    if (init.redirect !== undefined) {
+      if (!["follow", "error", "manual"].includes(init.redirect)) throw new TypeError(`Invalid redirect mode: ${init.redirect}`);
+      this._redirect = init.redirect;
+    }
+    if (init.signal !== undefined) this._signal = init.signal;
+    if (init.cf !== undefined) this.cf = init.cf;
+    const hasBody = init.body !== undefined && init.body !== null;
+    if ((hasBody || (src && src._body !== null && init.body === undefined)) && (this._method === "GET" || this._method === "HEAD")) {
+      throw new TypeError("Request with GET/HEAD method cannot have body.");
+    }
+    if (init.body !== undefined) {
+      const [body, type] = extractBody(init.body);
+      this._body = body;
+      if (type && !this._headers.has("content-type")) this._headers.set("content-type", type);
+    } else if (src && src._body !== null) {
+      if (src.bodyUsed) throw new TypeError("Cannot construct a Request with a Request whose body has already been used");
+      this._body = src._body;
+      src._used = true;
+    }
+  }
+  get url() { return this._url; }
+  get method() { return this._method; }
+  get headers() { return this._headers; }
+  get redirect() { return this._redirect; }
+  get signal() { return this._signal || (this._signal = new AbortController().signal); }
+  get cache() { return "default"; }
+  get credentials() { return "same-origin"; }
+  get destination() { return ""; }
+  get integrity() { return ""; }
+  get keepalive() { return false; }
+  get mode() { return "cors"; }
+  get referrer() { return "about:client"; }
+  get referrerPolicy() { return ""; }
+  get duplex() { return "half"; }
+  clone() {
+    const r = new Request(INTERNAL);
+    r._url = this._url; r._method = this._method; r._headers = new Headers(this._headers); r._headers._guard = this._headers._guard;
+    r._redirect = this._redirect; r._signal = this._signal; r.cf = this.cf;
+    r._body = this._cloneBody();
+    return r;
+  }
+  get [Symbol.toStringTag]() { return "Request"; }
+  [INSPECT]() { return `Request { method: ${quoteString(this._method)}, url: ${quoteString(this._url)}, headers: ${inspect(this._headers)} }`; }
+}
+
+function incomingRequest(method, url, headersFlat, body) {
+  const r = new Request(INTERNAL);
+  r._url = url;
+  r._method = method;
+  r._headers = headersFromFlat(headersFlat, "immutable");
+  if (body !== null) r._body = { source: latin1ToBytes(body), stream: null };
+  return r;
+}
+
+// ---------------------------------------------------------------- Response
+const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
+const REDIRECT_STATUS = [301, 302, 303, 307, 308];
+
+class Response extends Body {
+  _status = 200; _statusText = ""; _headers; _type = "default"; _url = ""; _redirected = false;
+  constructor(body = null, init = {}) {
+    super();
+    if (body === INTERNAL) return;
+    if (init === null || typeof init !== "object") init = {};
+    if (init.status !== undefined) {
+      const s = Number(init.status);
+      if (!Number.isInteger(s) || s < 200 || s > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
+      this._status = s;
+    }
+    if (init.statusText !== undefined) {
+      const t = String(init.statusText);
+      if (/[^\t\x20-\x7e\x80-\xff]/.test(t)) throw new TypeError("Invalid statusText");
+      this._statusText = t;
+    }
+    this._headers = init.headers instanceof Headers ? new Headers(init.headers) : new Headers(init.headers);
+    if (body !== null && body !== undefined) {
+      if (NULL_BODY_STATUS.includes(this._status)) throw new TypeError(`Response with null body status ${this._status} cannot have a body`);
+      const [b, type] = extractBody(body);
+      this._body = b;
+      if (type && !this._headers.has("content-type")) this._headers._list.push(["content-type", type]);
+    }
+  }
+  static json(data, init = {}) {
+    const text = JSON.stringify(data);
+    if (text === undefined) throw new TypeError("Value is not JSON serializable");
+    const r = new Response(text, init);
+    if (!init || !init.headers || !new Headers(init.headers).has("content-type")) r._headers.set("content-type", "application/json");
+    return r;
+  }
+  static redirect(url, status = 302) {
+    const parsed = new URL(String(url));
+    if (!REDIRECT_STATUS.includes(status)) throw new RangeError(`Invalid redirect status: ${status}`);
+    const r = new Response(null, { status });
+    r._headers.set("location", parsed.href);
+    r._headers._guard = "immutable";
+    return r;
+  }
+  static error() {
+    const r = new Response(INTERNAL);
+    r._status = 0; r._type = "error"; r._headers = new Headers(); r._headers._guard = "immutable";
+    return r;
+  }
+  get status() { return this._status; }
+  get statusText() { return this._statusText; }
+  get ok() { return this._status >= 200 && this._status <= 299; }
+  get headers() { return this._headers; }
+  get type() { return this._type; }
+  get url() { return this._url; }
+  get redirected() { return this._redirected; }
+  get webSocket() { return null; }
+  clone() {
+    const r = new Response(INTERNAL);
+    r._status = this._status; r._statusText = this._statusText; r._headers = new Headers(this._headers); r._headers._guard = this._headers._guard;
+    r._type = this._type; r._url = this._url; r._redirected = this._redirected;
+    r._body = this._cloneBody();
+    return r;
+  }
+  get [Symbol.toStringTag]() { return "Response"; }
+  [INSPECT]() { return `Response { status: ${this._status}, statusText: ${quoteString(this._statusText)}, headers: ${inspect(this._headers)}, bodyUsed: ${this.bodyUsed} }`; }
+}
+
+expose("Headers", Headers);
+expose("Blob", Blob);
+expose("File", File);
+expose("FormData", FormData);
+expose("Request", Request);
+expose("Response", Response);

@@ -1,0 +1,138 @@
+// What the host does for JS: outbound fetch, byte streams that live in Python, binding proxies.
+
+// A ReadableStream pulling from a Python AsyncIterator[bytes] (a fetch body, a sandbox execStream).
+// highWaterMark 0: nothing is read from the host before someone asks (backpressure end to end).
+function hostReadableStream(sid) {
+  const rs = new ReadableStream({
+    pull(c) {
+      return hostCall("read", sid).then((chunk) => {
+        if (chunk === null) c.close();
+        else c.enqueue(chunk);
+      });
+    },
+    cancel() {
+      hostSend("cancelStream", sid);
+    },
+  }, { highWaterMark: 0 });
+  rs._hostSid = sid;
+  return rs;
+}
+
+function fetchImpl(input, init) {
+  let req;
+  try {
+    req = new Request(input, init);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const signal = req._signal;
+  if (signal && signal.aborted) return Promise.reject(signal.reason);
+  const scheme = req._url.slice(0, req._url.indexOf(":"));
+  if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
+  const bodyP = req._body === null ? Promise.resolve(null) : req._consume();
+  return bodyP.then((body) => {
+    const id = nextOpId; // the id hostCall is about to use, so abort can name it
+    const p = hostCall("fetch", encodeForHost({
+      url: req._url,
+      method: req._method,
+      headers: req._headers._list,
+      body: body === null ? null : typeof body === "string" ? utf8Encode(body) : body,
+      redirect: req._redirect,
+    }));
+    if (!signal) return p.then((meta) => fetchResponse(meta, null));
+    return new Promise((resolve, reject) => {
+      let aborted = false;
+      const onAbort = (reason) => {
+        aborted = true;
+        hostSend("abortOp", id);
+        reject(reason);
+      };
+      signal._algorithms.add(onAbort);
+      p.then((meta) => {
+        signal._algorithms.delete(onAbort);
+        if (aborted) { if (meta.stream !== null) hostSend("cancelStream", meta.stream); return; }
+        const resp = fetchResponse(meta, signal);
+        resolve(resp);
+      }, (err) => { signal._algorithms.delete(onAbort); if (!aborted) reject(err); });
+    });
+  });
+}
+
+function fetchResponse(meta, signal) {
+  const r = new Response(INTERNAL);
+  r._status = meta.status;
+  r._statusText = meta.statusText;
+  r._headers = new Headers();
+  r._headers._list = meta.headers;
+  r._headers._guard = "immutable";
+  r._url = meta.url;
+  r._redirected = meta.redirected;
+  r._type = "basic";
+  if (meta.stream !== null) {
+    const stream = hostReadableStream(meta.stream);
+    r._body = { source: null, stream };
+    if (signal) {
+      const onAbort = (reason) => stream._controller.error(reason);
+      signal._algorithms.add(onAbort);
+    }
+  }
+  return r;
+}
+
+expose("fetch", function fetch(input, init) {
+  return fetchImpl(input, init);
+});
+
+// ---------------------------------------------------------------- binding proxies
+// Built generically from the ObjectSpec the host sends; nothing here knows about sandboxes.
+const specs = new Map(); // spec name -> [[method, kind, returns], ...]
+const protos = new Map(); // spec name -> prototype
+let nextLocalHandle = -1; // handles allocated by JS (results of sync methods) are negative
+const released = new FinalizationRegistry((handle) => hostSend("release", handle));
+const handleObjects = new Map(); // handle -> WeakRef(proxy), so late props can be filled in
+
+function protoFor(specName) {
+  let proto = protos.get(specName);
+  if (proto) return proto;
+  const methods = specs.get(specName);
+  if (!methods) throw new TypeError(`unknown binding type ${specName}`);
+  proto = {};
+  for (const [name, kind, returns] of methods) {
+    let fn;
+    if (kind === "sync") {
+      fn = function (...args) {
+        if (!returns) throw new TypeError(`${specName}.${name}: synchronous methods must return a binding object`);
+        const handle = nextLocalHandle--;
+        hostSend("callSync", handle, this[PROXY_HANDLE], name, encodeForHost(args));
+        return makeProxy({ handle, spec: returns, props: {} });
+      };
+    } else {
+      fn = function (...args) {
+        return hostCall("call", this[PROXY_HANDLE], name, encodeForHost(args));
+      };
+    }
+    Object.defineProperty(fn, "name", { value: name });
+    Object.defineProperty(proto, name, { value: fn, writable: true, configurable: true, enumerable: false });
+  }
+  Object.defineProperty(proto, Symbol.toStringTag, { value: specName });
+  protos.set(specName, proto);
+  return proto;
+}
+
+function makeProxy(desc) {
+  if (desc.methods) specs.set(desc.spec, desc.methods);
+  const obj = Object.create(protoFor(desc.spec));
+  Object.defineProperty(obj, PROXY_HANDLE, { value: desc.handle });
+  Object.assign(obj, desc.props || {});
+  released.register(obj, desc.handle);
+  if (desc.handle < 0) handleObjects.set(desc.handle, new WeakRef(obj));
+  return obj;
+}
+
+// Host entry: props of an object a sync method returned, known once the host ran the method.
+function setProps(handle, json) {
+  const ref = handleObjects.get(handle);
+  handleObjects.delete(handle);
+  const obj = ref && ref.deref();
+  if (obj) Object.assign(obj, JSON.parse(json));
+}

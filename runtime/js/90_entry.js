@@ -1,0 +1,147 @@
+// Entry points the host calls (each followed by a job-queue drain and one take()).
+
+let userDefault = null;
+let env = {};
+const jsStreams = new Map(); // sid -> {reader, rid}: JS ReadableStreams the host is sending as response bodies
+let nextStreamId = 1;
+
+const execCtx = {
+  waitUntil(p) { Promise.resolve(p).catch((err) => reportError(err)); },
+  passThroughOnException() {},
+  props: {},
+};
+
+function errorText(err) {
+  if (err instanceof Error) return [`${err.name}: ${err.message}`, String(err.stack || "")];
+  if (err && typeof err === "object" && typeof err.message === "string") return [`${err.name || "Error"}: ${err.message}`, String(err.stack || "")];
+  return ["Uncaught " + inspect(err), ""];
+}
+
+function fail(rid, err) {
+  const [headline, stack] = errorText(err);
+  hostSend("fail", rid, headline, stack);
+}
+
+function respond(rid, resp) {
+  if (!(resp instanceof Response)) {
+    fail(rid, new TypeError(`The fetch handler must return a Response, got ${inspect(resp, 0)}`));
+    return;
+  }
+  if (resp._type === "error") {
+    fail(rid, new TypeError("The fetch handler returned Response.error()"));
+    return;
+  }
+  const b = resp._body;
+  let kind = 0;
+  let data = null;
+  if (b !== null) {
+    if (resp.bodyUsed) { fail(rid, new TypeError("The returned Response's body has already been used")); return; }
+    resp._used = true;
+    if (b.stream === null) {
+      if (typeof b.source === "string") { kind = 1; data = b.source; }
+      else { kind = 2; data = bytesToLatin1(b.source); }
+    } else if (b.stream._hostSid !== undefined && !b.stream.locked && !b.stream._disturbed) {
+      // A host stream passed through untouched (fetch body, execStream): the host pipes it itself.
+      kind = 4; data = b.stream._hostSid;
+      b.stream._disturbed = true;
+      b.stream._reader = { _readRequests: [], _closed: deferred() };
+    } else {
+      if (b.stream.locked) { fail(rid, new TypeError("The returned Response's body stream is locked")); return; }
+      kind = 3; data = nextStreamId++;
+      jsStreams.set(data, { reader: b.stream.getReader(), rid });
+    }
+  }
+  hostSend("respond", rid, resp._status, resp._statusText, resp._headers._list, kind, data);
+}
+
+// --- host entries ---
+function setDefault(value) {
+  userDefault = value;
+}
+
+function init(envJson) {
+  const desc = JSON.parse(envJson);
+  for (const s of desc.specs) specs.set(s[0], s[1]);
+  env = {};
+  for (const [k, v] of Object.entries(desc.env)) env[k] = v !== null && typeof v === "object" ? makeProxy(v.__ploy_obj) : v;
+  if (userDefault === null || userDefault === undefined) return "The worker module has no default export (expected `export default { fetch(request, env) { ... } }`)";
+  if (typeof userDefault.fetch !== "function") return "The worker's default export has no fetch(request, env) method";
+  return "";
+}
+
+function request(rid, method, url, headersFlat, body) {
+  currentRid = rid;
+  let result;
+  try {
+    result = userDefault.fetch(incomingRequest(method, url, headersFlat, body), env, execCtx);
+  } catch (err) {
+    fail(rid, err);
+    return;
+  }
+  if (result instanceof Response) respond(rid, result);
+  else Promise.resolve(result).then((r) => respond(rid, r), (err) => fail(rid, err));
+}
+
+function pull(sid) {
+  const s = jsStreams.get(sid);
+  if (!s) { hostSend("chunk", sid, null, 0); return; }
+  currentRid = s.rid;
+  s.reader.read().then(({ value, done }) => {
+    if (done) { jsStreams.delete(sid); hostSend("chunk", sid, null, 0); return; }
+    if (typeof value === "string") hostSend("chunk", sid, value, 1);
+    else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) hostSend("chunk", sid, bytesToLatin1(toU8(value)), 0);
+    else {
+      const err = new TypeError(`A response body stream chunk must be a Uint8Array, got ${inspect(value, 0)}`);
+      jsStreams.delete(sid);
+      s.reader.cancel(err);
+      hostSend("chunkError", sid, ...errorText(err));
+    }
+  }, (err) => {
+    jsStreams.delete(sid);
+    hostSend("chunkError", sid, ...errorText(err));
+  });
+}
+
+function cancel(sid) {
+  const s = jsStreams.get(sid);
+  if (!s) return;
+  jsStreams.delete(sid);
+  currentRid = s.rid;
+  s.reader.cancel(new DOMException("The client disconnected", "AbortError")).catch(() => {});
+}
+
+function settle(id, ok, payload, special) {
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  currentRid = p.rid;
+  if (ok) p.resolve(decodeFromHost(payload, special));
+  else p.reject(hostError(JSON.parse(payload)));
+}
+
+function settleBytes(id, latin1) {
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  currentRid = p.rid;
+  p.resolve(latin1 === null ? null : latin1ToBytes(latin1));
+}
+
+function feedEntropy(s) {
+  entropy = entropy.slice(entropyPos) + s;
+  entropyPos = 0;
+  entropyAsked = false;
+}
+
+function take() {
+  reportTimers();
+  if (outbox.length === 0) return "";
+  const s = JSON.stringify(outbox);
+  outbox.length = 0;
+  return s;
+}
+
+feedEntropy(globalThis.__ploy_seed || "");
+delete globalThis.__ploy_seed;
+const ENTRIES = { setDefault, init, request, pull, cancel, settle, settleBytes, feedEntropy, take, fireTimer, setProps, rid: () => currentRid };
+for (const [k, v] of Object.entries(ENTRIES)) expose("__ploy_" + k, v);

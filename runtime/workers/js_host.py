@@ -1,0 +1,159 @@
+"""Host side of the JS bridge that does not touch QuickJS: value codec, byte streams, outbound fetch.
+
+Bytes cross the QuickJS boundary as latin-1 strings (one char per byte), the cheapest form it takes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+
+from bindings.errors import PloyError
+from bindings.spec import ObjectSpec, spec_of
+
+
+def error_info(exc: BaseException) -> dict[str, Any]:
+    """The JSON a JS Error is rebuilt from: name, message, code (+ details)."""
+    if isinstance(exc, PloyError):
+        return exc.to_json()
+    return {"name": "Error", "code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
+
+
+class HostStream:
+    """An AsyncIterator[bytes] JS reads through `read` ops; aclose() runs on cancel or teardown."""
+
+    def __init__(self, source: AsyncIterator[bytes], on_close: Callable[[], Any] | None = None) -> None:
+        self._it = aiter(source)
+        self._source = source
+        self._on_close = on_close
+        self.closed = False
+
+    def __aiter__(self) -> HostStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.closed:
+            raise StopAsyncIteration
+        try:
+            chunk = await anext(self._it)
+        except StopAsyncIteration:
+            await self.aclose()
+            raise
+        return chunk.encode() if isinstance(chunk, str) else bytes(chunk)
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        close = getattr(self._source, "aclose", None)
+        try:
+            if close is not None:
+                await close()
+        finally:
+            if self._on_close is not None:
+                result = self._on_close()
+                if hasattr(result, "__await__"):
+                    await result
+
+
+class Codec:
+    """JSON to and from JS, with bytes, binding objects and streams tagged."""
+
+    def __init__(self, register_object: Callable[[Any], int], register_stream: Callable[[HostStream], int]) -> None:
+        self._register_object = register_object
+        self._register_stream = register_stream
+        self.sent_specs: set[str] = set()
+
+    def describe(self, obj: Any, spec: ObjectSpec) -> dict[str, Any]:
+        desc: dict[str, Any] = {
+            "handle": self._register_object(obj),
+            "spec": spec.name,
+            "props": {p: getattr(obj, p, None) for p in spec.props},
+        }
+        if spec.name not in self.sent_specs:
+            self.sent_specs.add(spec.name)
+            desc["methods"] = spec_methods(spec)
+        return desc
+
+    def encode(self, value: Any) -> tuple[str, bool]:
+        special = False
+
+        def default(v: Any) -> Any:
+            nonlocal special
+            if isinstance(v, (bytes, bytearray, memoryview)):
+                special = True
+                return {"__ploy_bytes": bytes(v).decode("latin-1")}
+            spec = spec_of(v)
+            if spec is not None:
+                special = True
+                return {"__ploy_obj": self.describe(v, spec)}
+            if isinstance(v, HostStream):
+                special = True
+                return {"__ploy_stream": self._register_stream(v)}
+            if isinstance(v, (set, frozenset, tuple)):
+                return list(v)
+            to_json = getattr(v, "to_json", None)
+            if callable(to_json):
+                return to_json()
+            raise TypeError(f"cannot send a {type(v).__name__} to JS")
+
+        if value is None:
+            return "null", False
+        return json.dumps(value, default=default, ensure_ascii=False, separators=(",", ":")), special
+
+    def decode_args(self, text: str, lookup: Callable[[int], Any]) -> list[Any]:
+        def hook(d: dict[str, Any]) -> Any:
+            if "__ploy_bytes" in d and len(d) == 1:
+                return d["__ploy_bytes"].encode("latin-1")
+            if "__ploy_handle" in d and len(d) == 1:
+                return lookup(d["__ploy_handle"])
+            return d
+
+        args = json.loads(text, object_hook=hook)
+        return args if isinstance(args, list) else [args]
+
+
+def spec_methods(spec: ObjectSpec) -> list[list[Any]]:
+    return [[m.name, m.kind, m.returns] for m in spec.methods]
+
+
+# ---------------------------------------------------------------- outbound fetch
+_DROP_DECODED = {"content-encoding", "content-length"}
+
+
+async def outbound_fetch(client: httpx.AsyncClient, req: dict[str, Any]) -> tuple[dict[str, Any], HostStream | None]:
+    """Performs one fetch() for JS. Raises PloyError(name TypeError) as the web's network error."""
+    body = req.get("body")
+    redirect = req.get("redirect", "follow")
+    headers = [(k, v) for k, v in req["headers"]]
+    try:
+        request = client.build_request(req["method"], req["url"], headers=headers, content=body)
+        resp = await client.send(request, stream=True, follow_redirects=redirect == "follow")
+    except httpx.HTTPError as e:
+        raise _network_error(f"fetch failed: {e or type(e).__name__}") from e
+    if redirect == "error" and resp.is_redirect:
+        await resp.aclose()
+        raise _network_error(f"fetch failed: redirect to {resp.headers.get('location')} with redirect mode 'error'")
+    decoded = "content-encoding" in resp.headers
+    pairs = [[k.lower(), v] for k, v in resp.headers.multi_items() if not (decoded and k.lower() in _DROP_DECODED)]
+    meta = {
+        "status": resp.status_code,
+        "statusText": resp.reason_phrase,
+        "headers": pairs,
+        "url": str(resp.url),
+        "redirected": bool(resp.history),
+        "stream": None,
+    }
+    if req["method"] == "HEAD" or resp.status_code in (101, 103, 204, 205, 304):
+        await resp.aclose()
+        return meta, None
+    return meta, HostStream(resp.aiter_bytes(), resp.aclose)
+
+
+def _network_error(message: str) -> PloyError:
+    err = PloyError(message, code="FETCH_FAILED")
+    err.to_json = lambda: {"name": "TypeError", "code": "FETCH_FAILED", "message": message}  # type: ignore[method-assign]
+    return err

@@ -337,5 +337,9 @@ if __name__ == "__main__":
     parser.add_argument("--openai-key", default="sk-fake-openai")
     parser.add_argument("--anthropic-key", default="sk-ant-fake")
     opts = parser.parse_args()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_main(opts.port, opts.openai_key, opts.anthropic_key))

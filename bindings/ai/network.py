@@ -48,7 +48,9 @@ def listen_socket(host: str, port: int) -> socket.socket:
     IP_FREEBIND lets it bind the bridge address before Podman has created the bridge interface (it
     appears with the first container): connections arrive once the address exists."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only turns Nagle off (TCP_NODELAY) on sockets whose proto is
+    # IPPROTO_TCP, and with Nagle on, responses written in two parts wait ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if host not in ("127.0.0.1", "::1", "localhost"):

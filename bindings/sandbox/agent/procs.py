@@ -1,0 +1,288 @@
+"""Background processes, recorded on disk inside the container so they outlive the agent and the host.
+
+Layout: STATE_DIR/procs/<id>/{meta.json, log, exit.json[, kill]}.
+A process is run by a *runner*: a double-forked copy of the agent (no interpreter start-up, so
+startProcess returns in a few ms) that re-parents to PID 1, starts `bash -c command` in a new process
+group, appends its merged stdout+stderr to `log` and writes `exit.json` when it ends. Neither a
+`ploy dev` restart nor an agent restart disturbs it. The log is capped (config processLogLimit, default
+64 MiB): output past the cap is drained and dropped, and one marker line says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import signal
+import subprocess
+import time
+import uuid
+from typing import Any
+
+from common import (
+    BOOT,
+    CONFIG,
+    STATE_DIR,
+    AgentError,
+    alive,
+    iso_now,
+    kill_tree,
+    read_json,
+    write_json_atomic,
+)
+from conn import Conn
+
+PROCS = os.path.join(STATE_DIR, "procs")
+KILL_GRACE_S = 3.0
+FOLLOW_POLL_S = 0.004
+
+
+def _dir(pid_id: str) -> str:
+    if not isinstance(pid_id, str) or not pid_id or "/" in pid_id or pid_id.startswith("."):
+        raise AgentError("INVALID_ARGUMENT", "process id must be a non-empty string")
+    return os.path.join(PROCS, pid_id)
+
+
+def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float | None,
+            log_limit: int, report_fd: int) -> None:
+    """Runs in the forked runner process: plain blocking code, no asyncio."""
+    log = os.open(os.path.join(d, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    r, w = os.pipe()
+    try:
+        child = subprocess.Popen(
+            ["/bin/bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=w, stderr=w,
+            start_new_session=True, close_fds=True,
+        )
+    except OSError as exc:
+        os.write(report_fd, f"error {exc}".encode())
+        os.close(report_fd)
+        write_json_atomic(os.path.join(d, "exit.json"), {"exitCode": 127, "status": "failed",
+                                                          "endedAt": iso_now(), "error": str(exc)})
+        return
+    os.close(w)
+    os.write(report_fd, f"{os.getpid()} {child.pid}".encode())
+    os.close(report_fd)
+    written, truncated, timed_out = 0, False, False
+    deadline = None if timeout is None else time.monotonic() + timeout
+    exited_at: float | None = None
+    while True:
+        ready, _, _ = select.select([r], [], [], 0.25)
+        if ready:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            if written < log_limit:
+                keep = chunk[: log_limit - written]
+                os.write(log, keep)
+                written += len(keep)
+                if len(keep) < len(chunk) and not truncated:
+                    truncated = True
+                    os.write(log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode())
+        if deadline is not None and not timed_out and time.monotonic() > deadline:
+            timed_out = True
+            kill_tree(child.pid, signal.SIGTERM)
+            deadline = time.monotonic() + KILL_GRACE_S
+            # after the grace period the SIGKILL below fires
+        elif timed_out and deadline is not None and time.monotonic() > deadline:
+            kill_tree(child.pid, signal.SIGKILL)
+            deadline = None
+        if child.poll() is not None:
+            # the command ended but a child it left behind may hold the pipe: give it a moment, then stop
+            exited_at = exited_at or time.monotonic()
+            if not ready and time.monotonic() - exited_at > 0.5:
+                break
+    rc = child.wait()
+    exit_code = rc if rc >= 0 else 128 - rc
+    record: dict[str, Any] = {"exitCode": exit_code, "status": "completed" if exit_code == 0 else "failed",
+                              "endedAt": iso_now()}
+    if timed_out:
+        record["timedOut"] = True
+    if os.path.exists(os.path.join(d, "kill")):
+        record["killed"] = True
+        record["status"] = "failed"
+    if truncated:
+        record["logTruncated"] = True
+    os.close(log)
+    write_json_atomic(os.path.join(d, "exit.json"), record)
+
+
+def start(req: dict[str, Any], command: str, cwd: str, env: dict[str, str], timeout: float | None,
+          session: str | None = None) -> dict[str, Any]:
+    os.makedirs(PROCS, exist_ok=True)
+    pid_id = "proc_" + uuid.uuid4().hex[:16]
+    d = _dir(pid_id)
+    os.mkdir(d)
+    meta: dict[str, Any] = {"id": pid_id, "pid": None, "command": command, "startedAt": iso_now(), "cwd": cwd,
+                            "boot": BOOT, "session": session}
+    open(os.path.join(d, "log"), "wb").close()
+    r, w = os.pipe()
+    log_limit = CONFIG.log_limit
+    first = os.fork()
+    if first == 0:  # intermediate: fork the runner and leave, so the runner re-parents to PID 1
+        try:
+            os.close(r)
+            os.setsid()
+            if os.fork() == 0:
+                try:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    _close_other_fds(w)
+                    _runner(d, command, cwd, env, timeout, log_limit, w)
+                finally:
+                    os._exit(0)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(first, 0)
+    reply = b""
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        reply += chunk
+    os.close(r)
+    parts = reply.decode().split()
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise AgentError("SPAWN_FAILED", f"could not start process: {reply.decode() or 'runner died'}")
+    meta["runnerPid"], meta["pid"] = int(parts[0]), int(parts[1])
+    write_json_atomic(os.path.join(d, "meta.json"), meta)
+    return info(pid_id)
+
+
+def _close_other_fds(keep: int) -> None:
+    for fd in os.listdir("/proc/self/fd"):
+        n = int(fd)
+        if n > 2 and n != keep:
+            try:
+                os.close(n)
+            except OSError:
+                pass
+
+
+def info(pid_id: str) -> dict[str, Any]:
+    d = _dir(pid_id)
+    try:
+        meta = read_json(os.path.join(d, "meta.json"))
+    except FileNotFoundError:
+        raise AgentError("NOT_FOUND", f"no process with id {pid_id}", id=pid_id) from None
+    out: dict[str, Any] = {k: meta.get(k) for k in ("id", "pid", "command", "startedAt")}
+    end = _exit_record(d, meta)
+    if end is None:
+        out.update(status="running", exitCode=None)
+    else:
+        out.update(status=end["status"], exitCode=end["exitCode"], endedAt=end.get("endedAt"))
+        for k in ("timedOut", "killed", "logTruncated", "error"):
+            if k in end:
+                out[k] = end[k]
+    if meta.get("session"):
+        out["sessionId"] = meta["session"]
+    return out
+
+
+def _exit_record(d: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+    path = os.path.join(d, "exit.json")
+    try:
+        return read_json(path)
+    except (FileNotFoundError, ValueError):
+        pass
+    if meta.get("boot") != BOOT:
+        reason = "the sandbox was stopped while the process ran"
+    elif meta.get("runnerPid") and alive(meta["runnerPid"]):
+        return None
+    else:
+        try:
+            return read_json(path)  # it may have finished just now
+        except (FileNotFoundError, ValueError):
+            reason = "the process's runner disappeared"
+    record = {"exitCode": 137, "status": "failed", "endedAt": iso_now(), "error": reason}
+    write_json_atomic(path, record)
+    return record
+
+
+def list_all() -> list[dict[str, Any]]:
+    try:
+        ids = os.listdir(PROCS)
+    except FileNotFoundError:
+        return []
+    out = []
+    for pid_id in ids:
+        try:
+            out.append(info(pid_id))
+        except AgentError:
+            continue
+    out.sort(key=lambda p: p.get("startedAt") or "")
+    return out
+
+
+def running_count() -> int:
+    """Processes of this container start that are still running (they keep the sandbox awake)."""
+    try:
+        ids = os.listdir(PROCS)
+    except FileNotFoundError:
+        return 0
+    n = 0
+    for pid_id in ids:
+        d = os.path.join(PROCS, pid_id)
+        if os.path.exists(os.path.join(d, "exit.json")):
+            continue
+        try:
+            meta = read_json(os.path.join(d, "meta.json"))
+        except (OSError, ValueError):
+            continue
+        if meta.get("boot") == BOOT and _exit_record(d, meta) is None:
+            n += 1
+    return n
+
+
+async def kill(pid_id: str, grace: float = KILL_GRACE_S) -> dict[str, Any]:
+    current = info(pid_id)
+    if current["status"] != "running":
+        return current
+    d = _dir(pid_id)
+    open(os.path.join(d, "kill"), "w").close()
+    pid = int(current["pid"])
+    kill_tree(pid, signal.SIGTERM)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while loop.time() < deadline:
+        if os.path.exists(os.path.join(d, "exit.json")):
+            return info(pid_id)
+        await asyncio.sleep(0.02)
+    kill_tree(pid, signal.SIGKILL)
+    for _ in range(200):
+        if os.path.exists(os.path.join(d, "exit.json")):
+            break
+        await asyncio.sleep(0.01)
+    return info(pid_id)
+
+
+def read_logs(pid_id: str) -> bytes:
+    info(pid_id)  # NOT_FOUND for an unknown id
+    with open(os.path.join(_dir(pid_id), "log"), "rb") as f:
+        return f.read()
+
+
+async def stream_logs(conn: Conn, pid_id: str) -> None:
+    """Replay from the start, follow live output, end once the process has ended and the log is drained."""
+    info(pid_id)
+    d = _dir(pid_id)
+    closed = asyncio.ensure_future(conn.wait_closed_by_peer())
+    try:
+        with open(os.path.join(d, "log"), "rb") as f:
+            while True:
+                chunk = f.read(256 * 1024)
+                if chunk:
+                    await conn.send(b"D", chunk)
+                    continue
+                await conn.writer.drain()
+                if info(pid_id)["status"] != "running":
+                    rest = f.read()
+                    if rest:
+                        await conn.send_data(b"D", rest)
+                    break
+                if closed.done():
+                    raise ConnectionResetError("host closed the stream")
+                await asyncio.sleep(FOLLOW_POLL_S)
+    finally:
+        closed.cancel()
+    await conn.reply(info(pid_id))

@@ -1,0 +1,307 @@
+"""The in-container agent: serves the host over a unix socket in the bind-mounted run dir.
+
+Stdlib only, and nothing of ploy's runtime: it runs inside the sandbox image with the image's python3.
+It also keeps the idle clock: when nothing has happened for `sleepAfter` and no background process or
+session command is running, it exits with IDLE_EXIT and PID 1 stops the container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shlex
+import sys
+import time
+import traceback
+import warnings
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import execs  # noqa: E402
+import files  # noqa: E402
+import procs  # noqa: E402
+import proto  # noqa: E402
+import sessions  # noqa: E402
+from common import (  # noqa: E402
+    BOOT,
+    CONFIG,
+    RUN_DIR,
+    STATE_DIR,
+    WORKDIR,
+    AgentError,
+    command_env,
+    resolve,
+    sandbox_vars,
+    sandbox_vars_path,
+    write_json_atomic,
+)
+from conn import Conn  # noqa: E402
+from execs import Capped  # noqa: E402
+
+IDLE_EXIT = 75
+SOCKET = os.path.join(RUN_DIR, "a.sock")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Activity:
+    def __init__(self) -> None:
+        self.active = 0
+        self.last = time.monotonic()
+
+
+ACTIVITY = Activity()
+
+
+def _env_vars(vars_: Any) -> dict[str, str | None]:
+    if not isinstance(vars_, dict):
+        raise AgentError("INVALID_ARGUMENT", "setEnvVars expects an object of name -> string")
+    out: dict[str, str | None] = {}
+    for k, v in vars_.items():
+        if not isinstance(k, str) or not ENV_NAME.match(k):
+            raise AgentError("INVALID_ARGUMENT", f"invalid environment variable name: {k!r}")
+        out[k] = None if v is None else str(v)
+    return out
+
+
+async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], stream: bool) -> None:
+    command = req.get("command")
+    if not isinstance(command, str) or not command.strip():
+        raise AgentError("INVALID_ARGUMENT", "command must be a non-empty string")
+    prefix = ""
+    if req.get("cwd"):
+        prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd))} || return 1\n"
+    for k, v in _env_vars(req.get("env") or {}).items():
+        # per-command env applies to this command only: exported inside a subshell-free wrapper
+        prefix += f"export {k}={shlex.quote(v)}\n" if v is not None else f"unset {k}\n"
+    if prefix and (req.get("cwd") or req.get("env")):
+        # run in a subshell so the per-command cwd/env do not stick to the session
+        command = "(\n" + prefix + command + "\n)"
+    limit = int(req.get("outputLimit") or CONFIG.output_limit)
+    out, err = Capped(limit), Capped(limit)
+    code = -1
+    async with s.lock:
+        gen = s.run(command, execs.timeout_s(req), limit)
+        try:
+            async for kind, data in gen:
+                if kind == b"R":
+                    code = int(data)
+                elif stream:
+                    await conn.send(b"O", data)
+                else:
+                    (out if kind == b"O" else err).add(data)
+        finally:
+            await gen.aclose()
+    if stream:
+        await conn.reply({"exitCode": code, "success": code == 0})
+        return
+    result: dict[str, Any] = {
+        "stdout": out.data.decode("utf-8", errors="replace"),
+        "stderr": err.data.decode("utf-8", errors="replace"),
+        "exitCode": code,
+        "success": code == 0,
+    }
+    if out.truncated or err.truncated:
+        result["truncated"] = True
+    await conn.reply(result)
+
+
+async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[str, Any]:
+    vars_ = _env_vars(req.get("vars"))
+    if s is not None:
+        script = "\n".join(f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items())
+        async with s.lock:
+            async for _ in s.run(script or ":", None, 1024):
+                pass
+        s.env.update({k: v for k, v in vars_.items() if v is not None})
+        return {"ok": True}
+    current = sandbox_vars()
+    for k, v in vars_.items():
+        if v is None:
+            current.pop(k, None)
+        else:
+            current[k] = v
+    os.makedirs(STATE_DIR, exist_ok=True)
+    write_json_atomic(sandbox_vars_path(), current)
+    return {"ok": True}
+
+
+async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) -> dict[str, Any]:
+    url = req.get("repoUrl")
+    if not isinstance(url, str) or not url.strip() or url.startswith("-"):
+        raise AgentError("INVALID_ARGUMENT", "repoUrl must be a repository URL")
+    branch, depth, target = req.get("branch"), req.get("depth"), req.get("targetDir")
+    if target is None:
+        target = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        target = target[:-4] if target.endswith(".git") else target
+    target_abs = resolve(target, cwd)
+    args = ["git", "clone", "--quiet"]
+    if branch:
+        if not isinstance(branch, str) or branch.startswith("-"):
+            raise AgentError("INVALID_ARGUMENT", "branch must be a branch or tag name")
+        args += ["--branch", branch, "--single-branch"]
+    if depth is not None:
+        if not isinstance(depth, int) or depth < 1:
+            raise AgentError("INVALID_ARGUMENT", "depth must be a positive integer")
+        args += ["--depth", str(depth)]
+    args += ["--", url, target_abs]
+    env = command_env({"GIT_TERMINAL_PROMPT": "0"}, env_base)
+    timeout = execs.timeout_s(req) or 300.0
+    proc = await asyncio.create_subprocess_exec(*args, cwd=cwd if os.path.isdir(cwd) else WORKDIR, env=env,
+                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        from common import kill_tree
+
+        kill_tree(proc.pid)
+        raise AgentError("TIMEOUT", f"git clone timed out after {int(timeout * 1000)} ms") from None
+    if proc.returncode != 0:
+        message = err.decode(errors="replace").strip()
+        code = "ALREADY_EXISTS" if "already exists" in message else "GIT_ERROR"
+        raise AgentError(code, message or "git clone failed", repoUrl=url, exitCode=proc.returncode)
+    rev = await asyncio.create_subprocess_exec("git", "-C", target_abs, "rev-parse", "HEAD", "--abbrev-ref", "HEAD",
+                                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
+    out, _ = await rev.communicate()
+    lines = out.decode().split()
+    return {"success": True, "repoUrl": url, "targetDir": target_abs,
+            "commit": lines[0] if lines else None, "branch": lines[1] if len(lines) > 1 else branch}
+
+
+async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
+    op = req.get("op")
+    s = sessions.get(req["session"]) if req.get("session") else None
+    cwd = s.cwd if s is not None else WORKDIR
+    if op == "ping":
+        await conn.reply({"version": proto.VERSION, "boot": BOOT, "startedAt": os.environ.get("PLOY_STARTED")})
+    elif op in ("exec", "execStream"):
+        if s is not None:
+            await session_command(conn, s, req, stream=op == "execStream")
+        elif op == "exec":
+            await execs.run_exec(conn, req)
+        else:
+            await execs.run_stream(conn, req)
+    elif op == "writeFile":
+        await files.write_file(conn, req, cwd)
+    elif op == "readFile":
+        await files.read_file(conn, req, cwd)
+    elif op == "deleteFile":
+        await conn.reply(files.delete_file(req, cwd))
+    elif op == "mkdir":
+        await conn.reply(files.mkdir(req, cwd))
+    elif op == "listFiles":
+        await conn.reply(files.list_files(req, cwd))
+    elif op == "gitCheckout":
+        base = command_env(s.env) if s is not None else None
+        await conn.reply(await git_checkout(req, cwd, base or command_env(None)))
+    elif op == "setEnvVars":
+        await conn.reply(await set_env_vars(req, s))
+    elif op == "startProcess":
+        base = command_env(s.env) if s is not None else None
+        command, pcwd, env = execs.prepare(req, cwd, base)
+        shown = command
+        if s is not None and os.path.exists(s.env_file):
+            # the session's exported state first, then this command's own env on top of it
+            own = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in _env_vars(req.get("env") or {}).items() if v is not None)
+            command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
+        info = procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None)
+        info["command"] = shown
+        await conn.reply(info)
+    elif op == "listProcesses":
+        await conn.reply(procs.list_all())
+    elif op == "getProcess":
+        try:
+            await conn.reply(procs.info(req.get("id")))
+        except AgentError as exc:
+            if exc.code != "NOT_FOUND":
+                raise
+            await conn.reply(None)
+    elif op == "getProcessLogs":
+        data = procs.read_logs(req.get("id"))
+        await conn.send_data(b"D", data)
+        await conn.reply({"size": len(data)})
+    elif op == "streamProcessLogs":
+        await procs.stream_logs(conn, req.get("id"))
+    elif op == "killProcess":
+        grace = req.get("graceMs")
+        await conn.reply(await procs.kill(req.get("id"), procs.KILL_GRACE_S if grace is None else grace / 1000))
+    elif op == "createSession":
+        await conn.reply(sessions.describe(sessions.create(req.get("options") or {})))
+    elif op == "getSession":
+        await conn.reply(sessions.describe(sessions.get(req.get("sessionId"))))
+    else:
+        raise AgentError("INVALID_ARGUMENT", f"unknown operation {op!r}")
+
+
+async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    conn = Conn(reader, writer)
+    try:
+        while True:
+            try:
+                req = await conn.read_request()
+            except ValueError:
+                break
+            if req is None:
+                break
+            ACTIVITY.active += 1
+            try:
+                await dispatch(conn, req)
+            except AgentError as exc:
+                await conn.fail(exc.to_json())
+            except (ConnectionError, asyncio.IncompleteReadError):
+                break
+            except Exception as exc:
+                traceback.print_exc()
+                await conn.fail({"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"})
+            finally:
+                ACTIVITY.active -= 1
+                ACTIVITY.last = time.monotonic()
+    except (ConnectionError, asyncio.IncompleteReadError):
+        pass
+    finally:
+        writer.close()
+
+
+async def idle_watch(server: asyncio.AbstractServer) -> None:
+    while True:
+        sleep_after = CONFIG.sleep_after
+        await asyncio.sleep(min(max(sleep_after / 4, 0.2), 5.0) if sleep_after > 0 else 5.0)
+        if sleep_after <= 0:
+            continue
+        now = time.monotonic()
+        if ACTIVITY.active or sessions.busy() or procs.running_count():
+            ACTIVITY.last = now
+            continue
+        if now - ACTIVITY.last >= sleep_after:
+            # stop accepting first, so a host connecting now sees a refused connection, not a cut one
+            os.unlink(SOCKET)
+            server.close()
+            await asyncio.sleep(0.05)
+            if ACTIVITY.active == 0:
+                print(f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox", file=sys.stderr, flush=True)
+                os._exit(IDLE_EXIT)
+            os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
+
+
+async def main() -> None:
+    if sys.version_info < (3, 12):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # a pidfd watcher needs no helper threads, so forking a runner from this process is safe
+            asyncio.set_child_watcher(asyncio.PidfdChildWatcher())  # type: ignore[attr-defined,unused-ignore]
+            asyncio.get_child_watcher().attach_loop(asyncio.get_running_loop())  # type: ignore[attr-defined,unused-ignore]
+    for d in (RUN_DIR, STATE_DIR, WORKDIR):
+        os.makedirs(d, exist_ok=True)
+    tmp = f"{SOCKET}.{os.getpid()}"
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    server = await asyncio.start_unix_server(client, path=tmp, limit=1 << 20, backlog=256)
+    os.replace(tmp, SOCKET)  # the socket appears only once it listens
+    async with server:
+        await asyncio.gather(server.serve_forever(), idle_watch(server))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

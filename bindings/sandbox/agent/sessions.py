@@ -1,0 +1,213 @@
+"""Sessions: one persistent bash per session, so `cd`, `export`, functions and variables carry over.
+
+Each command is written to a file and sourced by the session's shell (so a syntax error cannot break
+the framing), with stdin from /dev/null. After it, the shell prints a random sentinel on stdout and on
+stderr and reports `<exit code> <cwd>` on fd 3; the agent reads each stream up to its sentinel. The
+exported environment is snapshotted after every command (`export -p`), so a session whose shell died
+(`exit`, a timeout in a shell builtin, a container restart) comes back with its cwd and environment.
+Commands of one session run one at a time, in order (a FIFO lock); sessions run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from common import STATE_DIR, WORKDIR, AgentError, command_env, kill_tree, read_json, write_json_atomic
+
+SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
+_sessions: dict[str, Session] = {}
+
+
+class Session:
+    def __init__(self, sid: str, cwd: str, env: dict[str, str]) -> None:
+        self.id = sid
+        self.cwd = cwd
+        self.env = env  # the environment the session was created with (snapshot wins when present)
+        self.dir = os.path.join(SESSIONS_DIR, sid)
+        self.lock = asyncio.Lock()
+        self.proc: asyncio.subprocess.Process | None = None
+        self.ctl: asyncio.StreamReader | None = None
+        self.nonce = uuid.uuid4().hex
+        self.sentinel = f"\0__ploy_end_{self.nonce}\0".encode()
+        self.busy = False
+
+    @property
+    def env_file(self) -> str:
+        return os.path.join(self.dir, "env.sh")
+
+    def save(self) -> None:
+        write_json_atomic(os.path.join(self.dir, "meta.json"), {"id": self.id, "cwd": self.cwd, "env": self.env})
+
+    async def _ensure_shell(self) -> asyncio.subprocess.Process:
+        if self.proc is not None and self.proc.returncode is None:
+            return self.proc
+        r, w = os.pipe()
+        cwd = self.cwd if os.path.isdir(self.cwd) else WORKDIR
+        self.proc = await asyncio.create_subprocess_exec(
+            "/bin/bash", "--noprofile", "--norc", cwd=cwd, env=command_env(self.env),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            pass_fds=(w,), start_new_session=True,
+        )
+        os.close(w)
+        loop = asyncio.get_running_loop()
+        ctl = self.ctl = asyncio.StreamReader(limit=1 << 20)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(ctl), os.fdopen(r, "rb", 0))
+        assert self.proc.stdin is not None
+        boot = f"exec 3>&{w} {w}>&-\n" if w != 3 else ""
+        if os.path.exists(self.env_file):
+            boot += f". {shlex.quote(self.env_file)} 2>/dev/null\n"
+        self.proc.stdin.write(boot.encode())
+        return self.proc
+
+    async def run(self, command: str, timeout: float | None, limit: int, internal: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done."""
+        proc = await self._ensure_shell()
+        assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None and self.ctl
+        cmd_file = os.path.join(self.dir, "cmd.sh")
+        with open(cmd_file, "w") as f:
+            f.write(command + "\n")
+        s = "\\000__ploy_end_" + self.nonce + "\\000"
+        line = (
+            f". {shlex.quote(cmd_file)} </dev/null; __ploy_rc=$?; export -p > {shlex.quote(self.env_file)}; "
+            f"printf '{s}'; printf '{s}' >&2; printf '%s %s\\n' \"$__ploy_rc\" \"$PWD\" >&3\n"
+        )
+        proc.stdin.write(line.encode())
+        self.busy = True
+        queue: asyncio.Queue[tuple[bytes, bytes] | None] = asyncio.Queue()
+
+        async def pump(stream: asyncio.StreamReader, kind: bytes) -> None:
+            pending = b""
+            keep = len(self.sentinel) - 1
+            while True:
+                chunk = await stream.read(65536)
+                if not chunk:
+                    if pending:
+                        await queue.put((kind, pending))
+                    return
+                data = pending + chunk
+                i = data.find(self.sentinel)
+                if i >= 0:
+                    if i:
+                        await queue.put((kind, data[:i]))
+                    return  # anything after the sentinel belongs to a later command; dropped
+                pending = data[-keep:]
+                if len(data) > keep:
+                    await queue.put((kind, data[:-keep]))
+
+        async def pumps() -> None:
+            await asyncio.gather(pump(proc.stdout, b"O"), pump(proc.stderr, b"E"))  # type: ignore[arg-type]
+            await queue.put(None)
+
+        task = asyncio.ensure_future(pumps())
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        timed_out = False
+        status_read = False
+        try:
+            while True:
+                wait = None if deadline is None else max(deadline - loop.time(), 0)
+                try:
+                    item = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    timed_out = True
+                    await self._interrupt(task)
+                    deadline = None
+                    continue
+                if item is None:
+                    break
+                yield item
+            status = await self._status()
+            status_read = True
+            if timed_out:
+                raise AgentError("TIMEOUT", f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
+                                 timeoutMs=int((timeout or 0) * 1000))
+            yield b"R", str(status).encode()
+        finally:
+            self.busy = False
+            if not status_read:
+                # the reader went away mid-command: stop the command, then resync the shell (or drop it)
+                if not task.done():
+                    await self._interrupt(task)
+                try:
+                    await asyncio.wait_for(asyncio.shield(task), 2)
+                    await asyncio.wait_for(self._status(), 2)
+                except (TimeoutError, ValueError):
+                    task.cancel()
+                    self._kill_shell()
+                    self.proc = None
+            self.save()
+
+    async def _status(self) -> int:
+        assert self.ctl is not None
+        line = await self.ctl.readline()
+        if not line:  # the shell itself exited (`exit 3` in the command): report its status, restart later
+            assert self.proc is not None
+            code = await self.proc.wait()
+            self.proc = None
+            return code if code >= 0 else 128 - code
+        rc, _, cwd = line.decode(errors="replace").rstrip("\n").partition(" ")
+        if cwd:
+            self.cwd = cwd
+        return int(rc) if rc.lstrip("-").isdigit() else -1
+
+    async def _interrupt(self, pumps: asyncio.Future[None]) -> None:
+        """Kill what the command started; if the shell itself is stuck (a builtin loop), kill the shell."""
+        if self.proc is None:
+            return
+        kill_tree(self.proc.pid, include_self=False)
+        try:
+            await asyncio.wait_for(asyncio.shield(pumps), 0.5)
+        except TimeoutError:
+            self._kill_shell()
+
+    def _kill_shell(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            kill_tree(self.proc.pid)
+
+
+def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
+    cwd = options.get("cwd") or sandbox_cwd
+    if not isinstance(cwd, str):
+        raise AgentError("INVALID_ARGUMENT", "cwd must be a string")
+    cwd = os.path.normpath(os.path.join(sandbox_cwd, cwd))
+    os.makedirs(cwd, exist_ok=True)
+    env = options.get("env") or {}
+    if not isinstance(env, dict):
+        raise AgentError("INVALID_ARGUMENT", "env must be an object of strings")
+    sid = options.get("id") or "session_" + uuid.uuid4().hex[:16]
+    if not isinstance(sid, str) or not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
+        raise AgentError("INVALID_ARGUMENT", "session id: 1-64 letters, digits, '-' or '_'")
+    if sid in _sessions or os.path.exists(os.path.join(SESSIONS_DIR, sid)):
+        raise AgentError("ALREADY_EXISTS", f"session {sid} already exists", sessionId=sid)
+    s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()})
+    os.makedirs(s.dir, exist_ok=True)
+    s.save()
+    _sessions[sid] = s
+    return s
+
+
+def get(sid: Any) -> Session:
+    if not isinstance(sid, str) or not sid or "/" in sid or sid.startswith("."):
+        raise AgentError("INVALID_ARGUMENT", "sessionId must be a non-empty string")
+    s = _sessions.get(sid)
+    if s is not None:
+        return s
+    try:
+        meta = read_json(os.path.join(SESSIONS_DIR, sid, "meta.json"))
+    except (OSError, ValueError):
+        raise AgentError("NOT_FOUND", f"no session with id {sid}", sessionId=sid) from None
+    s = _sessions[sid] = Session(sid, meta.get("cwd") or WORKDIR, meta.get("env") or {})
+    return s
+
+
+def busy() -> bool:
+    return any(s.busy for s in _sessions.values())
+
+
+def describe(s: Session) -> dict[str, Any]:
+    return {"sessionId": s.id, "cwd": s.cwd}

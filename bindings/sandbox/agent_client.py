@@ -1,0 +1,157 @@
+"""Host side of the agent socket: request/reply and streaming calls, with a small pool of idle connections."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from bindings.errors import PloyError
+from bindings.sandbox.agent import proto
+
+MAX_IDLE = 8
+UNIX_PATH_MAX = 107
+
+
+class AgentUnavailable(Exception):
+    """The agent could not be reached (container stopped, agent restarting): safe to retry after recovery."""
+
+
+def remote_error(error: dict[str, Any]) -> PloyError:
+    err = dict(error)
+    code = str(err.pop("code", "INTERNAL"))
+    message = str(err.pop("message", code))
+    return PloyError(message, code=code, **err)
+
+
+class _Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fd: int | None) -> None:
+        self.reader, self.writer, self.fd = reader, writer, fd
+
+    def close(self) -> None:
+        self.writer.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+class AgentClient:
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
+        self._idle: list[_Conn] = []
+
+    async def _connect(self) -> _Conn:
+        path = str(self.socket_path)
+        fd = None
+        if len(path) >= UNIX_PATH_MAX:
+            # sun_path is ~108 bytes: reach a deep socket through a short /proc/self/fd/N/ alias of its folder
+            fd = os.open(self.socket_path.parent, os.O_PATH)
+            path = f"/proc/self/fd/{fd}/{self.socket_path.name}"
+        try:
+            reader, writer = await asyncio.open_unix_connection(path, limit=1 << 20)
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError) as exc:
+            if fd is not None:
+                os.close(fd)
+            raise AgentUnavailable(str(exc)) from exc
+        return _Conn(reader, writer, fd)
+
+    async def _acquire(self) -> tuple[_Conn, bool]:
+        while self._idle:
+            conn = self._idle.pop()
+            if not conn.reader.at_eof() and not conn.writer.is_closing():
+                return conn, True
+            conn.close()
+        return await self._connect(), False
+
+    def _release(self, conn: _Conn) -> None:
+        if len(self._idle) < MAX_IDLE and not conn.writer.is_closing():
+            self._idle.append(conn)
+        else:
+            conn.close()
+
+    async def close(self) -> None:
+        for conn in self._idle:
+            conn.close()
+        self._idle.clear()
+
+    async def _send(self, conn: _Conn, request: dict[str, Any], upload: bytes | None) -> None:
+        conn.writer.write(proto.json_frame(request))
+        if upload is not None:
+            for i in range(0, len(upload), proto.CHUNK):
+                conn.writer.write(proto.frame(b"D", upload[i : i + proto.CHUNK]))
+                if i % (4 * 1024 * 1024) == 0:
+                    await conn.writer.drain()
+            conn.writer.write(proto.frame(b"D", b""))
+        await conn.writer.drain()
+
+    async def call(self, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+        """Send one request; return (result, data by frame type). Raises PloyError for a remote error."""
+        conn, reused = await self._acquire()
+        data: dict[bytes, bytearray] = {}
+        got_any = False
+        try:
+            await self._send(conn, request, upload)
+            while True:
+                kind, payload = await proto.read_frame(conn.reader)
+                got_any = True
+                if kind == b"J":
+                    reply = json.loads(payload)
+                    break
+                data.setdefault(kind, bytearray()).extend(payload)
+        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
+            conn.close()
+            if not got_any:
+                raise AgentUnavailable(f"agent connection lost ({'pooled' if reused else 'new'}): {exc}") from exc
+            raise PloyError("the sandbox agent went away during the call", code="SANDBOX_UNAVAILABLE") from exc
+        except BaseException:
+            conn.close()
+            raise
+        self._release(conn)
+        if not reply.get("ok"):
+            raise remote_error(reply.get("error") or {})
+        return reply.get("result"), data
+
+    async def open_stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Start a streaming call; connection problems before the first frame raise AgentUnavailable now."""
+        conn, _ = await self._acquire()
+        try:
+            await self._send(conn, request, None)
+            first = await proto.read_frame(conn.reader)
+        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
+            conn.close()
+            raise AgentUnavailable(str(exc)) from exc
+        except BaseException:
+            conn.close()
+            raise
+        if first[0] == b"J":
+            reply = json.loads(first[1])
+            if not reply.get("ok"):
+                self._release(conn)
+                raise remote_error(reply.get("error") or {})
+        return self._frames(conn, first)
+
+    async def _frames(self, conn: _Conn, first: tuple[bytes, bytes]) -> AsyncIterator[tuple[bytes, bytes]]:
+        done = False
+        try:
+            kind, payload = first
+            while True:
+                if kind == b"J":
+                    reply = json.loads(payload)
+                    done = True
+                    self._release(conn)
+                    if not reply.get("ok"):
+                        raise remote_error(reply.get("error") or {})
+                    yield b"J", payload
+                    return
+                yield kind, payload
+                try:
+                    kind, payload = await proto.read_frame(conn.reader)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    raise PloyError("the sandbox agent went away during the stream", code="SANDBOX_UNAVAILABLE") from exc
+        finally:
+            if not done:
+                # closing the socket is how the agent learns to stop the command
+                conn.close()

@@ -1,0 +1,222 @@
+"""The objects workers get: SandboxBinding (env.SANDBOX), SandboxClient (one id), SandboxSession.
+
+Calling convention is the JS one: positional arguments as in the docs, then the options object as a
+dict; keyword arguments are accepted too (snake_case or camelCase) and merged into the options.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bindings.context import BindingContext
+from bindings.errors import InvalidArgument, PloyError
+from bindings.sandbox.manager import SandboxManager, validate_id
+from bindings.sandbox.options import SandboxOptions
+from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def _opts(options: Any, kw: dict[str, Any]) -> dict[str, Any]:
+    if options is None:
+        out: dict[str, Any] = {}
+    elif isinstance(options, dict):
+        out = dict(options)
+    else:
+        raise InvalidArgument(f"options must be an object, got {type(options).__name__}")
+    out.update({_camel(k): v for k, v in kw.items()})
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _content_bytes(content: Any, encoding: str | None) -> bytes:
+    if isinstance(content, (bytes, bytearray, memoryview)):
+        return bytes(content)
+    if isinstance(content, str):
+        if encoding == "base64":
+            try:
+                return base64.b64decode(content, validate=True)
+            except ValueError as exc:
+                raise InvalidArgument(f"content is not valid base64: {exc}") from None
+        return content.encode("utf-8")
+    raise InvalidArgument(f"content must be a string or bytes, got {type(content).__name__}")
+
+
+async def _payloads(frames: AsyncIterator[tuple[bytes, bytes]]) -> AsyncIterator[bytes]:
+    try:
+        async for kind, data in frames:
+            if kind != b"J" and data:
+                yield data
+    finally:
+        await frames.aclose()  # type: ignore[attr-defined]
+
+
+class _Commands:
+    """The methods a sandbox client and a session share; `_session` scopes them to a session."""
+
+    _mgr: SandboxManager
+    _sandbox_id: str
+    _session: str | None = None
+
+    def _check(self) -> None:
+        pass
+
+    async def _call(self, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+        self._check()
+        if self._session is not None:
+            request["session"] = self._session
+        return await self._mgr.call(self._sandbox_id, request, upload)
+
+    async def _result(self, op: str, **fields: Any) -> Any:
+        result, _ = await self._call({"op": op, **fields})
+        return result
+
+    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[bytes]:
+        self._check()
+        if self._session is not None:
+            request["session"] = self._session
+        return _payloads(await self._mgr.stream(self._sandbox_id, request))
+
+    @staticmethod
+    def _command(command: Any) -> str:
+        if not isinstance(command, str) or not command.strip():
+            raise InvalidArgument("command must be a non-empty string")
+        return command
+
+    async def exec(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        o = _opts(options, kw)
+        return await self._result("exec", command=self._command(command), **o)
+
+    async def execStream(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> AsyncIterator[bytes]:  # noqa: N802
+        o = _opts(options, kw)
+        return await self._stream({"op": "execStream", "command": self._command(command), **o})
+
+    async def writeFile(self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        o = _opts(options, kw)
+        data = _content_bytes(content, o.get("encoding"))
+        result, _ = await self._call({"op": "writeFile", "path": path}, upload=data)
+        return result
+
+    async def readFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        o = _opts(options, kw)
+        encoding = str(o.get("encoding") or "utf-8").lower()
+        result, data = await self._call({"op": "readFile", "path": path})
+        raw = bytes(data.get(b"D", b""))
+        content: str | bytes
+        if encoding == "base64":
+            content = base64.b64encode(raw).decode()
+        elif encoding in ("binary", "bytes", "buffer", "uint8array"):
+            content = raw
+        elif encoding in ("utf-8", "utf8", "text"):
+            content = raw.decode("utf-8", errors="replace")
+            encoding = "utf-8"
+        else:
+            raise InvalidArgument(f"unknown encoding {encoding!r}: use utf-8, base64 or binary")
+        return {"content": content, "encoding": encoding, "path": result["path"], "size": len(raw)}
+
+    async def deleteFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        return await self._result("deleteFile", path=path, **_opts(options, kw))
+
+    async def mkdir(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        return await self._result("mkdir", path=path, **_opts(options, kw))
+
+    async def listFiles(self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:  # noqa: N802
+        return await self._result("listFiles", path=path, **_opts(options, kw))
+
+    async def gitCheckout(self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, N803
+        return await self._result("gitCheckout", repoUrl=repoUrl, **_opts(options, kw))
+
+    async def setEnvVars(self, vars: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
+        merged = dict(vars or {})
+        merged.update(kw)
+        return await self._result("setEnvVars", vars=merged)
+
+    async def startProcess(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        o = _opts(options, kw)
+        return await self._result("startProcess", command=self._command(command), **o)
+
+    async def listProcesses(self) -> list[dict[str, Any]]:  # noqa: N802
+        return await self._result("listProcesses")
+
+    async def getProcess(self, id: str) -> dict[str, Any] | None:  # noqa: N802, A002
+        return await self._result("getProcess", id=id)
+
+    async def getProcessLogs(self, id: str) -> dict[str, Any]:  # noqa: N802, A002
+        _, data = await self._call({"op": "getProcessLogs", "id": id})
+        return {"logs": bytes(data.get(b"D", b"")).decode("utf-8", errors="replace")}
+
+    async def streamProcessLogs(self, id: str) -> AsyncIterator[bytes]:  # noqa: N802, A002
+        return await self._stream({"op": "streamProcessLogs", "id": id})
+
+    async def killProcess(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
+        return await self._result("killProcess", id=id, **_opts(options, kw))
+
+
+class SandboxSession(_Commands):
+    __ploy_spec__ = SANDBOX_SESSION
+
+    def __init__(self, client: SandboxClient, session_id: str, info: dict[str, Any] | None = None) -> None:
+        self._client = client
+        self._mgr = client._mgr
+        self._sandbox_id = client.id
+        self._session = session_id
+        self.sessionId = session_id
+        self.info = info or {}
+
+    def _check(self) -> None:
+        self._client._check()
+
+    def __repr__(self) -> str:
+        return f"<SandboxSession {self._sandbox_id}/{self.sessionId}>"
+
+
+class SandboxClient(_Commands):
+    __ploy_spec__ = SANDBOX_CLIENT
+
+    def __init__(self, mgr: SandboxManager, sandbox_id: str) -> None:
+        self._mgr = mgr
+        self._sandbox_id = sandbox_id
+        self.id = sandbox_id
+        self._destroyed = False
+
+    def _check(self) -> None:
+        if self._destroyed:
+            raise PloyError(f"sandbox {self.id} was destroyed", code="SANDBOX_DESTROYED", id=self.id)
+
+    async def createSession(self, options: dict[str, Any] | None = None, **kw: Any) -> SandboxSession:  # noqa: N802
+        info = await self._result("createSession", options=_opts(options, kw))
+        return SandboxSession(self, info["sessionId"], info)
+
+    async def getSession(self, sessionId: str) -> SandboxSession:  # noqa: N802, N803
+        info = await self._result("getSession", sessionId=sessionId)
+        return SandboxSession(self, info["sessionId"], info)
+
+    async def destroy(self) -> dict[str, Any]:
+        self._check()
+        existed = await self._mgr.destroy(self.id)
+        self._destroyed = True
+        return {"id": self.id, "destroyed": existed}
+
+    def __repr__(self) -> str:
+        return f"<SandboxClient {self.id}>"
+
+
+class SandboxBinding:
+    __ploy_spec__ = SANDBOX_BINDING
+
+    def __init__(self, ctx: BindingContext, options: SandboxOptions) -> None:
+        self.ctx = ctx
+        self.options = options
+        self.manager = SandboxManager(ctx, options)
+
+    def get(self, id: str) -> SandboxClient:  # noqa: A002
+        client = SandboxClient(self.manager, validate_id(id))
+        self.manager.pool.kick()
+        return client
+
+    async def close(self) -> None:
+        await self.manager.close()

@@ -1,0 +1,207 @@
+"""The default sandbox image: built locally (no registry is reachable), cached by a hash of its recipe.
+
+Two layers, so that editing the agent does not redo the slow part:
+  1. base  `localhost/ploy-sandbox-base:<hash>`: a Debian rootfs from debootstrap (the machine's mirror),
+     imported with `podman import` (~50 s, once per recipe);
+  2. image `localhost/ploy-sandbox:<hash>`: base + the agent, the host's CA bundle and image/bin/* (seconds).
+
+A custom image (`image:` in ploy.yaml) or Containerfile gets the same thin layer 2 on top; it must contain
+python3 (>= 3.9, stdlib only) and bash, because the agent and commands run with them.
+
+Concurrent first uses (two tests, two processes) wait on one file lock instead of building twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from bindings.sandbox import podman
+from bindings.sandbox.locks import FileLock
+from bindings.sandbox.progress import Progress, StderrProgress
+
+HERE = Path(__file__).parent
+AGENT_DIR = HERE / "agent"
+BIN_DIR = HERE / "image" / "bin"
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+SUITE = "bookworm"
+PACKAGES = ("bash", "coreutils", "procps", "git", "curl", "ca-certificates", "python3", "less", "xz-utils")
+BASE_REPO = "localhost/ploy-sandbox-base"
+IMAGE_REPO = "localhost/ploy-sandbox"
+
+# Variables so that tools which do not read the system store (node) or bundle their own (requests)
+# trust the CA bundle copied from the host (TLS interception proxies, see NOTES.md).
+CA_ENV = (
+    "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+    "REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+    "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt",
+    "CURL_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+)
+
+
+def _base_recipe() -> str:
+    return f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {SUITE}\n"
+
+
+def _layer_files() -> list[tuple[str, Path]]:
+    """(path inside the build context, source) for every file of layer 2."""
+    files = [(f"agent/{p.name}", p) for p in sorted(AGENT_DIR.glob("*.py"))]
+    if BIN_DIR.is_dir():
+        files += [(f"bin/{p.name}", p) for p in sorted(BIN_DIR.iterdir()) if p.is_file()]
+    if HOST_CA_BUNDLE.is_file():
+        files.append(("ca-certificates.crt", HOST_CA_BUNDLE))
+    return files
+
+
+def _containerfile(base: str, files: list[tuple[str, Path]]) -> str:
+    names = {dst.split("/", 1)[0] for dst, _ in files}
+    lines = [f"FROM {base}"]
+    if "ca-certificates.crt" in names:
+        lines += [
+            "COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt",
+            "COPY ca-certificates.crt /usr/local/share/ca-certificates/ploy-host-bundle.crt",
+        ]
+    lines.append("COPY agent/ /opt/ploy/agent/")
+    if "bin" in names:
+        lines.append("COPY bin/ /usr/local/bin/")
+    lines += [
+        "ENV LANG=C.UTF-8 PYTHONDONTWRITEBYTECODE=1 " + " ".join(CA_ENV),
+        "WORKDIR /workspace",
+        'CMD ["python3", "-u", "/opt/ploy/agent/init.py"]',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(hashlib.sha256(p).digest())
+    return h.hexdigest()[:16]
+
+
+def base_tag() -> str:
+    return f"{BASE_REPO}:{_digest(_base_recipe().encode())}"
+
+
+def layer_tag(base: str) -> str:
+    files = _layer_files()
+    parts = [_containerfile(base, files).encode()]
+    for dst, src in files:
+        parts += [dst.encode(), src.read_bytes()]
+    return f"{IMAGE_REPO}:{_digest(*parts)}"
+
+
+def default_tag() -> str:
+    return layer_tag(base_tag())
+
+
+def _host_mirror() -> str | None:
+    """The machine's Debian mirror (first `deb`/`URIs:` entry that is not the security archive)."""
+    candidates: list[str] = []
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        candidates += re.findall(r"^\s*URIs:\s*(\S+)", text, re.M)
+        candidates += re.findall(r"^\s*deb\s+(?:\[[^\]]*\]\s+)?(\S+)", text, re.M)
+    for uri in candidates:
+        if "security" not in uri and uri.startswith(("http://", "https://", "file:")):
+            return uri
+    return None
+
+
+def _lock_path() -> Path:
+    # Images live in the machine-wide Podman store, so the lock is machine-wide too (not under PLOY_HOME).
+    return Path(tempfile.gettempdir()) / f"ploy-image-build-{os.getuid()}.lock"
+
+
+_PHASES = {"Retrieving": (0.02, 0.35), "Validating": (0.35, 0.45), "Extracting": (0.45, 0.55),
+           "Unpacking": (0.55, 0.75), "Configuring": (0.75, 0.88)}
+
+
+async def _build_base(tag: str, progress: Progress) -> None:
+    progress(0.0, "debootstrap starting")
+    with tempfile.TemporaryDirectory(prefix="ploy-rootfs-", dir="/var/tmp") as rootfs:
+        args = ["--variant=minbase", f"--include={','.join(PACKAGES)}", SUITE, rootfs]
+        mirror = _host_mirror()
+        if mirror:
+            args.append(mirror)
+        proc = await asyncio.create_subprocess_exec(
+            "debootstrap", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        assert proc.stdout is not None
+        counts: dict[str, int] = {}
+        tail: list[str] = []
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").strip()
+            tail = (tail + [line])[-20:]
+            m = re.match(r"I: (\w+) (\S+)", line)
+            if m and m.group(1) in _PHASES:
+                lo, hi = _PHASES[m.group(1)]
+                n = counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+                progress(lo + (hi - lo) * (1 - 1 / (1 + n / 40)), f"{m.group(1).lower()} {m.group(2)}")
+        if await proc.wait() != 0:
+            raise podman.PodmanError("debootstrap failed:\n" + "\n".join(tail))
+        progress(0.9, "importing rootfs into podman")
+        # apt lists and caches are not needed in the image: keep it small.
+        for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):
+            for p in Path(rootfs, sub).glob("*"):
+                if p.is_file():
+                    p.unlink()
+        tar = await asyncio.create_subprocess_exec(
+            "sh", "-c", f'tar -C "$1" -c . | {podman.PODMAN} import - "$2"', "sh", rootfs, tag,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await tar.communicate()
+        if tar.returncode != 0:
+            raise podman.PodmanError("podman import failed: " + err.decode(errors="replace"))
+
+
+async def _build_layer(base: str, tag: str, progress: Progress) -> None:
+    progress(0.95, "adding the ploy agent layer")
+    files = _layer_files()
+    with tempfile.TemporaryDirectory(prefix="ploy-image-ctx-") as ctx:
+        for dst, src in files:
+            target = Path(ctx, dst)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+            target.chmod(0o755 if dst.startswith("bin/") else 0o644)
+        Path(ctx, "Containerfile").write_text(_containerfile(base, files))
+        await podman.run("build", "--pull=never", "-q", "-t", tag, "-f", str(Path(ctx, "Containerfile")), ctx)
+
+
+async def ensure_image(custom_base: str | None = None, progress: Progress | None = None, force: bool = False) -> str:
+    """The image tag to run, building what is missing. `custom_base` replaces the debootstrap base."""
+    base = custom_base or base_tag()
+    tag = layer_tag(base)
+    if not force and await podman.image_exists(tag):
+        return tag
+    report = progress or StderrProgress("ploy: building sandbox image")
+    async with FileLock(_lock_path()):
+        if not force and await podman.image_exists(tag):
+            return tag  # another process built it while we waited
+        if custom_base is None and (force or not await podman.image_exists(base)):
+            await _build_base(base, report)
+        elif custom_base is not None and not await podman.image_exists(custom_base):
+            raise podman.PodmanError(f"image {custom_base!r} not found in local podman storage")
+        await _build_layer(base, tag, report)
+        report(1.0, f"built {tag}")
+    return tag
+
+
+async def ensure_containerfile_image(containerfile: Path, context: Path, progress: Progress | None = None) -> str:
+    """Build a user's Containerfile (tagged by its content), then add the agent layer on top."""
+    digest = _digest(containerfile.read_bytes(), str(context.resolve()).encode())
+    user_tag = f"localhost/ploy-user:{digest}"
+    if not await podman.image_exists(user_tag):
+        async with FileLock(_lock_path()):
+            if not await podman.image_exists(user_tag):
+                await podman.run("build", *podman.RUNTIME_FLAGS, *podman.ULIMIT_FLAGS, "--pull=never", "-t", user_tag, "-f", str(containerfile), str(context))
+    return await ensure_image(custom_base=user_tag, progress=progress)

@@ -341,7 +341,7 @@ async function readAll(stream) {
 }
 
 // ---------------------------------------------------------------- Request
-const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH"];
+const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]; // normalized to upper case; PATCH is not (Fetch standard)
 const INTERNAL = Symbol("internal");
 
 class Request extends Body {

@@ -80,7 +80,7 @@ function inspectProps(v, keys, depth, seen, open, close) {
 function wrap(items, open, close) {
   if (!items.length) return open + close;
   const oneLine = `${open} ${items.join(", ")} ${close}`;
-  if (oneLine.length <= 72 && !oneLine.includes("\n")) return oneLine;
+  if (oneLine.length <= 80 && !oneLine.includes("\n")) return oneLine;
   return `${open}\n${items.map((s) => "  " + s.replaceAll("\n", "\n  ")).join(",\n")}\n${close}`;
 }
 

@@ -50,8 +50,8 @@ def runtime_js() -> RuntimeJs:
     return RuntimeJs("\n".join(parts[:1]) + "\n" + "".join(parts[1:]), tuple(files))
 
 
-_EXPORT_CLAUSE = re.compile(r"^export\s*\{([^}]*)\}\s*;?[ \t]*$", re.M)
-_EXPORT_DEFAULT = re.compile(r"^export default ", re.M)
+_EXPORT_CLAUSE = re.compile(r"^[ \t]*export\s*\{([^}]*)\}\s*;?[ \t]*$", re.M)
+_EXPORT_DEFAULT = re.compile(r"^[ \t]*(export default )", re.M)
 
 
 class ModuleShapeError(Exception):
@@ -75,7 +75,7 @@ def default_export_trailer(bundle: str) -> tuple[str, str]:
     if defaults:
         m = defaults[-1]
         replacement = "let __ploydflt="  # same length as "export default "
-        bundle = bundle[: m.start()] + replacement + bundle[m.end() :]
+        bundle = bundle[: m.start(1)] + replacement + bundle[m.end(1) :]
         return bundle, "export default __ploydflt; __ploy_setDefault(__ploydflt);"
     return bundle, ""
 

@@ -89,9 +89,17 @@ class JsContext:
             headline, stack = json.loads(load_error)
             raise LoadError(headline, map_stack(stack))
         get = ctx.get
-        self._request, self._pull, self._cancel = get("__ploy_request"), get("__ploy_pull"), get("__ploy_cancel")
+        self._request, self._pull, self._cancel = (
+            get("__ploy_request"),
+            get("__ploy_pull"),
+            get("__ploy_cancel"),
+        )
         self._settle, self._settle_bytes = get("__ploy_settle"), get("__ploy_settleBytes")
-        self._take, self._fire_timer, self._set_props = get("__ploy_take"), get("__ploy_fireTimer"), get("__ploy_setProps")
+        self._take, self._fire_timer, self._set_props = (
+            get("__ploy_take"),
+            get("__ploy_fireTimer"),
+            get("__ploy_setProps"),
+        )
         self._feed_entropy, self._rid = get("__ploy_feedEntropy"), get("__ploy_rid")
 
         env_desc: dict[str, Any] = {}
@@ -205,7 +213,9 @@ class JsContext:
         finally:
             self.requests.pop(rid, None)
 
-    def _respond(self, rid: int, status: int, status_text: str, pairs: list[list[str]], kind: int, data: Any) -> None:
+    def _respond(
+        self, rid: int, status: int, status_text: str, pairs: list[list[str]], kind: int, data: Any
+    ) -> None:
         fut = self.requests.get(rid)
         if fut is None or fut.done():
             if kind == 3:
@@ -364,16 +374,25 @@ class JsContext:
             raise obj.exc
         return obj
 
-    async def _binding_call(self, handle: int, method: str, args_json: str) -> Any:
-        obj = self._lookup(handle)
-        spec = spec_of(obj)
-        if spec is None or method not in spec.method_names:
-            raise TypeError(f"{type(obj).__name__} has no method {method}")
-        args = self.codec.decode_args(args_json, self._lookup)
-        result = getattr(obj, method)(*args)
+    def _binding_call(self, handle: int, method: str, args_json: str) -> Any:
+        """Resolves the target and arguments now (a temporary proxy may be released right after the
+        call), and returns the coroutine that runs the method."""
+        try:
+            obj = self._lookup(handle)
+            spec = spec_of(obj)
+            if spec is None or method not in spec.method_names:
+                raise TypeError(f"{type(obj).__name__} has no method {method}")
+            args = self.codec.decode_args(args_json, self._lookup)
+        except Exception as e:
+            return _raise(e)
+        return self._run_method(obj, spec.method(method).kind, getattr(obj, method), args)
+
+    @staticmethod
+    async def _run_method(obj: Any, kind: str, fn: Callable[..., Any], args: list[Any]) -> Any:
+        result = fn(*args)
         if inspect.isawaitable(result):
             result = await result
-        if spec.method(method).kind == "stream" and result is not None and not isinstance(result, HostStream):
+        if kind == "stream" and result is not None and not isinstance(result, HostStream):
             result = HostStream(result)
         return result
 
@@ -432,6 +451,10 @@ class JsContext:
                 pass
         if self.client is not None:
             await self.client.aclose()
+
+
+async def _raise(exc: BaseException) -> Any:
+    raise exc
 
 
 def _bytes_hook(d: dict[str, Any]) -> Any:

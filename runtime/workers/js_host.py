@@ -62,7 +62,9 @@ class HostStream:
 class Codec:
     """JSON to and from JS, with bytes, binding objects and streams tagged."""
 
-    def __init__(self, register_object: Callable[[Any], int], register_stream: Callable[[HostStream], int]) -> None:
+    def __init__(
+        self, register_object: Callable[[Any], int], register_stream: Callable[[HostStream], int]
+    ) -> None:
         self._register_object = register_object
         self._register_stream = register_stream
         self.sent_specs: set[str] = set()
@@ -124,7 +126,9 @@ def spec_methods(spec: ObjectSpec) -> list[list[Any]]:
 _DROP_DECODED = {"content-encoding", "content-length"}
 
 
-async def outbound_fetch(client: httpx.AsyncClient, req: dict[str, Any]) -> tuple[dict[str, Any], HostStream | None]:
+async def outbound_fetch(
+    client: httpx.AsyncClient, req: dict[str, Any]
+) -> tuple[dict[str, Any], HostStream | None]:
     """Performs one fetch() for JS. Raises PloyError(name TypeError) as the web's network error."""
     body = req.get("body")
     redirect = req.get("redirect", "follow")
@@ -136,9 +140,13 @@ async def outbound_fetch(client: httpx.AsyncClient, req: dict[str, Any]) -> tupl
         raise _network_error(f"fetch failed: {e or type(e).__name__}") from e
     if redirect == "error" and resp.is_redirect:
         await resp.aclose()
-        raise _network_error(f"fetch failed: redirect to {resp.headers.get('location')} with redirect mode 'error'")
+        raise _network_error(
+            f"fetch failed: redirect to {resp.headers.get('location')} with redirect mode 'error'"
+        )
     decoded = "content-encoding" in resp.headers
-    pairs = [[k.lower(), v] for k, v in resp.headers.multi_items() if not (decoded and k.lower() in _DROP_DECODED)]
+    pairs = [
+        [k.lower(), v] for k, v in resp.headers.multi_items() if not (decoded and k.lower() in _DROP_DECODED)
+    ]
     meta = {
         "status": resp.status_code,
         "statusText": resp.reason_phrase,

@@ -89,6 +89,9 @@ URL_CASES = [
     ("mailto:someone@example.com", None, "mailto:someone@example.com"),
     ("non-special://host/a/../b", None, "non-special://host/b"),
     ("http://example.com/?q=ü", None, "http://example.com/?q=%C3%BC"),
+    ("http://localhost:8787/favicon.ico?v=1.2&p=a/b", None, "http://localhost:8787/favicon.ico?v=1.2&p=a/b"),
+    ("http://h:80/a/./b/../c/%2e%2E/d", None, "http://h/a/d"),
+    ("wss://h:443/socket?x", None, "wss://h/socket?x"),
 ]
 
 

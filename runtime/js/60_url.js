@@ -491,6 +491,31 @@ function basicParse(input, base, url, stateOverride) {
   return url;
 }
 
+// Fast path for the URLs every request has (`http://host:port/path?query`): already in the form the
+// full parser would produce, so the record is built directly. Anything unusual (dots in the path,
+// characters needing percent-encoding, numeric hosts, credentials) falls back to basicParse.
+const SIMPLE_URL = /^(https?|wss?):\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::([0-9]{1,5}))?((?:\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]*)*)(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@%/?]*))?$/;
+const NUMERIC_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/;
+
+function fastParse(input) {
+  const m = SIMPLE_URL.exec(input);
+  if (m === null || NUMERIC_LABEL.test(m[2]) || m[2].includes("xn--")) return null;
+  const path = m[4] || "/";
+  if (path.includes("/.") && /\/\.\.?(?:\/|$)/.test(path)) return null;
+  if (path.includes("%") && /%(?![0-9A-Fa-f]{2})|%2e/i.test(path)) return null;
+  if (m[5] !== undefined && /%(?![0-9A-Fa-f]{2})/.test(m[5])) return null;
+  let port = null;
+  if (m[3] !== undefined) {
+    port = parseInt(m[3], 10);
+    if (port > 65535) return null;
+    if (port === SPECIAL[m[1] + ":"]) port = null;
+  }
+  return {
+    scheme: m[1], username: "", password: "", host: m[2], port,
+    path: path.slice(1).split("/"), opaque: false, query: m[5] === undefined ? null : m[5], fragment: null,
+  };
+}
+
 function serializePath(url) {
   if (url.opaque) return url.path;
   let out = "";
@@ -611,7 +636,8 @@ class URL {
       baseRec = basicParse(toUSVString(base), null);
       if (baseRec === null) throw new TypeError(`Invalid base URL: ${base}`);
     }
-    const rec = basicParse(toUSVString(url), baseRec);
+    const str = typeof url === "string" ? url : toUSVString(url);
+    const rec = (baseRec === null && fastParse(str)) || basicParse(toUSVString(str), baseRec);
     if (rec === null) throw new TypeError(`Invalid URL: ${url}`);
     this._rec = rec;
     this._sp = null;

@@ -74,7 +74,7 @@ def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def sandbox_image(run: Callable[..., Any]) -> str:
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed")
-    return run(images.ensure_image(), timeout=900)  # type: ignore[no-any-return]
+    return run(images.ensure_image(), timeout=900)
 
 
 class Bindings:
@@ -111,26 +111,6 @@ def bindings(sandbox_home: Path, sandbox_image: str, tmp_path_factory: pytest.Te
 def shared(bindings: Bindings) -> SandboxClient:
     """One sandbox for the read-mostly tests (each test works in its own folder)."""
     return bindings.make("shared").get("shared")
-
-
-def containers(label: str, value: str) -> list[str]:
-    out = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}} {{.State}}", "--filter", f"label={label}={value}"],
-                         capture_output=True, text=True, check=True).stdout
-    return [line for line in out.splitlines() if line.strip()]
-
-
-def container_state(name: str) -> str | None:
-    res = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name], capture_output=True, text=True)
-    return res.stdout.strip() if res.returncode == 0 else None
-
-
-def wait_until(pred: Callable[[], bool], timeout: float = 20, step: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def free_port() -> int:

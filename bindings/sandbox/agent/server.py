@@ -299,8 +299,8 @@ async def main() -> None:
         os.unlink(tmp)
     server = await asyncio.start_unix_server(client, path=tmp, limit=1 << 20, backlog=256)
     os.replace(tmp, SOCKET)  # the socket appears only once it listens
-    async with server:
-        await asyncio.gather(server.serve_forever(), idle_watch(server))
+    # start_unix_server is already serving; idle_watch runs until the idle stop ends the process
+    await idle_watch(server)
 
 
 if __name__ == "__main__":

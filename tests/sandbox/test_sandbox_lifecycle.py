@@ -1,0 +1,148 @@
+"""Lifecycle: lazy start, persistence across restarts, recovery, isolation, limits, idle suspension, pool."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bindings.errors import PloyError
+from tests.sandbox.helpers import container_state, containers, wait_until
+
+pytestmark = pytest.mark.podman
+
+Run = Callable[..., Any]
+
+
+def test_get_is_lazy_and_first_use_starts(run: Run, bindings: Any) -> None:
+    b = bindings.make("lazy")
+    sb = b.get("lazy-one")
+    time.sleep(0.3)
+    assert containers("ploy.id", "lazy-one") == []
+    assert run(sb.exec("echo hi"))["stdout"] == "hi\n"
+    found = containers("ploy.id", "lazy-one")
+    assert len(found) == 1 and found[0].endswith("running")
+
+
+def test_same_id_same_sandbox_across_clients_and_restart(run: Run, bindings: Any) -> None:
+    first = bindings.make("persist")
+    run(first.get("p1").writeFile("state.txt", "kept"))
+    assert run(first.get("p1").readFile("state.txt"))["content"] == "kept"  # a new client, same sandbox
+    run(first.close())
+    # a new binding object = a restarted `ploy dev`: nothing in memory, state on disk and in the container
+    second = bindings.make("persist")
+    assert run(second.get("p1").readFile("state.txt"))["content"] == "kept"
+    assert len(containers("ploy.id", "p1")) == 1
+    # another binding name of the same project is another namespace
+    other = bindings.make("persist", binding="BUILDER")
+    assert run(other.get("p1").exec("test -e state.txt"))["exitCode"] == 1
+
+
+def test_two_sandboxes_are_isolated(run: Run, bindings: Any) -> None:
+    b = bindings.make("iso")
+    a, c = b.get("iso-a"), b.get("iso-b")
+    run(a.writeFile("/tmp/secret", "a only"))
+    proc = run(a.startProcess("sleep 4321"))
+    assert run(c.exec("cat /tmp/secret"))["exitCode"] != 0
+    assert "4321" not in run(c.exec("ps -eo args"))["stdout"]
+    assert "4321" in run(a.exec("ps -eo args"))["stdout"]
+    run(a.killProcess(proc["id"]))
+
+
+def test_agent_death_and_stopped_or_removed_container_recover(run: Run, bindings: Any) -> None:
+    b = bindings.make("recover")
+    sb = b.get("rec")
+    run(sb.writeFile("keep.txt", "still here"))
+    # kill the agent from inside (a background process survives it): PID 1 restarts it, the host reconnects
+    run(sb.startProcess("sleep 0.2; pkill -9 -f agent/server.py"))
+    time.sleep(0.6)
+    assert run(sb.exec("echo back"))["stdout"] == "back\n"
+    # stopped behind our back: restarted on next use with its files
+    name = containers("ploy.id", "rec")[0].split()[0]
+    subprocess.run(["podman", "stop", "-t", "0", name], check=True, capture_output=True)
+    assert run(sb.readFile("keep.txt"))["content"] == "still here"
+    # removed behind our back: a new empty sandbox under the same id
+    subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=True, capture_output=True)
+    assert run(sb.exec("test -e keep.txt"))["exitCode"] == 1
+
+
+def test_destroy(run: Run, bindings: Any) -> None:
+    b = bindings.make("destroy")
+    sb = b.get("gone")
+    run(sb.writeFile("f", "x"))
+    assert len(containers("ploy.id", "gone")) == 1
+    assert run(sb.destroy())["destroyed"] is True
+    assert containers("ploy.id", "gone") == []
+    with pytest.raises(PloyError) as info:
+        run(sb.exec("true"))
+    assert info.value.code == "SANDBOX_DESTROYED"
+    again = b.get("gone")  # the id can be used again: a fresh sandbox
+    assert run(again.exec("test -e f"))["exitCode"] == 1
+
+
+def test_security_and_limits(run: Run, bindings: Any) -> None:
+    sb = bindings.make("limits", memory="256m", pids=100).get("lim")
+    status = run(sb.exec("grep -E 'CapEff|NoNewPrivs' /proc/self/status"))["stdout"]
+    assert "NoNewPrivs:\t1" in status
+    cap_eff = int(status.split("CapEff:")[1].split()[0], 16)
+    assert cap_eff & (1 << 21) == 0  # no CAP_SYS_ADMIN
+    assert cap_eff & (1 << 18) == 0  # no CAP_SYS_CHROOT
+    mounts = run(sb.exec("cat /proc/self/mountinfo"))["stdout"]
+    binds = [line.split()[4] for line in mounts.splitlines() if line.split()[4] not in ("/", "/proc", "/dev", "/sys")]
+    assert "/run/ploy" in binds
+    assert not any(m.startswith(("/tmp/ploy-t", "/root", "/home", "/work")) for m in binds)
+    mem = run(sb.exec("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"))
+    assert mem["stdout"].strip() == str(256 * 1024 * 1024)
+    r = run(sb.exec("for i in $(seq 150); do sleep 5 & done 2>&1 | tail -1; wait", {"timeoutMs": 20000}))
+    assert "fork" in r["stdout"] + r["stderr"] or "Resource temporarily unavailable" in r["stdout"] + r["stderr"]
+
+
+def test_idle_suspension_and_resume(run: Run, bindings: Any) -> None:
+    b = bindings.make("idle", sleep_after_s=1.5)
+    sb = b.get("sleepy")
+    run(sb.writeFile("f.txt", "survives sleep"))
+    name = containers("ploy.id", "sleepy")[0].split()[0]
+    # a running background process keeps it awake
+    proc = run(sb.startProcess("sleep 4"))
+    time.sleep(3.5)
+    assert container_state(name) == "running"
+    assert wait_until(lambda: container_state(name) == "exited", timeout=15)
+    t = time.monotonic()
+    assert run(sb.readFile("f.txt"))["content"] == "survives sleep"
+    assert time.monotonic() - t < 5
+    assert run(sb.getProcess(proc["id"]))["status"] == "completed"
+
+
+def test_processes_do_not_survive_a_stop(run: Run, bindings: Any) -> None:
+    b = bindings.make("stopped")
+    sb = b.get("stp")
+    proc = run(sb.startProcess("echo started; sleep 300"))
+    name = containers("ploy.id", "stp")[0].split()[0]
+    subprocess.run(["podman", "stop", "-t", "0", name], check=True, capture_output=True)
+    info = run(sb.getProcess(proc["id"]))
+    assert info["status"] == "failed" and info["exitCode"] is not None
+    assert "stopped" in info["error"]
+    assert run(sb.getProcessLogs(proc["id"]))["logs"] == "started\n"
+
+
+def test_warm_pool_hands_out_started_containers(run: Run, bindings: Any) -> None:
+    b = bindings.make("pooled", pool=1)
+
+    async def first_get() -> None:
+        b.get("warm-0")  # get(), called on the event loop as in a worker, starts filling the pool
+
+    run(first_get())
+    assert wait_until(lambda: len(containers("ploy.pool", "1")) >= 1, timeout=30)
+    pool_dir = b.manager.pool.dir
+    assert wait_until(lambda: pool_dir.is_dir() and len(list(pool_dir.iterdir())) == 1, timeout=30)
+    pooled = next(pool_dir.iterdir()).name
+    t = time.monotonic()
+    assert run(b.get("warm-1").exec("echo fast"))["stdout"] == "fast\n"
+    elapsed = time.monotonic() - t
+    assert b.manager.entries["warm-1"].token == pooled
+    assert elapsed < 0.2, elapsed
+    # and it refills
+    assert wait_until(lambda: len(list(pool_dir.iterdir())) == 1 and next(pool_dir.iterdir()).name != pooled, timeout=30)

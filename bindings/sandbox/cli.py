@@ -1,7 +1,141 @@
-"""Placeholder: its owner replaces it with the real subcommands."""
+"""`ploy image build` and `ploy sandbox list|exec|destroy`: manage sandboxes from the shell.
+
+Sandboxes are keyed by the project folder (bindings.context.project_key), so run these in the project
+folder or pass --project DIR; ploy.yaml supplies the project name and the bindings' options.
+"""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+from bindings.context import BindingContext
+from bindings.errors import PloyError
+from bindings.sandbox.options import SandboxOptions
 
 
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    pass
+def _project(args: argparse.Namespace) -> tuple[BindingContext, dict[str, SandboxOptions]]:
+    root = Path(args.project or ".").resolve()
+    name: str | None = None
+    options: dict[str, SandboxOptions] = {}
+    if (root / "ploy.yaml").is_file():
+        try:
+            from runtime.config import load_config
+
+            cfg = load_config(root)
+            name, options = cfg.name, dict(cfg.sandbox)
+        except Exception as exc:  # a broken ploy.yaml must not stop `ploy sandbox destroy`
+            print(f"ploy: warning: {exc}; using default sandbox options", file=sys.stderr)
+    return BindingContext.for_project(root, name), options
+
+
+def _binding(args: argparse.Namespace) -> Any:
+    from bindings.sandbox import SandboxBinding
+
+    ctx, options = _project(args)
+    name = args.binding or (next(iter(options)) if options else "SANDBOX")
+    opts = options.get(name) or SandboxOptions(binding=name)
+    # the CLI never needs a warm pool
+    return SandboxBinding(ctx, SandboxOptions(**{**opts.__dict__, "pool": 0}))
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from bindings.sandbox import SandboxBinding
+
+    ctx, options = _project(args)
+    bindings_dir = ctx.project_state / "sandboxes"
+    names = sorted({*options, *(p.name for p in bindings_dir.iterdir() if p.is_dir())} if bindings_dir.is_dir() else options)
+    rows = []
+    for name in names:
+        b = SandboxBinding(ctx, SandboxOptions(binding=name, pool=0))
+        rows += await b.manager.list()
+    if not rows:
+        print(f"no sandboxes for project {ctx.project_name} ({ctx.project_key})")
+        return 0
+    print(f"{'ID':<24} {'BINDING':<12} {'STATUS':<10} CONTAINER")
+    for r in rows:
+        print(f"{r['id']:<24} {r['binding']:<12} {r['status']:<10} {r['container']}")
+    return 0
+
+
+async def _exec(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        print("ploy sandbox exec: give a command after --", file=sys.stderr)
+        return 2
+    text = command[0] if len(command) == 1 else shlex.join(command)
+    b = _binding(args)
+    try:
+        options: dict[str, Any] = {}
+        if args.cwd:
+            options["cwd"] = args.cwd
+        result = await b.get(args.id).exec(text, options)
+    finally:
+        await b.close()
+    sys.stdout.write(result["stdout"])
+    sys.stderr.write(result["stderr"])
+    return int(result["exitCode"])
+
+
+async def _destroy(args: argparse.Namespace) -> int:
+    b = _binding(args)
+    existed = await b.manager.destroy(args.id)
+    print(f"destroyed {args.id}" if existed else f"no sandbox {args.id}")
+    return 0 if existed else 1
+
+
+async def _image_build(args: argparse.Namespace) -> int:
+    from bindings.sandbox.image import ensure_image
+    from bindings.sandbox.progress import StderrProgress
+
+    tag = await ensure_image(progress=StderrProgress("ploy: building sandbox image"), force=args.force)
+    print(tag)
+    return 0
+
+
+def _runner(fn: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(asyncio.run(fn(args)))
+        except PloyError as exc:
+            print(f"ploy: {exc.code}: {exc.message}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    image = subparsers.add_parser("image", help="the default sandbox image")
+    image_sub = image.add_subparsers(dest="image_command", required=True)
+    build = image_sub.add_parser("build", help="build (or rebuild with --force) the default sandbox image")
+    build.add_argument("--force", action="store_true", help="rebuild even if an image for this recipe exists")
+    build.set_defaults(func=_runner(_image_build))
+
+    sandbox = subparsers.add_parser("sandbox", help="list, run commands in, and destroy a project's sandboxes")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--project", help="project folder (default: the current folder)")
+        p.add_argument("--binding", help="binding name from ploy.yaml (default: the first sandbox binding)")
+
+    ls = sandbox_sub.add_parser("list", help="list the project's sandboxes")
+    common(ls)
+    ls.set_defaults(func=_runner(_list))
+
+    ex = sandbox_sub.add_parser("exec", help="run a command in a sandbox: ploy sandbox exec ID -- CMD")
+    common(ex)
+    ex.add_argument("--cwd", help="working directory inside the sandbox")
+    ex.add_argument("id")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+    ex.set_defaults(func=_runner(_exec))
+
+    rm = sandbox_sub.add_parser("destroy", help="destroy a sandbox and its files")
+    common(rm)
+    rm.add_argument("id")
+    rm.set_defaults(func=_runner(_destroy))

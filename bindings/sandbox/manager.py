@@ -90,7 +90,8 @@ class SandboxManager:
                     cf = (self.ctx.project_root / self.options.containerfile).resolve()
                     self._image = await images.ensure_containerfile_image(cf, cf.parent)
                 else:
-                    self._image = await images.ensure_image(custom_base=self.options.image)
+                    custom = self.options.image or (None if self.options.template == "default" else self.options.template)
+                    self._image = await images.ensure_image(custom_base=custom)
         return self._image
 
     def sandbox_env(self) -> dict[str, str]:
@@ -100,7 +101,7 @@ class SandboxManager:
         return {
             "sleepAfterS": self.options.sleep_after_s,
             "outputLimit": self.options.output_limit,
-            "processLogLimit": getattr(self.options, "process_log_limit", 64 * 1024 * 1024),
+            "processLogLimit": self.options.process_log_limit,
             "sandboxEnv": self.sandbox_env(),
         }
 

@@ -1,8 +1,11 @@
 """The SANDBOX binding's options schema: what ploy.yaml may say about one sandbox binding.
 
 Short form:    sandbox: {SANDBOX: default}
-Extended form: sandbox: {SANDBOX: {template: default, memory: 1g, cpus: 1, pids: 512, sleepAfter: 10m, pool: 1}}
+Extended form: sandbox: {SANDBOX: {template: default, memory: 1g, cpus: 1, pids: 1024, sleepAfter: 10m, pool: 1,
+                                   outputLimit: 10485760, processLogLimit: 67108864}}
                or {image: my-local-image} / {containerfile: ./Containerfile}
+A template other than `default` names a local Podman image (same as `image:`). Any image used must
+contain python3 (>= 3.9) and bash; ploy adds its agent layer on top (see bindings/sandbox/README.md).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ class SandboxOptions:
     sleep_after_s: float = 600.0  # idle suspension (issue: background processes keep it awake)
     pool: int = 1  # warm containers kept ready for new ids; 0 turns the pool off
     output_limit: int = 10 * 1024 * 1024  # bytes of exec output kept per stream before it is cut
+    process_log_limit: int = 64 * 1024 * 1024  # bytes of a background process's log kept on disk
 
 
 # ploy.yaml key -> (attribute, accepted python types) for the extended form; config.py validates with it.
@@ -35,4 +39,5 @@ OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "sleepAfter": ("sleep_after_s", (str, int, float)),
     "pool": ("pool", (int,)),
     "outputLimit": ("output_limit", (int,)),
+    "processLogLimit": ("process_log_limit", (int,)),
 }

@@ -20,12 +20,12 @@ Run = Callable[..., Any]
 
 @pytest.fixture(scope="module")
 def sb(bindings: Any) -> SandboxClient:
-    return bindings.make("procs").get("procs")  # type: ignore[no-any-return]
+    return bindings.make("procs").get("procs")
 
 
 def wait_done(run: Run, sb: SandboxClient, pid: str, timeout: float = 30) -> dict[str, Any]:
     assert wait_until(lambda: run(sb.getProcess(pid))["status"] != "running", timeout=timeout, step=0.05)
-    return run(sb.getProcess(pid))  # type: ignore[no-any-return]
+    return run(sb.getProcess(pid))
 
 
 def test_start_returns_at_once_with_a_handle(run: Run, sb: SandboxClient) -> None:

@@ -20,7 +20,7 @@ Run = Callable[..., Any]
 
 @pytest.fixture(scope="module")
 def sb(bindings: Any) -> SandboxClient:
-    return bindings.make("sessions").get("sessions")  # type: ignore[no-any-return]
+    return bindings.make("sessions").get("sessions")
 
 
 def test_docs_example(run: Run, sb: SandboxClient) -> None:

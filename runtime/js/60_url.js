@@ -496,10 +496,12 @@ function basicParse(input, base, url, stateOverride) {
 // characters needing percent-encoding, numeric hosts, credentials) falls back to basicParse.
 const SIMPLE_URL = /^(https?|wss?):\/\/([a-z0-9-]+(?:\.[a-z0-9-]+)*)(?::([0-9]{1,5}))?((?:\/[A-Za-z0-9\-._~!$&'()*+,;=:@%]*)*)(?:\?([A-Za-z0-9\-._~!$&()*+,;=:@%/?]*))?$/;
 const NUMERIC_LABEL = /(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$/;
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
 
 function fastParse(input) {
   const m = SIMPLE_URL.exec(input);
-  if (m === null || NUMERIC_LABEL.test(m[2]) || m[2].includes("xn--")) return null;
+  if (m === null || m[2].includes("xn--")) return null;
+  if (NUMERIC_LABEL.test(m[2]) && !CANONICAL_IPV4.test(m[2])) return null;
   const path = m[4] || "/";
   if (path.includes("/.") && /\/\.\.?(?:\/|$)/.test(path)) return null;
   if (path.includes("%") && /%(?![0-9A-Fa-f]{2})|%2e/i.test(path)) return null;

@@ -3,7 +3,22 @@
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function normalizeValue(v) {
-  return String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+  v = typeof v === "string" ? v : String(v);
+  const n = v.length;
+  if (n === 0 || (v.charCodeAt(0) > 32 && v.charCodeAt(n - 1) > 32)) return v;
+  return v.replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
+}
+
+const validNames = new Map(); // name as given -> lowercased, for names already checked
+function headerName(name) {
+  name = typeof name === "string" ? name : String(name);
+  let key = validNames.get(name);
+  if (key === undefined) {
+    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
+    key = name.toLowerCase();
+    if (validNames.size < 1000) validNames.set(name, key);
+  }
+  return key;
 }
 
 class Headers {
@@ -23,20 +38,21 @@ class Headers {
       for (const k of Object.keys(init)) this.append(k, init[k]);
     }
   }
-  #check(name, value) {
+  #check(value) {
     if (this._guard === "immutable") throw new TypeError("Headers are immutable");
-    if (!TOKEN.test(name)) throw new TypeError(`Invalid header name: "${name}"`);
-    if (value !== undefined && /[\0\r\n]/.test(value)) throw new TypeError(`Invalid header value for "${name}"`);
+    if (value !== undefined && (value.includes("\n") || value.includes("\r") || value.includes("\0"))) {
+      throw new TypeError(`Invalid header value: ${JSON.stringify(value)}`);
+    }
   }
   append(name, value) {
-    name = String(name); value = normalizeValue(value);
-    this.#check(name, value);
-    this._list.push([name.toLowerCase(), value]);
+    const key = headerName(name);
+    value = normalizeValue(value);
+    this.#check(value);
+    this._list.push([key, value]);
   }
   delete(name) {
-    name = String(name);
-    this.#check(name);
-    const key = name.toLowerCase();
+    const key = headerName(name);
+    this.#check();
     this._list = this._list.filter(([k]) => k !== key);
   }
   get(name) {
@@ -49,9 +65,9 @@ class Headers {
   getAll(name) { const key = String(name).toLowerCase(); return this._list.filter(([k]) => k === key).map(([, v]) => v); }
   has(name) { const key = String(name).toLowerCase(); return this._list.some(([k]) => k === key); }
   set(name, value) {
-    name = String(name); value = normalizeValue(value);
-    this.#check(name, value);
-    const key = name.toLowerCase();
+    const key = headerName(name);
+    value = normalizeValue(value);
+    this.#check(value);
     const i = this._list.findIndex(([k]) => k === key);
     if (i < 0) this._list.push([key, value]);
     else {

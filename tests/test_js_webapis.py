@@ -56,11 +56,16 @@ async def test_headers_set_delete_and_invalid_names(js: Harness) -> None:
         try { h.append("bad name", "x"); } catch (e) { bad = e.constructor.name; }
         let badValue = null;
         try { h.set("x", "a\\r\\nb"); } catch (e) { badValue = e.constructor.name; }
+        let notByteString = null;
+        try { h.set("x", "price: €1"); } catch (e) { notByteString = e.constructor.name; }
         let immutable = null;
         try { Response.redirect("http://x/").headers.set("a", "b"); } catch (e) { immutable = e.constructor.name; }
-        return { entries: [...h], bad, badValue, immutable };
+        return { entries: [...h], bad, badValue, notByteString, immutable };
     """)
-    assert out == {"entries": [["a", "4"]], "bad": "TypeError", "badValue": "TypeError", "immutable": "TypeError"}
+    assert out == {
+        "entries": [["a", "4"]], "bad": "TypeError", "badValue": "TypeError", "notByteString": "TypeError",
+        "immutable": "TypeError",
+    }  # fmt: skip
 
 
 # ---------------------------------------------------------------- URL

@@ -40,7 +40,7 @@ class Headers {
   }
   #check(value) {
     if (this._guard === "immutable") throw new TypeError("Headers are immutable");
-    if (value !== undefined && (value.includes("\n") || value.includes("\r") || value.includes("\0"))) {
+    if (value !== undefined && (value.includes("\n") || value.includes("\r") || value.includes("\0") || /[^\x00-\xff]/.test(value))) {
       throw new TypeError(`Invalid header value: ${JSON.stringify(value)}`);
     }
   }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import json
 import os
@@ -9,6 +11,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+_INLINE = re.compile(r"//# sourceMappingURL=data:application/json(?:;charset=[\w-]+)?;base64,([A-Za-z0-9+/=]+)\s*$")
 _B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
 
 
@@ -50,6 +53,17 @@ class SourceMap:
         try:
             return cls(json.loads(map_path.read_text()), map_path.parent)
         except (OSError, ValueError, KeyError):
+            return None
+
+    @classmethod
+    def from_inline(cls, bundle: str, base_dir: Path) -> SourceMap | None:
+        """A `//# sourceMappingURL=data:application/json;base64,...` map at the end of the bundle."""
+        m = _INLINE.search(bundle[-4_000_000:])
+        if m is None:
+            return None
+        try:
+            return cls(json.loads(base64.b64decode(m.group(1))), base_dir)
+        except (ValueError, binascii.Error):
             return None
 
     def _decode(self) -> list[tuple[list[int], list[tuple[int, int, int]]]]:

@@ -43,7 +43,10 @@ class JsWorker:
         except OSError as e:
             raise WorkerError(f"cannot read the worker bundle {bundle_path}: {e.strerror}") from None
         map_path = bundle_path.with_name(bundle_path.name + ".map")
-        source_map = await asyncio.to_thread(SourceMap.load, map_path) if map_path.exists() else None
+        if map_path.exists():
+            source_map = await asyncio.to_thread(SourceMap.load, map_path)
+        else:
+            source_map = SourceMap.from_inline(bundle, bundle_path.parent)
         worker = cls(bundle_path, assemble(bundle), source_map, env, limits, log)
         worker._ctx = worker._new_context()
         return worker

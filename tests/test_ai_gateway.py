@@ -17,7 +17,7 @@ import pytest
 
 from bindings.ai.credentials import Credentials, save_provider
 from bindings.ai.fake_upstream import HOLD_MARKER, Text, ToolCall
-from bindings.ai.testing import AiStack
+from bindings.ai.testing import AiStack, listening_addresses
 from bindings.ai.tokens import TokenSigner, load_or_create_secret
 
 REPO = Path(__file__).resolve().parent.parent
@@ -396,17 +396,6 @@ def test_soulforge_reports_gateway_errors(stack: AiStack, tmp_path: Path) -> Non
 
 
 # -- listeners -------------------------------------------------------------------------------------
-
-
-def listening_addresses(port: int) -> list[str]:
-    """The IPv4 addresses with a socket listening on `port`, from /proc/net/tcp (state 0A = LISTEN)."""
-    found = []
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        local, state = line.split()[1], line.split()[3]
-        addr_hex, port_hex = local.split(":")
-        if state == "0A" and int(port_hex, 16) == port:
-            found.append(".".join(str(b) for b in reversed(bytes.fromhex(addr_hex))))
-    return found
 
 
 def test_gateway_never_listens_on_all_interfaces(stack: AiStack) -> None:

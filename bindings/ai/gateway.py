@@ -9,6 +9,7 @@ ASGI app on its own listeners (loopback and the Podman bridge address), apart fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -23,7 +24,7 @@ from starlette.routing import Route as StarletteRoute
 
 from bindings.ai.calllog import CallLog, log_path
 from bindings.ai.credentials import Credentials, NotConfigured
-from bindings.ai.network import bridge_address, listen_socket
+from bindings.ai.network import listen_socket, pin_bridge_mac, podman_bridge
 from bindings.ai.routing import RouteError, route
 from bindings.ai.serving import EmbeddedServer
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
@@ -81,6 +82,7 @@ class Gateway:
         self.base_url = ""
         self.sandbox_base_url = ""
         self._server: EmbeddedServer | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -104,8 +106,15 @@ class Gateway:
             ttl_s = float(os.environ.get("PLOY_AI_TOKEN_TTL") or DEFAULT_TTL_S)
         secret = await asyncio.to_thread(load_or_create_secret)
         gateway = cls(ctx, TokenSigner(secret), ttl_s, environ)
-        host = await bridge_address() if bridge == "auto" else bridge
+        interface = None
+        if bridge == "auto":
+            found = await podman_bridge()
+            host, interface = found if found else (None, None)
+        else:
+            host = bridge
         sockets = gateway._bind(port, host)
+        if interface:
+            gateway._watch = asyncio.create_task(gateway._keep_bridge_mac(interface), name="ploy-ai-bridge-mac")
         gateway.calllog.start()
         await gateway._refresh_credentials(force=True)
         gateway._server = EmbeddedServer(gateway.app, sockets)
@@ -128,7 +137,19 @@ class Gateway:
             return sockets
         raise OSError("no port free on both loopback and the bridge address")
 
+    async def _keep_bridge_mac(self, interface: str) -> None:
+        # Podman deletes and recreates the bridge as containers come and go (and other projects'
+        # containers change its MAC too), so keep checking; see pin_bridge_mac for why it matters.
+        while True:
+            await asyncio.to_thread(pin_bridge_mac, interface)
+            await asyncio.sleep(1.0)
+
     async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -77,3 +77,14 @@ class AiStack:
         self.bg.run(self.gateway.close())
         self.bg.run(self.upstream.close())
         self.bg.stop()
+
+
+def listening_addresses(port: int) -> list[str]:
+    """The IPv4 addresses with a socket listening on `port`, from /proc/net/tcp (state 0A = LISTEN)."""
+    found = []
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        addr_hex, port_hex = local.split(":")
+        if state == "0A" and int(port_hex, 16) == port:
+            found.append(".".join(str(b) for b in reversed(bytes.fromhex(addr_hex))))
+    return found

@@ -200,6 +200,20 @@ export async function agentSnippet(env: Env) {
 	});
 }
 
+// Beyond the docs: the shapes the runtime returns.
+export async function runtimeShapes(sandbox: SandboxClient) {
+	const bytes: Uint8Array = (await sandbox.readFile("a.bin", { encoding: "binary" })).content;
+	const b64: string = (await sandbox.readFile("a.bin", { encoding: "base64" })).content;
+	const killed: SandboxProcessInfo = await sandbox.killProcess("p1", { graceMs: 100 });
+	const entries: SandboxFileEntry[] = await sandbox.listFiles();
+	const checkout = await sandbox.gitCheckout("git://host/repo.git");
+	const dir: string = checkout.targetDir;
+	const session = await sandbox.getSession("session_1");
+	const again: string = session.sessionId;
+	const gone: boolean = (await sandbox.destroy()).destroyed;
+	return { bytes, b64, killed, entries, dir, again, gone };
+}
+
 export async function aiBindingSnippet(env: Env) {
 	const completion = await env.AI.chat({ model: "openai/gpt-5.5", messages: [{ role: "user", content: "hi" }] });
 	const answer: string | null | undefined = completion.choices[0]?.message.content as string | null;
@@ -340,7 +354,7 @@ def test_docs_examples_type_check(tmp_path: Path) -> None:
     ("wrong", "replacement", "error"),
     [
         ('sandbox.exec("echo hello from ploy sandbox")', "sandbox.exec(42)", "TS2345"),
-        ('sandbox.readFile("note.txt")', 'sandbox.readFile("note.txt", { encoding: "hex" })', "TS2322"),
+        ('sandbox.readFile("note.txt")', 'sandbox.readFile("note.txt", { encoding: "hex" })', "TS2769"),
         ("env.SANDBOX.get(id)", "env.SANDBOXES.get(id)", "TS2551"),
         ("return Response.json(result);", "return result;", "TS2322"),
     ],

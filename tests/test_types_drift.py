@@ -7,6 +7,7 @@ comments resolved the way an editor sees them), not with a regex.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import json
@@ -14,6 +15,7 @@ import pkgutil
 import re
 import shutil
 import subprocess
+import textwrap
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -198,11 +200,29 @@ def test_python_class_matches_spec(name: str) -> None:
         assert is_coroutine == (method.kind != "sync"), (
             f"{name}.{method.name}: kind {method.kind} but coroutine={is_coroutine}"
         )
-    hints = set(inspect.get_annotations(cls)) | {n for n, _ in inspect.getmembers(cls)}
+    missing_props = [p for p in spec.props if p not in _declared_attributes(cls)]
+    assert missing_props == [], f"{cls.__qualname__} never sets the spec's props {missing_props}"
+
+
+def _declared_attributes(cls: type) -> set[str]:
+    """Attributes a class declares: annotations, class members and properties, and `self.x = ...`
+    in its methods (mypy infers those too)."""
+    names = {n for n, _ in inspect.getmembers(cls)}
     for klass in cls.__mro__:
-        hints |= set(inspect.get_annotations(klass))
-    missing_props = [p for p in spec.props if p not in hints]
-    assert missing_props == [], f"{cls.__qualname__} does not declare (annotate) the props {missing_props}"
+        if klass is object:
+            continue
+        names |= set(inspect.get_annotations(klass))
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        for node in ast.walk(tree):
+            target = node.target if isinstance(node, ast.AnnAssign) else None
+            targets = node.targets if isinstance(node, ast.Assign) else [target] if target else []
+            for t in targets:
+                if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self":
+                    names.add(t.attr)
+    return names
 
 
 def test_python_methods_are_annotated() -> None:

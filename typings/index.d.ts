@@ -7,24 +7,7 @@
 
 import "./worker";
 
-export type {
-	SandboxBinding,
-	SandboxClient,
-	SandboxErrorCode,
-	SandboxExecOptions,
-	SandboxExecResult,
-	SandboxFileEntry,
-	SandboxGitCheckoutOptions,
-	SandboxMkdirOptions,
-	SandboxOperations,
-	SandboxProcessInfo,
-	SandboxProcessLogs,
-	SandboxReadFileOptions,
-	SandboxReadFileResult,
-	SandboxSession,
-	SandboxSessionOptions,
-	SandboxWriteFileOptions,
-} from "./sandbox";
+export type * from "./sandbox";
 export type * from "./ai";
 
 /** The worker contract (also available as the global `Ploy`). */

@@ -11,7 +11,11 @@ export interface SandboxExecOptions {
 	cwd?: string;
 	/** Extra environment variables for this command only; they override `setEnvVars` and AI credentials. */
 	env?: Record<string, string>;
-	/** Kill the command after this many milliseconds (`exec` then rejects with code `TIMEOUT`). */
+	/**
+	 * Kill the command and its whole process tree after this many milliseconds. `exec` and
+	 * `execStream` then reject with code `TIMEOUT`; a background process ends as `"failed"` with
+	 * `timedOut: true`.
+	 */
 	timeoutMs?: number;
 }
 
@@ -25,6 +29,8 @@ export interface SandboxExecResult {
 	exitCode: number;
 	/** `true` when `exitCode` is 0. */
 	success: boolean;
+	/** Present (`true`) when stdout or stderr exceeded the binding's `outputLimit` and was cut. */
+	truncated?: true;
 }
 
 /** A background process started with `startProcess`. */
@@ -41,6 +47,18 @@ export interface SandboxProcessInfo {
 	exitCode: number | null;
 	/** When the process was started (ISO 8601). */
 	startedAt: string;
+	/** When the process ended (ISO 8601); set once it has finished. */
+	endedAt?: string | null;
+	/** `true` when `timeoutMs` ran out and the process was killed. */
+	timedOut?: boolean;
+	/** `true` when `killProcess` stopped it. */
+	killed?: boolean;
+	/** `true` when the log exceeded the binding's `processLogLimit` and later output was dropped. */
+	logTruncated?: boolean;
+	/** Why the process failed without exiting by itself (e.g. the sandbox was stopped while it ran). */
+	error?: string;
+	/** The session it was started from, if any. */
+	sessionId?: string;
 }
 
 /** What `getProcessLogs` resolves to. */
@@ -64,13 +82,37 @@ export interface SandboxFileEntry {
 /** Options for `readFile`. */
 export interface SandboxReadFileOptions {
 	/** `"utf-8"` (default) decodes the file as text; `"base64"` returns the raw bytes base64-encoded. */
-	encoding?: "utf-8" | "base64";
+	encoding?: "utf-8" | "utf8" | "text" | "base64";
+}
+
+/** Options for `readFile` returning the raw bytes. */
+export interface SandboxReadFileBytesOptions {
+	/** Return the content as a `Uint8Array`. */
+	encoding: "binary" | "bytes" | "buffer" | "uint8array";
 }
 
 /** What `readFile` resolves to. */
 export interface SandboxReadFileResult {
-	/** The file's contents, as text or base64 depending on the requested encoding. */
+	/** The file's contents: text, or base64 when `encoding: "base64"` was asked for. */
 	content: string;
+	/** The encoding of `content`. */
+	encoding: "utf-8" | "base64";
+	/** The file's absolute path inside the sandbox. */
+	path: string;
+	/** The file's size in bytes. */
+	size: number;
+}
+
+/** What `readFile` with a binary encoding resolves to. */
+export interface SandboxReadFileBytesResult {
+	/** The file's raw bytes. */
+	content: Uint8Array;
+	/** The encoding that was asked for. */
+	encoding: "binary" | "bytes" | "buffer" | "uint8array";
+	/** The file's absolute path inside the sandbox. */
+	path: string;
+	/** The file's size in bytes. */
+	size: number;
 }
 
 /** Options for `writeFile`. */
@@ -79,10 +121,37 @@ export interface SandboxWriteFileOptions {
 	encoding?: "utf-8" | "base64";
 }
 
+/** What `writeFile` resolves to. */
+export interface SandboxWriteFileResult {
+	/** The file's absolute path inside the sandbox. */
+	path: string;
+	/** Bytes written. */
+	size: number;
+}
+
+/** Options for `deleteFile`. */
+export interface SandboxDeleteFileOptions {
+	/** Also remove a directory and everything in it. */
+	recursive?: boolean;
+}
+
+/** What `deleteFile` resolves to. */
+export interface SandboxDeleteFileResult {
+	/** The removed path (absolute). */
+	path: string;
+	deleted: true;
+}
+
 /** Options for `mkdir`. */
 export interface SandboxMkdirOptions {
 	/** Create missing parent directories too, and do not fail when the directory exists. */
 	recursive?: boolean;
+}
+
+/** What `mkdir` resolves to. */
+export interface SandboxMkdirResult {
+	/** The directory's absolute path inside the sandbox. */
+	path: string;
 }
 
 /** Options for `gitCheckout`. */
@@ -93,6 +162,34 @@ export interface SandboxGitCheckoutOptions {
 	depth?: number;
 	/** Directory to clone into; defaults to the repository's name. */
 	targetDir?: string;
+	/** Give up (code `TIMEOUT`) after this many milliseconds; 5 minutes by default. */
+	timeoutMs?: number;
+}
+
+/** What `gitCheckout` resolves to once the clone is done. */
+export interface SandboxGitCheckoutResult {
+	success: true;
+	repoUrl: string;
+	/** Absolute path of the checkout inside the sandbox. */
+	targetDir: string;
+	/** The checked-out commit (full hash). */
+	commit: string | null;
+	/** The checked-out branch. */
+	branch: string | null;
+}
+
+/** Options for `killProcess`. */
+export interface SandboxKillProcessOptions {
+	/** How long to wait after SIGTERM before SIGKILL, in milliseconds. */
+	graceMs?: number;
+}
+
+/** What `destroy` resolves to. */
+export interface SandboxDestroyResult {
+	/** The sandbox id. */
+	id: string;
+	/** `false` when there was nothing to destroy (the sandbox had never started). */
+	destroyed: boolean;
 }
 
 /** Options for `createSession`. */
@@ -101,6 +198,8 @@ export interface SandboxSessionOptions {
 	cwd?: string;
 	/** Environment variables every command of the session sees. */
 	env?: Record<string, string>;
+	/** Choose the session id (1-64 letters, digits, `-` or `_`); a random one by default. */
+	id?: string;
 }
 
 /**
@@ -118,25 +217,37 @@ export interface SandboxOperations {
 	execStream(command: string, options?: SandboxExecOptions): Promise<ReadableStream<Uint8Array>>;
 
 	/** Write text (or bytes) to a file, creating or replacing it and creating missing parent directories. */
-	writeFile(path: string, content: string | Uint8Array, options?: SandboxWriteFileOptions): Promise<void>;
+	writeFile(
+		path: string,
+		content: string | Uint8Array,
+		options?: SandboxWriteFileOptions,
+	): Promise<SandboxWriteFileResult>;
 
-	/** Read a file. Rejects with code `NOT_FOUND` when it does not exist, `IS_DIRECTORY` for a directory. */
+	/**
+	 * Read a file as text (or base64). Rejects with code `NOT_FOUND` when it does not exist,
+	 * `IS_DIRECTORY` for a directory.
+	 */
 	readFile(path: string, options?: SandboxReadFileOptions): Promise<SandboxReadFileResult>;
+	/** Read a file's raw bytes. */
+	readFile(path: string, options: SandboxReadFileBytesOptions): Promise<SandboxReadFileBytesResult>;
 
-	/** Remove a file. Rejects with code `NOT_FOUND` when it does not exist. */
-	deleteFile(path: string): Promise<void>;
+	/** Remove a file (a directory too with `{ recursive: true }`). Rejects with code `NOT_FOUND` when absent. */
+	deleteFile(path: string, options?: SandboxDeleteFileOptions): Promise<SandboxDeleteFileResult>;
 
 	/** Create a directory; `{ recursive: true }` also creates its parents. */
-	mkdir(path: string, options?: SandboxMkdirOptions): Promise<void>;
+	mkdir(path: string, options?: SandboxMkdirOptions): Promise<SandboxMkdirResult>;
 
-	/** List a directory's entries. Rejects with code `NOT_A_DIRECTORY` when `path` is a file. */
-	listFiles(path: string): Promise<SandboxFileEntry[]>;
+	/**
+	 * List a directory's entries (the working directory by default), sorted by name. Rejects with
+	 * code `NOT_FOUND` when it does not exist, `NOT_A_DIRECTORY` when `path` is a file.
+	 */
+	listFiles(path?: string): Promise<SandboxFileEntry[]>;
 
-	/** Clone a git repository into the sandbox. */
-	gitCheckout(repoUrl: string, options?: SandboxGitCheckoutOptions): Promise<void>;
+	/** Clone a git repository into the sandbox. Rejects with code `GIT_ERROR` when git fails. */
+	gitCheckout(repoUrl: string, options?: SandboxGitCheckoutOptions): Promise<SandboxGitCheckoutResult>;
 
-	/** Set environment variables that apply to every later command. */
-	setEnvVars(vars: Record<string, string>): Promise<void>;
+	/** Set environment variables that apply to every later command; `null` unsets one. */
+	setEnvVars(vars: Record<string, string | null>): Promise<{ ok: true }>;
 
 	/** Launch a command in the background and resolve at once with its handle; it outlives the request. */
 	startProcess(command: string, options?: SandboxExecOptions): Promise<SandboxProcessInfo>;
@@ -153,8 +264,11 @@ export interface SandboxOperations {
 	/** Replay the process's log from the start, follow it live, and end when the process exits. */
 	streamProcessLogs(id: string): Promise<ReadableStream<Uint8Array>>;
 
-	/** Stop a background process and its child tree. */
-	killProcess(id: string): Promise<void>;
+	/**
+	 * Stop a background process and its child tree (SIGTERM, then SIGKILL after the grace period)
+	 * and resolve with its final state.
+	 */
+	killProcess(id: string, options?: SandboxKillProcessOptions): Promise<SandboxProcessInfo>;
 }
 
 /**
@@ -177,11 +291,11 @@ export interface SandboxClient extends SandboxOperations {
 	/** Create a session: a working directory and environment shared by the commands run through it. */
 	createSession(options?: SandboxSessionOptions): Promise<SandboxSession>;
 
-	/** Reach an existing session again by its `sessionId`. Rejects with code `NOT_FOUND` when unknown. */
+	/** Reach an existing session again by its `sessionId` (e.g. from a later request). Rejects with code `NOT_FOUND` when unknown. */
 	getSession(sessionId: string): Promise<SandboxSession>;
 
 	/** Destroy the sandbox and everything in it; later calls on this client reject with `SANDBOX_DESTROYED`. */
-	destroy(): Promise<void>;
+	destroy(): Promise<SandboxDestroyResult>;
 }
 
 /** The binding declared under `sandbox:` in ploy.yaml (e.g. `env.SANDBOX`). */
@@ -198,4 +312,6 @@ export type SandboxErrorCode =
 	| "TIMEOUT"
 	| "INVALID_ARGUMENT"
 	| "SANDBOX_DESTROYED"
+	| "ALREADY_EXISTS"
+	| "GIT_ERROR"
 	| (string & {});

@@ -106,11 +106,15 @@ def main() -> None:
     mf = find_miniflare()
     if mf:
         bundle = Path(home) / "projects"
-        js_bundle = next(bundle.rglob("worker.mjs"))
+        # The same bundle ploy runs, minus its source-map comment (workerd refuses the map's ../ paths).
+        js_bundle = Path(home) / "miniflare-worker.mjs"
+        code = next(bundle.rglob("worker.mjs")).read_text()
+        js_bundle.write_text("\n".join(x for x in code.splitlines() if not x.startswith("//# sourceMappingURL")))
         port = free_port()
         script = Path(home) / "mf.js"
         script.write_text(MINIFLARE_SCRIPT)
-        proc = subprocess.Popen(["node", str(script), mf, str(js_bundle), str(port)],
+        # cwd = the bundle's folder: workerd refuses module paths that climb out of its cwd with "..".
+        proc = subprocess.Popen(["node", str(script), mf, str(js_bundle), str(port)], cwd=home,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
         wait_http(port)
         servers["miniflare"] = (proc, port)

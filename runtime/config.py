@@ -209,7 +209,7 @@ def parse_config(text: str, path: Path, root: Path | None = None) -> ProjectConf
 
 def load_config(project_dir: Path) -> ProjectConfig:
     """Read PROJECT/ploy.yaml. A missing file is an error too: ploy dev needs to know the bindings."""
-    project_dir = Path(project_dir)
+    project_dir = Path(project_dir).resolve()  # esbuild and builds run with cwd=project
     path = project_dir / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(path, None, "", "file not found (a project needs a ploy.yaml)")

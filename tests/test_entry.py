@@ -79,3 +79,10 @@ def test_python_src_index(project: Path) -> None:
     (project / "ploy.yaml").write_text("kind: dynamic\n")
     (project / "src" / "index.py").write_text("async def fetch(r, e): ...\n")
     assert resolve(project).how == "entry: src/index.py (Python worker)"
+
+
+def test_relative_project_path_resolves(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project / "ploy.yaml").write_text("kind: dynamic\n")
+    (project / "src" / "index.ts").write_text("export default { fetch() { return new Response('x') } }\n")
+    monkeypatch.chdir(project.parent)
+    assert resolve(Path(project.name)).language == "js"

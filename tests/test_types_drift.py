@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import json
 import pkgutil
@@ -22,16 +23,29 @@ from typing import Any
 
 import pytest
 
-import bindings.ai.spec
-import bindings.sandbox.spec  # noqa: F401 - registers the sandbox specs
-from bindings.spec import REGISTRY, ObjectSpec
+import bindings
+from bindings.spec import ObjectSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 TYPESCRIPT = ROOT / "node_modules" / "typescript"
 TYPINGS_ENTRY = ROOT / "typings" / "index.d.ts"
-BINDING_PACKAGES = ("bindings.sandbox", "bindings.ai")
 
-assert bindings.ai.spec.AI_BINDING.name in REGISTRY
+
+def _binding_specs() -> tuple[list[str], dict[str, ObjectSpec]]:
+    """Every binding package (bindings/<name>/ with a spec.py) and the specs it declares. Read from the
+    modules rather than bindings.spec.REGISTRY, where other tests register stand-in specs."""
+    packages: list[str] = []
+    specs: dict[str, ObjectSpec] = {}
+    for info in pkgutil.iter_modules(bindings.__path__):
+        if info.ispkg and importlib.util.find_spec(f"bindings.{info.name}.spec") is not None:
+            packages.append(f"bindings.{info.name}")
+            module = importlib.import_module(f"bindings.{info.name}.spec")
+            specs.update({v.name: v for v in vars(module).values() if isinstance(v, ObjectSpec)})
+    return packages, specs
+
+
+BINDING_PACKAGES, REGISTRY = _binding_specs()
+assert {"SandboxBinding", "SandboxClient", "SandboxSession", "AiBinding"} <= set(REGISTRY)
 
 # Prints {diagnostics, interfaces: {Name: {methods: {m: {returns, params, doc}}, props: {p: {...}}}}}
 # for every interface typings/index.d.ts exports, plus the global Ploy.
@@ -240,3 +254,48 @@ def test_python_methods_are_annotated() -> None:
             ):
                 unannotated.append(f"{name}.{method.name}")
     assert unannotated == []
+
+
+# The API a JS worker really sees, read from the proxies `ploy dev` hands it. `get` is sync and
+# starts nothing (pool: 0), so no container is needed.
+PROBE_JS = """\
+const methods = (o) => {
+	const out = new Set();
+	for (let p = Object.getPrototypeOf(o); p && p !== Object.prototype; p = Object.getPrototypeOf(p))
+		for (const k of Object.getOwnPropertyNames(p)) if (k !== "constructor" && typeof o[k] === "function") out.add(k);
+	return [...out].sort();
+};
+const props = (o) => Object.keys(o).filter((k) => typeof o[k] !== "function").sort();
+export default {
+	async fetch(request, env) {
+		const client = env.SANDBOX.get("types-probe");
+		const idAtOnce = client.id;
+		// Props of an object a sync method returned arrive once the host has run the call.
+		await new Promise((resolve) => setTimeout(resolve, 50));
+		return Response.json({
+			idAtOnce: idAtOnce ?? null,
+			SandboxBinding: { methods: methods(env.SANDBOX), props: props(env.SANDBOX) },
+			SandboxClient: { methods: methods(client), props: props(client) },
+			AiBinding: { methods: methods(env.AI), props: props(env.AI) },
+		});
+	},
+};
+"""
+
+
+def test_js_proxies_match_typings(dev_server: Any, project: Path) -> None:
+    (project / "ploy.yaml").write_text("ai: true\nsandbox:\n  SANDBOX:\n    template: default\n    pool: 0\n")
+    (project / "src" / "index.js").write_text(PROBE_JS)
+    server = dev_server(project).start()
+    seen = server.get("/").json()
+    interfaces = typings()["interfaces"]
+    id_at_once = seen.pop("idAtOnce")
+    for name, surface in seen.items():
+        assert surface["methods"] == sorted(interfaces[name]["methods"]), (
+            f"JS {name} methods differ from typings/"
+        )
+        assert surface["props"] == sorted(interfaces[name]["props"]), f"JS {name} props differ from typings/"
+    if id_at_once != "types-probe":
+        # typings/ says `readonly id: string` on what get() returns; today the JS proxy only
+        # receives the props of a sync method's result after the host has run the call.
+        pytest.xfail(f"client.id right after env.SANDBOX.get() is {id_at_once!r}, set only a tick later")

@@ -23,10 +23,25 @@ from runtime.http import Headers, Request, Response
 from runtime.reload import Watcher
 from runtime.workers.base import Worker, WorkerError
 
+_pending_flush = False
+
+
+def _flush() -> None:
+    global _pending_flush
+    _pending_flush = False
+    sys.stdout.flush()
+
 
 def log(line: str) -> None:
+    """Print a line; under load many lines share one flush (one write per event-loop turn)."""
+    global _pending_flush
     sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    if not _pending_flush:
+        try:
+            asyncio.get_running_loop().call_soon(_flush)
+            _pending_flush = True
+        except RuntimeError:  # no loop (start-up, shutdown): flush now
+            sys.stdout.flush()
 
 
 class PortInUse(Exception):
@@ -253,7 +268,13 @@ async def serve(project: Path, host: str, port: int) -> int:
     watcher = Watcher(server.project, server.watched, server.reload)
     watcher.start()
     config = uvicorn.Config(
-        server, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2, server_header=False
+        server,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=2,
+        server_header=False,
+        proxy_headers=False,  # a dev server faces the developer, not a proxy; saves a middleware per request
     )
     uv = uvicorn.Server(config)
     log(f"ploy dev: serving {project} at http://{host}:{server.port}")

@@ -200,6 +200,15 @@ export async function agentSnippet(env: Env) {
 	});
 }
 
+// Beyond the docs: the third fetch argument, as the JS runtime passes it.
+export const withContext = {
+	async fetch(request, env, ctx) {
+		ctx.waitUntil(env.SANDBOX.get("bg").exec("true"));
+		ctx.passThroughOnException();
+		return new Response(request.url);
+	},
+} satisfies Ploy;
+
 // Beyond the docs: the shapes the runtime returns.
 export async function runtimeShapes(sandbox: SandboxClient) {
 	const bytes: Uint8Array = (await sandbox.readFile("a.bin", { encoding: "binary" })).content;

@@ -184,7 +184,7 @@ def test_every_member_has_a_doc_comment(name: str) -> None:
 def test_ploy_is_global_with_fetch() -> None:
     ploy = typings()["interfaces"].get("Ploy")
     assert ploy is not None, "the global type Ploy is not declared"
-    assert ploy["methods"]["fetch"]["params"] == ["request", "env"]
+    assert ploy["methods"]["fetch"]["params"] == ["request", "env", "ctx"]
 
 
 def _is_camel_case(name: str) -> bool:

@@ -27,8 +27,24 @@ declare global {
 	 * } satisfies Ploy;
 	 */
 	interface Ploy<Env = PloyDefaultEnv> {
-		/** Handle one HTTP request. `env` holds the bindings and vars declared in ploy.yaml. */
-		fetch(request: Request, env: Env): Response | Promise<Response>;
+		/**
+		 * Handle one HTTP request. `env` holds the bindings and vars declared in ploy.yaml; `ctx`
+		 * is optional to declare (`fetch(request, env)` is fine).
+		 */
+		fetch(request: Request, env: Env, ctx: PloyExecutionContext): Response | Promise<Response>;
+	}
+
+	/** The third argument of `fetch` (the same shape as on Cloudflare Workers, for ported code). */
+	interface PloyExecutionContext {
+		/**
+		 * Let work finish after the response has been sent. Ploy never cancels a request's pending
+		 * promises, so this only makes sure a rejection is reported in the log.
+		 */
+		waitUntil(promise: Promise<unknown>): void;
+		/** Accepted for compatibility; does nothing (there is no origin to fall back to). */
+		passThroughOnException(): void;
+		/** Per-request properties; always empty under ploy dev. */
+		readonly props: Record<string, unknown>;
 	}
 
 	/** The Error a binding rejects with: `code` is stable and machine-readable. */

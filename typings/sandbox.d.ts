@@ -12,9 +12,9 @@ export interface SandboxExecOptions {
 	/** Extra environment variables for this command only; they override `setEnvVars` and AI credentials. */
 	env?: Record<string, string>;
 	/**
-	 * Kill the command and its whole process tree after this many milliseconds. `exec` and
-	 * `execStream` then reject with code `TIMEOUT`; a background process ends as `"failed"` with
-	 * `timedOut: true`.
+	 * Kill the command and its whole process tree after this many milliseconds. `exec` then
+	 * rejects with code `TIMEOUT`, `execStream`'s stream errors with it, and a background process
+	 * ends as `"failed"` with `timedOut: true`.
 	 */
 	timeoutMs?: number;
 }

@@ -54,7 +54,8 @@ def env_members(cfg: ProjectConfig) -> list[Member]:
 
 
 def config_hash(cfg: ProjectConfig) -> str:
-    return hashlib.sha256(cfg.path.read_bytes()).hexdigest()[:16]
+    # Line endings normalised: a CRLF checkout (git autocrlf) must not make CI see env.d.ts as stale.
+    return hashlib.sha256(cfg.path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()[:16]
 
 
 def render_env_dts(cfg: ProjectConfig) -> str:

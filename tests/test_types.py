@@ -323,6 +323,12 @@ def test_check_detects_stale_and_missing(tmp_path: Path) -> None:
     assert missing.returncode == 1 and "missing" in missing.stderr
 
 
+def test_crlf_checkout_is_not_stale(tmp_path: Path) -> None:
+    project = make_project(tmp_path, DOCS_YAML, {})
+    (project / "ploy.yaml").write_bytes(DOCS_YAML.replace("\n", "\r\n").encode())
+    assert ploy(project, "--check").returncode == 0
+
+
 def test_output_option(tmp_path: Path) -> None:
     project = make_project(tmp_path, DOCS_YAML, {})
     out = tmp_path / "types" / "worker-env.d.ts"

@@ -209,6 +209,17 @@ export const withContext = {
 	},
 } satisfies Ploy;
 
+// Beyond the docs: catching a binding's typed error.
+export async function errors(sandbox: SandboxClient) {
+	try {
+		await sandbox.readFile("missing.txt");
+	} catch (e) {
+		const err = e as PloyError;
+		const code: string = err.code;
+		return { code, name: err.name, stdout: err.stdout };
+	}
+}
+
 // Beyond the docs: the shapes the runtime returns.
 export async function runtimeShapes(sandbox: SandboxClient) {
 	const bytes: Uint8Array = (await sandbox.readFile("a.bin", { encoding: "binary" })).content;

@@ -71,6 +71,15 @@ export interface AiChatResponse {
 	};
 }
 
+/** Error codes an AI call rejects with (on the Error's `code`). */
+export type AiErrorCode =
+	| "INVALID_ARGUMENT"
+	| "UNAUTHORIZED"
+	| "UPSTREAM_ERROR"
+	| "AI_NOT_CONFIGURED"
+	| "UNAVAILABLE"
+	| (string & {});
+
 /** The AI binding declared by `ai: true` in ploy.yaml (`env.AI`). */
 export interface AiBinding {
 	/** The gateway's `/v1` endpoint: the base URL for the OpenAI or Anthropic SDKs. */

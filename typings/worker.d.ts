@@ -47,10 +47,19 @@ declare global {
 		readonly props: Record<string, unknown>;
 	}
 
-	/** The Error a binding rejects with: `code` is stable and machine-readable. */
+	/**
+	 * The Error a binding rejects with (`name` is "PloyError"): `code` is stable and
+	 * machine-readable; `message` is for humans.
+	 *
+	 * @example
+	 * try { await sandbox.readFile("missing.txt"); }
+	 * catch (e) { if ((e as PloyError).code === "NOT_FOUND") { ... } }
+	 */
 	interface PloyError extends Error {
 		/** NOT_FOUND, IS_DIRECTORY, NOT_A_DIRECTORY, TIMEOUT, INVALID_ARGUMENT, SANDBOX_DESTROYED, ... */
 		code: string;
+		/** Details of the failure, e.g. `path`, or the `stdout`/`stderr` of an exec that timed out. */
+		[detail: string]: unknown;
 	}
 }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,15 +41,17 @@ class Result:
         return self.stdout.decode(errors="replace").strip()
 
 
-async def run(*args: str, check: bool = True, stdin: bytes | None = None) -> Result:
-    proc = await asyncio.create_subprocess_exec(
-        PODMAN,
-        *args,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(stdin)
+async def run(*args: str, check: bool = True) -> Result:
+    # Output goes to temp files, not pipes: `podman run -d` leaves conmon running, and under uvloop
+    # (socketpair stdio) conmon keeps our end open, so reading a pipe to EOF would wait forever.
+    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+        proc = await asyncio.create_subprocess_exec(
+            PODMAN, *args, stdin=asyncio.subprocess.DEVNULL, stdout=out_f, stderr=err_f
+        )
+        await proc.wait()
+        out_f.seek(0)
+        err_f.seek(0)
+        out, err = out_f.read(), err_f.read()
     res = Result(proc.returncode or 0, out, err)
     if check and res.returncode != 0:
         raise PodmanError(f"podman {args[0]} failed: {err.decode(errors='replace').strip()}", args=list(args))

@@ -33,7 +33,12 @@ needs_podman = pytest.mark.skipif(shutil.which("podman") is None, reason="podman
 
 class Loop:
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        try:  # the loop `ploy dev` runs on (uvicorn picks uvloop when installed)
+            import uvloop
+
+            self.loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+        except ImportError:
+            self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
 

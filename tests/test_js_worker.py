@@ -347,3 +347,25 @@ async def _start_http_server(port: int) -> asyncio.Server:
 
     return await asyncio.start_server(handle, "127.0.0.1", port)
 
+
+
+async def test_unread_fetch_bodies_are_closed(tmp_path: Path, unused_tcp_port: int) -> None:
+    server = await _start_http_server(unused_tcp_port)
+    h = await Harness.load(write_module(tmp_path, f"""
+        export default {{
+          async fetch() {{
+            for (let i = 0; i < 3; i++) await fetch("http://127.0.0.1:{unused_tcp_port}/stream");  // bodies ignored
+            return new Response("done");
+          }},
+        }};
+    """))
+    try:
+        assert await (await h.request("/")).text() == "done"
+        ctx = h.worker._ctx
+        assert ctx is not None and len(ctx.host_streams) == 3
+        await asyncio.sleep(1.3)  # the periodic cycle collection finds the unreachable streams
+        assert ctx is not None and ctx.host_streams == {}
+    finally:
+        await h.close()
+        server.close()
+        await server.wait_closed()

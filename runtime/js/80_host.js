@@ -15,8 +15,12 @@ function hostReadableStream(sid) {
     },
   }, { highWaterMark: 0 });
   rs._hostSid = sid;
+  // A body nobody reads (e.g. `await fetch(url)` with the response ignored) must not hold the
+  // host's connection forever: closing an already finished or handed-over stream is a no-op.
+  unreadStreams.register(rs, sid);
   return rs;
 }
+const unreadStreams = new FinalizationRegistry((sid) => hostSend("cancelStream", sid));
 
 function fetchImpl(input, init) {
   let req;

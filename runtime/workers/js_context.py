@@ -28,6 +28,7 @@ from runtime.workers.js_host import Codec, HostStream, error_info, outbound_fetc
 logger = logging.getLogger("ploy.js")
 JS_ERRORS: tuple[type[BaseException], ...] = (quickjs.JSException, quickjs.StackOverflow)
 ENTROPY_BYTES = 65536
+COLLECT_AFTER_S = 1.0
 TIMERS_PER_WAKE = 256  # then yield to the loop so a timer storm cannot starve requests
 
 
@@ -67,6 +68,7 @@ class JsContext:
         self.next_rid = 1
         self.next_handle = 1
         self.timer: asyncio.TimerHandle | None = None
+        self.collector: asyncio.TimerHandle | None = None
         self.client: httpx.AsyncClient | None = None
         self.codec = Codec(self._register_object, self._register_stream)
 
@@ -364,7 +366,21 @@ class JsContext:
         sid = self.next_handle
         self.next_handle += 1
         self.host_streams[sid] = stream
+        if self.collector is None:
+            self.collector = self.loop.call_later(COLLECT_AFTER_S, self._collect)
         return sid
+
+    def _collect(self) -> None:
+        """JS objects in cycles (a stream and its controller) are only freed by QuickJS's cycle
+        collector; run it while host streams are open so unread bodies release their connections.
+        (~2 ms per run, so only then, and at most once per COLLECT_AFTER_S.)"""
+        self.collector = None
+        if self.dead:
+            return
+        self.ctx.gc()
+        self._drain()
+        if self.host_streams:
+            self.collector = self.loop.call_later(COLLECT_AFTER_S, self._collect)
 
     def _lookup(self, handle: int) -> Any:
         obj = self.objects.get(handle)
@@ -438,8 +454,9 @@ class JsContext:
     # ------------------------------------------------------------------ teardown
     async def close(self) -> None:
         self.dead = True
-        if self.timer is not None:
-            self.timer.cancel()
+        for handle in (self.timer, self.collector):
+            if handle is not None:
+                handle.cancel()
         for task in list(self.tasks.values()):
             task.cancel()
         self._fail_all("Error: the worker was unloaded")

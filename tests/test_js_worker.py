@@ -168,6 +168,7 @@ async def test_uncaught_errors_and_bad_results(tmp_path: Path) -> None:
             if (p === "/throw") throw new TypeError("bad thing");
             if (p === "/string") throw "just a string";
             if (p === "/notresponse") return { hello: 1 };
+            if (p === "/logged") { console.error(new RangeError("logged")); return new Response("ok"); }
             return new Response("ok");
           },
         };
@@ -181,6 +182,8 @@ async def test_uncaught_errors_and_bad_results(tmp_path: Path) -> None:
         with pytest.raises(WorkerError, match="must return a Response"):
             await h.request("/notresponse")
         assert await (await h.request("/")).text() == "ok"
+        await h.request("/logged")
+        assert any(line.startswith("[test] RangeError: logged\n    at fetch (") and "worker.js:8:" in line for line in h.logs), h.logs
     finally:
         await h.close()
 

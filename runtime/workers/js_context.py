@@ -263,6 +263,8 @@ class JsContext:
         kind = op[0]
         if kind == "log":
             _, rid, _level, text = op
+            if "<input>:" in text:  # a logged Error's stack
+                text = self.map_stack(text)
             prefix = self.prefixes.get(rid, "")
             self.log(f"{prefix} {text}" if prefix else text)
         elif kind == "respond":

@@ -117,8 +117,7 @@ def rewrite_stack(stack: str, locate: Callable[[int, int], str | None]) -> str:
     for line in stack.splitlines():
         m = _FRAME.match(line)
         if not m:
-            if line.strip():
-                out.append(line)
+            out.append(line)
             continue
         where = locate(int(m.group(3)), int(m.group(4)))
         if where == "":
@@ -126,4 +125,4 @@ def rewrite_stack(stack: str, locate: Callable[[int, int], str | None]) -> str:
         where = where or f"<input>:{m.group(3)}:{m.group(4)}"
         name = m.group(2)
         out.append(f"    at {name} ({where})" if name else f"    at {where}")
-    return "\n".join(out)
+    return "\n".join(out).strip("\n")

@@ -100,4 +100,13 @@ class JsWorker:
         return f"ploy:js/{where[0]}:{where[1]}"
 
     def map_stack(self, stack: str) -> str:
-        return rewrite_stack(stack, self.locate)
+        lines = rewrite_stack(stack, self.locate).split("\n")
+        # ploy's own frames below the user's (the glue that called fetch) are noise; frames above
+        # them (an error thrown inside, say, the Response constructor) say where it came from.
+        while (
+            len(lines) > 1
+            and "(ploy:js/" in lines[-1]
+            and any("(ploy:js/" not in x for x in lines if "    at " in x)
+        ):
+            lines.pop()
+        return "\n".join(lines)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import tempfile
 from dataclasses import dataclass
 from typing import Any
@@ -42,17 +43,23 @@ class Result:
 
 
 async def run(*args: str, check: bool = True) -> Result:
-    # Output goes to temp files, not pipes: `podman run -d` leaves conmon running, and under uvloop
-    # (socketpair stdio) conmon keeps our end open, so reading a pipe to EOF would wait forever.
-    with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
-        proc = await asyncio.create_subprocess_exec(
-            PODMAN, *args, stdin=asyncio.subprocess.DEVNULL, stdout=out_f, stderr=err_f
-        )
-        await proc.wait()
-        out_f.seek(0)
-        err_f.seek(0)
-        out, err = out_f.read(), err_f.read()
-    res = Result(proc.returncode or 0, out, err)
+    """Run podman in a worker thread with plain subprocess.
+
+    Not asyncio's subprocess: under uvloop the child inherited descriptors of ours (the server's
+    listening socket ended up held by conmon, which outlives `podman run -d`), and its socketpair stdio
+    stayed open in conmon so reading output to EOF never finished. subprocess closes every other fd, and
+    output goes to temp files, which need no EOF.
+    """
+
+    def call() -> tuple[int, bytes, bytes]:
+        with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+            code = subprocess.call([PODMAN, *args], stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, close_fds=True)
+            out_f.seek(0)
+            err_f.seek(0)
+            return code, out_f.read(), err_f.read()
+
+    code, out, err = await asyncio.to_thread(call)
+    res = Result(code, out, err)
     if check and res.returncode != 0:
         raise PodmanError(f"podman {args[0]} failed: {err.decode(errors='replace').strip()}", args=list(args))
     return res

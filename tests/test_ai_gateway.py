@@ -57,7 +57,8 @@ def chat(model: str, text: str = "hello", **extra: object) -> dict[str, object]:
 
 def log_entries(stack: AiStack) -> list[dict[str, Any]]:
     stack.flush_log()
-    return [json.loads(line) for line in stack.gateway.calllog.path.read_text().splitlines()]
+    path = stack.gateway.calllog.path
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 # -- routing ---------------------------------------------------------------------------------------
@@ -401,3 +402,37 @@ def test_soulforge_reports_gateway_errors(stack: AiStack, tmp_path: Path) -> Non
 def test_gateway_never_listens_on_all_interfaces(stack: AiStack) -> None:
     port = int(stack.gateway.base_url.rsplit(":", 1)[1])
     assert listening_addresses(port) == ["127.0.0.1"]  # no bridge in this stack
+
+
+def test_client_going_away_mid_stream_is_logged_and_frees_the_upstream(stack: AiStack) -> None:
+    body = chat("openai/gpt-5.5", f"{HOLD_MARKER} long answer", stream=True)
+    with httpx.Client(timeout=10) as client:
+        with client.stream("POST", stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=body) as r:
+            next(r.iter_raw())
+    deadline = time.monotonic() + 10
+    while True:
+        entries = [e for e in log_entries(stack) if e.get("error") == "client went away"]
+        if entries or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert entries and entries[-1]["status"] == 200 and entries[-1]["stream"] is True
+    stack.release_holds()
+
+
+def test_sandbox_tokens_are_stable_then_re_minted_before_expiry(homes: Path) -> None:
+    project = homes / "project-short-ttl"
+    project.mkdir()
+    short = AiStack(project, ttl_s=1.0)
+    try:
+        first = short.gateway.sandbox_env()
+        assert short.gateway.sandbox_env() == first  # stable while more than half the TTL is left
+        time.sleep(0.6)
+        second = short.gateway.sandbox_env()["PLOY_AI_TOKEN"]
+        assert second != first["PLOY_AI_TOKEN"]
+        url = short.gateway.base_url + "/v1/models"
+        assert httpx.get(url, headers={"authorization": f"Bearer {second}"}).status_code == 200
+        time.sleep(1.1)
+        expired = httpx.get(url, headers={"authorization": f"Bearer {second}"})
+        assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
+    finally:
+        short.close()

@@ -372,3 +372,29 @@ async def test_unread_fetch_bodies_are_closed(tmp_path: Path, unused_tcp_port: i
         await h.close()
         server.close()
         await server.wait_closed()
+
+
+async def test_request_body_forwarded_and_echoed(tmp_path: Path, unused_tcp_port: int) -> None:
+    server = await _start_http_server(unused_tcp_port)
+    h = await Harness.load(write_module(tmp_path, f"""
+        export default {{
+          async fetch(request) {{
+            const p = new URL(request.url).pathname;
+            if (p === "/echo") return new Response(request.body);
+            if (p === "/forward2") return fetch(new Request("http://127.0.0.1:{unused_tcp_port}/echo", request));
+            if (p === "/clone") {{ const c = request.clone(); return Response.json([await request.text(), (await c.bytes()).length]); }}
+            return fetch("http://127.0.0.1:{unused_tcp_port}/echo", {{ method: "POST", body: request.body ? await request.arrayBuffer() : null }});
+          }},
+        }};
+    """))
+    try:
+        body = "héllo wörld".encode()
+        assert await (await h.request("/echo", method="POST", body=body)).arrayBuffer() == body
+        assert await (await h.request("/clone", method="POST", body=body)).json() == ["héllo wörld", len(body)]
+        for path in ("/forward", "/forward2"):
+            out = await (await h.request(path, method="POST", body=body)).json()
+            assert out["got"] == "héllo wörld"
+    finally:
+        await h.close()
+        server.close()
+        await server.wait_closed()

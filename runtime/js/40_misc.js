@@ -193,12 +193,16 @@ class TextDecoder {
 
 function utf8Decode(bytes, fatal) {
   if (bytes.length === 0) return "";
-  const bin = bytesToLatin1(bytes);
+  return utf8DecodeBin(bytesToLatin1(bytes), fatal, bytes);
+}
+
+// UTF-8 bytes held as a latin-1 string (how they arrive from the host) to text.
+function utf8DecodeBin(bin, fatal, bytes) {
   try {
     return decodeURIComponent(escape(bin)); // native UTF-8 decoding; throws on malformed input
   } catch {
     if (fatal) throw new TypeError("The encoded data was not valid for encoding utf-8");
-    return utf8DecodeLoose(bytes);
+    return utf8DecodeLoose(bytes || latin1ToBytes(bin));
   }
 }
 

@@ -282,7 +282,8 @@ class Body {
     const b = this._body;
     if (b === null) return null;
     if (b.stream === null) {
-      b.stream = bytesStream(typeof b.source === "string" ? utf8Encode(b.source) : b.source);
+      b.stream = bytesStream(b.bin !== undefined ? latin1ToBytes(b.bin) : typeof b.source === "string" ? utf8Encode(b.source) : b.source);
+      b.bin = undefined;
       if (this._used) b.stream._disturbed = true;
       b.source = null;
     }
@@ -292,25 +293,28 @@ class Body {
     const b = this._body;
     return this._used || (b !== null && b.stream !== null && b.stream._disturbed);
   }
-  // Resolves with a string or Uint8Array of the whole body.
+  // Resolves with a string (text), a Uint8Array, or {bin} (bytes as a latin-1 string) of the whole body.
   _consume() {
     if (this.bodyUsed) return Promise.reject(new TypeError("Body has already been used"));
     const b = this._body;
     this._used = true;
     if (b === null) return Promise.resolve(new Uint8Array(0));
-    if (b.stream === null) return Promise.resolve(b.source);
+    if (b.stream === null) return Promise.resolve(b.bin !== undefined ? { bin: b.bin } : b.source);
     if (b.stream.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
     return readAll(b.stream);
   }
   async text() {
     const v = await this._consume();
-    return typeof v === "string" ? v : utf8Decode(v, false);
+    if (typeof v === "string") return v;
+    if (v.bin !== undefined) return v.bin.length ? utf8DecodeBin(v.bin, false) : "";
+    return utf8Decode(v, false);
   }
   async json() {
     return JSON.parse(await this.text());
   }
   async bytes() {
     const v = await this._consume();
+    if (v.bin !== undefined) return latin1ToBytes(v.bin);
     return typeof v === "string" ? utf8Encode(v) : v;
   }
   async arrayBuffer() {
@@ -334,7 +338,7 @@ class Body {
     const b = this._body;
     if (b === null) return null;
     if (this.bodyUsed) throw new TypeError("Cannot clone a body that has already been used");
-    if (b.stream === null) return { source: b.source, stream: null };
+    if (b.stream === null) return { source: b.source, bin: b.bin, stream: null };
     const [s1, s2] = b.stream.tee();
     b.stream = s1;
     return { source: null, stream: s2 };
@@ -440,7 +444,7 @@ function incomingRequest(method, url, headersFlat, body) {
   r._url = url;
   r._method = method;
   r._headers = headersFromFlat(headersFlat, "immutable");
-  if (body !== null) r._body = { source: latin1ToBytes(body), stream: null };
+  if (body !== null) r._body = { source: null, bin: body, stream: null }; // decoded only if read
   return r;
 }
 

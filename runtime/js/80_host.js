@@ -40,7 +40,7 @@ function fetchImpl(input, init) {
       url: req._url,
       method: req._method,
       headers: req._headers._list,
-      body: body === null ? null : typeof body === "string" ? utf8Encode(body) : body,
+      body: body === null ? null : typeof body === "string" ? utf8Encode(body) : body.bin !== undefined ? { __ploy_bytes: body.bin } : body,
       redirect: req._redirect,
     }));
     if (!signal) return p.then((meta) => fetchResponse(meta, null));

@@ -38,7 +38,8 @@ function respond(rid, resp) {
     if (resp.bodyUsed) { fail(rid, new TypeError("The returned Response's body has already been used")); return; }
     resp._used = true;
     if (b.stream === null) {
-      if (typeof b.source === "string") { kind = 1; data = b.source; }
+      if (b.bin !== undefined) { kind = 2; data = b.bin; }
+      else if (typeof b.source === "string") { kind = 1; data = b.source; }
       else { kind = 2; data = bytesToLatin1(b.source); }
     } else if (b.stream._hostSid !== undefined && !b.stream.locked && !b.stream._disturbed) {
       // A host stream passed through untouched (fetch body, execStream): the host pipes it itself.

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 LOG_NAME = "ai-calls.jsonl"
+MAX_BYTES = 20 * 1024 * 1024  # then the file moves to ai-calls.jsonl.1 (one old file kept)
 
 
 def log_path(project_state: Path) -> Path:
@@ -59,6 +60,9 @@ class CallLog:
 
     def _append(self, entries: list[dict[str, Any]]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if self.path.stat().st_size > MAX_BYTES:
+                self.path.replace(self.path.with_name(self.path.name + ".1"))
         with self.path.open("a") as fh:
             fh.write("".join(json.dumps(e, separators=(",", ":")) + "\n" for e in entries))
 

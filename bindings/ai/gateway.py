@@ -141,8 +141,9 @@ class Gateway:
         # Podman deletes and recreates the bridge as containers come and go (and other projects'
         # containers change its MAC too), so keep checking; see pin_bridge_mac for why it matters.
         while True:
-            await asyncio.to_thread(pin_bridge_mac, interface)
-            await asyncio.sleep(1.0)
+            pinned = await asyncio.to_thread(pin_bridge_mac, interface)
+            # Without the right (CAP_NET_ADMIN, `ip`) retrying every second only burns forks.
+            await asyncio.sleep(60.0 if pinned is None else 1.0)
 
     async def close(self) -> None:
         if self._watch is not None:

@@ -53,8 +53,10 @@ async def bridge_address(network: str = "podman") -> str | None:
     return found[0] if found else None
 
 
-def pin_bridge_mac(interface: str = FALLBACK_INTERFACE) -> bool:
-    """Fix the bridge's MAC address so it stops following its ports. Returns True if it pinned it now.
+def pin_bridge_mac(interface: str = FALLBACK_INTERFACE) -> bool | None:
+    """Fix the bridge's MAC address so it stops following its ports.
+
+    Returns True if it pinned it now, False if there was nothing to do, None if pinning failed.
 
     A Linux bridge without an explicitly set address takes the lowest MAC among its ports, so each
     container that starts or stops can change it; long-lived containers then keep sending to the old
@@ -71,8 +73,8 @@ def pin_bridge_mac(interface: str = FALLBACK_INTERFACE) -> bool:
     try:
         done = subprocess.run(["ip", "link", "set", "dev", interface, "address", mac], capture_output=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return False
-    return done.returncode == 0
+        return None
+    return True if done.returncode == 0 else None
 
 
 def listen_socket(host: str, port: int) -> socket.socket:

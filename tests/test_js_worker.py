@@ -4,6 +4,7 @@ source-mapped stacks (real esbuild output) and outbound fetch against a real loc
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -390,6 +391,9 @@ async def test_request_body_forwarded_and_echoed(tmp_path: Path, unused_tcp_port
     try:
         body = "héllo wörld".encode()
         assert await (await h.request("/echo", method="POST", body=body)).arrayBuffer() == body
+        big = os.urandom(300_000)  # binary, every byte value, both conversion paths
+        resp = await h.request("/echo", method="POST", body=big)
+        assert b"".join([c async for c in resp._body]) == big  # type: ignore[union-attr]
         assert await (await h.request("/clone", method="POST", body=body)).json() == ["héllo wörld", len(body)]
         for path in ("/forward", "/forward2"):
             out = await (await h.request(path, method="POST", body=body)).json()

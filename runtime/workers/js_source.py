@@ -24,7 +24,7 @@ _BUILTINS = (
     "ReferenceError URIError ArrayBuffer DataView Int8Array Uint8Array Uint8ClampedArray Int16Array "
     "Uint16Array Int32Array Uint32Array BigInt64Array BigUint64Array Float32Array Float64Array "
     "escape unescape encodeURIComponent decodeURIComponent parseInt parseFloat isNaN performance "
-    "DOMException queueMicrotask"
+    "DOMException queueMicrotask atob btoa"
 ).split()
 
 

@@ -396,13 +396,19 @@ async def test_crypto(js: Harness) -> None:
         let floatErr = null;
         try { crypto.getRandomValues(new Float32Array(2)); } catch (e) { floatErr = e.name; }
         const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode("abc")));
-        return { n: uuids.size, u, nonZero: a.some((x) => x !== 0), quota, floatErr,
-                 digest: Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("") };
+        const key = await crypto.subtle.importKey("raw", new TextEncoder().encode("key"), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+        const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, new TextEncoder().encode("The quick brown fox jumps over the lazy dog")));
+        const ok = await crypto.subtle.verify("HMAC", key, mac, new TextEncoder().encode("The quick brown fox jumps over the lazy dog"));
+        const bad = await crypto.subtle.verify("HMAC", key, mac, new TextEncoder().encode("tampered"));
+        const hex = (u8) => Array.from(u8, (b) => b.toString(16).padStart(2, "0")).join("");
+        return { n: uuids.size, u, nonZero: a.some((x) => x !== 0), quota, floatErr, digest: hex(digest), mac: hex(mac), ok, bad };
     """)
     assert out["n"] == 50
     assert out["u"][14] == "4" and out["u"][19] in "89ab" and len(out["u"]) == 36
     assert out["nonZero"] and out["quota"] == "QuotaExceededError" and out["floatErr"] == "TypeMismatchError"
     assert out["digest"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    assert out["mac"] == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"  # RFC 4231-style vector
+    assert out["ok"] is True and out["bad"] is False
 
 
 async def test_abort_controller_and_events(js: Harness) -> None:

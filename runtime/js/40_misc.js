@@ -68,13 +68,59 @@ expose("structuredClone", function structuredClone(value, options) {
 const INTEGER_ARRAYS = [Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, BigInt64Array, BigUint64Array];
 
 const DIGESTS = { "SHA-1": "sha1", "SHA-256": "sha256", "SHA-384": "sha384", "SHA-512": "sha512" };
+const algName = (a) => String(typeof a === "object" && a !== null ? a.name : a).toUpperCase();
+function hashOf(algorithm) {
+  const alg = DIGESTS[algName(algorithm)];
+  if (!alg) throw new DOMException(`Unrecognized algorithm name: ${algName(algorithm)}`, "NotSupportedError");
+  return alg;
+}
+
+// Only what the host can do simply and workers commonly need: digests and HMAC (webhook signatures).
+class CryptoKey {
+  constructor(key, raw, algorithm, extractable, usages) {
+    if (key !== SIGNAL_KEY) throw new TypeError("Illegal constructor");
+    this._raw = raw;
+    this.type = "secret";
+    this.algorithm = algorithm;
+    this.extractable = extractable;
+    this.usages = usages;
+  }
+}
+
 const subtle = {
   async digest(algorithm, data) {
-    const name = String(typeof algorithm === "object" ? algorithm.name : algorithm).toUpperCase();
-    const alg = DIGESTS[name];
-    if (!alg) throw new DOMException(`Unrecognized algorithm name: ${name}`, "NotSupportedError");
-    const out = await hostCall("digest", alg, bytesToLatin1(toU8(data)));
+    const out = await hostCall("digest", hashOf(algorithm), bytesToLatin1(toU8(data)));
     return out.buffer;
+  },
+  async importKey(format, keyData, algorithm, extractable, usages) {
+    if (algName(algorithm) !== "HMAC") throw new DOMException(`importKey: only HMAC keys are supported`, "NotSupportedError");
+    let raw;
+    if (format === "raw") raw = toU8(keyData).slice();
+    else if (format === "jwk" && keyData && typeof keyData.k === "string") raw = Uint8Array.fromBase64(keyData.k, { alphabet: "base64url" });
+    else throw new DOMException(`importKey: unsupported format ${format}`, "NotSupportedError");
+    const hash = { name: algName(algorithm.hash) };
+    hashOf(hash);
+    return new CryptoKey(SIGNAL_KEY, raw, { name: "HMAC", hash, length: raw.length * 8 }, !!extractable, Array.from(usages || []));
+  },
+  async exportKey(format, key) {
+    if (!key.extractable) throw new DOMException("key is not extractable", "InvalidAccessError");
+    if (format !== "raw") throw new DOMException(`exportKey: unsupported format ${format}`, "NotSupportedError");
+    return key._raw.slice().buffer;
+  },
+  async sign(algorithm, key, data) {
+    if (algName(algorithm) !== "HMAC" || !(key instanceof CryptoKey)) throw new DOMException("sign: only HMAC is supported", "NotSupportedError");
+    if (!key.usages.includes("sign")) throw new DOMException("key usages do not include 'sign'", "InvalidAccessError");
+    const out = await hostCall("hmac", hashOf(key.algorithm.hash), bytesToLatin1(key._raw), bytesToLatin1(toU8(data)));
+    return out.buffer;
+  },
+  async verify(algorithm, key, signature, data) {
+    if (algName(algorithm) !== "HMAC" || !(key instanceof CryptoKey)) throw new DOMException("verify: only HMAC is supported", "NotSupportedError");
+    if (!key.usages.includes("verify")) throw new DOMException("key usages do not include 'verify'", "InvalidAccessError");
+    const expected = new Uint8Array(await hostCall("hmac", hashOf(key.algorithm.hash), bytesToLatin1(key._raw), bytesToLatin1(toU8(data))));
+    const got = toU8(signature);
+    let diff = expected.length ^ got.length;
+    for (let i = 0; i < expected.length && i < got.length; i++) diff |= expected[i] ^ got[i];
+    return diff === 0;
   },
 };
 
@@ -101,6 +147,7 @@ class Crypto {
 }
 expose("crypto", new Crypto());
 expose("Crypto", Crypto);
+expose("CryptoKey", CryptoKey);
 expose("navigator", { userAgent: "Ploy", hardwareConcurrency: 1, language: "en-US" });
 
 // --- encoding ---

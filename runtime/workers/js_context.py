@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import inspect
 import json
 import logging
@@ -306,6 +307,10 @@ class JsContext:
             _, op_id, alg, data = op
             digest = hashlib.new(alg, data.encode("latin-1")).digest()
             self._call(self._settle, op_id, True, *self.codec.encode(digest))
+        elif kind == "hmac":
+            _, op_id, alg, key, data = op
+            mac = hmac.new(key.encode("latin-1"), data.encode("latin-1"), alg).digest()
+            self._call(self._settle, op_id, True, *self.codec.encode(mac))
         elif kind == "entropy":
             self._call(self._feed_entropy, os.urandom(ENTROPY_BYTES).decode("latin-1"))
         else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -436,3 +437,31 @@ def test_sandbox_tokens_are_stable_then_re_minted_before_expiry(homes: Path) -> 
         assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
     finally:
         short.close()
+
+
+def test_ploy_login_prompts_when_interactive(tmp_path: Path) -> None:
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "PLOY_CONFIG_HOME": str(tmp_path)}
+    proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "login"], cwd=REPO, env=env,
+                            preexec_fn=lambda: os.login_tty(slave))  # fmt: skip  # noqa: PLW1509
+    os.close(slave)
+    answers = {b"Provider (openai/anthropic)": b"anthropic\n", b"Base URL": b"http://upstream.test\n",
+               b"API key: ": b"sk-ant-typed\n"}  # fmt: skip
+    transcript = b""
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if select.select([master], [], [], 0.1)[0]:
+            with contextlib.suppress(OSError):
+                transcript += os.read(master, 4096)
+        for prompt, answer in list(answers.items()):
+            if prompt in transcript:
+                os.write(master, answer)
+                del answers[prompt]
+    assert proc.wait(10) == 0, transcript
+    os.close(master)
+    assert not answers and b"sk-ant-typed" not in transcript.split(b"API key: ")[1]  # the key is not echoed
+    data = json.loads((tmp_path / "credentials.json").read_text())
+    assert data["providers"]["anthropic"] == {"baseUrl": "http://upstream.test", "apiKey": "sk-ant-typed"}

@@ -26,7 +26,7 @@ async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path)
     h = await Harness.load(write_module(tmp_path, """
         globalThis.pulls = 0;
         export default {
-          fetch() {
+          fetch(request) {
             let n = 0;
             const enc = new TextEncoder();
             const body = new ReadableStream({
@@ -37,6 +37,7 @@ async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path)
               },
               cancel() { console.log("cancelled after", n); },
             }, { highWaterMark: 0 });
+            request.signal.addEventListener("abort", () => console.log("request aborted:", request.signal.reason.name));
             return new Response(body, { headers: { "content-type": "text/plain" } });
           },
         };
@@ -56,6 +57,7 @@ async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path)
         await asyncio.sleep(0.05)
         await it.aclose()  # type: ignore[union-attr]
         assert any("cancelled after 1" in line for line in h.logs), h.logs
+        assert "[test] request aborted: AbortError" in h.logs
     finally:
         await h.close()
 

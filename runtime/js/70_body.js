@@ -418,7 +418,15 @@ class Request extends Body {
   get method() { return this._method; }
   get headers() { return this._headers; }
   get redirect() { return this._redirect; }
-  get signal() { return this._signal || (this._signal = new AbortController().signal); }
+  get signal() {
+    if (!this._signal) {
+      const ac = new AbortController();
+      this._signal = ac.signal;
+      // the incoming request's signal aborts when the client goes away mid-response
+      if (this._rid !== undefined) requestAborters.set(this._rid, ac);
+    }
+    return this._signal;
+  }
   get cache() { return "default"; }
   get credentials() { return "same-origin"; }
   get destination() { return ""; }
@@ -439,8 +447,11 @@ class Request extends Body {
   [INSPECT]() { return `Request { method: ${quoteString(this._method)}, url: ${quoteString(this._url)}, headers: ${inspect(this._headers)} }`; }
 }
 
-function incomingRequest(method, url, headersFlat, body) {
+const requestAborters = new Map(); // rid -> AbortController of an incoming request whose signal was read
+
+function incomingRequest(rid, method, url, headersFlat, body) {
   const r = new Request(INTERNAL);
+  r._rid = rid;
   r._url = url;
   r._method = method;
   r._headers = headersFromFlat(headersFlat, "immutable");

@@ -18,6 +18,7 @@ function errorText(err) {
 }
 
 function fail(rid, err) {
+  requestAborters.delete(rid);
   const [headline, stack] = errorText(err);
   hostSend("fail", rid, headline, stack);
 }
@@ -52,6 +53,7 @@ function respond(rid, resp) {
       jsStreams.set(data, { reader: b.stream.getReader(), rid });
     }
   }
+  if (kind !== 3) requestAborters.delete(rid);
   hostSend("respond", rid, resp._status, resp._statusText, resp._headers._list, kind, data);
 }
 
@@ -74,7 +76,7 @@ function request(rid, method, url, headersFlat, body) {
   currentRid = rid;
   let result;
   try {
-    result = userDefault.fetch(incomingRequest(method, url, headersFlat, body), env, execCtx);
+    result = userDefault.fetch(incomingRequest(rid, method, url, headersFlat, body), env, execCtx);
   } catch (err) {
     fail(rid, err);
     return;
@@ -88,7 +90,7 @@ function pull(sid) {
   if (!s) { hostSend("chunk", sid, null, 0); return; }
   currentRid = s.rid;
   s.reader.read().then(({ value, done }) => {
-    if (done) { jsStreams.delete(sid); hostSend("chunk", sid, null, 0); return; }
+    if (done) { jsStreams.delete(sid); requestAborters.delete(s.rid); hostSend("chunk", sid, null, 0); return; }
     if (typeof value === "string") hostSend("chunk", sid, value, 1);
     else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) hostSend("chunk", sid, bytesToLatin1(toU8(value)), 0);
     else {
@@ -108,7 +110,11 @@ function cancel(sid) {
   if (!s) return;
   jsStreams.delete(sid);
   currentRid = s.rid;
-  s.reader.cancel(new DOMException("The client disconnected", "AbortError")).catch(() => {});
+  const reason = new DOMException("The client disconnected", "AbortError");
+  s.reader.cancel(reason).catch(() => {});
+  const ac = requestAborters.get(s.rid);
+  requestAborters.delete(s.rid);
+  if (ac) ac.abort(reason);
 }
 
 function settle(id, ok, payload, special) {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
@@ -100,8 +101,6 @@ class Gateway:
 
         `bridge="auto"` detects the bridge; None serves loopback only. `environ` replaces os.environ
         for credential lookup (tests)."""
-        import os
-
         if ttl_s is None:
             ttl_s = float(os.environ.get("PLOY_AI_TOKEN_TTL") or DEFAULT_TTL_S)
         secret = await asyncio.to_thread(load_or_create_secret)

@@ -32,6 +32,9 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 SUITE = "bookworm"
 PACKAGES = ("bash", "coreutils", "procps", "git", "curl", "ca-certificates", "python3", "less", "xz-utils")
+# Installed with apt inside the new rootfs: debootstrap's own resolver cannot install npm's dependency
+# tree. Node and npm are there so the docs' `npm install` / `npm run build` examples run as written.
+APT_PACKAGES = ("nodejs", "npm")
 BASE_REPO = "localhost/ploy-sandbox-base"
 IMAGE_REPO = "localhost/ploy-sandbox"
 
@@ -46,7 +49,8 @@ CA_ENV = (
 
 
 def _base_recipe() -> str:
-    return f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {SUITE}\n"
+    return (f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {SUITE}\n"
+            f"apt-get install --no-install-recommends {' '.join(APT_PACKAGES)}\n")
 
 
 def _layer_files() -> list[tuple[str, Path]]:
@@ -122,8 +126,9 @@ def _lock_path() -> Path:
     return Path(tempfile.gettempdir()) / f"ploy-image-build-{os.getuid()}.lock"
 
 
-_PHASES = {"Retrieving": (0.02, 0.35), "Validating": (0.35, 0.45), "Extracting": (0.45, 0.55),
-           "Unpacking": (0.55, 0.75), "Configuring": (0.75, 0.88)}
+_PHASES = {"Retrieving": (0.02, 0.25), "Validating": (0.25, 0.3), "Extracting": (0.3, 0.38),
+           "Unpacking": (0.38, 0.5), "Configuring": (0.5, 0.6)}
+_APT_PHASES = {"Get:": (0.6, 0.7), "Unpacking": (0.7, 0.8), "Setting": (0.8, 0.88)}
 
 
 async def _build_base(tag: str, progress: Progress) -> None:
@@ -149,6 +154,25 @@ async def _build_base(tag: str, progress: Progress) -> None:
                 progress(lo + (hi - lo) * (1 - 1 / (1 + n / 40)), f"{m.group(1).lower()} {m.group(2)}")
         if await proc.wait() != 0:
             raise podman.PodmanError("debootstrap failed:\n" + "\n".join(tail))
+        progress(0.6, "apt-get install " + " ".join(APT_PACKAGES))
+        apt = await asyncio.create_subprocess_exec(
+            "chroot", rootfs, "sh", "-c",
+            "apt-get update -q && apt-get install -y -q --no-install-recommends " + " ".join(APT_PACKAGES),
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        assert apt.stdout is not None
+        counts.clear()
+        async for raw in apt.stdout:
+            line = raw.decode(errors="replace").strip()
+            tail = (tail + [line])[-20:]
+            word = line.split(" ", 1)[0]
+            if word in _APT_PHASES:
+                lo, hi = _APT_PHASES[word]
+                n = counts[word] = counts.get(word, 0) + 1
+                progress(lo + (hi - lo) * (1 - 1 / (1 + n / 60)), line[:60])
+        if await apt.wait() != 0:
+            raise podman.PodmanError("apt-get install in the new rootfs failed:\n" + "\n".join(tail))
         progress(0.9, "importing rootfs into podman")
         # apt lists and caches are not needed in the image: keep it small.
         for sub in ("var/cache/apt/archives", "var/lib/apt/lists"):

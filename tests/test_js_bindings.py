@@ -27,12 +27,14 @@ CHILD = ObjectSpec(
         Method("count", "stream"),
         Method("fail", "async"),
     ),
-    props=("name",),
+    props=("name", "upper"),
 )
+_get = Method("get", "sync", returns="TestChild")
+object.__setattr__(_get, "props_from_args", ("name",))  # until bindings.spec.Method declares it
 BINDING = ObjectSpec(
     "TestBinding",
     methods=(
-        Method("get", "sync", returns="TestChild"),
+        _get,
         Method("create", "async", returns="TestChild"),
         Method("calls", "async"),
     ),
@@ -45,6 +47,7 @@ class Child:
     def __init__(self, owner: Binding, name: str) -> None:
         self.owner = owner
         self.name = name
+        self.upper = name.upper()  # a prop JS only learns when the host has run get()
 
     async def hello(self, greeting: str = "hello", options: dict[str, Any] | None = None) -> dict[str, Any]:
         self.owner.log.append(f"hello:{self.name}")
@@ -100,9 +103,11 @@ export default {
     const p = new URL(request.url).pathname;
     if (p === "/sync") {
       const child = env.TEST.get("alpha");
-      const before = child.name;              // props of a sync result arrive with the host's answer
+      const before = child.name;              // known at once: the spec says `name` is get's argument
+      const upperBefore = child.upper;        // not derivable from the arguments: arrives a tick later
       const res = await child.hello("hi", { cwd: "/tmp", bytes: false });
-      return Response.json({ before: before ?? null, after: child.name, res, tag: Object.prototype.toString.call(child) });
+      return Response.json({ before: before ?? null, after: child.name, upperBefore: upperBefore ?? null, upper: child.upper,
+                             res, tag: Object.prototype.toString.call(child) });
     }
     if (p === "/create") {
       const child = await env.TEST.create("beta");
@@ -164,12 +169,13 @@ async def test_sync_method_returns_a_lazy_child_proxy(tmp_path: Path, specs: Non
     h, binding = await _harness(tmp_path)
     try:
         out = await (await h.request("/sync")).json()
-        assert out["before"] is None and out["after"] == "alpha"
+        assert out["before"] == "alpha" and out["after"] == "alpha"
+        assert out["upperBefore"] is None and out["upper"] == "ALPHA"
         assert out["res"] == {"text": "hi from alpha", "options": {"cwd": "/tmp", "bytes": False}, "n": None}
         assert out["tag"] == "[object TestChild]"
         assert binding.log == ["get:alpha", "hello:alpha"]
         out = await (await h.request("/create")).json()
-        assert out == {"name": "beta", "res": {"text": "hello from beta", "options": None, "n": None}}
+        assert out == {"name": "beta", "res": {"text": "hello from beta", "options": None, "n": None}}  # async: all props
     finally:
         await h.close()
 

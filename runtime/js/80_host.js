@@ -101,14 +101,17 @@ function protoFor(specName) {
   const methods = specs.get(specName);
   if (!methods) throw new TypeError(`unknown binding type ${specName}`);
   proto = {};
-  for (const [name, kind, returns] of methods) {
+  for (const [name, kind, returns, propsFromArgs] of methods) {
     let fn;
     if (kind === "sync") {
       fn = function (...args) {
         if (!returns) throw new TypeError(`${specName}.${name}: synchronous methods must return a binding object`);
         const handle = nextLocalHandle--;
         hostSend("callSync", handle, this[PROXY_HANDLE], name, encodeForHost(args));
-        return makeProxy({ handle, spec: returns, props: {} });
+        // Props the spec says equal the arguments are known now; the rest arrive with the host's answer.
+        const props = {};
+        (propsFromArgs || []).forEach((p, i) => { props[p] = args[i]; });
+        return makeProxy({ handle, spec: returns, props });
       };
     } else {
       fn = function (...args) {

@@ -72,7 +72,9 @@ async def build_env(cfg: ProjectConfig, gateway: Any = None) -> WorkerEnv:
         from bindings.ai import AiBinding
 
         ctx.sandbox_env = gateway.sandbox_env
-        env.values["AI"] = AiBinding(gateway)
+        ai = AiBinding(gateway)
+        env.values["AI"] = ai
+        env.closers.append(ai)
     if cfg.sandbox:
         from bindings.sandbox import SandboxBinding
 

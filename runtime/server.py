@@ -50,7 +50,9 @@ class PortInUse(Exception):
 
 def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say so; without it a streamed
+    # response's small writes wait ~40 ms on delayed ACKs.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -104,14 +106,22 @@ class DevServer:
         self._reload_lock = asyncio.Lock()
 
     # -- loading -------------------------------------------------------------------------------------
-    async def start(self) -> None:
-        self.cfg = load_config(self.project)
-        if self.cfg.ai:
+    async def _sync_gateway(self, cfg: ProjectConfig) -> None:
+        """Start the AI gateway when ai: true, stop it when ai: is turned off (also on reload)."""
+        if cfg.ai and self.gateway is None:
             from bindings.ai.gateway import Gateway
             from bindings.context import BindingContext
 
-            self.gateway = await Gateway.start(BindingContext.for_project(self.cfg.root, self.cfg.name))
+            self.gateway = await Gateway.start(BindingContext.for_project(cfg.root, cfg.name))
             log(f"ai: gateway at {self.gateway.base_url}/v1")
+        elif not cfg.ai and self.gateway is not None:
+            gateway, self.gateway = self.gateway, None
+            await gateway.close()
+            log("ai: gateway stopped (ai is off)")
+
+    async def start(self) -> None:
+        self.cfg = load_config(self.project)
+        await self._sync_gateway(self.cfg)
         env = await build_env(self.cfg, self.gateway)
         try:
             entry = await resolve_entry(self.cfg)
@@ -133,6 +143,8 @@ class DevServer:
             config_changed = self.cfg.path in changed or any(p.name in (".dev.vars", ".env") for p in changed)
             try:
                 cfg = load_config(self.project) if config_changed else self.cfg
+                if config_changed and cfg.ai != self.cfg.ai:
+                    await self._sync_gateway(cfg)
                 env = await build_env(cfg, self.gateway) if config_changed else old.env
                 try:
                     entry = await resolve_entry(cfg)

@@ -193,3 +193,21 @@ def test_error_page_renders_in_a_browser(dev_server: type[DevServer], project: P
     assert "Worker threw an exception" in proc.stdout
     assert "ValueError: kaboom" in proc.stdout and "index.py" in proc.stdout
     server.wait_output("GET /boom 500")
+
+
+def test_turning_ai_on_and_off_in_ploy_yaml_reloads_the_gateway(dev_server: type[DevServer], project: Path) -> None:
+    write(project, code="from runtime.http import Response\n\nasync def fetch(request, env):\n"
+          "    return Response(env.AI.baseUrl if 'AI' in env else 'no ai')\n")  # fmt: skip
+    server = dev_server(project).start()
+    assert server.get("/").text == "no ai"
+    (project / "ploy.yaml").write_text("kind: dynamic\nai: true\n")
+    server.wait_output("reloaded")
+    base = server.get("/").text
+    assert base.startswith("http://127.0.0.1:"), base
+    assert httpx.get(base.rstrip("/") + "/v1/models", timeout=10).status_code == 401  # a live gateway: no token
+    (project / "ploy.yaml").write_text("kind: dynamic\n")
+    server.wait_output("ai: gateway stopped")
+    deadline = time.monotonic() + 10
+    while server.get("/").text != "no ai" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.get("/").text == "no ai"

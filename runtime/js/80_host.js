@@ -48,6 +48,7 @@ function fetchImpl(input, init) {
       let aborted = false;
       const onAbort = (reason) => {
         aborted = true;
+        pending.delete(id); // the host cancels the op and never settles it
         hostSend("abortOp", id);
         reject(reason);
       };
@@ -76,7 +77,10 @@ function fetchResponse(meta, signal) {
     const stream = hostReadableStream(meta.stream);
     r._body = { source: null, stream };
     if (signal) {
-      const onAbort = (reason) => stream._controller.error(reason);
+      const onAbort = (reason) => {
+        stream._controller.error(reason);
+        hostSend("cancelStream", meta.stream);
+      };
       signal._algorithms.add(onAbort);
     }
   }

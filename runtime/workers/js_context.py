@@ -442,6 +442,9 @@ class JsContext:
         except StopAsyncIteration:
             self.host_streams.pop(sid, None)
             return None
+        except Exception:
+            self._close_stream(sid)  # JS sees the error; the source is done either way
+            raise
 
     def _close_stream(self, sid: int) -> None:
         stream = self.host_streams.pop(sid, None)

@@ -447,3 +447,40 @@ async def test_globals_exist(js: Harness) -> None:
     out = await js.eval(f"return {names!r}.filter((n) => typeof globalThis[n] === 'undefined');")
     assert out == []
     assert await js.eval("return [navigator.userAgent, typeof performance.now()]") == ["Ploy", "number"]
+
+
+async def test_pipe_to_options_and_error_propagation(js: Harness) -> None:
+    out = await js.eval("""
+        // preventClose leaves the destination open
+        let closed = false;
+        const chunks = [];
+        const dest = new WritableStream({ write(c) { chunks.push(c); }, close() { closed = true; } });
+        await ReadableStream.from([1, 2]).pipeTo(dest, { preventClose: true });
+        const openAfter = !closed && !dest.locked;
+        // a source error aborts the destination and rejects pipeTo
+        let aborted = null;
+        const failing = new ReadableStream({ pull(c) { c.error(new Error("source broke")); } });
+        const sink = new WritableStream({ abort(r) { aborted = r.message; } });
+        let pipeErr = null;
+        try { await failing.pipeTo(sink); } catch (e) { pipeErr = e.message; }
+        // a sink error cancels the source
+        let cancelled = null;
+        const src = new ReadableStream({ pull(c) { c.enqueue("x"); }, cancel(r) { cancelled = r.message; } });
+        let sinkErr = null;
+        try { await src.pipeTo(new WritableStream({ write() { throw new Error("sink broke"); } })); } catch (e) { sinkErr = e.message; }
+        // an AbortSignal stops the pipe with its reason
+        const ac = new AbortController();
+        const endless = new ReadableStream({ async pull(c) { await new Promise((r) => setTimeout(r, 1)); c.enqueue(1); } });
+        setTimeout(() => ac.abort(new Error("stop")), 10);
+        let abortErr = null;
+        try { await endless.pipeTo(new WritableStream(), { signal: ac.signal }); } catch (e) { abortErr = e.message; }
+        // flush runs once at the end
+        const t = new TransformStream({ transform(c, ctl) { ctl.enqueue(c * 2); }, flush(ctl) { ctl.enqueue("end"); } });
+        const got = [];
+        await ReadableStream.from([1, 2]).pipeThrough(t).pipeTo(new WritableStream({ write(c) { got.push(c); } }));
+        return { chunks, openAfter, aborted, pipeErr, cancelled, sinkErr, abortErr, got };
+    """)
+    assert out == {
+        "chunks": [1, 2], "openAfter": True, "aborted": "source broke", "pipeErr": "source broke",
+        "cancelled": "sink broke", "sinkErr": "sink broke", "abortErr": "stop", "got": [2, 4, "end"],
+    }  # fmt: skip

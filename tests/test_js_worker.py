@@ -198,11 +198,12 @@ async def test_uncaught_errors_and_bad_results(tmp_path: Path) -> None:
         ("export const x = 1;", "no default export"),
         ("export default { hello() {} };", "no fetch"),
         ("throw new Error('top-level boom');\nexport default {};", "top-level boom"),
+        ("for (;;) {}\nexport default {};", "top-level code exceeded its CPU time limit"),
     ],
 )
 async def test_load_errors_are_readable(tmp_path: Path, source: str, message: str) -> None:
     with pytest.raises(WorkerError, match=message):
-        await JsWorker.load(write_module(tmp_path, source), {}, Limits(), print)
+        await JsWorker.load(write_module(tmp_path, source), {}, Limits(cpu_ms=200), print)
 
 
 async def test_request_fields_and_body_reach_js(tmp_path: Path) -> None:

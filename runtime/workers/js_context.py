@@ -86,7 +86,10 @@ class JsContext:
             watch(promise)
             self._jobs()
         except JS_ERRORS as e:
-            raise LoadError(*self._split_exception(e)) from None
+            head, stack = self._split_exception(e)
+            if "interrupted" in head:
+                head = f"Error: the worker's top-level code exceeded its CPU time limit ({limits.cpu_ms} ms)"
+            raise LoadError(head, stack) from None
         load_error = ctx.get("__ploy_loadError")
         if isinstance(load_error, str):
             headline, stack = json.loads(load_error)

@@ -86,14 +86,11 @@ class JsContext:
             watch(promise)
             self._jobs()
         except JS_ERRORS as e:
-            head, stack = self._split_exception(e)
-            if "interrupted" in head:
-                head = f"Error: the worker's top-level code exceeded its CPU time limit ({limits.cpu_ms} ms)"
-            raise LoadError(head, stack) from None
+            raise LoadError(*self._load_problem(*self._split_exception(e))) from None
         load_error = ctx.get("__ploy_loadError")
         if isinstance(load_error, str):
             headline, stack = json.loads(load_error)
-            raise LoadError(headline, map_stack(stack))
+            raise LoadError(*self._load_problem(headline, map_stack(stack)))
         get = ctx.get
         self._request, self._pull, self._cancel = (
             get("__ploy_request"),
@@ -118,6 +115,11 @@ class JsContext:
         if problem:
             raise LoadError(str(problem))
         self._drain()
+
+    def _load_problem(self, head: str, stack: str) -> tuple[str, str]:
+        if "interrupted" in head:
+            head = f"Error: the worker's top-level code exceeded its CPU time limit ({self.limits.cpu_ms} ms)"
+        return head, stack
 
     # ------------------------------------------------------------------ entries and draining
     @staticmethod

@@ -161,7 +161,7 @@ class SandboxManager:
 
     async def wait_ready(self, e: Entry, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
-        delay = 0.003
+        delay = 0.002
         while True:
             try:
                 await e.agent.call({"op": "ping"})
@@ -172,7 +172,7 @@ class SandboxManager:
                     raise PloyError(f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
                                     code="SANDBOX_UNAVAILABLE") from None
                 await asyncio.sleep(delay)
-                delay = min(delay * 1.5, 0.05)
+                delay = min(delay * 1.5, 0.01)
 
     async def recover(self, e: Entry) -> None:
         """The agent is unreachable: start the stopped container, recreate a vanished one, or wait."""

@@ -134,7 +134,7 @@ def resolve(path: str, cwd: str = WORKDIR) -> str:
     return os.path.normpath(os.path.join(cwd, path))
 
 
-def _children_map() -> dict[int, list[int]]:
+def _children_map(groups: dict[int, list[int]] | None = None) -> dict[int, list[int]]:
     children: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
@@ -147,11 +147,13 @@ def _children_map() -> dict[int, list[int]]:
         # the command name may contain spaces and parentheses: fields start after the last ')'
         fields = stat[stat.rfind(b")") + 2 :].split()
         children.setdefault(int(fields[1]), []).append(int(name))
+        if groups is not None:
+            groups.setdefault(int(fields[2]), []).append(int(name))
     return children
 
 
-def descendants(pid: int) -> list[int]:
-    children = _children_map()
+def descendants(pid: int, groups: dict[int, list[int]] | None = None) -> list[int]:
+    children = _children_map(groups)
     out: list[int] = []
     todo = list(children.get(pid, []))
     while todo:
@@ -162,14 +164,20 @@ def descendants(pid: int) -> list[int]:
 
 
 def kill_tree(pid: int, sig: int = signal.SIGKILL, include_self: bool = True) -> None:
-    """Signal a process, its process group and every descendant (also those that left the group)."""
-    victims = descendants(pid)
+    """Signal a process, its process group and every descendant (also those that left the group).
+
+    With include_self=False the process itself is spared (a session shell, or a process runner that
+    leads the group of the command it watches) but the rest of its group and tree is not."""
+    groups: dict[int, list[int]] = {}
+    victims = set(descendants(pid, groups)) | set(groups.get(pid, []))
     if include_self:
         try:
             os.killpg(pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
-        victims.append(pid)
+        victims.add(pid)
+    else:
+        victims.discard(pid)
     for p in victims:
         try:
             os.kill(p, sig)

@@ -2,6 +2,8 @@
 
 The agent exits with IDLE_EXIT when the sandbox has been idle for `sleepAfter`; then this process exits
 too, which stops the container (its filesystem is kept, so a later `podman start` resumes it).
+The agent's modules are imported here once and the agent is a fork of this process, so starting (and
+restarting) it costs a fork, not an interpreter start-up: that is most of a sandbox's cold start.
 """
 
 from __future__ import annotations
@@ -15,20 +17,39 @@ import uuid
 IDLE_EXIT = 75
 HERE = os.path.dirname(os.path.abspath(__file__))
 
+# A new token per container start: process records from an earlier start are known to be dead.
+os.environ["PLOY_BOOT"] = uuid.uuid4().hex
+os.environ["PLOY_STARTED"] = str(time.time())
+sys.path.insert(0, HERE)
 
-def spawn(env: dict[str, str]) -> int:
+import server  # noqa: E402
+
+
+def spawn() -> int:
     pid = os.fork()
     if pid == 0:
-        os.execve(sys.executable, [sys.executable, "-u", os.path.join(HERE, "server.py")], env)
+        code = 1
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            server.run()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
     return pid
 
 
 def main() -> None:
-    env = dict(os.environ)
-    # A new token per container start: process records from an earlier start are known to be dead.
-    env["PLOY_BOOT"] = uuid.uuid4().hex
-    env["PLOY_STARTED"] = str(time.time())
     stopping = False
+    agent = 0
 
     def on_term(signum: int, frame: object) -> None:
         nonlocal stopping
@@ -40,7 +61,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    agent = spawn(env)
+    agent = spawn()
     restarts: list[float] = []
     while True:
         try:
@@ -60,7 +81,7 @@ def main() -> None:
         if len(restarts) > 5:
             time.sleep(1)  # crash loop: slow down rather than spin
         print(f"ploy-init: agent exited ({code}), restarting", file=sys.stderr, flush=True)
-        agent = spawn(env)
+        agent = spawn()
 
 
 if __name__ == "__main__":

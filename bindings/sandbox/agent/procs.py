@@ -43,25 +43,25 @@ def _dir(pid_id: str) -> str:
     return os.path.join(PROCS, pid_id)
 
 
-def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float | None,
-            log_limit: int, report_fd: int) -> None:
-    """Runs in the forked runner process: plain blocking code, no asyncio."""
+def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float | None, log_limit: int) -> None:
+    """Runs in the forked runner process: plain blocking code, no asyncio.
+
+    The runner leads the process group (its pid is the `pid` of the record) and the command runs in
+    that group, so signalling the group reaches the whole tree; the runner itself shrugs off SIGTERM
+    and is spared by the kills it sends, so it can still write the exit record."""
+    signal.signal(signal.SIGTERM, lambda *_: None)  # a handler, not SIG_IGN: exec resets it for the command
     log = os.open(os.path.join(d, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     r, w = os.pipe()
     try:
         child = subprocess.Popen(
             ["/bin/bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=w, stderr=w,
-            start_new_session=True, close_fds=True,
+            close_fds=True,
         )
     except OSError as exc:
-        os.write(report_fd, f"error {exc}".encode())
-        os.close(report_fd)
         write_json_atomic(os.path.join(d, "exit.json"), {"exitCode": 127, "status": "failed",
                                                           "endedAt": iso_now(), "error": str(exc)})
         return
     os.close(w)
-    os.write(report_fd, f"{os.getpid()} {child.pid}".encode())
-    os.close(report_fd)
     written, truncated, timed_out = 0, False, False
     deadline = None if timeout is None else time.monotonic() + timeout
     exited_at: float | None = None
@@ -80,11 +80,11 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
                     os.write(log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode())
         if deadline is not None and not timed_out and time.monotonic() > deadline:
             timed_out = True
-            kill_tree(child.pid, signal.SIGTERM)
+            kill_tree(os.getpid(), signal.SIGTERM, include_self=False)
             deadline = time.monotonic() + KILL_GRACE_S
             # after the grace period the SIGKILL below fires
         elif timed_out and deadline is not None and time.monotonic() > deadline:
-            kill_tree(child.pid, signal.SIGKILL)
+            kill_tree(os.getpid(), signal.SIGKILL, include_self=False)
             deadline = None
         if child.poll() is not None:
             # the command ended but a child it left behind may hold the pipe: give it a moment, then stop
@@ -115,44 +115,41 @@ def start(req: dict[str, Any], command: str, cwd: str, env: dict[str, str], time
     meta: dict[str, Any] = {"id": pid_id, "pid": None, "command": command, "startedAt": iso_now(), "cwd": cwd,
                             "boot": BOOT, "session": session}
     open(os.path.join(d, "log"), "wb").close()
-    r, w = os.pipe()
     log_limit = CONFIG.log_limit
-    first = os.fork()
-    if first == 0:  # intermediate: fork the runner and leave, so the runner re-parents to PID 1
+    # One fork, no waiting for the command to be exec'd: startProcess answers in ~2 ms. The runner is
+    # our child; reap_runners() collects it (or PID 1 does, if this agent is gone by then).
+    pid = os.fork()
+    if pid == 0:
         try:
-            os.close(r)
             os.setsid()
-            if os.fork() == 0:
-                try:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                    signal.signal(signal.SIGINT, signal.SIG_DFL)
-                    _close_other_fds(w)
-                    _runner(d, command, cwd, env, timeout, log_limit, w)
-                finally:
-                    os._exit(0)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _close_other_fds()
+            _runner(d, command, cwd, env, timeout, log_limit)
         finally:
             os._exit(0)
-    os.close(w)
-    os.waitpid(first, 0)
-    reply = b""
-    while True:
-        chunk = os.read(r, 4096)
-        if not chunk:
-            break
-        reply += chunk
-    os.close(r)
-    parts = reply.decode().split()
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise AgentError("SPAWN_FAILED", f"could not start process: {reply.decode() or 'runner died'}")
-    meta["runnerPid"], meta["pid"] = int(parts[0]), int(parts[1])
+    RUNNERS.add(pid)
+    meta["runnerPid"] = meta["pid"] = pid
     write_json_atomic(os.path.join(d, "meta.json"), meta)
     return info(pid_id)
 
 
-def _close_other_fds(keep: int) -> None:
+RUNNERS: set[int] = set()
+
+
+def reap_runners() -> None:
+    for pid in list(RUNNERS):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            RUNNERS.discard(pid)
+
+
+def _close_other_fds() -> None:
     for fd in os.listdir("/proc/self/fd"):
         n = int(fd)
-        if n > 2 and n != keep:
+        if n > 2:
             try:
                 os.close(n)
             except OSError:
@@ -241,14 +238,14 @@ async def kill(pid_id: str, grace: float = KILL_GRACE_S) -> dict[str, Any]:
     d = _dir(pid_id)
     open(os.path.join(d, "kill"), "w").close()
     pid = int(current["pid"])
-    kill_tree(pid, signal.SIGTERM)
+    kill_tree(pid, signal.SIGTERM, include_self=False)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
     while loop.time() < deadline:
         if os.path.exists(os.path.join(d, "exit.json")):
             return info(pid_id)
         await asyncio.sleep(0.02)
-    kill_tree(pid, signal.SIGKILL)
+    kill_tree(pid, signal.SIGKILL, include_self=False)
     for _ in range(200):
         if os.path.exists(os.path.join(d, "exit.json")):
             break

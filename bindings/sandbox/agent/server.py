@@ -82,7 +82,7 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
     out, err = Capped(limit), Capped(limit)
     code = -1
     async with s.lock:
-        gen = s.run(command, execs.timeout_s(req), limit)
+        gen = s.run(command, execs.timeout_s(req), limit, merge=stream)
         try:
             async for kind, data in gen:
                 if kind == b"R":
@@ -267,7 +267,8 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 async def idle_watch(server: asyncio.AbstractServer) -> None:
     while True:
         sleep_after = CONFIG.sleep_after
-        await asyncio.sleep(min(max(sleep_after / 4, 0.2), 5.0) if sleep_after > 0 else 5.0)
+        await asyncio.sleep(min(max(sleep_after / 4, 0.2), 1.0) if sleep_after > 0 else 1.0)
+        procs.reap_runners()
         if sleep_after <= 0:
             continue
         now = time.monotonic()
@@ -303,5 +304,9 @@ async def main() -> None:
     await idle_watch(server)
 
 
-if __name__ == "__main__":
+def run() -> None:
     asyncio.run(main())
+
+
+if __name__ == "__main__":
+    run()

@@ -64,8 +64,10 @@ class Session:
         self.proc.stdin.write(boot.encode())
         return self.proc
 
-    async def run(self, command: str, timeout: float | None, limit: int, internal: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
-        """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done."""
+    async def run(self, command: str, timeout: float | None, limit: int, merge: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
+        """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done.
+
+        merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order."""
         proc = await self._ensure_shell()
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None and self.ctl
         cmd_file = os.path.join(self.dir, "cmd.sh")
@@ -73,7 +75,7 @@ class Session:
             f.write(command + "\n")
         s = "\\000__ploy_end_" + self.nonce + "\\000"
         line = (
-            f". {shlex.quote(cmd_file)} </dev/null; __ploy_rc=$?; export -p > {shlex.quote(self.env_file)}; "
+            f". {shlex.quote(cmd_file)} </dev/null{' 2>&1' if merge else ''}; __ploy_rc=$?; export -p > {shlex.quote(self.env_file)}; "
             f"printf '{s}'; printf '{s}' >&2; printf '%s %s\\n' \"$__ploy_rc\" \"$PWD\" >&3\n"
         )
         proc.stdin.write(line.encode())

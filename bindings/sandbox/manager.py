@@ -19,7 +19,7 @@ import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 # which podman 4 already drops). Enough for apt/pip/npm as root; no admin capability.
 CAPS = "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID,NET_BIND_SERVICE"
 READY_TIMEOUT_S = 30.0
+CONFIG_REFRESH_S = 30.0
 
 
 def validate_id(sandbox_id: object) -> str:
@@ -56,6 +57,7 @@ class Entry:
     token: str
     dir: Path
     agent: AgentClient
+    config_at: float = field(default_factory=time.monotonic)
 
     @property
     def container(self) -> str:
@@ -230,6 +232,10 @@ class SandboxManager:
     async def entry(self, sandbox_id: str) -> Entry:
         e = self.entries.get(sandbox_id)
         if e is not None:
+            if time.monotonic() - e.config_at > CONFIG_REFRESH_S:
+                # the injected env (AI gateway token) may have been re-minted: the agent re-reads the file
+                e.config_at = time.monotonic()
+                self.write_config(e.dir)
             return e
         async with self._lock(sandbox_id):
             e = self.entries.get(sandbox_id)
@@ -329,5 +335,6 @@ class SandboxManager:
 
     async def close(self) -> None:
         await self.pool.stop()
+        await self.pool.drain()
         for e in self.entries.values():
             await e.agent.close()

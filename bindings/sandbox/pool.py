@@ -3,8 +3,9 @@
 Pool entries are files `<home>/pool/<key>/<token>`; the key covers everything a container is created
 with (project, binding, image and limits), so only matching containers are handed out. Claiming one is
 an unlink(2), which exactly one process can win. Pool containers idle-stop like any sandbox; a stopped
-one is replaced on the next refill. Unclaimed pool containers are left running when `ploy dev` stops
-(the next start reuses them); `ploy sandbox destroy --pool` or the labels remove them.
+one is replaced on the next refill. When the binding closes (`ploy dev` stops or reloads its env),
+its unclaimed pool containers are removed, so none pile up on a shared machine; the next start
+refills in the background within a few hundred ms.
 """
 
 from __future__ import annotations
@@ -98,6 +99,16 @@ class WarmPool:
             self._task.cancel()
             with contextlib.suppress(BaseException):
                 await self._task
+
+    async def drain(self) -> None:
+        """Remove the unclaimed pool containers (claiming each first, so none is handed out meanwhile)."""
+        for token in self._tokens():
+            try:
+                os.unlink(self.dir / token)
+            except FileNotFoundError:
+                continue
+            await podman.remove(f"ploy-{token}")
+            shutil.rmtree(self.mgr.token_dir(token), ignore_errors=True)
 
     @staticmethod
     def all_tokens(home: Path) -> list[str]:

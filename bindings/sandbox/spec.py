@@ -43,7 +43,13 @@ SANDBOX_CLIENT = ObjectSpec(
 
 SANDBOX_BINDING = ObjectSpec(
     "SandboxBinding",
-    methods=(Method("get", "sync", returns="SandboxClient", doc="A client for the sandbox with this id (nothing starts yet)."),),
+    methods=(Method(
+            "get",
+            "sync",
+            returns="SandboxClient",
+            props_from_args=("id",),
+            doc="A client for the sandbox with this id (nothing starts yet).",
+        ),),
     doc="The SANDBOX binding declared in ploy.yaml.",
 )
 

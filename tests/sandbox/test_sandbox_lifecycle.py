@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +16,7 @@ from bindings.errors import PloyError
 from tests.sandbox.helpers import container_state, containers, wait_until
 
 pytestmark = pytest.mark.podman
+REPO = Path(__file__).resolve().parents[2]
 
 Run = Callable[..., Any]
 
@@ -146,3 +150,20 @@ def test_warm_pool_hands_out_started_containers(run: Run, bindings: Any) -> None
     assert elapsed < 0.2, elapsed
     # and it refills
     assert wait_until(lambda: len(list(pool_dir.iterdir())) == 1 and next(pool_dir.iterdir()).name != pooled, timeout=30)
+    # closing the binding removes the unclaimed pool container, not the claimed one
+    spare = next(pool_dir.iterdir()).name
+    run(b.close())
+    assert container_state(f"ploy-{spare}") is None
+    assert containers("ploy.id", "warm-0") == [] and container_state(f"ploy-{pooled}") == "running"
+
+
+def test_two_processes_racing_for_a_new_id_share_one_sandbox(sandbox_home: Path, bindings: Any, tmp_path: Path) -> None:
+    (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: race\nsandbox:\n  SANDBOX: default\n")
+    env = {**os.environ, "PLOY_HOME": str(sandbox_home), "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "runtime.cli", "sandbox", "exec", "raced", "--", "grep -o 'libpod-[0-9a-f]*' /proc/1/cgroup | head -1"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs
+    assert len({out for out, _ in outs}) == 1 and outs[0][0].startswith("libpod-")  # one container answered all
+    assert len(containers("ploy.id", "raced")) == 1

@@ -23,6 +23,9 @@ class Method:
     # (e.g. SandboxBinding.get -> SandboxClient); None for plain JSON-able data.
     returns: str | None = None
     doc: str = ""
+    # For sync methods returning an object: props of the result that equal the call's positional args,
+    # so JS can set them at once (env.SANDBOX.get(id).id) without waiting for the host.
+    props_from_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

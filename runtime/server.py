@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import logging
 import socket
 import sys
 import time
@@ -197,7 +198,7 @@ class DevServer:
                 log(f"[{method} {path}] internal error:\n{stack}")
                 response = error_response(f"{type(e).__name__}: {e}", stack, request.headers.get("accept"))
             status = response.status
-            await _send_response(response, send, receive, method == "HEAD")
+            await _send_response(response, send, receive, method == "HEAD", f"[{method} {path}]")
         finally:
             gen.inflight -= 1
             if gen.retired and gen.inflight == 0:
@@ -227,7 +228,16 @@ async def _to_request(scope: dict[str, Any], receive: Any) -> Request:
     return Request(url, scope["method"], headers, body)
 
 
-async def _send_response(response: Response, send: Any, receive: Any, head: bool) -> None:
+class AbortResponse(Exception):
+    """Raised into uvicorn to drop the connection when a streamed body fails after its headers were sent."""
+
+
+class _QuietAbort(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], AbortResponse))
+
+
+async def _send_response(response: Response, send: Any, receive: Any, head: bool, log_prefix: str) -> None:
     body = response._body
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
     if isinstance(body, (bytes, bytearray, str)) or body is None:
@@ -252,6 +262,12 @@ async def _send_response(response: Response, send: Any, receive: Any, head: bool
             except StopAsyncIteration:
                 await send({"type": "http.response.body", "body": b""})
                 break
+            except Exception as e:
+                # Headers are gone already: all we can do is say why and cut the connection, so the client
+                # sees a failed transfer instead of a silently truncated body.
+                stack = e.stack if isinstance(e, WorkerError) else f"{type(e).__name__}: {e}"
+                log(f"{log_prefix} the response body stream failed:\n{stack}")
+                raise AbortResponse() from None
             if chunk and not head:
                 await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
     finally:
@@ -289,6 +305,7 @@ async def serve(project: Path, host: str, port: int) -> int:
         proxy_headers=False,  # a dev server faces the developer, not a proxy; saves a middleware per request
     )
     uv = uvicorn.Server(config)
+    logging.getLogger("uvicorn.error").addFilter(_QuietAbort())
     log(f"ploy dev: serving {project} at http://{host}:{server.port}")
     try:
         await uv.serve(sockets=[sock])

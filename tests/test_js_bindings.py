@@ -29,8 +29,7 @@ CHILD = ObjectSpec(
     ),
     props=("name", "upper"),
 )
-_get = Method("get", "sync", returns="TestChild")
-object.__setattr__(_get, "props_from_args", ("name",))  # until bindings.spec.Method declares it
+_get = Method("get", "sync", returns="TestChild", props_from_args=("name",))
 BINDING = ObjectSpec(
     "TestBinding",
     methods=(

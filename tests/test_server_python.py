@@ -211,3 +211,33 @@ def test_turning_ai_on_and_off_in_ploy_yaml_reloads_the_gateway(dev_server: type
     while server.get("/").text != "no ai" and time.monotonic() < deadline:
         time.sleep(0.1)
     assert server.get("/").text == "no ai"
+
+
+def test_a_body_stream_failing_midway_is_reported_and_cuts_the_connection(
+    dev_server: type[DevServer], project: Path
+) -> None:
+    write(project, code='''
+from runtime.http import Response
+
+async def fetch(request, env):
+    if request.path == "/":
+        return Response("fine")
+    async def gen():
+        yield b"first part\\n"
+        raise RuntimeError("disk on fire")
+    return Response(gen())
+''')
+    server = dev_server(project).start()
+    received = b""
+    try:
+        with httpx.stream("GET", server.url + "/broken", timeout=10) as r:
+            for chunk in r.iter_raw():
+                received += chunk
+        failed = False
+    except httpx.HTTPError:
+        failed = True
+    assert failed, f"a truncated body was passed off as complete: {received!r}"
+    server.wait_output("the response body stream failed")
+    assert "RuntimeError: disk on fire" in server.output
+    assert "Exception in ASGI application" not in server.output
+    assert server.get("/").text == "fine"

@@ -295,7 +295,5 @@ def test_js_proxies_match_typings(dev_server: Any, project: Path) -> None:
             f"JS {name} methods differ from typings/"
         )
         assert surface["props"] == sorted(interfaces[name]["props"]), f"JS {name} props differ from typings/"
-    if id_at_once != "types-probe":
-        # typings/ says `readonly id: string` on what get() returns; today the JS proxy only
-        # receives the props of a sync method's result after the host has run the call.
-        pytest.xfail(f"client.id right after env.SANDBOX.get() is {id_at_once!r}, set only a tick later")
+    # typings/ says `readonly id: string` on what get() returns: it must be there at once, not a tick later.
+    assert id_at_once == "types-probe"

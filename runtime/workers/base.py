@@ -12,7 +12,9 @@ from runtime.http import Request, Response
 class Limits:
     """Per-request limits. cpu_ms bounds the CPU a request's JS may burn in one go; memory_mb the JS heap."""
 
-    cpu_ms: int = 30_000
+    # One runaway loop blocks the dev server for this long (JS runs on the event-loop thread), so the
+    # default is a few seconds, not production's 30 s; raise it in ploy.yaml `limits.cpu_ms`.
+    cpu_ms: int = 3_000
     memory_mb: int = 256
 
 

@@ -119,10 +119,10 @@ class Codec:
 
 
 def spec_methods(spec: ObjectSpec) -> list[list[Any]]:
-    """[name, kind, returns, props_from_args] per method. `props_from_args` (optional on Method) names
+    """[name, kind, returns, props_from_args] per method. `props_from_args` names
     the props of a sync method's result that equal its arguments, so JS can set them at once
     (`env.SANDBOX.get(id).id`) instead of when the host has run the call."""
-    return [[m.name, m.kind, m.returns, list(getattr(m, "props_from_args", ()))] for m in spec.methods]
+    return [[m.name, m.kind, m.returns, list(m.props_from_args)] for m in spec.methods]
 
 
 # ---------------------------------------------------------------- outbound fetch

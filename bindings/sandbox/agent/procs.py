@@ -71,13 +71,13 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
             chunk = os.read(r, 65536)
             if not chunk:
                 break
-            if written < log_limit:
-                keep = chunk[: log_limit - written]
+            keep = chunk[: max(log_limit - written, 0)]
+            if keep:
                 os.write(log, keep)
                 written += len(keep)
-                if len(keep) < len(chunk) and not truncated:
-                    truncated = True
-                    os.write(log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode())
+            if len(keep) < len(chunk) and not truncated:
+                truncated = True
+                os.write(log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode())
         if deadline is not None and not timed_out and time.monotonic() > deadline:
             timed_out = True
             kill_tree(os.getpid(), signal.SIGTERM, include_self=False)

@@ -117,3 +117,29 @@ def test_sessions_example(name: str, example: Any, dev_server: Any) -> None:
     data = json.loads(r.text)
     assert data["greeting"] == "hello from a session" and data["log"] == "started" and data["sessionId"]
     server.wait_output("hello from a session")
+
+
+@pytest.mark.parametrize("name", ["builder", "builder-py"])
+def test_build_keeps_running_through_a_killed_server(name: str, example: Any, dev_server: Any, ploy_home: Path) -> None:
+    project = example(name)
+    slow = json.dumps({"name": "demo", "version": "1.0.0", "scripts": {"build": "echo step1; sleep 2; echo step2"}})
+    in_sandbox(ploy_home, project, "builder", "writeFile", "package.json", slow)
+    server = dev_server(project).start(timeout=120)
+    proc = server.get("/build/start").json()
+    server.stop(signal.SIGKILL)
+    server = dev_server(project, port=server.port).start(timeout=120)
+    assert server.get(f"/build/status?id={proc['id']}").json()["status"] == "running"
+    # logs of a process started by the killed server still stream from the start, live, to the end
+    logs = b"".join(asyncio.run(_collect(ploy_home, project, proc["id"])))
+    assert b"step1" in logs and b"step2" in logs
+    assert server.get(f"/build/status?id={proc['id']}").json()["status"] == "completed"
+
+
+async def _collect(home: Path, project: Path, proc_id: str) -> list[bytes]:
+    ctx = BindingContext(project_root=project.resolve(), project_name=project.name, project_key=project_key(project),
+                         state_dir=home)
+    b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0))
+    try:
+        return [chunk async for chunk in await b.get("builder").streamProcessLogs(proc_id)]
+    finally:
+        await b.close()

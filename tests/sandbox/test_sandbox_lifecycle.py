@@ -167,3 +167,17 @@ def test_two_processes_racing_for_a_new_id_share_one_sandbox(sandbox_home: Path,
     assert all(p.returncode == 0 for p in procs), outs
     assert len({out for out, _ in outs}) == 1 and outs[0][0].startswith("libpod-")  # one container answered all
     assert len(containers("ploy.id", "raced")) == 1
+
+
+def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Path) -> None:
+    from bindings.sandbox.image import base_tag
+
+    # a Containerfile from the project, with a RUN step, built on first use; the agent layer goes on top
+    root = bindings.tmp / "custom-image"
+    root.mkdir(exist_ok=True)
+    (root / "Containerfile").write_text(f"FROM {base_tag()}\nRUN echo custom > /etc/custom-marker\n")
+    sb = bindings.make("custom-image", containerfile="Containerfile").get("c1")
+    assert run(sb.exec("cat /etc/custom-marker"), timeout=300)["stdout"] == "custom\n"
+    # a template name other than `default` is a local image (here the bare debootstrap base)
+    sb2 = bindings.make("template-image", template=base_tag()).get("t1")
+    assert run(sb2.exec("test -e /etc/custom-marker; echo $?; python3 --version"))["stdout"].startswith("1\nPython 3")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ class AgentClient:
         self._idle: list[_Conn] = []
 
     async def _connect(self) -> _Conn:
+        try:
+            mode = os.lstat(self.socket_path).st_mode
+        except FileNotFoundError as exc:
+            raise AgentUnavailable(str(exc)) from exc
+        if not stat.S_ISSOCK(mode):
+            # the folder is writable from inside the sandbox: never follow a link planted there
+            raise PloyError(f"{self.socket_path} is not a socket", code="SANDBOX_UNAVAILABLE")
         path = str(self.socket_path)
         fd = None
         if len(path) >= UNIX_PATH_MAX:

@@ -1,7 +1,9 @@
 """Where sandboxes are: id -> container, created lazily, found again after restarts, recovered when down.
 
 On disk (under state_home(), so it outlives `ploy dev`):
-  <home>/s/<token>/            the folder bind-mounted at /run/ploy: a.sock, config.json, meta.json, lock
+  <home>/s/<token>/            meta.json, lock: host-only
+  <home>/s/<token>/run/        the only host folder the container sees (at /run/ploy): a.sock, config.json.
+                               The sandbox can write there, so the host never follows links in it.
   <home>/projects/<key>/sandboxes/<binding>/<id> -> ../../../../s/<token>   (a symlink: the id's claim)
 The container is `ploy-<token>`, labelled ploy.sandbox / ploy.project / ploy.binding / ploy.home.
 Claiming an id is one atomic symlink(2), so two processes racing for a new id agree on one container;
@@ -108,16 +110,23 @@ class SandboxManager:
         }
 
     def write_config(self, d: Path) -> None:
-        data = json.dumps(self.config(), sort_keys=True)
-        path = d / "config.json"
+        """config.json in the token's run folder, written without following anything the sandbox planted."""
+        run = d / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(self.config(), sort_keys=True).encode()
+        path = run / "config.json"
         try:
-            if path.read_text() == data:
-                return
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                if f.read() == data:
+                    return
         except OSError:
             pass
-        tmp = d / f"config.json.{os.getpid()}"
-        tmp.write_text(data)
-        os.replace(tmp, path)
+        tmp = run / f".config.{secrets.token_hex(6)}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # rename replaces a planted link instead of writing through it
 
     def labels(self, sandbox_id: str | None) -> dict[str, str]:
         labels = {
@@ -154,7 +163,7 @@ class SandboxManager:
                 "--memory", str(o.memory), "--memory-swap", str(o.memory), "--cpus", str(o.cpus),
                 "--pids-limit", str(o.pids), "--cap-drop", "ALL", "--cap-add", CAPS,
                 "--security-opt", "no-new-privileges", "--stop-timeout", "3",
-                "-v", f"{d}:/run/ploy", "--hostname", (sandbox_id or "sandbox").replace("_", "-")[:63]]
+                "-v", f"{d / 'run'}:/run/ploy", "--hostname", (sandbox_id or "sandbox").replace("_", "-")[:63]]
         for k, v in self.labels(sandbox_id).items():
             args += ["--label", f"{k}={v}"]
         for k, v in self.sandbox_env().items():
@@ -213,7 +222,7 @@ class SandboxManager:
 
     def _entry_for(self, sandbox_id: str, token: str) -> Entry:
         d = self.token_dir(token)
-        return Entry(sandbox_id, token, d, AgentClient(d / "a.sock"))
+        return Entry(sandbox_id, token, d, AgentClient(d / "run" / "a.sock"))
 
     def _read_claim(self, sandbox_id: str) -> str | None:
         try:

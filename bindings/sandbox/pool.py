@@ -72,7 +72,7 @@ class WarmPool:
                 from bindings.sandbox.manager import Entry
 
                 await self.mgr.run_container(token, d, None)
-                await self.mgr.wait_ready(Entry("", token, d, AgentClient(d / "a.sock")))
+                await self.mgr.wait_ready(Entry("", token, d, AgentClient(d / "run" / "a.sock")))
                 self.dir.mkdir(parents=True, exist_ok=True)
                 (self.dir / token).touch()
         except Exception as exc:  # a failed refill must not break the request that triggered it

@@ -104,6 +104,16 @@ def test_security_and_limits(run: Run, bindings: Any) -> None:
     assert "fork" in r["stdout"] + r["stderr"] or "Resource temporarily unavailable" in r["stdout"] + r["stderr"]
 
 
+def test_host_does_not_follow_links_planted_in_the_socket_folder(run: Run, bindings: Any) -> None:
+    victim = bindings.home / "victim.txt"
+    victim.write_text("original")
+    sb = bindings.make("planted").get("plant")
+    run(sb.exec(f"rm /run/ploy/config.json && ln -s {victim} /run/ploy/config.json"))
+    again = bindings.make("planted", sleep_after_s=123).get("plant")  # a restarted host rewrites the config
+    assert "123" in run(again.exec("cat /run/ploy/config.json; test -L /run/ploy/config.json || echo regular"))["stdout"]
+    assert victim.read_text() == "original"
+
+
 def test_idle_suspension_and_resume(run: Run, bindings: Any) -> None:
     b = bindings.make("idle", sleep_after_s=1.5)
     sb = b.get("sleepy")

@@ -294,11 +294,22 @@ class SandboxManager:
 
     # ---- calls --------------------------------------------------------------------------------
 
+    async def _revive(self, e: Entry) -> Entry:
+        """After an unreachable agent: the same sandbox brought back, or (if another process destroyed
+        the id meanwhile) whatever the id means now."""
+        if e.id and self._read_claim(e.id) != e.token:
+            if self.entries.get(e.id) is e:
+                del self.entries[e.id]
+            await e.agent.close()
+            return await self.entry(e.id)
+        await self.recover(e)
+        return e
+
     async def call_entry(self, e: Entry, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
         try:
             return await e.agent.call(request, upload)
         except AgentUnavailable:
-            await self.recover(e)
+            e = await self._revive(e)
             return await e.agent.call(request, upload)
 
     async def call(self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
@@ -309,7 +320,7 @@ class SandboxManager:
         try:
             return await e.agent.open_stream(request)
         except AgentUnavailable:
-            await self.recover(e)
+            e = await self._revive(e)
             return await e.agent.open_stream(request)
 
     async def destroy(self, sandbox_id: str) -> bool:

@@ -85,6 +85,13 @@ def test_destroy(run: Run, bindings: Any) -> None:
     assert info.value.code == "SANDBOX_DESTROYED"
     again = b.get("gone")  # the id can be used again: a fresh sandbox
     assert run(again.exec("test -e f"))["exitCode"] == 1
+    # destroyed by another process (`ploy sandbox destroy`) while this one has it cached
+    run(again.writeFile("f", "x"))
+    other = bindings.make("destroy")
+    run(other.get("gone").destroy())
+    assert run(again.exec("test -e f"))["exitCode"] == 1
+    assert run(other.get("gone").exec("echo same"))["stdout"] == "same\n"
+    assert len(containers("ploy.id", "gone")) == 1
 
 
 def test_security_and_limits(run: Run, bindings: Any) -> None:

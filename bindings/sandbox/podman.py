@@ -58,7 +58,10 @@ async def run(*args: str, check: bool = True) -> Result:
             err_f.seek(0)
             return code, out_f.read(), err_f.read()
 
-    code, out, err = await asyncio.to_thread(call)
+    try:
+        code, out, err = await asyncio.to_thread(call)
+    except FileNotFoundError:
+        raise PodmanError(f"{PODMAN} is not installed: sandboxes need Podman (apt-get install podman runc)") from None
     res = Result(code, out, err)
     if check and res.returncode != 0:
         raise PodmanError(f"podman {args[0]} failed: {err.decode(errors='replace').strip()}", args=list(args))

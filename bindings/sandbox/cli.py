@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,36 @@ async def _destroy(args: argparse.Namespace) -> int:
     return 0 if existed else 1
 
 
+async def _prune(args: argparse.Namespace) -> int:
+    """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`)."""
+    from bindings.sandbox import podman
+    from bindings.sandbox.manager import home_label
+
+    ctx, _ = _project(args)
+    claimed: set[str] = set()
+    root = ctx.project_state / "sandboxes"
+    for link in root.glob("*/*") if root.is_dir() else []:
+        if link.is_symlink():
+            claimed.add(Path(os.readlink(link)).name)
+    removed = 0
+    for c in await podman.ps({"ploy.project": ctx.project_key, "ploy.home": home_label(ctx.state_dir), "ploy.pool": "1"}):
+        name = c["Names"][0]
+        token = name.removeprefix("ploy-")
+        if token in claimed:
+            continue
+        entries = list((ctx.state_dir / "pool").glob(f"*/{token}"))
+        try:
+            for entry in entries:
+                os.unlink(entry)  # claim it first, so no running `ploy dev` hands it out meanwhile
+        except FileNotFoundError:
+            continue
+        await podman.remove(name)
+        shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
+        removed += 1
+    print(f"removed {removed} unclaimed pool container(s)")
+    return 0
+
+
 async def _image_build(args: argparse.Namespace) -> int:
     from bindings.sandbox.image import ensure_image
     from bindings.sandbox.progress import StderrProgress
@@ -134,6 +166,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ex.add_argument("id")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=_runner(_exec))
+
+    pr = sandbox_sub.add_parser("prune", help="remove the project's unclaimed warm-pool containers")
+    common(pr)
+    pr.set_defaults(func=_runner(_prune))
 
     rm = sandbox_sub.add_parser("destroy", help="destroy a sandbox and its files")
     common(rm)

@@ -41,3 +41,30 @@ def test_cli_exec_list_destroy(sandbox_home: Path, sandbox_image: str, tmp_path:
 def test_image_build_is_cached(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
     r = ploy(sandbox_home, tmp_path, "image", "build")
     assert r.returncode == 0 and r.stdout.strip() == sandbox_image
+
+
+def test_cli_prune_removes_unclaimed_pool_containers(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+    (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: prune\nsandbox:\n  SANDBOX:\n    pool: 1\n")
+    # a `ploy dev` that was killed: it claimed one id and left a filled pool behind
+    code = (
+        "import asyncio, sys\n"
+        "from pathlib import Path\n"
+        "from bindings.context import BindingContext\n"
+        "from bindings.sandbox import SandboxBinding\n"
+        "from bindings.sandbox.options import SandboxOptions\n"
+        "async def main():\n"
+        "    b = SandboxBinding(BindingContext.for_project(Path(sys.argv[1]), 'prune'), SandboxOptions('SANDBOX', pool=1))\n"
+        "    await b.get('kept').exec('true')\n"
+        "    while not b.manager.pool._tokens(): await asyncio.sleep(0.05)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {**os.environ, "PLOY_HOME": str(sandbox_home), "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, check=True, timeout=120)
+    from bindings.context import project_key
+
+    key = project_key(tmp_path)
+    assert len(containers("ploy.project", key)) == 2
+    r = ploy(sandbox_home, tmp_path, "sandbox", "prune")
+    assert "removed 1" in r.stdout, r.stderr
+    left = containers("ploy.project", key)
+    assert len(left) == 1 and "kept" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout

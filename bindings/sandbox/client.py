@@ -142,7 +142,7 @@ class _Commands:
     async def listProcesses(self) -> list[dict[str, Any]]:  # noqa: N802
         return await self._result("listProcesses")
 
-    async def getProcess(self, id: str) -> dict[str, Any] | None:  # noqa: N802, A002
+    async def getProcess(self, id: str | None) -> dict[str, Any] | None:  # noqa: N802, A002
         return await self._result("getProcess", id=id)
 
     async def getProcessLogs(self, id: str) -> dict[str, Any]:  # noqa: N802, A002

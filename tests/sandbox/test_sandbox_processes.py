@@ -48,6 +48,7 @@ def test_failed_status_cwd_env_and_unknown_id(run: Run, sb: SandboxClient) -> No
     assert done["status"] == "failed" and done["exitCode"] == 7
     assert run(sb.getProcessLogs(proc["id"]))["logs"] == "/tmp\n4\n"
     assert run(sb.getProcess("proc_nope")) is None
+    assert run(sb.getProcess(None)) is None  # `url.searchParams.get("id")` without the parameter
 
 
 def test_logs_combine_stdout_and_stderr_in_order(run: Run, sb: SandboxClient) -> None:

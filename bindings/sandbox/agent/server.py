@@ -215,9 +215,9 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
         try:
             await conn.reply(procs.info(req.get("id")))
         except AgentError as exc:
-            if exc.code != "NOT_FOUND":
+            if exc.code not in ("NOT_FOUND", "INVALID_ARGUMENT"):
                 raise
-            await conn.reply(None)
+            await conn.reply(None)  # unknown or missing id (e.g. a query parameter that was not given)
     elif op == "getProcessLogs":
         data = procs.read_logs(req.get("id"))
         await conn.send_data(b"D", data)

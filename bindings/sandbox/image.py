@@ -33,8 +33,9 @@ HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 SUITE = "bookworm"
 PACKAGES = ("bash", "coreutils", "procps", "git", "curl", "ca-certificates", "python3", "less", "xz-utils")
 # Installed with apt inside the new rootfs: debootstrap's own resolver cannot install npm's dependency
-# tree. Node and npm are there so the docs' `npm install` / `npm run build` examples run as written.
-APT_PACKAGES = ("nodejs", "npm")
+# tree. Node and npm are there so the docs' `npm install` / `npm run build` examples run as written, and
+# python-is-python3 for the docs' `python worker.py`.
+APT_PACKAGES = ("nodejs", "npm", "python-is-python3")
 BASE_REPO = "localhost/ploy-sandbox-base"
 IMAGE_REPO = "localhost/ploy-sandbox"
 

@@ -224,3 +224,10 @@ def test_invalid_ids(bindings: Any) -> None:
             b.get(bad)
         assert info.value.code == "INVALID_ARGUMENT"
     assert b.get("ok-ID_1.2").id == "ok-ID_1.2"
+
+
+def test_default_image_has_the_programs_the_docs_run(run: Run, shared: SandboxClient) -> None:
+    """The docs run `npm install`, `npm run build`, `python worker.py` and git in the default sandbox."""
+    r = run(shared.exec("python --version && node --version && npm --version && git --version && curl --version"))
+    assert r["success"], r
+    assert r["stdout"].startswith("Python 3.")

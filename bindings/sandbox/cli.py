@@ -64,10 +64,24 @@ async def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _exec(args: argparse.Namespace) -> int:
+def _exec_command(args: argparse.Namespace) -> list[str]:
+    """The command after `--`; options written between the id and `--` (`exec ID --cwd /tmp -- ls`)
+    land in the remainder too, so they are parsed here."""
     command = list(args.command)
-    if command and command[0] == "--":
-        command = command[1:]
+    if "--" in command and command[0].startswith("-"):
+        cut = command.index("--")
+        late = argparse.ArgumentParser(prog="ploy sandbox exec ID", add_help=False)
+        for flag in ("--project", "--binding", "--cwd"):
+            late.add_argument(flag)
+        for key, value in vars(late.parse_args(command[:cut])).items():
+            if value is not None:
+                setattr(args, key, value)
+        command = command[cut:]
+    return command[1:] if command and command[0] == "--" else command
+
+
+async def _exec(args: argparse.Namespace) -> int:
+    command = _exec_command(args)
     if not command:
         print("ploy sandbox exec: give a command after --", file=sys.stderr)
         return 2

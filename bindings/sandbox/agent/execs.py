@@ -39,6 +39,46 @@ async def _pump(stream: asyncio.StreamReader, sink: Capped) -> None:
         sink.add(chunk)
 
 
+# Pipes still being drained after their command returned (a background child holds them open).
+_DRAINING: set[asyncio.Future[Any]] = set()
+
+
+def _drain_later(pumps: asyncio.Future[Any], *sinks: Capped) -> None:
+    """Keep reading what a background child prints, and drop it, so it never blocks or gets SIGPIPE."""
+    for sink in sinks:
+        sink.limit = 0
+    if not pumps.done():
+        _DRAINING.add(pumps)
+        pumps.add_done_callback(_DRAINING.discard)
+
+
+async def _reader(fd: int) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), open(fd, "rb", 0))
+    return reader
+
+
+async def _spawn(command: str, cwd: str, env: dict[str, str], merged: bool) -> tuple[Any, list[asyncio.StreamReader]]:
+    """`bash -c command` in its own process group, its output on plain pipes we read ourselves.
+
+    Not asyncio's PIPE: with it, Process.wait() waits until every writer has closed the pipe, so a
+    command that leaves a child in the background (`server &`) would hold exec() for that child's life."""
+    fds = [os.pipe() for _ in range(1 if merged else 2)]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/bash", "-c", command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+            stdout=fds[0][1], stderr=fds[-1][1], start_new_session=True,
+        )
+    except BaseException:
+        for r, _ in fds:
+            os.close(r)
+        raise
+    finally:
+        for _, w in fds:
+            os.close(w)
+    return proc, [await _reader(r) for r, _ in fds]
+
+
 def timeout_s(req: dict[str, Any]) -> float | None:
     ms = req.get("timeoutMs")
     if ms is None:
@@ -65,13 +105,9 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     command, cwd, env = prepare(req)
     timeout = timeout_s(req)
     limit = int(req.get("outputLimit") or CONFIG.output_limit)
-    proc = await asyncio.create_subprocess_exec(
-        "/bin/bash", "-c", command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
+    proc, (out_pipe, err_pipe) = await _spawn(command, cwd, env, merged=False)
     out, err = Capped(limit), Capped(limit)
-    pumps = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
+    pumps = asyncio.gather(_pump(out_pipe, out), _pump(err_pipe, err))
     timed_out = False
     try:
         await asyncio.wait_for(proc.wait(), timeout)
@@ -84,9 +120,7 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
         raise
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.shield(pumps), PIPE_GRACE_S)
-    pumps.cancel()
-    with contextlib.suppress(BaseException):
-        await pumps
+    _drain_later(pumps, out, err)
     stdout = out.data.decode("utf-8", errors="replace")
     stderr = err.data.decode("utf-8", errors="replace")
     if timed_out:
@@ -106,33 +140,46 @@ async def run_stream(conn: Conn, req: dict[str, Any]) -> None:
     """Merged stdout+stderr as O frames while the command runs; the final reply carries the exit code."""
     command, cwd, env = prepare(req)
     timeout = timeout_s(req)
-    proc = await asyncio.create_subprocess_exec(
-        "/bin/bash", "-c", command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, start_new_session=True,
-    )
-    assert proc.stdout is not None
-    await stream_output(conn, proc.pid, proc.stdout, timeout, req)
+    proc, (stdout,) = await _spawn(command, cwd, env, merged=True)
+    await stream_output(conn, proc.pid, stdout, timeout, req, exited=asyncio.ensure_future(proc.wait()))
     await proc.wait()
     code = proc.returncode if proc.returncode is not None else -1
     exit_code = code if code >= 0 else 128 - code
     await conn.reply({"exitCode": exit_code, "success": exit_code == 0})
 
 
-async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, timeout: float | None, req: dict[str, Any]) -> None:
-    """Forward output until EOF; kill the tree on timeout or when the host goes away."""
+async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, timeout: float | None, req: dict[str, Any],
+                        exited: asyncio.Future[Any] | None = None) -> None:
+    """Forward output until EOF; kill the tree on timeout or when the host goes away.
+
+    With `exited`, the stream also ends PIPE_GRACE_S after the command exits, even if a child it left
+    in the background still holds the pipe (that child's later output is drained and dropped)."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
+    grace_end: float | None = None
     closed = asyncio.ensure_future(conn.wait_closed_by_peer())
     try:
         while True:
+            if grace_end is None and exited is not None and exited.done():
+                grace_end = loop.time() + PIPE_GRACE_S
+            if grace_end is not None and loop.time() >= grace_end:
+                _drain_later(asyncio.ensure_future(_pump(stdout, Capped(0))))
+                return
+            ends = [t for t in (deadline, grace_end) if t is not None]
+            watch: set[asyncio.Future[Any]] = {closed}
+            if exited is not None and grace_end is None:
+                watch.add(exited)
             read = asyncio.ensure_future(stdout.read(256 * 1024))
-            wait_for = None if deadline is None else max(deadline - loop.time(), 0)
-            done, _ = await asyncio.wait({read, closed}, timeout=wait_for, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait({read, *watch}, timeout=max(min(ends) - loop.time(), 0) if ends else None,
+                                         return_when=asyncio.FIRST_COMPLETED)
             if read not in done:
                 read.cancel()
-                kill_tree(pid)
                 if closed in done:
+                    kill_tree(pid)
                     raise ConnectionResetError("host closed the stream")
+                if grace_end is not None or (exited is not None and exited in done):
+                    continue  # the command has exited: the top of the loop handles the grace period
+                kill_tree(pid)
                 raise AgentError("TIMEOUT", f"command timed out after {req.get('timeoutMs')} ms and was killed",
                                  timeoutMs=req.get("timeoutMs"))
             chunk = read.result()

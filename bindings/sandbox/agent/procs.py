@@ -107,12 +107,13 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
 
 
 def start(req: dict[str, Any], command: str, cwd: str, env: dict[str, str], timeout: float | None,
-          session: str | None = None) -> dict[str, Any]:
+          session: str | None = None, shown: str | None = None) -> dict[str, Any]:
+    """`shown` is the command as the caller gave it, when `command` wraps it (a session's state)."""
     os.makedirs(PROCS, exist_ok=True)
     pid_id = "proc_" + uuid.uuid4().hex[:16]
     d = _dir(pid_id)
     os.mkdir(d)
-    meta: dict[str, Any] = {"id": pid_id, "pid": None, "command": command, "startedAt": iso_now(), "cwd": cwd,
+    meta: dict[str, Any] = {"id": pid_id, "pid": None, "command": shown or command, "startedAt": iso_now(), "cwd": cwd,
                             "boot": BOOT, "session": session}
     open(os.path.join(d, "log"), "wb").close()
     log_limit = CONFIG.log_limit

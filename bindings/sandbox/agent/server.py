@@ -206,9 +206,7 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
             # the session's exported state first, then this command's own env on top of it
             own = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in _env_vars(req.get("env") or {}).items() if v is not None)
             command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
-        info = procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None)
-        info["command"] = shown
-        await conn.reply(info)
+        await conn.reply(procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown))
     elif op == "listProcesses":
         await conn.reply(procs.list_all())
     elif op == "getProcess":

@@ -7,6 +7,7 @@ routes run the docs' snippets as written. Tests here were added for defects foun
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -154,20 +155,24 @@ def docs_home() -> Iterator[Path]:
     shutil.rmtree(home, ignore_errors=True)
 
 
-def _serve(root: Path, home: Path, entry: str, source: str) -> Iterator[DevServer]:
+@contextlib.contextmanager
+def _serve(root: Path, home: Path, entry: str, source: str, ploy_yaml: str = PLOY_YAML) -> Iterator[DevServer]:
     (root / "src").mkdir(parents=True)
-    (root / "ploy.yaml").write_text(PLOY_YAML)
+    (root / "ploy.yaml").write_text(ploy_yaml)
     (root / "src" / entry).write_text(source)
-    server = DevServer(root, env={"PLOY_HOME": str(home)}).start(timeout=300)
-    yield server
-    server.stop()
+    server = DevServer(root, env={"PLOY_HOME": str(home)})
+    try:
+        yield server.start(timeout=300)
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module", params=["ts", "py"])
 def docs_server(request: pytest.FixtureRequest, docs_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
     root = tmp_path_factory.mktemp(f"docs-{request.param}")
     entry, source = ("index.ts", WORKER_TS) if request.param == "ts" else ("index.py", WORKER_PY)
-    yield from _serve(root, docs_home, entry, source)
+    with _serve(root, docs_home, entry, source) as server:
+        yield server
 
 
 def _exec(server: DevServer, cmd: str, **opts: Any) -> dict[str, Any]:
@@ -232,6 +237,14 @@ def test_cli_reaches_the_workers_sandbox_with_options_after_the_id(docs_server: 
     assert (r.returncode, r.stdout) == (0, "from-worker\n/workspace\n"), r.stderr
     r = _ploy(docs_home, docs_server.project, "sandbox", "exec", sandbox_id, "--", "exit", "3")
     assert r.returncode == 3
+
+
+def test_a_sandbox_identifier_that_is_no_image_runs_the_default_image(docs_home: Path, tmp_path: Path) -> None:
+    """The docs call the value in `sandbox: {SANDBOX: default}` "the sandbox identifier"."""
+    with _serve(tmp_path / "named", docs_home, "index.ts", WORKER_TS, PLOY_YAML.replace("default", "my-app")) as server:
+        result = _exec(server, "echo hi")
+        assert result["stdout"] == "hi\n", result
+        assert "'my-app'" in server.output and "default image" in server.output
 
 
 def test_server_keeps_serving_after_requests(docs_server: DevServer) -> None:

@@ -88,6 +88,18 @@ export default {
 				logs,
 			});
 		}
+		if (url.pathname === "/many-sessions") {
+			// the docs' session example makes one session per request: many of them must not break the sandbox
+			const first = await sandbox.createSession({ cwd: "/tmp" });
+			await first.exec("cd /etc && export KEPT=yes");
+			for (let i = 0; i < Number(q.get("n")); i++) {
+				const session = await sandbox.createSession({ cwd: "/tmp", env: { GREETING: "hi" } });
+				await session.exec("echo $GREETING");
+			}
+			const again = await first.exec("echo $PWD $KEPT");
+			const plain = await sandbox.exec("echo still working");
+			return Response.json({ again: again.stdout, plain: plain.stdout });
+		}
 		return new Response("Sandbox Worker");
 	},
 } satisfies Ploy;
@@ -136,6 +148,15 @@ async def fetch(request, env):
             "rel": rel["content"], "started": proc["command"], "got": info and info["command"],
             "listed": listed[0]["command"] if listed else None, "logs": logs,
         })
+    if url.path == "/many-sessions":
+        first = await sandbox.createSession({"cwd": "/tmp"})
+        await first.exec("cd /etc && export KEPT=yes")
+        for _ in range(int(q["n"])):
+            session = await sandbox.createSession({"cwd": "/tmp", "env": {"GREETING": "hi"}})
+            await session.exec("echo $GREETING")
+        again = await first.exec("echo $PWD $KEPT")
+        plain = await sandbox.exec("echo still working")
+        return Response.json({"again": again["stdout"], "plain": plain["stdout"]})
     return Response("Sandbox Worker")
 '''
 
@@ -219,6 +240,14 @@ def test_docs_session_snippet_and_process_command(docs_server: DevServer) -> Non
     assert d["logs"] == "hello from a session\n"
     # SandboxProcessInfo.command is the command the worker gave, also when started from a session
     assert d["started"] == d["got"] == d["listed"] == "echo $GREETING"
+
+
+def test_many_sessions_do_not_exhaust_the_sandbox(docs_server: DevServer) -> None:
+    """Each session kept a shell and four agent fds: the 200th session broke every call (EMFILE)."""
+    r = docs_server.get("/many-sessions", params={"id": "sessions-many", "n": "260"})
+    assert r.status_code == 200, r.text
+    # the first session's shell was stopped meanwhile; it came back with its cwd and exported variables
+    assert r.json() == {"again": "/etc yes\n", "plain": "still working\n"}
 
 
 def _ploy(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:

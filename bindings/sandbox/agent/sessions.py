@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shlex
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +22,11 @@ from common import STATE_DIR, WORKDIR, AgentError, command_env, kill_tree, read_
 
 SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
 _sessions: dict[str, Session] = {}
+# Live shells kept at once. Each holds four of the agent's file descriptors (nofile is 1024), and the
+# docs' example makes a session per request: without a cap the 200th session broke the whole sandbox.
+# The least recently used idle shell beyond it is stopped; it comes back from its snapshot (cwd and
+# exported variables; shell functions and unexported variables are lost) on its next command.
+MAX_SHELLS = 32
 
 
 class Session:
@@ -35,6 +41,7 @@ class Session:
         self.nonce = uuid.uuid4().hex
         self.sentinel = f"\0__ploy_end_{self.nonce}\0".encode()
         self.busy = False
+        self.used = time.monotonic()
 
     @property
     def env_file(self) -> str:
@@ -46,6 +53,7 @@ class Session:
     async def _ensure_shell(self) -> asyncio.subprocess.Process:
         if self.proc is not None and self.proc.returncode is None:
             return self.proc
+        _stop_idle_shells(keep=self)
         r, w = os.pipe()
         cwd = self.cwd if os.path.isdir(self.cwd) else WORKDIR
         self.proc = await asyncio.create_subprocess_exec(
@@ -68,6 +76,7 @@ class Session:
         """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done.
 
         merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order."""
+        self.used = time.monotonic()
         proc = await self._ensure_shell()
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None and self.ctl
         cmd_file = os.path.join(self.dir, "cmd.sh")
@@ -170,6 +179,21 @@ class Session:
     def _kill_shell(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
             kill_tree(self.proc.pid)
+
+    def stop_shell(self) -> None:
+        """Stop an idle shell and let go of its pipes; the next command starts it again from the snapshot."""
+        self._kill_shell()
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc = None
+        self.ctl = None
+
+
+def _stop_idle_shells(keep: Session) -> None:
+    live = [s for s in _sessions.values() if s is not keep and s.proc is not None and s.proc.returncode is None]
+    idle = sorted((s for s in live if not s.busy and not s.lock.locked()), key=lambda s: s.used)
+    for s in idle[: max(len(live) - MAX_SHELLS + 1, 0)]:
+        s.stop_shell()
 
 
 def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:

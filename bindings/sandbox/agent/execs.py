@@ -165,12 +165,13 @@ async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, time
             if grace_end is not None and loop.time() >= grace_end:
                 _drain_later(asyncio.ensure_future(_pump(stdout, Capped(0))))
                 return
-            ends = [t for t in (deadline, grace_end) if t is not None]
+            # once the command has exited, its timeout no longer applies: only the grace period does
+            end = grace_end if grace_end is not None else deadline
             watch: set[asyncio.Future[Any]] = {closed}
             if exited is not None and grace_end is None:
                 watch.add(exited)
             read = asyncio.ensure_future(stdout.read(256 * 1024))
-            done, _ = await asyncio.wait({read, *watch}, timeout=max(min(ends) - loop.time(), 0) if ends else None,
+            done, _ = await asyncio.wait({read, *watch}, timeout=None if end is None else max(end - loop.time(), 0),
                                          return_when=asyncio.FIRST_COMPLETED)
             if read not in done:
                 read.cancel()

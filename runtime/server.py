@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import signal
 import socket
 import sys
 import time
@@ -307,6 +308,9 @@ async def serve(project: Path, host: str, port: int) -> int:
     uv = uvicorn.Server(config)
     logging.getLogger("uvicorn.error").addFilter(_QuietAbort())
     log(f"ploy dev: serving {project} at http://{host}:{server.port}")
+    # uvicorn re-raises the signal that stopped it once it has shut down; with SIGTERM's default action
+    # that killed the process before the cleanup below (warm-pool containers, the AI gateway) ran
+    signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         await uv.serve(sockets=[sock])
     finally:

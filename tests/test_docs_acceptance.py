@@ -276,5 +276,27 @@ def test_a_sandbox_identifier_that_is_no_image_runs_the_default_image(docs_home:
         assert "'my-app'" in server.output and "default image" in server.output
 
 
+def test_stopping_ploy_dev_removes_its_warm_pool(docs_home: Path, tmp_path: Path) -> None:
+    """SIGTERM (what `kill` and the tests send): uvicorn re-raised it and the process died before its
+    cleanup, leaving pool containers running; a refill cut short left one that no pool file named."""
+    from bindings.context import project_key
+    from tests.sandbox.helpers import containers, wait_until
+
+    for wait_for_pool in (True, False):
+        root = tmp_path / f"pool-{wait_for_pool}"
+        with _serve(root, docs_home, "index.ts", WORKER_TS) as server:
+            key = project_key(root)
+            assert _exec(server, "echo hi")["stdout"] == "hi\n"
+
+            def pool(key: str = key) -> list[str]:
+                return [c for c in containers("ploy.project", key) if c in containers("ploy.pool", "1")]
+
+            if wait_for_pool:
+                assert wait_until(lambda: any(c.endswith("running") for c in pool()), timeout=30)
+            server.stop()
+            assert server.proc is not None and server.proc.returncode == 0, server.output
+            assert pool() == [], server.output
+
+
 def test_server_keeps_serving_after_requests(docs_server: DevServer) -> None:
     assert httpx.get(docs_server.url + "/", timeout=30).text == "Sandbox Worker"

@@ -62,8 +62,10 @@ class WarmPool:
                 self._checked = True
                 for token in self._tokens():
                     if await podman.container_state(f"ploy-{token}") != "running":
-                        with contextlib.suppress(FileNotFoundError):
+                        try:
                             os.unlink(self.dir / token)
+                        except FileNotFoundError:
+                            continue  # claimed meanwhile: it is the claimer's sandbox now, keep its folder
                         await podman.remove(f"ploy-{token}")
                         shutil.rmtree(self.mgr.token_dir(token), ignore_errors=True)
             while len(self._tokens()) < self.size:
@@ -71,10 +73,21 @@ class WarmPool:
                 from bindings.sandbox.agent_client import AgentClient
                 from bindings.sandbox.manager import Entry
 
-                await self.mgr.run_container(token, d, None)
-                await self.mgr.wait_ready(Entry("", token, d, AgentClient(d / "run" / "a.sock")))
-                self.dir.mkdir(parents=True, exist_ok=True)
-                (self.dir / token).touch()
+                run = asyncio.ensure_future(self.mgr.run_container(token, d, None))
+                try:
+                    await asyncio.shield(run)
+                    await self.mgr.wait_ready(Entry("", token, d, AgentClient(d / "run" / "a.sock")))
+                    self.dir.mkdir(parents=True, exist_ok=True)
+                    (self.dir / token).touch()
+                except BaseException:
+                    # stopped (ploy dev exiting right after a first request) or failed midway: no pool file
+                    # points at this container yet, so nothing would ever remove it. Let `podman run`
+                    # finish first, or the remove could come before the container exists.
+                    with contextlib.suppress(BaseException):
+                        await run
+                    await podman.remove(f"ploy-{token}")
+                    shutil.rmtree(d, ignore_errors=True)
+                    raise
         except Exception as exc:  # a failed refill must not break the request that triggered it
             print(f"ploy: sandbox pool refill failed: {exc}", flush=True)
 

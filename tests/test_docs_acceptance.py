@@ -88,6 +88,12 @@ export default {
 				logs,
 			});
 		}
+		if (url.pathname === "/start") {
+			return Response.json(await sandbox.startProcess(q.get("cmd") ?? "true"));
+		}
+		if (url.pathname === "/process") {
+			return Response.json(await sandbox.getProcess(q.get("pid")));
+		}
 		if (url.pathname === "/many-sessions") {
 			// the docs' session example makes one session per request: many of them must not break the sandbox
 			const first = await sandbox.createSession({ cwd: "/tmp" });
@@ -148,6 +154,10 @@ async def fetch(request, env):
             "rel": rel["content"], "started": proc["command"], "got": info and info["command"],
             "listed": listed[0]["command"] if listed else None, "logs": logs,
         })
+    if url.path == "/start":
+        return Response.json(await sandbox.startProcess(q.get("cmd", "true")))
+    if url.path == "/process":
+        return Response.json(await sandbox.getProcess(q.get("pid")))
     if url.path == "/many-sessions":
         first = await sandbox.createSession({"cwd": "/tmp"})
         await first.exec("cd /etc && export KEPT=yes")
@@ -229,6 +239,17 @@ def test_exec_returns_when_the_command_leaves_a_background_child(docs_server: De
     t0 = time.monotonic()
     result = _exec(docs_server, "sleep 30 & echo ok", timeoutMs=3000)
     assert result["stdout"] == "ok\n" and time.monotonic() - t0 < 2.5
+
+
+def test_a_background_child_of_a_process_outlives_it(docs_server: DevServer) -> None:
+    """`startProcess("server &")`: once the process had ended, the child's next write killed it (SIGPIPE)."""
+    from tests.sandbox.helpers import wait_until
+
+    marker = f"/tmp/bg-alive-{time.monotonic_ns()}"
+    proc = docs_server.get("/start", params={"cmd": f"(sleep 1; echo late; touch {marker}) & echo started"}).json()
+    assert proc["status"] == "running"
+    assert wait_until(lambda: docs_server.get("/process", params={"pid": proc["id"]}).json()["status"] == "completed")
+    assert wait_until(lambda: _exec(docs_server, f"test -e {marker}")["exitCode"] == 0, timeout=5)
 
 
 def test_docs_session_snippet_and_process_command(docs_server: DevServer) -> None:

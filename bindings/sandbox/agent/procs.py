@@ -65,11 +65,13 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
     written, truncated, timed_out = 0, False, False
     deadline = None if timeout is None else time.monotonic() + timeout
     exited_at: float | None = None
+    eof = False
     while True:
         ready, _, _ = select.select([r], [], [], 0.25)
         if ready:
             chunk = os.read(r, 65536)
             if not chunk:
+                eof = True
                 break
             keep = chunk[: max(log_limit - written, 0)]
             if keep:
@@ -104,6 +106,13 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
         record["logTruncated"] = True
     os.close(log)
     write_json_atomic(os.path.join(d, "exit.json"), record)
+    # A child the command left in the background still holds the pipe: keep reading (and dropping) what
+    # it prints until it closes, or its next write would kill it with SIGPIPE (`server &` died at once).
+    while not eof:
+        try:
+            eof = not os.read(r, 65536)
+        except InterruptedError:
+            continue
 
 
 def start(req: dict[str, Any], command: str, cwd: str, env: dict[str, str], timeout: float | None,

@@ -94,6 +94,13 @@ export default {
 		if (url.pathname === "/process") {
 			return Response.json(await sandbox.getProcess(q.get("pid")));
 		}
+		if (url.pathname === "/session-bg") {
+			const session = await sandbox.createSession({ cwd: "/tmp" });
+			await session.exec("(sleep 0.3; echo late; echo late >&2) &");
+			await new Promise((r) => setTimeout(r, 800));
+			const next = await session.exec("echo now");
+			return Response.json({ stdout: next.stdout, stderr: next.stderr });
+		}
 		if (url.pathname === "/many-sessions") {
 			// the docs' session example makes one session per request: many of them must not break the sandbox
 			const first = await sandbox.createSession({ cwd: "/tmp" });
@@ -158,6 +165,12 @@ async def fetch(request, env):
         return Response.json(await sandbox.startProcess(q.get("cmd", "true")))
     if url.path == "/process":
         return Response.json(await sandbox.getProcess(q.get("pid")))
+    if url.path == "/session-bg":
+        session = await sandbox.createSession({"cwd": "/tmp"})
+        await session.exec("(sleep 0.3; echo late; echo late >&2) &")
+        await asyncio.sleep(0.8)
+        nxt = await session.exec("echo now")
+        return Response.json({"stdout": nxt["stdout"], "stderr": nxt["stderr"]})
     if url.path == "/many-sessions":
         first = await sandbox.createSession({"cwd": "/tmp"})
         await first.exec("cd /etc && export KEPT=yes")
@@ -261,6 +274,12 @@ def test_docs_session_snippet_and_process_command(docs_server: DevServer) -> Non
     assert d["logs"] == "hello from a session\n"
     # SandboxProcessInfo.command is the command the worker gave, also when started from a session
     assert d["started"] == d["got"] == d["listed"] == "echo $GREETING"
+
+
+def test_session_output_of_a_background_child_is_not_the_next_commands(docs_server: DevServer) -> None:
+    r = docs_server.get("/session-bg")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"stdout": "now\n", "stderr": ""}
 
 
 def test_many_sessions_do_not_exhaust_the_sandbox(docs_server: DevServer) -> None:

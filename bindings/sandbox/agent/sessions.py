@@ -11,6 +11,7 @@ Commands of one session run one at a time, in order (a FIFO lock); sessions run 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shlex
 import time
@@ -42,6 +43,7 @@ class Session:
         self.sentinel = f"\0__ploy_end_{self.nonce}\0".encode()
         self.busy = False
         self.used = time.monotonic()
+        self._discard: list[asyncio.Future[None]] = []
 
     @property
     def env_file(self) -> str:
@@ -78,6 +80,7 @@ class Session:
         merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order."""
         self.used = time.monotonic()
         proc = await self._ensure_shell()
+        await self._stop_discarding()
         assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None and self.ctl
         cmd_file = os.path.join(self.dir, "cmd.sh")
         with open(cmd_file, "w") as f:
@@ -152,6 +155,28 @@ class Session:
                     self._kill_shell()
                     self.proc = None
             self.save()
+            self._start_discarding()
+
+    def _start_discarding(self) -> None:
+        """Between commands, read and drop what a child left in the background prints, so it does not
+        show up as the next command's output."""
+        proc = self.proc
+        if proc is None or proc.returncode is not None or proc.stdout is None or proc.stderr is None:
+            return
+
+        async def drop(stream: asyncio.StreamReader) -> None:
+            while await stream.read(65536):
+                pass
+
+        self._discard = [asyncio.ensure_future(drop(proc.stdout)), asyncio.ensure_future(drop(proc.stderr))]
+
+    async def _stop_discarding(self) -> None:
+        for task in self._discard:
+            task.cancel()
+        for task in self._discard:
+            with contextlib.suppress(BaseException):
+                await task
+        self._discard = []
 
     async def _status(self) -> int:
         assert self.ctl is not None

@@ -258,7 +258,8 @@ async def test_transform_that_throws_errors_both_sides(js: Harness) -> None:
         const ts = new TransformStream({transform() { throw new TypeError("bad"); }});
         const w = ts.writable.getWriter();
         const r = ts.readable.getReader();
-        const [wr, rd] = await Promise.all([TA(() => w.write(1)), TA(() => r.read())]);
+        const late = new Promise((res) => setTimeout(() => res("still pending"), 200));
+        const [wr, rd] = await Promise.all([TA(() => w.write(1)), Promise.race([TA(() => r.read()), late])]);
         return [wr, rd];
     """)
     assert out == ["THROW TypeError", "THROW TypeError"]

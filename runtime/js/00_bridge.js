@@ -114,3 +114,29 @@ function randomBytesInto(u8) {
     hostSend("entropy");
   }
 }
+
+// WebIDL pair iterator: an index into a list that is re-read at every step (so it is live), with
+// %IteratorPrototype% as its prototype's prototype and a "<Interface> Iterator" tag.
+const IteratorPrototype = Object.getPrototypeOf(Object.getPrototypeOf([][Symbol.iterator]()));
+const pairIteratorProtos = new Map();
+function PairIterator(tag, list, kind) {
+  let proto = pairIteratorProtos.get(tag);
+  if (!proto) {
+    proto = Object.create(IteratorPrototype, {
+      next: {
+        value: function next() {
+          const pairs = this._list();
+          if (this._index >= pairs.length) return { value: undefined, done: true };
+          const p = pairs[this._index++];
+          return { value: this._kind === "keys" ? p[0] : this._kind === "values" ? p[1] : [p[0], p[1]], done: false };
+        },
+        writable: true, configurable: true, enumerable: true,
+      },
+      [Symbol.toStringTag]: { value: tag, configurable: true },
+    });
+    pairIteratorProtos.set(tag, proto);
+  }
+  const it = Object.create(proto);
+  it._list = list; it._kind = kind; it._index = 0;
+  return it;
+}

@@ -621,9 +621,9 @@ class URLSearchParams {
     this.#update();
   }
   forEach(cb, thisArg) { for (const [k, v] of this.#list.slice()) cb.call(thisArg, v, k, this); }
-  *entries() { for (let i = 0; i < this.#list.length; i++) yield this.#list[i].slice(); }
-  *keys() { for (const [k] of this.entries()) yield k; }
-  *values() { for (const [, v] of this.entries()) yield v; }
+  entries() { return PairIterator("URLSearchParams Iterator", () => this.#list, "entries"); }
+  keys() { return PairIterator("URLSearchParams Iterator", () => this.#list, "keys"); }
+  values() { return PairIterator("URLSearchParams Iterator", () => this.#list, "values"); }
   [Symbol.iterator]() { return this.entries(); }
   toString() { return formEncode(this.#list); }
   get [Symbol.toStringTag]() { return "URLSearchParams"; }

@@ -24,18 +24,26 @@ function headerName(name) {
 class Headers {
   _list = []; // [lowercased name, value] in insertion order
   _guard = "none";
-  constructor(init) {
-    if (init === undefined || init === null) return;
+  constructor(init = undefined) {
+    if (init === undefined) return;
     if (init instanceof Headers) { this._list = init._list.map((p) => p.slice()); return; }
-    if (typeof init !== "object") throw new TypeError("Headers init must be an object or iterable");
+    if (init === null || (typeof init !== "object" && typeof init !== "function")) {
+      throw new TypeError("Headers init must be an object or iterable");
+    }
     if (typeof init[Symbol.iterator] === "function") {
       for (const pair of init) {
-        const arr = typeof pair === "string" ? null : Array.from(pair);
+        const arr = pair === null || typeof pair !== "object" ? null : Array.from(pair);
         if (!arr || arr.length !== 2) throw new TypeError("Headers init pairs must have exactly two items");
         this.append(arr[0], arr[1]);
       }
     } else {
-      for (const k of Object.keys(init)) this.append(k, init[k]);
+      // WebIDL record<ByteString, ByteString>: every own enumerable key, symbols included (they throw)
+      for (const k of Reflect.ownKeys(init)) {
+        const desc = Object.getOwnPropertyDescriptor(init, k);
+        if (!desc || !desc.enumerable) continue;
+        if (typeof k === "symbol") throw new TypeError("Headers init keys must be strings");
+        this.append(k, init[k]);
+      }
     }
   }
   #check(value) {
@@ -56,14 +64,14 @@ class Headers {
     this._list = this._list.filter(([k]) => k !== key);
   }
   get(name) {
-    const key = String(name).toLowerCase();
+    const key = headerName(name);
     let out = null;
     for (const [k, v] of this._list) if (k === key) out = out === null ? v : out + ", " + v;
     return out;
   }
   getSetCookie() { return this._list.filter(([k]) => k === "set-cookie").map(([, v]) => v); }
-  getAll(name) { const key = String(name).toLowerCase(); return this._list.filter(([k]) => k === key).map(([, v]) => v); }
-  has(name) { const key = String(name).toLowerCase(); return this._list.some(([k]) => k === key); }
+  getAll(name) { const key = headerName(name); return this._list.filter(([k]) => k === key).map(([, v]) => v); }
+  has(name) { const key = headerName(name); return this._list.some(([k]) => k === key); }
   set(name, value) {
     const key = headerName(name);
     value = normalizeValue(value);
@@ -85,10 +93,14 @@ class Headers {
     }
     return out;
   }
-  forEach(cb, thisArg) { for (const [k, v] of this._sorted()) cb.call(thisArg, v, k, this); }
-  *entries() { yield* this._sorted(); }
-  *keys() { for (const [k] of this._sorted()) yield k; }
-  *values() { for (const [, v] of this._sorted()) yield v; }
+  forEach(cb, thisArg) {
+    if (typeof cb !== "function") throw new TypeError("forEach callback must be a function");
+    // live, like the iterators: entries set or deleted by the callback are seen
+    for (let i = 0, pairs = this._sorted(); i < pairs.length; pairs = this._sorted(), i++) cb.call(thisArg, pairs[i][1], pairs[i][0], this);
+  }
+  entries() { return PairIterator("Headers Iterator", () => this._sorted(), "entries"); }
+  keys() { return PairIterator("Headers Iterator", () => this._sorted(), "keys"); }
+  values() { return PairIterator("Headers Iterator", () => this._sorted(), "values"); }
   [Symbol.iterator]() { return this.entries(); }
   get [Symbol.toStringTag]() { return "Headers"; }
   [INSPECT]() { return "Headers " + inspect(Object.fromEntries(this._sorted())); }
@@ -198,9 +210,9 @@ class FormData {
     else this._entries = [...this._entries.slice(0, i), e, ...this._entries.slice(i + 1).filter(([k]) => k !== e[0])];
   }
   forEach(cb, thisArg) { for (const [k, v] of this._entries.slice()) cb.call(thisArg, v, k, this); }
-  *entries() { for (const e of this._entries) yield e.slice(); }
-  *keys() { for (const [k] of this._entries) yield k; }
-  *values() { for (const [, v] of this._entries) yield v; }
+  entries() { return PairIterator("FormData Iterator", () => this._entries, "entries"); }
+  keys() { return PairIterator("FormData Iterator", () => this._entries, "keys"); }
+  values() { return PairIterator("FormData Iterator", () => this._entries, "values"); }
   [Symbol.iterator]() { return this.entries(); }
   get [Symbol.toStringTag]() { return "FormData"; }
 }

@@ -94,6 +94,13 @@ export default {
 		if (url.pathname === "/process") {
 			return Response.json(await sandbox.getProcess(q.get("pid")));
 		}
+		if (url.pathname === "/try-exec") {
+			try {
+				return Response.json(await sandbox.exec(q.get("cmd") ?? "true"));
+			} catch (e) {
+				return Response.json({ code: e.code, message: e.message });
+			}
+		}
 		if (url.pathname === "/session-bg") {
 			const session = await sandbox.createSession({ cwd: "/tmp" });
 			await session.exec("(sleep 0.3; echo late; echo late >&2) &");
@@ -165,6 +172,11 @@ async def fetch(request, env):
         return Response.json(await sandbox.startProcess(q.get("cmd", "true")))
     if url.path == "/process":
         return Response.json(await sandbox.getProcess(q.get("pid")))
+    if url.path == "/try-exec":
+        try:
+            return Response.json(await sandbox.exec(q.get("cmd", "true")))
+        except PloyError as e:
+            return Response.json({"code": e.code, "message": str(e)})
     if url.path == "/session-bg":
         session = await sandbox.createSession({"cwd": "/tmp"})
         await session.exec("(sleep 0.3; echo late; echo late >&2) &")
@@ -219,8 +231,9 @@ def docs_server(request: pytest.FixtureRequest, docs_home: Path, tmp_path_factor
         yield server
 
 
-def _exec(server: DevServer, cmd: str, **opts: Any) -> dict[str, Any]:
-    r = server.get("/exec", params={"cmd": cmd, "opts": json.dumps(opts)})
+def _exec(server: DevServer, cmd: str, id: str | None = None, **opts: Any) -> dict[str, Any]:  # noqa: A002
+    params = {"cmd": cmd, "opts": json.dumps(opts), **({"id": id} if id else {})}
+    r = server.get("/exec", params=params)
     assert r.status_code == 200, r.text
     return dict(r.json())
 
@@ -280,6 +293,13 @@ def test_session_output_of_a_background_child_is_not_the_next_commands(docs_serv
     r = docs_server.get("/session-bg")
     assert r.status_code == 200, r.text
     assert r.json() == {"stdout": "now\n", "stderr": ""}
+
+
+def test_an_agent_that_dies_mid_call_is_a_typed_error_and_comes_back(docs_server: DevServer) -> None:
+    """The command kills the in-sandbox agent (twice: the call is retried once after recovery)."""
+    r = docs_server.get("/try-exec", params={"id": "agent-dies", "cmd": "kill -9 $PPID"}).json()
+    assert r["code"] == "SANDBOX_UNAVAILABLE", r
+    assert _exec(docs_server, "echo back", id="agent-dies")["stdout"] == "back\n"
 
 
 def test_many_sessions_do_not_exhaust_the_sandbox(docs_server: DevServer) -> None:

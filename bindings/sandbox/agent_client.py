@@ -17,8 +17,12 @@ MAX_IDLE = 8
 UNIX_PATH_MAX = 107
 
 
-class AgentUnavailable(Exception):
-    """The agent could not be reached (container stopped, agent restarting): safe to retry after recovery."""
+class AgentUnavailable(PloyError):
+    """The agent could not be reached (container stopped, agent restarting): safe to retry after recovery.
+
+    A PloyError, so when the retry fails too the worker sees SANDBOX_UNAVAILABLE rather than INTERNAL."""
+
+    code = "SANDBOX_UNAVAILABLE"
 
 
 def remote_error(error: dict[str, Any]) -> PloyError:

@@ -360,15 +360,17 @@ class Body {
 async function readAll(stream) {
   const reader = stream.getReader();
   const chunks = [];
-  let text = null;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
-    if (typeof value === "string") { text = (text || "") + value; continue; }
-    chunks.push(toU8(value));
+    if (!(value instanceof Uint8Array)) {
+      const err = new TypeError("A body stream chunk must be a Uint8Array");
+      reader.cancel(err).catch(() => {});
+      throw err;
+    }
+    chunks.push(value);
   }
   reader.releaseLock();
-  if (text !== null && chunks.length === 0) return text;
   return concatBytes(chunks);
 }
 
@@ -377,11 +379,13 @@ const METHODS = ["DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"]; // normaliz
 const INTERNAL = Symbol("internal");
 
 class Request extends Body {
-  _url; _method; _headers; _signal; _redirect = "follow"; cf = undefined;
+  _url; _method; _headers; _signal; _redirect = "follow"; _mode = "cors"; _cache = "default"; _credentials = "same-origin"; cf = undefined;
   constructor(input, init = {}) {
     super();
     if (input === INTERNAL) return;
-    if (init === null || typeof init !== "object") init = {};
+    if (arguments.length === 0) throw new TypeError("Request constructor requires an input");
+    if (init === null || init === undefined) init = {};
+    else if (typeof init !== "object" && typeof init !== "function") throw new TypeError("RequestInit must be an object");
     let src = null;
     if (input instanceof Request) {
       src = input;
@@ -389,7 +393,8 @@ class Request extends Body {
       this._method = input._method;
       this._headers = new Headers(input._headers);
       this._redirect = input._redirect;
-      this._signal = input._signal;
+      this._mode = input._mode; this._cache = input._cache; this._credentials = input._credentials;
+      if (init.signal === undefined && input._signal) this._signal = followSignal(input._signal);
     } else {
       let u;
       try { u = new URL(String(input)); } catch { throw new TypeError(`Invalid URL: ${input}`); }
@@ -410,10 +415,20 @@ class Request extends Body {
       if (!["follow", "error", "manual"].includes(init.redirect)) throw new TypeError(`Invalid redirect mode: ${init.redirect}`);
       this._redirect = init.redirect;
     }
-    if (init.signal !== undefined) this._signal = init.signal;
+    if (init.mode !== undefined) {
+      const m = requestEnum("mode", init.mode, ["same-origin", "no-cors", "cors", "navigate"]);
+      if (m === "navigate") throw new TypeError("Request mode 'navigate' cannot be set");
+      this._mode = m;
+    }
+    if (init.cache !== undefined) this._cache = requestEnum("cache", init.cache, ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"]);
+    if (init.credentials !== undefined) this._credentials = requestEnum("credentials", init.credentials, ["omit", "same-origin", "include"]);
+    if (init.signal !== undefined && init.signal !== null) {
+      if (!(init.signal instanceof AbortSignal)) throw new TypeError("RequestInit.signal must be an AbortSignal");
+      this._signal = followSignal(init.signal);
+    }
     if (init.cf !== undefined) this.cf = init.cf;
     const hasBody = init.body !== undefined && init.body !== null;
-    if ((hasBody || (src && src._body !== null && init.body === undefined)) && (this._method === "GET" || this._method === "HEAD")) {
+    if ((hasBody || (src && src._body !== null)) && (this._method === "GET" || this._method === "HEAD")) {
       throw new TypeError("Request with GET/HEAD method cannot have body.");
     }
     if (init.body !== undefined) {
@@ -439,24 +454,36 @@ class Request extends Body {
     }
     return this._signal;
   }
-  get cache() { return "default"; }
-  get credentials() { return "same-origin"; }
+  get cache() { return this._cache; }
+  get credentials() { return this._credentials; }
   get destination() { return ""; }
   get integrity() { return ""; }
   get keepalive() { return false; }
-  get mode() { return "cors"; }
+  get mode() { return this._mode; }
   get referrer() { return "about:client"; }
   get referrerPolicy() { return ""; }
   get duplex() { return "half"; }
   clone() {
     const r = new Request(INTERNAL);
     r._url = this._url; r._method = this._method; r._headers = new Headers(this._headers); r._headers._guard = this._headers._guard;
-    r._redirect = this._redirect; r._signal = this._signal; r.cf = this.cf;
+    r._redirect = this._redirect; r._mode = this._mode; r._cache = this._cache; r._credentials = this._credentials; r.cf = this.cf;
+    r._signal = followSignal(this.signal); // the clone's own signal, aborted with this one
     r._body = this._cloneBody();
     return r;
   }
   get [Symbol.toStringTag]() { return "Request"; }
   [INSPECT]() { return `Request { method: ${quoteString(this._method)}, url: ${quoteString(this._url)}, headers: ${inspect(this._headers)} }`; }
+}
+
+function requestEnum(field, value, allowed) {
+  value = String(value);
+  if (!allowed.includes(value)) throw new TypeError(`Invalid RequestInit.${field}: '${value}'`);
+  return value;
+}
+
+// A new signal that aborts when `signal` does (Fetch: a request's signal "follows" the one given).
+function followSignal(signal) {
+  return AbortSignal.any([signal]);
 }
 
 const requestAborters = new Map(); // rid -> AbortController of an incoming request whose signal was read
@@ -472,6 +499,13 @@ function incomingRequest(rid, method, url, headersFlat, body) {
 }
 
 // ---------------------------------------------------------------- Response
+// WebIDL `unsigned short`: NaN and infinities are 0, fractions truncate, then modulo 2^16.
+function unsignedShort(v) {
+  const n = Number(v);
+  if (!Number.isFinite(n)) return 0;
+  return ((Math.trunc(n) % 65536) + 65536) % 65536;
+}
+
 const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
 const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 
@@ -480,10 +514,11 @@ class Response extends Body {
   constructor(body = null, init = {}) {
     super();
     if (body === INTERNAL) return;
-    if (init === null || typeof init !== "object") init = {};
+    if (init === null || init === undefined) init = {};
+    else if (typeof init !== "object" && typeof init !== "function") throw new TypeError("ResponseInit must be an object");
     if (init.status !== undefined) {
-      const s = Number(init.status);
-      if (!Number.isInteger(s) || s < 200 || s > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
+      const s = unsignedShort(init.status);
+      if (s < 200 || s > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
       this._status = s;
     }
     if (init.statusText !== undefined) {
@@ -508,6 +543,7 @@ class Response extends Body {
   }
   static redirect(url, status = 302) {
     const parsed = new URL(String(url));
+    status = unsignedShort(status);
     if (!REDIRECT_STATUS.includes(status)) throw new RangeError(`Invalid redirect status: ${status}`);
     const r = new Response(null, { status });
     r._headers.set("location", parsed.href);

@@ -1,4 +1,5 @@
-// TextEncoder and TextDecoder (UTF-8; native escape/encodeURIComponent do the heavy lifting).
+// TextEncoder and TextDecoder (UTF-8 via native escape/encodeURIComponent; UTF-16, windows-1252,
+// x-user-defined), atob and btoa with WebIDL argument checks.
 
 function utf8Encode(s) {
   s = String(s);
@@ -15,6 +16,7 @@ class TextEncoder {
   get encoding() { return "utf-8"; }
   encode(input = "") { return utf8Encode(input); }
   encodeInto(src, dest) {
+    if (!(dest instanceof Uint8Array)) throw new TypeError("encodeInto: the destination must be a Uint8Array");
     const bytes = utf8Encode(src);
     // Only write whole characters: back off to a character boundary.
     let n = Math.min(bytes.length, dest.length);
@@ -30,38 +32,67 @@ class TextEncoder {
     }
     return { read, written: n };
   }
+  get [Symbol.toStringTag]() { return "TextEncoder"; }
 }
 
-const LABELS = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"]);
+// Encoding Standard labels of the encodings decoded here (the rest throw RangeError, as unknown).
+const ENCODING_LABELS = new Map();
+for (const [name, labels] of [
+  ["utf-8", "unicode-1-1-utf-8 unicode11utf8 unicode20utf8 utf-8 utf8 x-unicode20utf8"],
+  ["utf-16le", "csunicode iso-10646-ucs-2 ucs-2 unicode unicodefeff utf-16 utf-16le"],
+  ["utf-16be", "unicodefffe utf-16be"],
+  ["windows-1252", "ansi_x3.4-1968 ascii cp1252 cp819 csisolatin1 ibm819 iso-8859-1 iso-ir-100 iso8859-1 iso88591 iso_8859-1 iso_8859-1:1987 l1 latin1 us-ascii windows-1252 x-cp1252"],
+  ["x-user-defined", "x-user-defined"],
+]) for (const l of labels.split(" ")) ENCODING_LABELS.set(l, name);
+
+// windows-1252 bytes 0x80-0x9f (the rest map to the same code point)
+const CP1252 = "\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f" +
+  "\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178";
 
 class TextDecoder {
+  #encoding;
   #fatal;
   #ignoreBOM;
   #pending = []; // bytes of an incomplete sequence from the previous chunk
   #bomSeen = false;
   constructor(label = "utf-8", options = {}) {
-    label = String(label).trim().toLowerCase();
-    if (!LABELS.has(label)) {
-      if (label === "latin1" || label === "iso-8859-1" || label === "ascii" || label === "windows-1252") this._latin1 = true;
-      else throw new RangeError(`The encoding label provided ('${label}') is invalid.`);
-    }
+    const key = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "").toLowerCase();
+    const enc = ENCODING_LABELS.get(key);
+    if (enc === undefined) throw new RangeError(`The encoding label provided ('${label}') is invalid.`);
+    this.#encoding = enc;
     this.#fatal = !!(options && options.fatal);
     this.#ignoreBOM = !!(options && options.ignoreBOM);
   }
-  get encoding() { return this._latin1 ? "windows-1252" : "utf-8"; }
+  get encoding() { return this.#encoding; }
   get fatal() { return this.#fatal; }
   get ignoreBOM() { return this.#ignoreBOM; }
   decode(input, options) {
     const stream = !!(options && options.stream);
     let bytes = input === undefined ? new Uint8Array(0) : toU8(input);
-    if (this._latin1) return bytesToLatin1(bytes);
-    if (this.#pending.length) {
-      const joined = new Uint8Array(this.#pending.length + bytes.length);
-      joined.set(this.#pending);
-      joined.set(bytes, this.#pending.length);
-      bytes = joined;
-      this.#pending = [];
+    let out;
+    if (this.#encoding === "windows-1252") {
+      out = bytesToLatin1(bytes);
+      if (/[\x80-\x9f]/.test(out)) out = out.replace(/[\x80-\x9f]/g, (c) => CP1252[c.charCodeAt(0) - 0x80]);
+    } else if (this.#encoding === "x-user-defined") {
+      out = bytesToLatin1(bytes).replace(/[\x80-\xff]/g, (c) => String.fromCharCode(0xf700 + c.charCodeAt(0)));
+    } else {
+      if (this.#pending.length) {
+        const joined = new Uint8Array(this.#pending.length + bytes.length);
+        joined.set(this.#pending);
+        joined.set(bytes, this.#pending.length);
+        bytes = joined;
+        this.#pending = [];
+      }
+      out = this.#encoding === "utf-8" ? this.#utf8(bytes, stream) : this.#utf16(bytes, stream, this.#encoding === "utf-16be");
     }
+    if (!this.#bomSeen && out.length) {
+      this.#bomSeen = true;
+      if (!this.#ignoreBOM && out.charCodeAt(0) === 0xfeff) out = out.slice(1);
+    }
+    if (!stream) { this.#bomSeen = false; this.#pending = []; }
+    return out;
+  }
+  #utf8(bytes, stream) {
     let end = bytes.length;
     if (stream) {
       // Keep a trailing incomplete sequence for the next call.
@@ -77,14 +108,34 @@ class TextDecoder {
         }
       }
     }
-    let out = utf8Decode(bytes.subarray(0, end), this.#fatal);
-    if (!this.#bomSeen && out.length) {
-      this.#bomSeen = true;
-      if (!this.#ignoreBOM && out.charCodeAt(0) === 0xfeff) out = out.slice(1);
-    }
-    if (!stream) this.#bomSeen = false;
-    return out;
+    return utf8Decode(bytes.subarray(0, end), this.#fatal);
   }
+  #utf16(bytes, stream, bigEndian) {
+    let n = bytes.length & ~1;
+    // a trailing odd byte, or a high surrogate whose pair may come next, waits for the next chunk
+    if (stream) {
+      if (n >= 2) {
+        const last = bigEndian ? (bytes[n - 2] << 8) | bytes[n - 1] : bytes[n - 2] | (bytes[n - 1] << 8);
+        if (last >= 0xd800 && last <= 0xdbff) n -= 2;
+      }
+      if (n < bytes.length) this.#pending = Array.from(bytes.subarray(n));
+    }
+    let s = "";
+    const parts = [];
+    for (let i = 0; i < n; i += 2) {
+      const cu = bigEndian ? (bytes[i] << 8) | bytes[i + 1] : bytes[i] | (bytes[i + 1] << 8);
+      s += String.fromCharCode(cu);
+      if (s.length > 8192) { parts.push(s); s = ""; }
+    }
+    parts.push(s);
+    let out = parts.join("");
+    const odd = !stream && n < bytes.length;
+    if (out.isWellFormed() && !odd) return out;
+    if (this.#fatal) throw new TypeError(`The encoded data was not valid for encoding ${this.#encoding}`);
+    out = out.toWellFormed();
+    return odd ? out + "\ufffd" : out;
+  }
+  get [Symbol.toStringTag]() { return "TextDecoder"; }
 }
 
 function utf8Decode(bytes, fatal) {
@@ -135,5 +186,15 @@ function utf8DecodeLoose(bytes) {
   return out.join("");
 }
 
+// The engine's atob/btoa, with the "1 argument required" TypeError WebIDL gives.
+const nativeAtob = atob, nativeBtoa = btoa;
+expose("atob", function atob(data) {
+  if (arguments.length === 0) throw new TypeError("atob requires 1 argument");
+  return nativeAtob(data);
+});
+expose("btoa", function btoa(data) {
+  if (arguments.length === 0) throw new TypeError("btoa requires 1 argument");
+  return nativeBtoa(data);
+});
 expose("TextEncoder", TextEncoder);
 expose("TextDecoder", TextDecoder);

@@ -4,16 +4,21 @@ class Event {
   #type;
   #bubbles;
   #cancelable;
+  #composed;
   #canceled = false;
   #stop = false;
+  #stopProp = false;
   #timeStamp = performance.now();
   constructor(type, init = {}) {
     if (arguments.length === 0) throw new TypeError("Event constructor requires a type");
     this.#type = String(type);
     this.#bubbles = !!(init && init.bubbles);
     this.#cancelable = !!(init && init.cancelable);
+    this.#composed = !!(init && init.composed);
     this._target = null;
     this._current = null;
+    this._dispatching = false;
+    this._inPassive = false;
   }
   get type() { return this.#type; }
   get bubbles() { return this.#bubbles; }
@@ -25,12 +30,24 @@ class Event {
   get timeStamp() { return this.#timeStamp; }
   get eventPhase() { return this._current ? 2 : 0; }
   get isTrusted() { return false; }
-  get composed() { return false; }
+  get composed() { return this.#composed; }
   get returnValue() { return !this.#canceled; }
+  set returnValue(v) { if (!v) this.preventDefault(); }
+  get cancelBubble() { return this.#stopProp; }
+  set cancelBubble(v) { if (v) this.#stopProp = true; }
   composedPath() { return this._current ? [this._current] : []; }
-  preventDefault() { if (this.#cancelable) this.#canceled = true; }
-  stopPropagation() {}
-  stopImmediatePropagation() { this.#stop = true; }
+  // a passive listener cannot cancel (DOM "set the canceled flag")
+  preventDefault() { if (this.#cancelable && !this._inPassive) this.#canceled = true; }
+  stopPropagation() { this.#stopProp = true; }
+  stopImmediatePropagation() { this.#stop = true; this.#stopProp = true; }
+  initEvent(type, bubbles = false, cancelable = false) {
+    if (this._dispatching) return;
+    this.#type = String(type);
+    this.#bubbles = !!bubbles;
+    this.#cancelable = !!cancelable;
+    this.#canceled = false; this.#stop = false; this.#stopProp = false;
+    this._target = null;
+  }
   get _stopped() { return this.#stop; }
   get [Symbol.toStringTag]() { return "Event"; }
 }
@@ -52,7 +69,7 @@ class EventTarget {
     let list = this.#listeners.get(type);
     if (!list) this.#listeners.set(type, (list = []));
     if (list.some((l) => l.callback === callback && l.capture === capture)) return;
-    const entry = { callback, once: !!opts.once, capture, removed: false };
+    const entry = { callback, once: !!opts.once, passive: !!opts.passive, capture, removed: false };
     if (opts.signal) {
       if (opts.signal.aborted) return;
       opts.signal.addEventListener("abort", () => this.removeEventListener(type, callback, { capture }));
@@ -68,6 +85,8 @@ class EventTarget {
   }
   dispatchEvent(event) {
     if (!(event instanceof Event)) throw new TypeError("dispatchEvent: argument is not an Event");
+    if (event._dispatching) throw new DOMException("The event is already being dispatched", "InvalidStateError");
+    event._dispatching = true;
     event._target = this;
     event._current = this;
     const list = this.#listeners.get(event.type);
@@ -75,18 +94,22 @@ class EventTarget {
       for (const l of list.slice()) {
         if (l.removed) continue;
         if (l.once) this.removeEventListener(event.type, l.callback, { capture: l.capture });
+        event._inPassive = l.passive;
         try {
           if (typeof l.callback === "function") l.callback.call(this, event);
           else if (l.callback && typeof l.callback.handleEvent === "function") l.callback.handleEvent(event);
         } catch (err) {
           reportError(err);
         }
+        event._inPassive = false;
         if (event._stopped) break;
       }
     }
     event._current = null;
+    event._dispatching = false;
     return !event.defaultPrevented;
   }
+  get [Symbol.toStringTag]() { return "EventTarget"; }
 }
 
 function reportError(err) {
@@ -97,6 +120,7 @@ class AbortSignal extends EventTarget {
   #aborted = false;
   #reason = undefined;
   _algorithms = new Set();
+  _dependents = new Set(); // signals made by AbortSignal.any() from this one
   onabort = null;
   constructor(key) {
     super();
@@ -105,10 +129,24 @@ class AbortSignal extends EventTarget {
   get aborted() { return this.#aborted; }
   get reason() { return this.#reason; }
   throwIfAborted() { if (this.#aborted) throw this.#reason; }
+  // DOM "signal abort": dependents are marked aborted first, but their algorithms and events run
+  // after this signal's own.
   _abort(reason) {
     if (this.#aborted) return;
+    this._markAborted(reason === undefined ? new DOMException("This operation was aborted", "AbortError") : reason);
+    const dependents = [];
+    for (const d of this._dependents) {
+      if (!d.aborted) { d._markAborted(this.#reason); dependents.push(d); }
+    }
+    this._dependents.clear();
+    this._runAbortSteps();
+    for (const d of dependents) d._runAbortSteps();
+  }
+  _markAborted(reason) {
     this.#aborted = true;
-    this.#reason = reason === undefined ? new DOMException("This operation was aborted", "AbortError") : reason;
+    this.#reason = reason;
+  }
+  _runAbortSteps() {
     for (const alg of this._algorithms) {
       try { alg(this.#reason); } catch (err) { reportError(err); }
     }
@@ -134,7 +172,13 @@ class AbortSignal extends EventTarget {
     for (const other of signals) {
       if (other.aborted) { s._abort(other.reason); return s; }
     }
-    for (const other of signals) other._algorithms.add((r) => s._abort(r));
+    // a dependent signal's sources are linked directly (DOM "create a dependent abort signal")
+    s._sources = [];
+    for (const other of signals) {
+      for (const src of other._sources || [other]) {
+        if (!s._sources.includes(src)) { s._sources.push(src); src._dependents.add(s); }
+      }
+    }
     return s;
   }
   get [Symbol.toStringTag]() { return "AbortSignal"; }
@@ -145,6 +189,7 @@ class AbortController {
   #signal = new AbortSignal(SIGNAL_KEY);
   get signal() { return this.#signal; }
   abort(reason) { this.#signal._abort(reason); }
+  get [Symbol.toStringTag]() { return "AbortController"; }
 }
 
 expose("Event", Event);

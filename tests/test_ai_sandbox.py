@@ -153,6 +153,26 @@ def test_no_ai_variable_without_ai_true(sbx: Sandboxes) -> None:
     assert out["exitCode"] == 1 and "OPENAI_API_KEY is not set" in out["stderr"]
 
 
+def test_turning_ai_off_removes_the_variables_from_an_existing_sandbox(sbx: Sandboxes) -> None:
+    """ai: true, then ploy dev restarted without it: the same container no longer carries the token."""
+    from bindings.sandbox import SandboxBinding
+    from bindings.sandbox.options import SandboxOptions
+
+    box = sbx.client(sbx.with_ai, "ai-then-off")
+    assert "PLOY_AI_TOKEN" in env_of(sbx, box)
+    off_ctx = BindingContext.for_project(sbx.stack.ctx.project_root)  # same project, no sandbox_env
+
+    async def make() -> Any:
+        return SandboxBinding(off_ctx, SandboxOptions(binding="SANDBOX", pool=0))
+
+    off = sbx.run(make())
+    try:
+        env = env_of(sbx, off.get("ai-then-off"))
+        assert [k for k in AI_VARS if k in env] == []
+    finally:
+        sbx.run(off.close())
+
+
 # -- the official SDKs inside the sandbox ----------------------------------------------------------
 
 

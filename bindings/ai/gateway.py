@@ -25,12 +25,13 @@ from starlette.routing import Route as StarletteRoute
 
 from bindings.ai.calllog import CallLog, log_path
 from bindings.ai.credentials import Credentials, NotConfigured
-from bindings.ai.network import listen_socket, pin_bridge_mac, podman_bridge
+from bindings.ai.network import listen_socket, podman_bridge
 from bindings.ai.routing import RouteError, route
 from bindings.ai.serving import EmbeddedServer
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.ai.usage import Usage, relay_sse
 from bindings.context import BindingContext
+from bindings.sandbox.bridge import pin_bridge_mac
 
 DEFAULT_TTL_S = 6 * 3600.0  # long enough for agent runs of many minutes; PLOY_AI_TOKEN_TTL overrides
 _CREDENTIALS_MAX_AGE_S = 2.0  # `ploy login` while `ploy dev` runs takes effect within this

@@ -11,14 +11,12 @@ import ipaddress
 import os
 import shutil
 import socket
-import subprocess
-from pathlib import Path
+
+from bindings.sandbox.bridge import FALLBACK_INTERFACE
 
 FALLBACK_BRIDGE = "10.88.0.1"  # Podman's default network gateway
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 
-
-FALLBACK_INTERFACE = "podman0"
 
 
 async def podman_bridge(network: str = "podman") -> tuple[str, str] | None:
@@ -51,30 +49,6 @@ async def podman_bridge(network: str = "podman") -> tuple[str, str] | None:
 async def bridge_address(network: str = "podman") -> str | None:
     found = await podman_bridge(network)
     return found[0] if found else None
-
-
-def pin_bridge_mac(interface: str = FALLBACK_INTERFACE) -> bool | None:
-    """Fix the bridge's MAC address so it stops following its ports.
-
-    Returns True if it pinned it now, False if there was nothing to do, None if pinning failed.
-
-    A Linux bridge without an explicitly set address takes the lowest MAC among its ports, so each
-    container that starts or stops can change it; long-lived containers then keep sending to the old
-    MAC (their ARP entry for the gateway address is stale) and lose every connection to the host for
-    seconds to tens of seconds. Setting the address (to its current value) makes it stick until
-    Podman deletes the bridge. Needs CAP_NET_ADMIN (ploy runs Podman as root); a no-op otherwise."""
-    sysfs = Path("/sys/class/net") / interface
-    try:
-        if (sysfs / "addr_assign_type").read_text().strip() == "3":  # NET_ADDR_SET: already pinned
-            return False
-        mac = (sysfs / "address").read_text().strip()
-    except OSError:
-        return False  # no bridge yet: Podman creates it with the first container
-    try:
-        done = subprocess.run(["ip", "link", "set", "dev", interface, "address", mac], capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return True if done.returncode == 0 else None
 
 
 def listen_socket(host: str, port: int) -> socket.socket:

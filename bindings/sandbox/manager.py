@@ -30,6 +30,7 @@ from bindings.errors import InvalidArgument, PloyError
 from bindings.sandbox import image as images
 from bindings.sandbox import podman
 from bindings.sandbox.agent_client import AgentClient, AgentUnavailable
+from bindings.sandbox.bridge import pin_bridge_mac
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
 
@@ -172,9 +173,11 @@ class SandboxManager:
                 "-v", f"{d / 'run'}:/run/ploy", "--hostname", (sandbox_id or "sandbox").replace("_", "-")[:63]]
         for k, v in self.labels(sandbox_id).items():
             args += ["--label", f"{k}={v}"]
-        for k, v in self.sandbox_env().items():
-            args += ["-e", f"{k}={v}"]
+        # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
+        # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect
+        # in containers that already exist.
         await podman.run(*args, image)
+        await asyncio.to_thread(pin_bridge_mac)
 
     async def wait_ready(self, e: Entry, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -213,9 +216,11 @@ class SandboxManager:
                 except PloyError:
                     await podman.run("stop", "-t", "1", e.container, check=False)
                     await podman.run("start", e.container)
+                    await asyncio.to_thread(pin_bridge_mac)
             else:
                 self.write_config(e.dir)
                 await podman.run("start", e.container)
+                await asyncio.to_thread(pin_bridge_mac)
             await self.wait_ready(e)
 
     # ---- ids ----------------------------------------------------------------------------------

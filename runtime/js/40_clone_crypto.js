@@ -16,7 +16,13 @@ function structuredCloneImpl(value, memory) {
   else if (value instanceof Boolean) out = new Boolean(value.valueOf());
   else if (value instanceof Number) out = new Number(value.valueOf());
   else if (value instanceof String) out = new String(value.valueOf());
-  else if (value instanceof ArrayBuffer) out = value.slice(0);
+  else if (value instanceof ArrayBuffer) {
+    if (value.detached) throw dataCloneError("A detached ArrayBuffer");
+    if (value.resizable) {
+      out = new ArrayBuffer(value.byteLength, { maxByteLength: value.maxByteLength });
+      new Uint8Array(out).set(new Uint8Array(value));
+    } else out = value.slice(0);
+  }
   else if (value instanceof DataView) {
     memory.set(value, null);
     out = new DataView(rec(value.buffer), value.byteOffset, value.byteLength);
@@ -33,16 +39,20 @@ function structuredCloneImpl(value, memory) {
     memory.set(value, out);
     for (const v of value) out.add(rec(v));
     return out;
+  } else if (value instanceof DOMException) {
+    out = new DOMException(value.message, value.name);
   } else if (value instanceof Error) {
     const ctor = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError }[value.name] || Error;
     out = new ctor(value.message);
     memory.set(value, out);
-    if (value.stack !== undefined) out.stack = String(value.stack);
-    if ("cause" in value) out.cause = rec(value.cause);
+    // own properties of a new Error are non-enumerable: keep it that way
+    const hidden = (k, v) => Object.defineProperty(out, k, { value: v, writable: true, configurable: true, enumerable: false });
+    if (value.stack !== undefined) hidden("stack", String(value.stack));
+    if ("cause" in value) hidden("cause", rec(value.cause));
     return out;
   } else if (typeof Blob !== "undefined" && value instanceof Blob) {
     out = value; // immutable
-  } else if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof ReadableStream) {
+  } else if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef || isPlatformObject(value)) {
     throw dataCloneError(ctorName(value) + " object");
   } else if (Array.isArray(value)) {
     out = new Array(value.length);
@@ -59,9 +69,31 @@ function structuredCloneImpl(value, memory) {
   return out;
 }
 
+// Instances of the web API classes here are platform objects that HTML does not make serializable.
+function isPlatformObject(v) {
+  return v instanceof EventTarget || v instanceof Event || v instanceof AbortController || v instanceof Headers ||
+    v instanceof Request || v instanceof Response || v instanceof FormData || v instanceof URL ||
+    v instanceof URLSearchParams || v instanceof ReadableStream || v instanceof WritableStream ||
+    v instanceof TransformStream || v instanceof TextEncoder || v instanceof TextDecoder ||
+    v instanceof ReadableStreamDefaultReader || v instanceof WritableStreamDefaultWriter || v instanceof Crypto;
+}
+
 expose("structuredClone", function structuredClone(value, options) {
   if (arguments.length === 0) throw new TypeError("structuredClone requires 1 argument");
-  return structuredCloneImpl(value, new Map());
+  const transfer = options && options.transfer !== undefined ? Array.from(options.transfer) : [];
+  if (transfer.length === 0) return structuredCloneImpl(value, new Map());
+  const memory = new Map();
+  for (const buf of transfer) {
+    if (!(buf instanceof ArrayBuffer)) throw dataCloneError(`${inspect(buf, 0)} is not transferable; it`);
+    if (memory.has(buf)) throw dataCloneError("An ArrayBuffer listed twice in transfer");
+    if (buf.detached) throw dataCloneError("A detached ArrayBuffer");
+    memory.set(buf, null);
+  }
+  // Serialize against copies, then detach the originals only once that has succeeded.
+  for (const buf of transfer) memory.set(buf, buf.slice(0));
+  const out = structuredCloneImpl(value, memory);
+  for (const buf of transfer) buf.transfer();
+  return out;
 });
 
 // --- crypto ---

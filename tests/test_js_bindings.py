@@ -123,6 +123,8 @@ export default {
         try { await child.fail(code); } catch (e) { out[code] = { isError: e instanceof Error, name: e.name, code: e.code, message: e.message, path: e.path }; }
       }
       try { await env.TEST.get("").hello(); } catch (e) { out.sync = e.code; }
+      try { await child.fail(); } catch (e) { out.missing = { code: e.code, message: e.message }; }
+      try { await child.fail("A", "B", "C"); } catch (e) { out.extra = e.code; }
       return Response.json(out);
     }
     if (p === "/stream") {
@@ -197,6 +199,9 @@ async def test_errors_keep_their_code(tmp_path: Path, specs: None) -> None:
         assert out["TIMEOUT"]["code"] == "TIMEOUT"
         assert out["BUG"]["code"] == "INTERNAL" and "kaput" in out["BUG"]["message"]
         assert out["sync"] == "INVALID_ARGUMENT"  # a failing sync call rejects the first async use
+        # Wrong arity is the caller's mistake, not a ploy bug: INVALID_ARGUMENT naming the method.
+        assert out["missing"]["code"] == "INVALID_ARGUMENT" and "fail()" in out["missing"]["message"]
+        assert out["extra"] == "INVALID_ARGUMENT"
     finally:
         await h.close()
 

@@ -24,7 +24,7 @@ import quickjs
 from bindings.spec import REGISTRY, spec_of
 from runtime.http import Headers, Request, Response
 from runtime.workers.base import Limits, WorkerError
-from runtime.workers.js_host import Codec, HostStream, error_info, outbound_fetch, spec_methods
+from runtime.workers.js_host import Codec, HostStream, check_arity, error_info, outbound_fetch, spec_methods
 
 logger = logging.getLogger("ploy.js")
 JS_ERRORS: tuple[type[BaseException], ...] = (quickjs.JSException, quickjs.StackOverflow)
@@ -417,6 +417,7 @@ class JsContext:
 
     @staticmethod
     async def _run_method(obj: Any, kind: str, fn: Callable[..., Any], args: list[Any]) -> Any:
+        check_arity(fn, args)
         result = fn(*args)
         if inspect.isawaitable(result):
             result = await result
@@ -427,7 +428,10 @@ class JsContext:
     def _binding_call_sync(self, handle: int, target: int, method: str, args_json: str) -> None:
         try:
             obj = self._lookup(target)
-            result = getattr(obj, method)(*self.codec.decode_args(args_json, self._lookup))
+            fn = getattr(obj, method)
+            args = self.codec.decode_args(args_json, self._lookup)
+            check_arity(fn, args)
+            result = fn(*args)
         except Exception as e:
             self.objects[handle] = _Failed(e)
             return

@@ -5,14 +5,31 @@ Bytes cross the QuickJS boundary as latin-1 strings (one char per byte), the che
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 
-from bindings.errors import PloyError
+from bindings.errors import InvalidArgument, PloyError
 from bindings.spec import ObjectSpec, spec_of
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature:
+    return inspect.signature(fn)
+
+
+def check_arity(method: Callable[..., Any], args: list[Any]) -> None:
+    """JS lets a caller pass too few or too many arguments; a binding method says which it takes."""
+    fn = getattr(method, "__func__", method)  # cache per function, not per bound method
+    receiver = (None,) if fn is not method else ()
+    try:
+        _signature(fn).bind(*receiver, *args)
+    except TypeError as e:
+        raise InvalidArgument(f"{getattr(fn, '__name__', 'method')}(): {e}") from None
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:

@@ -159,6 +159,7 @@ const subtle = {
 class Crypto {
   get subtle() { return subtle; }
   getRandomValues(array) {
+    if (arguments.length === 0) throw new TypeError("getRandomValues requires 1 argument");
     if (!INTEGER_ARRAYS.some((T) => array instanceof T)) {
       throw new DOMException("The provided ArrayBufferView is not an integer array type", "TypeMismatchError");
     }

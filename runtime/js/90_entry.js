@@ -135,6 +135,8 @@ function settleBytes(id, latin1) {
 }
 
 function feedEntropy(s) {
+  chachaRekey(s.slice(0, 32));
+  s = s.slice(32);
   entropy = entropy.slice(entropyPos) + s;
   entropyPos = 0;
   entropyAsked = false;

@@ -144,7 +144,7 @@ class ReadableStream {
       start: src.start, pull: src.pull, cancel: src.cancel,
     };
     const isBytes = src.type === "bytes";
-    if (src.type !== undefined && !isBytes) throw new RangeError(`Invalid type: ${src.type}`);
+    if (src.type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${src.type}`);
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
     const c = new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
@@ -311,30 +311,11 @@ class ReadableStream {
   }
 
   values(options) {
-    const reader = this.getReader();
-    const preventCancel = !!(options && options.preventCancel);
-    let finished = false;
-    return {
-      next: () => {
-        if (finished) return Promise.resolve({ value: undefined, done: true });
-        return reader.read().then((r) => {
-          if (r.done) { finished = true; reader.releaseLock(); }
-          return r;
-        }, (err) => { finished = true; reader.releaseLock(); throw err; });
-      },
-      return: (value) => {
-        if (finished) return Promise.resolve({ value, done: true });
-        finished = true;
-        if (!preventCancel) {
-          const p = reader.cancel(value);
-          reader.releaseLock();
-          return p.then(() => ({ value, done: true }));
-        }
-        reader.releaseLock();
-        return Promise.resolve({ value, done: true });
-      },
-      [Symbol.asyncIterator]() { return this; },
-    };
+    const it = Object.create(ReadableStreamAsyncIteratorPrototype);
+    it._reader = this.getReader();
+    it._preventCancel = !!(options && options.preventCancel);
+    it._finished = false;
+    return it;
   }
 
   [Symbol.asyncIterator](options) { return this.values(options); }
@@ -356,6 +337,39 @@ class ReadableStream {
 
   get [Symbol.toStringTag]() { return "ReadableStream"; }
 }
+
+// %ReadableStreamAsyncIteratorPrototype%: inherits %AsyncIteratorPrototype% ([Symbol.asyncIterator]).
+const ReadableStreamAsyncIteratorPrototype = Object.create(
+  Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype),
+  {
+    next: {
+      value: function next() {
+        if (this._finished) return Promise.resolve({ value: undefined, done: true });
+        const reader = this._reader;
+        return reader.read().then((r) => {
+          if (r.done) { this._finished = true; reader.releaseLock(); }
+          return r;
+        }, (err) => { this._finished = true; reader.releaseLock(); throw err; });
+      },
+      writable: true, configurable: true,
+    },
+    return: {
+      value: function (value) {
+        if (this._finished) return Promise.resolve({ value, done: true });
+        this._finished = true;
+        const reader = this._reader;
+        if (!this._preventCancel) {
+          const p = reader.cancel(value);
+          reader.releaseLock();
+          return p.then(() => ({ value, done: true }));
+        }
+        reader.releaseLock();
+        return Promise.resolve({ value, done: true });
+      },
+      writable: true, configurable: true,
+    },
+  },
+);
 
 class ReadableStreamDefaultReader {
   constructor(stream) {
@@ -622,7 +636,8 @@ class TransformStream {
     this._writable = new WritableStream({
       start: () => startD.promise,
       write: (chunk) => {
-        const go = () => Promise.resolve(transform(chunk)).catch((err) => { this._error(err); throw err; });
+        // new Promise(...) also catches a transform that throws synchronously
+        const go = () => new Promise((resolve) => resolve(transform(chunk))).catch((err) => { this._error(err); throw err; });
         if (this._backpressure) {
           return this._bpChange.promise.then(() => {
             if (this._writable._state === "erroring") throw this._writable._storedError;
@@ -631,7 +646,7 @@ class TransformStream {
         }
         return go();
       },
-      close: () => Promise.resolve(t.flush ? t.flush.call(t, controller) : undefined).then(() => {
+      close: () => new Promise((resolve) => resolve(t.flush ? t.flush.call(t, controller) : undefined)).then(() => {
         const rc = this._readable._controller;
         if (this._readable._state === "readable" && !rc._closeRequested) rc.close();
       }, (err) => { this._error(err); throw err; }),

@@ -16,6 +16,7 @@ from test_js_harness import Harness, write_module
 
 from bindings.errors import NotFound, PloyError
 from bindings.spec import REGISTRY, Method, ObjectSpec, register
+from runtime.workers.base import WorkerError
 
 pytestmark = pytest.mark.asyncio
 
@@ -222,5 +223,27 @@ async def test_stream_method_is_pulled_on_demand(tmp_path: Path, specs: None) ->
         await asyncio.sleep(0.05)
         # one chunk read, then cancel closed the Python iterator: not all 5 were produced
         assert binding.log == ["get:s", "yield:0", "closed"]
+    finally:
+        await h.close()
+
+
+UNCAUGHT = """export default {
+  async fetch(request, env) {
+    const child = env.TEST.get("e");
+    await child.fail("NOT_FOUND");
+    return new Response("unreachable");
+  },
+};
+"""
+
+
+async def test_uncaught_binding_error_points_at_the_calling_line(tmp_path: Path, specs: None) -> None:
+    """The 500's stack must lead the user to their own `await sandbox.x()` line, not ploy's bridge."""
+    h = await Harness.load(write_module(tmp_path, UNCAUGHT, "app.js"), env={"TEST": Binding()})
+    try:
+        with pytest.raises(WorkerError) as info:
+            await h.request("/")
+        assert "no such thing" in info.value.stack
+        assert "app.js:4" in info.value.stack, info.value.stack
     finally:
         await h.close()

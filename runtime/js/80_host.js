@@ -119,7 +119,13 @@ function protoFor(specName) {
       };
     } else {
       fn = function (...args) {
-        return hostCall("call", this[PROXY_HANDLE], name, encodeForHost(args));
+        // The host's answer arrives on a fresh stack; keep the caller's, so an uncaught binding error
+        // points at the user's `await sandbox.x()` line instead of ploy's bridge.
+        const site = new Error();
+        return hostCall("call", this[PROXY_HANDLE], name, encodeForHost(args)).catch((err) => {
+          if (err instanceof Error && typeof site.stack === "string") err.stack = site.stack;
+          throw err;
+        });
       };
     }
     Object.defineProperty(fn, "name", { value: name });

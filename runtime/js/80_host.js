@@ -32,6 +32,7 @@ function fetchImpl(input, init) {
   const signal = req._signal;
   if (signal && signal.aborted) return Promise.reject(signal.reason);
   const scheme = req._url.slice(0, req._url.indexOf(":"));
+  if (scheme === "data") return dataUrlResponse(req._url);
   if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
   const bodyP = req._body === null ? Promise.resolve(null) : req._consume();
   return bodyP.then((body) => {
@@ -61,6 +62,38 @@ function fetchImpl(input, init) {
       }, (err) => { signal._algorithms.delete(onAbort); if (!aborted) reject(err); });
     });
   });
+}
+
+// Fetch's "data: URL processor", answered without the host.
+function dataUrlResponse(url) {
+  const hash = url.indexOf("#");
+  const input = (hash < 0 ? url : url.slice(0, hash)).slice(5);
+  const comma = input.indexOf(",");
+  if (comma < 0) return Promise.reject(new TypeError("fetch: a data: URL needs a comma"));
+  let mime = input.slice(0, comma).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
+  let body = bytesToLatin1(pctDecodeBytes(utf8Encode(input.slice(comma + 1))));
+  const b64 = /;[ ]*base64$/i.exec(mime);
+  if (b64) {
+    mime = mime.slice(0, b64.index);
+    try { body = atob(body); } catch { return Promise.reject(new TypeError("fetch: invalid base64 in a data: URL")); }
+  }
+  if (mime.startsWith(";")) mime = "text/plain" + mime;
+  const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\/([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[\t\n\f\r ]*((?:;.*)?)$/.exec(mime);
+  let type = "text/plain;charset=US-ASCII";
+  if (m) {
+    type = `${m[1]}/${m[2]}`.toLowerCase();
+    for (const param of m[3].split(";").slice(1)) {
+      const eq = param.indexOf("=");
+      if (eq <= 0) continue;
+      const name = param.slice(0, eq).trim().toLowerCase();
+      if (name) type += `;${name}=${param.slice(eq + 1)}`;
+    }
+  }
+  const r = new Response(INTERNAL);
+  r._status = 200; r._statusText = "OK"; r._type = "basic"; r._url = url;
+  r._headers = headersFromFlat(`content-type\n${type}`, "immutable");
+  r._body = { source: null, bin: body, stream: null };
+  return Promise.resolve(r);
 }
 
 function fetchResponse(meta, signal) {

@@ -16,6 +16,7 @@ import logging
 import os
 from collections import OrderedDict
 from collections.abc import Callable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -464,7 +465,10 @@ class JsContext:
     async def _fetch(self, req_json: str) -> Any:
         req = json.loads(req_json, object_hook=_bytes_hook)
         if self.client is None:
-            self.client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=30.0))
+            # fetch() in a worker has no cookie jar: a Set-Cookie from one call must never ride
+            # along on later calls (of other requests, other users).
+            no_cookies = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+            self.client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=30.0), cookies=no_cookies)
         meta, stream = await outbound_fetch(self.client, req)
         if stream is not None:
             meta["stream"] = self._register_stream(stream)

@@ -129,12 +129,24 @@ function concatBytes(chunks) {
 class Blob {
   _bytes;
   _type;
-  constructor(parts = [], options = {}) {
+  constructor(parts = undefined, options = undefined) {
+    if (parts !== undefined && (parts === null || typeof parts !== "object" || typeof parts[Symbol.iterator] !== "function")) {
+      throw new TypeError("Blob parts must be a sequence (an iterable object)");
+    }
+    let native = false;
+    if (options !== undefined && options !== null) {
+      if (typeof options !== "object" && typeof options !== "function") throw new TypeError("BlobPropertyBag must be an object");
+      if (options.endings !== undefined) {
+        const e = String(options.endings);
+        if (e !== "transparent" && e !== "native") throw new TypeError(`Invalid endings: '${e}'`);
+        native = e === "native";
+      }
+    } else options = {};
     const chunks = [];
-    for (const p of parts) {
+    for (const p of parts || []) {
       if (p instanceof Blob) chunks.push(p._bytes);
       else if (p instanceof ArrayBuffer || ArrayBuffer.isView(p)) chunks.push(toU8(p).slice());
-      else chunks.push(utf8Encode(String(p)));
+      else chunks.push(utf8Encode(native ? String(p).replace(/\r\n|\r/g, "\n") : String(p)));
     }
     this._bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
     const t = options && options.type !== undefined ? String(options.type) : "";
@@ -198,12 +210,16 @@ class FormData {
     } else value = toUSVString(value);
     return [name, value];
   }
-  append(name, value, filename) { this._entries.push(this.#entry(name, value, filename)); }
+  append(name, value, filename) {
+    if (arguments.length < 2) throw new TypeError("FormData.append requires 2 arguments");
+    this._entries.push(this.#entry(name, value, filename));
+  }
   delete(name) { name = toUSVString(name); this._entries = this._entries.filter(([k]) => k !== name); }
   get(name) { name = toUSVString(name); const e = this._entries.find(([k]) => k === name); return e ? e[1] : null; }
   getAll(name) { name = toUSVString(name); return this._entries.filter(([k]) => k === name).map(([, v]) => v); }
   has(name) { name = toUSVString(name); return this._entries.some(([k]) => k === name); }
   set(name, value, filename) {
+    if (arguments.length < 2) throw new TypeError("FormData.set requires 2 arguments");
     const e = this.#entry(name, value, filename);
     const i = this._entries.findIndex(([k]) => k === e[0]);
     if (i < 0) this._entries.push(e);

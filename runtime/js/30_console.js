@@ -129,8 +129,17 @@ const consoleObj = {
   count: (label = "default") => { const n = (counts.get(label) || 0) + 1; counts.set(label, n); consoleOut("log", [`${label}: ${n}`]); },
   countReset: (label = "default") => counts.delete(label),
   time: (label = "default") => timersC.set(label, performance.now()),
-  timeLog: (label = "default", ...a) => consoleOut("log", [`${label}: ${(performance.now() - timersC.get(label)).toFixed(3)}ms`, ...a]),
-  timeEnd: (label = "default") => { consoleOut("log", [`${label}: ${(performance.now() - timersC.get(label)).toFixed(3)}ms`]); timersC.delete(label); },
+  timeLog: (label = "default", ...a) => {
+    if (!timersC.has(label)) { consoleOut("warn", [`Timer '${label}' does not exist`]); return; }
+    consoleOut("log", [`${label}: ${(performance.now() - timersC.get(label)).toFixed(3)}ms`, ...a]);
+  },
+  timeEnd: (label = "default") => {
+    if (!timersC.has(label)) { consoleOut("warn", [`Timer '${label}' does not exist`]); return; }
+    consoleOut("log", [`${label}: ${(performance.now() - timersC.get(label)).toFixed(3)}ms`]);
+    timersC.delete(label);
+  },
+  dirxml: (...a) => consoleOut("log", a),
+  clear: () => {},
   group: (...a) => { if (a.length) consoleOut("log", a); groupIndent += "  "; },
   groupEnd: () => { groupIndent = groupIndent.slice(2); },
 };

@@ -218,10 +218,62 @@ function punycodeEncode(input) {
   return out;
 }
 
+function punycodeDecode(input) {
+  const base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700;
+  const adapt = (delta, numPoints, first) => {
+    delta = first ? Math.floor(delta / damp) : delta >> 1;
+    delta += Math.floor(delta / numPoints);
+    let k = 0;
+    while (delta > ((base - tMin) * tMax) >> 1) { delta = Math.floor(delta / (base - tMin)); k += base; }
+    return k + Math.floor(((base - tMin + 1) * delta) / (delta + skew));
+  };
+  const d = input.lastIndexOf("-");
+  const out = d > 0 ? Array.from(input.slice(0, d), (c) => c.codePointAt(0)) : [];
+  if (out.some((c) => c >= 0x80)) return null;
+  let n = 128, i = 0, bias = 72;
+  for (let p = d > 0 ? d + 1 : 0; p < input.length;) {
+    const oldi = i;
+    for (let w = 1, k = base; ; k += base) {
+      if (p >= input.length) return null;
+      const c = input.charCodeAt(p++);
+      const digit = c - 48 < 10 ? c - 22 : c - 65 < 26 ? c - 65 : c - 97 < 26 ? c - 97 : base;
+      if (digit >= base) return null;
+      i += digit * w;
+      const t = k <= bias ? tMin : k >= bias + tMax ? tMax : k - bias;
+      if (digit < t) break;
+      w *= base - t;
+      if (i > 0x7fffffff) return null;
+    }
+    bias = adapt(i - oldi, out.length + 1, oldi === 0);
+    n += Math.floor(i / (out.length + 1));
+    i %= out.length + 1;
+    if (n > 0x10ffff) return null;
+    out.splice(i++, 0, n);
+  }
+  return String.fromCodePoint(...out);
+}
+
+// UTS #46 "ignored" code points (mapped to nothing)
+const IDNA_IGNORED = /[\u00ad\u034f\u180b-\u180d\u180f\u200b\u2060\ufe00-\ufe0f\ufeff]|\ud82f[\udca0-\udca3]|\udb40[\udd00-\uddef]/g;
+
 function domainToASCII(domain) {
-  // A reduced UTS #46: case fold, dot variants, punycode for non-ASCII labels.
-  const mapped = domain.normalize("NFC").replace(/[\u3002\uff0e\uff61]/g, ".").toLowerCase();
-  return mapped.split(".").map((label) => (/^[\x00-\x7f]*$/.test(label) ? label : "xn--" + punycodeEncode(label))).join(".");
+  // A reduced UTS #46: ignored code points dropped, compatibility mapping (NFKC) and case fold,
+  // dot variants, punycode for non-ASCII labels and a check of the "xn--" labels given.
+  let mapped = domain;
+  if (!/^[\x00-\x7f]*$/.test(mapped)) {
+    mapped = mapped.replace(IDNA_IGNORED, "").normalize("NFKC").replace(/[\u3002\uff0e\uff61]/g, ".");
+  }
+  mapped = mapped.toLowerCase();
+  const labels = mapped.split(".");
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i];
+    if (!/^[\x00-\x7f]*$/.test(label)) labels[i] = "xn--" + punycodeEncode(label);
+    else if (label.startsWith("xn--")) {
+      const u = punycodeDecode(label.slice(4));
+      if (u === null || u === "" || /^[\x00-\x7f]*$/.test(u) || /[\x80-\x9f]/.test(u) || u.normalize("NFC") !== u) return null;
+    }
+  }
+  return labels.join(".");
 }
 
 function parseHost(input, isOpaque) {
@@ -238,7 +290,7 @@ function parseHost(input, isOpaque) {
   let domain;
   try { domain = utf8Decode(bytes, true); } catch { return null; }
   const ascii = domainToASCII(domain);
-  if (ascii === "" || FORBIDDEN_DOMAIN.test(ascii)) return null;
+  if (ascii === null || ascii === "" || FORBIDDEN_DOMAIN.test(ascii)) return null;
   if (endsInNumber(ascii)) {
     const v4 = parseIPv4(ascii);
     return v4 === null ? null : serializeIPv4(v4);

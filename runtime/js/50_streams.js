@@ -147,7 +147,7 @@ class ReadableStream {
     if (src.type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${src.type}`);
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
-    const c = new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
+    const c = new (isBytes ? ReadableByteStreamController : ReadableStreamDefaultController)(RS_KEY, this, source, hwm, size);
     this._controller = c;
     let startResult;
     startResult = source.start ? source.start.call(src, c) : undefined;
@@ -198,7 +198,7 @@ class ReadableStream {
 
   getReader(options) {
     if (options && options.mode !== undefined) {
-      if (options.mode === "byob") throw new TypeError("BYOB readers are not supported");
+      if (String(options.mode) === "byob") return new ReadableStreamBYOBReader(this);
       throw new TypeError(`Invalid reader mode: ${options.mode}`);
     }
     return new ReadableStreamDefaultReader(this);
@@ -409,6 +409,93 @@ class ReadableStreamDefaultReader {
     stream._reader = null;
     this._stream = null;
   }
+}
+
+// ---------------------------------------------------------------- byte streams
+// A byte stream is a default stream whose chunks are copied Uint8Arrays, plus BYOB reads that fill
+// the reader's view from the front of the queue (a partly used chunk stays at the front).
+// byobRequest is always null: sources enqueue, and a BYOB read takes what it needs.
+class ReadableByteStreamController extends ReadableStreamDefaultController {
+  enqueue(chunk) {
+    if (!ArrayBuffer.isView(chunk)) throw new TypeError("A byte stream chunk must be an ArrayBufferView");
+    if (chunk.byteLength === 0) throw new TypeError("A byte stream chunk must not be empty");
+    super.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength).slice());
+  }
+}
+
+class ReadableStreamBYOBReader {
+  constructor(stream) {
+    if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamBYOBReader needs a ReadableStream");
+    if (!(stream._controller instanceof ReadableByteStreamController)) throw new TypeError("BYOB readers need a byte stream (type: 'bytes')");
+    if (stream._reader) throw new TypeError("ReadableStream is locked");
+    this._stream = stream;
+    this._readRequests = [];
+    this._closed = deferred();
+    this._last = Promise.resolve();
+    stream._reader = this;
+    if (stream._state === "closed") this._closed.resolve();
+    else if (stream._state === "errored") { this._closed.reject(stream._storedError); markHandled(this._closed.promise); }
+  }
+  get closed() { return this._closed.promise; }
+  read(view) {
+    if (!ArrayBuffer.isView(view)) return Promise.reject(new TypeError("read(view) needs an ArrayBufferView"));
+    if (view.byteLength === 0) return Promise.reject(new TypeError("read(view) needs a non-empty view"));
+    if (view.buffer.detached) return Promise.reject(new TypeError("read(view): the view's buffer is detached"));
+    if (!this._stream) return Promise.reject(new TypeError("This reader has been released"));
+    // one read at a time: a chunk's remainder goes back to the queue before the next read looks
+    const p = this._last.then(() => this._readInto(view));
+    this._last = p.catch(() => {});
+    return p;
+  }
+  _readInto(view) {
+    const stream = this._stream;
+    if (!stream) return Promise.reject(new TypeError("This reader has been released"));
+    stream._disturbed = true;
+    const ctor = view.constructor;
+    const unit = ctor.BYTES_PER_ELEMENT || 1;
+    const offset = view.byteOffset, length = view.byteLength;
+    const buffer = view.buffer.transfer(); // the caller's buffer moves into the result (as the spec's transfer)
+    const target = new Uint8Array(buffer, offset, length);
+    const result = (n, done) => ({ value: new ctor(buffer, offset, Math.floor(n / unit)), done });
+    const c = stream._controller;
+    const take = (chunk) => {
+      const n = Math.min(chunk.byteLength, target.byteLength - (target.byteLength % unit)) || chunk.byteLength;
+      target.set(chunk.subarray(0, Math.min(n, target.byteLength)));
+      return n < chunk.byteLength ? chunk.subarray(n) : null;
+    };
+    if (stream._state === "errored") return Promise.reject(stream._storedError);
+    if (c._queue.length) {
+      const [chunk, size] = c._queue[0];
+      const rest = take(chunk);
+      const used = chunk.byteLength - (rest ? rest.byteLength : 0);
+      if (rest) { c._queue[0] = [rest, size - used]; c._queueSize -= used; }
+      else { c._queue.shift(); c._queueSize -= size; }
+      if (c._queueSize < 0) c._queueSize = 0;
+      if (c._closeRequested && c._queue.length === 0) stream._close();
+      else c._pullIfNeeded();
+      return Promise.resolve(result(used, false));
+    }
+    if (stream._state === "closed") return Promise.resolve(result(0, true));
+    const d = deferred();
+    // resolved synchronously by enqueue(): the remainder is queued before anything else runs
+    this._readRequests.push({
+      resolve: ({ value, done }) => {
+        if (done) { d.resolve(result(0, true)); return; }
+        const rest = take(value);
+        if (rest) { c._queue.unshift([rest, rest.byteLength]); c._queueSize += rest.byteLength; }
+        d.resolve(result(value.byteLength - (rest ? rest.byteLength : 0), false));
+      },
+      reject: d.reject,
+    });
+    c._pullIfNeeded();
+    return d.promise;
+  }
+  get [Symbol.toStringTag]() { return "ReadableStreamBYOBReader"; }
+}
+for (const name of ["cancel", "releaseLock"]) {
+  Object.defineProperty(ReadableStreamBYOBReader.prototype, name, {
+    value: ReadableStreamDefaultReader.prototype[name], writable: true, configurable: true,
+  });
 }
 
 // ---------------------------------------------------------------- WritableStream
@@ -720,6 +807,8 @@ class TextDecoderStream extends TransformStream {
 expose("ReadableStream", ReadableStream);
 expose("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
 expose("ReadableStreamDefaultController", ReadableStreamDefaultController);
+expose("ReadableStreamBYOBReader", ReadableStreamBYOBReader);
+expose("ReadableByteStreamController", ReadableByteStreamController);
 expose("WritableStream", WritableStream);
 expose("WritableStreamDefaultWriter", WritableStreamDefaultWriter);
 expose("WritableStreamDefaultController", WritableStreamDefaultController);

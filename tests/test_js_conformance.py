@@ -309,6 +309,14 @@ async def test_url_host_mapping(js: Harness) -> None:
     assert out == ["go.com", "ab", "THROW TypeError", "THROW TypeError", "xn--mnchen-3ya.de", "xn--mnchen-3ya.de"]
 
 
+async def test_url_host_setter_keeps_the_host_when_the_port_is_bad(js: Harness) -> None:
+    out = await run(js, """
+        return ["b.com:", "b:xyz", "b.com:65536", "b.com:81"].map((v) => { const u = new URL("http://a:8080/p"); u.host = v; return u.href; });
+    """)
+    # WPT setters_tests.json: the host is set; an empty, non-digit or overflowing port is left as it was
+    assert out == ["http://b.com:8080/p", "http://b:8080/p", "http://b.com:8080/p", "http://b.com:81/p"]
+
+
 # ---------------------------------------------------------------- console
 async def test_console_extras(js: Harness) -> None:
     out = await run(js, """

@@ -445,14 +445,16 @@ function basicParse(input, base, url, stateOverride) {
       case "port":
         if (c !== undefined && /[0-9]/.test(c)) buffer += c;
         else if (c === undefined || c === "/" || c === "?" || c === "#" || (isSpecialScheme(url.scheme) && c === "\\") || stateOverride) {
+          // With a state override the spec edits the URL in place and a failure here keeps what was
+          // already set (the host setter's host), so return `url` rather than failure.
           if (buffer !== "") {
             const port = parseInt(buffer, 10);
-            if (port > 65535) return null;
+            if (port > 65535) return stateOverride ? url : null;
             url.port = SPECIAL[url.scheme + ":"] === port ? null : port;
             buffer = "";
             if (stateOverride) return url;
           }
-          if (stateOverride) return null;
+          if (stateOverride) return url;
           state = "path start"; p--;
         } else return null;
         break;

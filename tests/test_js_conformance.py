@@ -238,6 +238,27 @@ async def test_structured_clone_transfer_and_platform_objects(js: Harness) -> No
     ]  # fmt: skip
 
 
+async def test_structured_clone_of_blobs_makes_new_objects(js: Harness) -> None:
+    out = await run(js, """
+        const b = new Blob(["x"], {type: "text/plain"});
+        const f = new File(["y"], "n.txt", {lastModified: 7});
+        const [bc, fc] = structuredClone([b, f]);
+        return [bc !== b, bc.type, await bc.text(), fc !== f, fc instanceof File, fc.name, fc.lastModified, await fc.text()];
+    """)
+    assert out == [True, "text/plain", "x", True, True, "n.txt", 7, "y"]
+
+
+async def test_timeout_is_a_webidl_long(js: Harness) -> None:
+    out = await run(js, """
+        const fired = [];
+        const ids = [setTimeout(() => fired.push("2**31"), 2 ** 31), setTimeout(() => fired.push("2**32+1"), 2 ** 32 + 1)];
+        await new Promise((r) => setTimeout(r, 30));
+        ids.forEach(clearTimeout);
+        return fired;
+    """)
+    assert out == ["2**31", "2**32+1"]
+
+
 # ---------------------------------------------------------------- crypto
 async def test_get_random_values_never_runs_dry(js: Harness) -> None:
     out = await run(js, """

@@ -6,8 +6,9 @@ let nextTimerId = 1;
 let timerSeq = 0;
 let reportedDeadline = -1;
 
+// HTML's timeout is a WebIDL `long`: ToInt32, so 2**31 wraps negative and means 0, as in browsers.
 function timerDelay(ms) {
-  ms = Number(ms);
+  ms = Number(ms) | 0;
   return ms > 0 ? ms : 0;
 }
 

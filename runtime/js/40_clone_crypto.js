@@ -50,8 +50,10 @@ function structuredCloneImpl(value, memory) {
     if (value.stack !== undefined) hidden("stack", String(value.stack));
     if ("cause" in value) hidden("cause", rec(value.cause));
     return out;
-  } else if (typeof Blob !== "undefined" && value instanceof Blob) {
-    out = value; // immutable
+  } else if (value instanceof Blob) {
+    // a new object sharing the (immutable) bytes
+    out = value instanceof File ? new File([], value.name, { type: value.type, lastModified: value.lastModified }) : new Blob([], { type: value.type });
+    out._bytes = value._bytes;
   } else if (value instanceof Promise || value instanceof WeakMap || value instanceof WeakSet || value instanceof WeakRef || isPlatformObject(value)) {
     throw dataCloneError(ctorName(value) + " object");
   } else if (Array.isArray(value)) {

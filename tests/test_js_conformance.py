@@ -295,6 +295,18 @@ async def test_readable_stream_argument_checks(js: Harness) -> None:
     assert out == ["THROW TypeError", True]
 
 
+async def test_stream_constructors_and_from(js: Harness) -> None:
+    out = await run(js, """
+        const rs = ReadableStream.from([1]);
+        const wrapped = ReadableStream.from(rs);
+        const got = [];
+        for await (const x of wrapped) got.push(x);
+        return [wrapped !== rs, got, T(() => new WritableStream({type: "bytes"})),
+                T(() => new TransformStream({readableType: "bytes"})), T(() => new TransformStream({writableType: "bytes"}))];
+    """)
+    assert out == [True, [1], "THROW RangeError", "THROW RangeError", "THROW RangeError"]
+
+
 async def test_byte_streams_and_byob_reader(js: Harness) -> None:
     out = await run(js, """
         const rs = new ReadableStream({type: "bytes", start(c) { c.enqueue(new Uint8Array([1, 2, 3])); c.close(); }});

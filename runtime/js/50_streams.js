@@ -321,7 +321,6 @@ class ReadableStream {
   [Symbol.asyncIterator](options) { return this.values(options); }
 
   static from(iterable) {
-    if (iterable instanceof ReadableStream) return iterable;
     const it = iterable[Symbol.asyncIterator] ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
     return new ReadableStream({
       async pull(c) {
@@ -507,7 +506,8 @@ class WritableStreamDefaultController {
 
 class WritableStream {
   constructor(underlyingSink = {}, strategy) {
-    const sink = underlyingSink === undefined ? {} : underlyingSink;
+    const sink = underlyingSink === undefined || underlyingSink === null ? {} : underlyingSink;
+    if (sink.type !== undefined) throw new RangeError("WritableStream: an underlying sink's type must be undefined");
     this._sink = sink;
     this._state = "writable"; // writable | erroring | errored | closed
     this._storedError = undefined;
@@ -711,7 +711,9 @@ class TransformStreamDefaultController {
 
 class TransformStream {
   constructor(transformer = {}, writableStrategy, readableStrategy) {
-    const t = transformer === undefined ? {} : transformer;
+    const t = transformer === undefined || transformer === null ? {} : transformer;
+    if (t.readableType !== undefined) throw new RangeError("TransformStream: readableType must be undefined");
+    if (t.writableType !== undefined) throw new RangeError("TransformStream: writableType must be undefined");
     const controller = new TransformStreamDefaultController(this);
     this._controller = controller;
     this._backpressure = undefined;

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -370,6 +371,8 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path == "/slow":
+            time.sleep(1.5)
         body = json.dumps({"cookie": self.headers.get("cookie")}).encode()
         self.send_response(200)
         if self.path == "/set":
@@ -409,3 +412,16 @@ async def test_fetch_data_url(js: Harness) -> None:
                 c.headers.get("content-type"), await TA(() => fetch("data:text/plain;base64,%%%"))];
     """)
     assert out == [200, "text/plain;charset=utf-8", "hi there", [0, 1, 2], "text/plain;charset=US-ASCII", "THROW TypeError"]
+
+
+async def test_fetch_aborts_through_a_request_signal(js: Harness, server: str) -> None:
+    out = await run(js, f"""
+        const ac = new AbortController();
+        const req = new Request("{server}/slow", {{signal: ac.signal}});
+        const started = Date.now();
+        const p = fetch(req);
+        setTimeout(() => ac.abort(), 50);
+        const err = await TA(() => p);
+        return [err, Date.now() - started < 1000];
+    """)
+    assert out == ["THROW AbortError", True]

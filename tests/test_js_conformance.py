@@ -249,6 +249,18 @@ async def test_structured_clone_of_blobs_makes_new_objects(js: Harness) -> None:
     assert out == [True, "text/plain", "x", True, True, "n.txt", 7, "y"]
 
 
+async def test_a_throwing_microtask_is_reported_not_fatal(js: Harness) -> None:
+    out = await run(js, """
+        const order = [];
+        queueMicrotask(() => { order.push(1); throw new Error("microtask boom"); });
+        queueMicrotask(() => order.push(2));
+        await new Promise((r) => setTimeout(r, 5));
+        return [order, T(() => queueMicrotask(5))];
+    """)
+    assert out == [[1, 2], "THROW TypeError"]
+    assert any("microtask boom" in line for line in js.logs)
+
+
 async def test_timeout_is_a_webidl_long(js: Harness) -> None:
     out = await run(js, """
         const fired = [];

@@ -74,3 +74,18 @@ expose("clearTimeout", clearTimer);
 expose("clearInterval", clearTimer);
 expose("setImmediate", (cb, ...args) => addTimer(cb, 0, args, false));
 expose("clearImmediate", clearTimer);
+// HTML reports an exception thrown by a microtask callback; it is not the current request's error
+// (the engine's own queueMicrotask would abort the job queue run with it).
+const nativeQueueMicrotask = queueMicrotask;
+expose("queueMicrotask", function queueMicrotask(callback) {
+  if (typeof callback !== "function") throw new TypeError("queueMicrotask: the callback must be a function");
+  const rid = currentRid;
+  nativeQueueMicrotask(() => {
+    try {
+      callback();
+    } catch (err) {
+      currentRid = rid;
+      reportError(err);
+    }
+  });
+});

@@ -336,6 +336,18 @@ async def test_byte_streams_and_byob_reader(js: Harness) -> None:
     assert out == [[1, 2], [3], True, [[9]], "THROW TypeError"]
 
 
+async def test_blob_and_body_streams_are_byte_streams(js: Harness) -> None:
+    out = await run(js, """
+        const blob = new Blob(["abc"]);
+        const r = blob.stream().getReader({mode: "byob"});
+        const first = await r.read(new Uint8Array(2));
+        first.value[0] = 120; // writing to a chunk must not change the blob
+        const b = await new Response("hey").body.getReader({mode: "byob"}).read(new Uint8Array(8));
+        return [Array.from(first.value), await blob.text(), new TextDecoder().decode(b.value)];
+    """)
+    assert out == [[120, 98], "abc", "hey"]
+
+
 # ---------------------------------------------------------------- Blob / FormData
 async def test_blob_and_form_data_argument_checks(js: Harness) -> None:
     out = await run(js, """

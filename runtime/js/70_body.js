@@ -184,13 +184,16 @@ class File extends Blob {
   [INSPECT]() { return `File { name: ${quoteString(this.name)}, size: ${this.size}, type: ${quoteString(this.type)} }`; }
 }
 
+// A byte stream (FileAPI and Fetch bodies are; BYOB readers work): the chunk handed out is a
+// copy, so a consumer writing to it cannot change the Blob or body it came from.
 function bytesStream(bytes) {
   return new ReadableStream({
+    type: "bytes",
     pull(c) {
       if (bytes.length) c.enqueue(bytes);
       c.close();
     },
-  }, { highWaterMark: 0 });
+  });
 }
 
 // ---------------------------------------------------------------- FormData

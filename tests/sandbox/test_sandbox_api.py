@@ -200,8 +200,16 @@ def test_env_vars_and_precedence(run: Run, bindings: Any) -> None:
     r = run(sb.exec("echo $PLOY_AI_TOKEN", {"env": {"PLOY_AI_TOKEN": "per-command"}}))
     assert r["stdout"] == "per-command\n"
     assert error_code(run, sb.setEnvVars({"BAD NAME": "x"})) == "INVALID_ARGUMENT"
-    # variables set at container start are visible to anything in the container too
-    assert "PLOY_AI_TOKEN=injected" in run(sb.exec("cat /proc/1/environ | tr '\\0' '\\n'"))["stdout"]
+    # sessions and background processes get the injected variables as well (they come from the
+    # agent's config.json, not the container's start: see the ai: off test in test_ai_sandbox.py)
+    plain = bindings.make("envs2", env={"PLOY_AI_TOKEN": "injected"}).get("e2")
+    session = run(plain.createSession({}))
+    assert run(session.exec("echo $PLOY_AI_TOKEN"))["stdout"] == "injected\n"
+    proc = run(plain.startProcess("echo $PLOY_AI_TOKEN"))
+    deadline = time.monotonic() + 10
+    while run(plain.getProcess(proc["id"]))["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert run(plain.getProcessLogs(proc["id"]))["logs"] == "injected\n"
 
 
 def test_git_checkout_branch_depth_1(run: Run, shared: SandboxClient, git_server: str, wd: str) -> None:

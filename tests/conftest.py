@@ -5,6 +5,7 @@ Every test gets its own PLOY_HOME (state: bundles, sandbox records) unless it as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -123,6 +124,24 @@ def project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "src").mkdir(parents=True)
     return root
+
+
+@contextlib.contextmanager
+def short_ploy_home(prefix: str) -> Iterator[Path]:
+    """A PLOY_HOME short enough for the agents' unix sockets below it (paths are limited to 107 bytes);
+    the containers made under it are removed afterwards."""
+    from bindings.sandbox.manager import home_label
+
+    home = Path(f"/tmp/{prefix}-{os.getpid()}")
+    home.mkdir(exist_ok=True)
+    try:
+        yield home
+    finally:
+        subprocess.run(
+            "podman ps -aq --filter label=ploy.home=" + home_label(home) + " | xargs -r podman rm -f -t 0",
+            shell=True, capture_output=True,
+        )  # fmt: skip
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def copy_example(name: str, dest: Path) -> Path:

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import REPO, DevServer
+from tests.conftest import REPO, DevServer, short_ploy_home
 
 pytestmark = [pytest.mark.podman, pytest.mark.skipif(shutil.which("podman") is None, reason="needs podman")]
 
@@ -198,17 +198,8 @@ async def fetch(request, env):
 
 @pytest.fixture(scope="module")
 def docs_home() -> Iterator[Path]:
-    # short: the agent's unix socket lives below it (paths are limited to 107 bytes)
-    home = Path(f"/tmp/ploy-docs-{os.getpid()}")
-    home.mkdir(exist_ok=True)
-    yield home
-    from bindings.sandbox.manager import home_label
-
-    subprocess.run(
-        "podman ps -aq --filter label=ploy.home=" + home_label(home) + " | xargs -r podman rm -f -t 0",
-        shell=True, capture_output=True,
-    )  # fmt: skip
-    shutil.rmtree(home, ignore_errors=True)
+    with short_ploy_home("ploy-docs") as home:
+        yield home
 
 
 @contextlib.contextmanager

@@ -23,8 +23,8 @@ import pytest
 from bindings.context import BindingContext, project_key
 from bindings.sandbox import SandboxBinding, SandboxClient
 from bindings.sandbox import image as images
-from bindings.sandbox.manager import home_label
 from bindings.sandbox.options import SandboxOptions
+from tests.conftest import short_ploy_home
 
 T = TypeVar("T")
 
@@ -64,15 +64,8 @@ def run(aloop: Loop) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    # short on purpose: the agent socket lives below it and unix socket paths are limited to 107 bytes
-    home = Path(f"/tmp/ploy-t-{os.getpid()}")
-    home.mkdir(exist_ok=True)
-    yield home
-    subprocess.run(
-        "podman ps -aq --filter label=ploy.home=" + home_label(home) + " | xargs -r podman rm -f -t 0",
-        shell=True, capture_output=True,
-    )  # fmt: skip
-    shutil.rmtree(home, ignore_errors=True)
+    with short_ploy_home("ploy-t") as home:
+        yield home
 
 
 @pytest.fixture(scope="session")

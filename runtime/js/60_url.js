@@ -177,8 +177,19 @@ function serializeIPv6(addr) {
 const FORBIDDEN_HOST = /[\x00\t\n\r #/:<>?@[\\\]^|]/;
 const FORBIDDEN_DOMAIN = /[\x00-\x1f\t\n\r #%/:<>?@[\\\]^|\x7f]/;
 
+// RFC 3492 parameters and bias adaptation, shared by the encoder and the decoder.
+const PUNYCODE = { base: 36, tMin: 1, tMax: 26, skew: 38, damp: 700 };
+function punycodeAdapt(delta, numPoints, first) {
+  const { base, tMin, tMax, skew, damp } = PUNYCODE;
+  delta = first ? Math.floor(delta / damp) : delta >> 1;
+  delta += Math.floor(delta / numPoints);
+  let k = 0;
+  while (delta > ((base - tMin) * tMax) >> 1) { delta = Math.floor(delta / (base - tMin)); k += base; }
+  return k + Math.floor(((base - tMin + 1) * delta) / (delta + skew));
+}
+
 function punycodeEncode(input) {
-  const base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700;
+  const { base, tMin, tMax } = PUNYCODE;
   const cps = Array.from(input, (c) => c.codePointAt(0));
   let n = 128, delta = 0, bias = 72;
   let out = cps.filter((c) => c < 128).map((c) => String.fromCharCode(c)).join("");
@@ -186,13 +197,6 @@ function punycodeEncode(input) {
   let h = b;
   if (b) out += "-";
   const digit = (d) => String.fromCharCode(d + 22 + 75 * (d < 26));
-  const adapt = (delta, numPoints, first) => {
-    delta = first ? Math.floor(delta / damp) : delta >> 1;
-    delta += Math.floor(delta / numPoints);
-    let k = 0;
-    while (delta > ((base - tMin) * tMax) >> 1) { delta = Math.floor(delta / (base - tMin)); k += base; }
-    return k + Math.floor(((base - tMin + 1) * delta) / (delta + skew));
-  };
   while (h < cps.length) {
     const m = Math.min(...cps.filter((c) => c >= n));
     delta += (m - n) * (h + 1);
@@ -208,7 +212,7 @@ function punycodeEncode(input) {
           q = Math.floor((q - t) / (base - t));
         }
         out += digit(q);
-        bias = adapt(delta, h + 1, h === b);
+        bias = punycodeAdapt(delta, h + 1, h === b);
         delta = 0;
         h++;
       }
@@ -219,14 +223,7 @@ function punycodeEncode(input) {
 }
 
 function punycodeDecode(input) {
-  const base = 36, tMin = 1, tMax = 26, skew = 38, damp = 700;
-  const adapt = (delta, numPoints, first) => {
-    delta = first ? Math.floor(delta / damp) : delta >> 1;
-    delta += Math.floor(delta / numPoints);
-    let k = 0;
-    while (delta > ((base - tMin) * tMax) >> 1) { delta = Math.floor(delta / (base - tMin)); k += base; }
-    return k + Math.floor(((base - tMin + 1) * delta) / (delta + skew));
-  };
+  const { base, tMin, tMax } = PUNYCODE;
   const d = input.lastIndexOf("-");
   const out = d > 0 ? Array.from(input.slice(0, d), (c) => c.codePointAt(0)) : [];
   if (out.some((c) => c >= 0x80)) return null;
@@ -244,7 +241,7 @@ function punycodeDecode(input) {
       w *= base - t;
       if (i > 0x7fffffff) return null;
     }
-    bias = adapt(i - oldi, out.length + 1, oldi === 0);
+    bias = punycodeAdapt(i - oldi, out.length + 1, oldi === 0);
     n += Math.floor(i / (out.length + 1));
     i %= out.length + 1;
     if (n > 0x10ffff) return null;

@@ -61,6 +61,7 @@ class JsContext:
         self.map_stack = map_stack
         self.loop = asyncio.get_running_loop()
         self.dead = False
+        self._entered = False  # set whenever Python calls into JS (see _drain)
         self.requests: dict[int, asyncio.Future[Response]] = {}
         self.prefixes: OrderedDict[int, str] = OrderedDict()
         self.stream_waiters: dict[int, asyncio.Future[bytes | None]] = {}
@@ -130,6 +131,7 @@ class JsContext:
         return head, rest
 
     def _call(self, fn: Any, *args: Any) -> Any:
+        self._entered = True
         try:
             return fn(*args)
         except JS_ERRORS as e:
@@ -159,11 +161,16 @@ class JsContext:
             out = self._call(self._take)
             if not out:
                 return
+            self._entered = False
             for op in json.loads(out):
                 try:
                     self._dispatch(op)
                 except Exception:  # a bug in ploy must not take the worker down
                     logger.exception("ploy: JS host op %s failed", op[0])
+            if not self._entered:
+                # Only JS queues jobs and fills the outbox: if no op ran JS, both are empty, and another
+                # round (a job-queue poll and a take, two crossings) would find nothing.
+                return
 
     def _enter(self, fn: Any, *args: Any) -> None:
         if self.dead:

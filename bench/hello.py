@@ -69,15 +69,11 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def start_ploy(example: str, port: int, home: str) -> tuple[subprocess.Popen[bytes], float]:
-    env = {**os.environ, "PLOY_HOME": home}
-    started = time.monotonic()
-    proc = subprocess.Popen(
+def start_ploy(example: str, port: int, home: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [sys.executable, "-m", "runtime.cli", "dev", str(REPO / "examples" / example), "--port", str(port)],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=REPO, env={**os.environ, "PLOY_HOME": home}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    wait_http(port)
-    return proc, time.monotonic() - started
 
 
 def find_miniflare() -> str | None:
@@ -97,10 +93,23 @@ def main() -> None:
         sys.exit("wrk is not installed: apt-get install wrk")
     home = tempfile.mkdtemp(prefix="ploy-bench-")
     servers: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
+    try:
+        measure(args, home, servers)
+    finally:  # also when a server fails to start: never leave the others running
+        for proc, _ in servers.values():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, home: str, servers: dict[str, tuple[subprocess.Popen[bytes], int]]) -> None:
     for name, example in (("ploy_js", "hello"), ("ploy_python", "hello-py")):
         port = free_port()
-        proc, startup = start_ploy(example, port, home)
-        servers[name] = (proc, port)
+        started = time.monotonic()
+        proc = start_ploy(example, port, home)
+        servers[name] = (proc, port)  # registered before waiting, so main() stops it whatever happens
+        wait_http(port)
+        startup = time.monotonic() - started
         print(f"{name}_start_to_first_response {startup * 1000:.0f} ms")
         print(f"{name}_rss {rss_mb(proc.pid):.1f} MB")
     mf = find_miniflare()
@@ -116,29 +125,23 @@ def main() -> None:
         # cwd = the bundle's folder: workerd refuses module paths that climb out of its cwd with "..".
         proc = subprocess.Popen(["node", str(script), mf, str(js_bundle), str(port)], cwd=home,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        wait_http(port)
         servers["miniflare"] = (proc, port)
+        wait_http(port)
     else:
         print("# miniflare not installed: npm install --prefix bench miniflare", file=sys.stderr)
-    try:
-        results: dict[str, list[float]] = {name: [] for name in servers}
-        for _ in range(args.rounds):
-            for name, (_, port) in servers.items():
-                wrk(port, 2, args.connections)  # warm-up
-                results[name].append(wrk(port, args.duration, args.connections))
-        medians = {name: statistics.median(v) for name, v in results.items()}
-        for name, value in medians.items():
-            print(f"{name}_req_per_s {value:.0f} req/s")
-        if "miniflare" in medians:
-            print(f"ploy_js_vs_miniflare {medians['ploy_js'] / medians['miniflare']:.2f} x")
-            print(f"ploy_python_vs_miniflare {medians['ploy_python'] / medians['miniflare']:.2f} x")
-        for name in ("ploy_js", "ploy_python"):
-            print(f"{name}_rss_after_load {rss_mb(servers[name][0].pid):.1f} MB")
-    finally:
-        for proc, _ in servers.values():
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-        shutil.rmtree(home, ignore_errors=True)
+    results: dict[str, list[float]] = {name: [] for name in servers}
+    for _ in range(args.rounds):
+        for name, (_, port) in servers.items():
+            wrk(port, 2, args.connections)  # warm-up
+            results[name].append(wrk(port, args.duration, args.connections))
+    medians = {name: statistics.median(v) for name, v in results.items()}
+    for name, value in medians.items():
+        print(f"{name}_req_per_s {value:.0f} req/s")
+    if "miniflare" in medians:
+        print(f"ploy_js_vs_miniflare {medians['ploy_js'] / medians['miniflare']:.2f} x")
+        print(f"ploy_python_vs_miniflare {medians['ploy_python'] / medians['miniflare']:.2f} x")
+    for name in ("ploy_js", "ploy_python"):
+        print(f"{name}_rss_after_load {rss_mb(servers[name][0].pid):.1f} MB")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ ASGI app on its own listeners (loopback and the Podman bridge address), apart fr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import time
@@ -31,7 +30,6 @@ from bindings.ai.serving import EmbeddedServer
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.ai.usage import Usage, relay_sse
 from bindings.context import BindingContext
-from bindings.sandbox.bridge import pin_bridge_mac
 
 DEFAULT_TTL_S = 6 * 3600.0  # long enough for agent runs of many minutes; PLOY_AI_TOKEN_TTL overrides
 _CREDENTIALS_MAX_AGE_S = 2.0  # `ploy login` while `ploy dev` runs takes effect within this
@@ -84,7 +82,6 @@ class Gateway:
         self.base_url = ""
         self.sandbox_base_url = ""
         self._server: EmbeddedServer | None = None
-        self._watch: asyncio.Task[None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -106,15 +103,14 @@ class Gateway:
             ttl_s = float(os.environ.get("PLOY_AI_TOKEN_TTL") or DEFAULT_TTL_S)
         secret = await asyncio.to_thread(load_or_create_secret)
         gateway = cls(ctx, TokenSigner(secret), ttl_s, environ)
-        interface = None
+        # The bridge's MAC is pinned by the sandbox backend whenever it starts a container (see
+        # bindings/sandbox/bridge.py), so sandboxes keep reaching this listener.
         if bridge == "auto":
             found = await podman_bridge()
-            host, interface = found if found else (None, None)
+            host = found[0] if found else None
         else:
             host = bridge
         sockets = gateway._bind(port, host)
-        if interface:
-            gateway._watch = asyncio.create_task(gateway._keep_bridge_mac(interface), name="ploy-ai-bridge-mac")
         gateway.calllog.start()
         await gateway._refresh_credentials(force=True)
         gateway._server = EmbeddedServer(gateway.app, sockets)
@@ -137,20 +133,7 @@ class Gateway:
             return sockets
         raise OSError("no port free on both loopback and the bridge address")
 
-    async def _keep_bridge_mac(self, interface: str) -> None:
-        # Podman deletes and recreates the bridge as containers come and go (and other projects'
-        # containers change its MAC too), so keep checking; see pin_bridge_mac for why it matters.
-        while True:
-            pinned = await asyncio.to_thread(pin_bridge_mac, interface)
-            # Without the right (CAP_NET_ADMIN, `ip`) retrying every second only burns forks.
-            await asyncio.sleep(60.0 if pinned is None else 1.0)
-
     async def close(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
         if self._server is not None:
             await self._server.stop()
             self._server = None

@@ -144,6 +144,15 @@ def short_ploy_home(prefix: str) -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def isolated_homes(base: Path) -> Iterator[Path]:
+    """PLOY_HOME (state) and PLOY_CONFIG_HOME (credentials, token secret) under `base`, for a module."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PLOY_HOME", str(base / "state"))
+        mp.setenv("PLOY_CONFIG_HOME", str(base / "config"))
+        yield base
+
+
 def copy_example(name: str, dest: Path) -> Path:
     target = dest / name
     shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist", "env.d.ts"))

@@ -20,16 +20,14 @@ from bindings.ai.credentials import Credentials, save_provider
 from bindings.ai.fake_upstream import HOLD_MARKER, Text, ToolCall
 from bindings.ai.testing import AiStack, listening_addresses
 from bindings.ai.tokens import TokenSigner, load_or_create_secret
+from tests.conftest import isolated_homes
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    base = tmp_path_factory.mktemp("ai-homes")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PLOY_HOME", str(base / "state"))
-        mp.setenv("PLOY_CONFIG_HOME", str(base / "config"))
+    with isolated_homes(tmp_path_factory.mktemp("ai-homes")) as base:
         yield base
 
 

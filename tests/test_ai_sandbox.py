@@ -22,6 +22,7 @@ from bindings.ai.fake_upstream import Text, ToolCall
 from bindings.ai.testing import AiStack, listening_addresses
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.context import BindingContext
+from tests.conftest import isolated_homes
 
 pytestmark = pytest.mark.podman
 
@@ -32,10 +33,7 @@ WHEEL_CACHE = Path.home() / ".cache" / "ploy-test-wheels"
 
 @pytest.fixture(scope="module")
 def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    base = tmp_path_factory.mktemp("ai-sbx")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PLOY_HOME", str(base / "state"))
-        mp.setenv("PLOY_CONFIG_HOME", str(base / "config"))
+    with isolated_homes(tmp_path_factory.mktemp("ai-sbx")) as base:
         yield base
 
 

@@ -8,6 +8,7 @@ esbuild ourselves. A Python worker is src/index.py or a `main` ending in .py. On
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import shlex
@@ -52,22 +53,37 @@ def find_esbuild(project_root: Path) -> str:
 
 
 async def bundle(source: Path, outfile: Path, project_root: Path) -> set[Path]:
-    """Bundle one ES module (TypeScript stripped) for QuickJS; returns the input files for the watcher."""
+    """Bundle one ES module (TypeScript stripped) for QuickJS; returns the input files for the watcher.
+
+    esbuild writes under a name of this process's own and the result is renamed into place: two
+    `ploy dev` on one project share the bundle folder, and neither may read the other's half-written
+    files. (--sourcemap=external: no sourceMappingURL comment naming the temporary file; the loader
+    finds the map beside the bundle.)"""
     outfile.parent.mkdir(parents=True, exist_ok=True)
-    meta = outfile.with_suffix(".meta.json")
+    tmp = outfile.with_name(f".{outfile.stem}.{os.getpid()}.{next(_build_ids)}{outfile.suffix}")
+    tmp_map, meta = tmp.with_name(tmp.name + ".map"), tmp.with_suffix(".meta.json")
     cmd = [
         find_esbuild(project_root), str(source), "--bundle", "--format=esm", "--platform=neutral",
-        "--target=es2023", "--sourcemap", "--main-fields=module,main", "--conditions=worker,browser",
-        f"--outfile={outfile}", f"--metafile={meta}", "--log-level=error", "--charset=utf8", "--color=false",
+        "--target=es2023", "--sourcemap=external", "--main-fields=module,main", "--conditions=worker,browser",
+        f"--outfile={tmp}", f"--metafile={meta}", "--log-level=error", "--charset=utf8", "--color=false",
     ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, cwd=project_root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise EntryError(f"esbuild failed for {source}:\n{(err or out).decode(errors='replace').strip()}")
-    inputs = json.loads(meta.read_text())["inputs"]
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, cwd=project_root, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise EntryError(f"esbuild failed for {source}:\n{(err or out).decode(errors='replace').strip()}")
+        inputs = json.loads(meta.read_text())["inputs"]
+        os.replace(tmp_map, outfile.with_name(outfile.name + ".map"))
+        os.replace(tmp, outfile)
+    finally:
+        for leftover in (tmp, tmp_map, meta):
+            leftover.unlink(missing_ok=True)
     return {(project_root / p).resolve() for p in inputs if not p.startswith("<")}
+
+
+_build_ids = itertools.count(1)
 
 
 async def run_build(cfg: ProjectConfig) -> None:

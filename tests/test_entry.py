@@ -86,3 +86,21 @@ def test_relative_project_path_resolves(project: Path, monkeypatch: pytest.Monke
     (project / "src" / "index.ts").write_text("export default { fetch() { return new Response('x') } }\n")
     monkeypatch.chdir(project.parent)
     assert resolve(Path(project.name)).language == "js"
+
+
+def test_two_dev_servers_bundling_one_project_at_once_both_load(project: Path) -> None:
+    """Two `ploy dev` on one project share its bundle folder; one must never read the other's
+    half-written bundle or metafile."""
+    (project / "ploy.yaml").write_text("kind: dynamic\n")
+    (project / "src" / "index.ts").write_text(
+        "export default { fetch() { return new Response('x'.repeat(3)); } };\n" + "// padding\n" * 2000
+    )
+    cfg = load_config(project)
+
+    async def many() -> list[Entry]:
+        return await asyncio.gather(*(resolve_entry(cfg) for _ in range(8)))
+
+    entries = asyncio.run(many())
+    for entry in entries:
+        assert "repeat(3)" in entry.path.read_text()
+        assert json.loads(entry.path.with_name(entry.path.name + ".map").read_text())["version"] == 3

@@ -357,6 +357,18 @@ async def test_blob_and_form_data_argument_checks(js: Harness) -> None:
     assert out == ["THROW TypeError", "THROW TypeError", "THROW TypeError", 3]
 
 
+
+async def test_headers_from_records_plain_null_prototype_and_getters(js: Harness) -> None:
+    out = await run(js, """
+        const bare = Object.create(null); bare["X-A"] = " 1 ";
+        const hidden = { b: "2" }; Object.defineProperty(hidden, "c", { value: "3", enumerable: false });
+        const withGetter = { get d() { return "4"; } };
+        class Init { constructor() { this.e = "5"; } }
+        return [[...new Headers(bare)], [...new Headers(hidden)], [...new Headers(withGetter)], [...new Headers(new Init())],
+                T(() => new Headers({ "x": "a\\nb" })), T(() => new Headers({ "x": "\\u0100" })), T(() => new Headers({ "x": "a\\0" }))];
+    """)
+    assert out == [[["x-a", "1"]], [["b", "2"]], [["d", "4"]], [["e", "5"]], "THROW TypeError", "THROW TypeError", "THROW TypeError"]
+
 # ---------------------------------------------------------------- URL
 async def test_url_host_mapping(js: Harness) -> None:
     out = await run(js, """
@@ -365,6 +377,19 @@ async def test_url_host_mapping(js: Harness) -> None:
                 host("http://xn--mnchen-3ya.de/"), host("http://M\\u00fcnchen.de/")];
     """)
     assert out == ["go.com", "ab", "THROW TypeError", "THROW TypeError", "xn--mnchen-3ya.de", "xn--mnchen-3ya.de"]
+
+
+async def test_urls_parsed_from_one_string_are_independent(js: Harness) -> None:
+    out = await run(js, """
+        const a = new URL("http://example.com/p/q?x=1");
+        a.pathname = "/changed"; a.search = "?y=2"; a.hostname = "other.test";
+        const b = new URL("http://example.com/p/q?x=1");
+        b.searchParams.append("z", "3");
+        const c = new URL("http://example.com/p/q?x=1");
+        return [a.href, b.href, c.href, T(() => new URL("http://[::1")), T(() => new URL("http://[::1"))];
+    """)
+    assert out == ["http://other.test/changed?y=2", "http://example.com/p/q?x=1&z=3", "http://example.com/p/q?x=1",
+                   "THROW TypeError", "THROW TypeError"]
 
 
 async def test_url_host_setter_keeps_the_host_when_the_port_is_bad(js: Harness) -> None:

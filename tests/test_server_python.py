@@ -35,6 +35,11 @@ async def fetch(request, env):
                 yield f"chunk{i}\\n".encode()
                 await asyncio.sleep(0.3)
         return Response(gen(), headers={"content-type": "text/plain"})
+    if path == "/late":
+        async def late():
+            await asyncio.sleep(1.0)
+            yield b"finally"
+        return Response(late(), headers={"x-early": "yes"})
     if path == "/forever":
         async def forever():
             try:
@@ -97,6 +102,26 @@ def test_streaming_body_arrives_as_produced(dev_server: type[DevServer], project
             arrivals.append((time.monotonic() - started, chunk))
     assert b"".join(c for _, c in arrivals) == b"chunk0\nchunk1\nchunk2\n"
     assert arrivals[0][0] < 0.5 < arrivals[-1][0], arrivals  # the first chunk did not wait for the last
+
+
+def test_streamed_response_headers_do_not_wait_for_the_first_chunk(
+    dev_server: type[DevServer], project: Path
+) -> None:
+    """The server holds a response's head to send it with the body in one write; a stream's head must
+    still leave at once (an SSE client learns the connection is open from it)."""
+    write(project)
+    server = dev_server(project).start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = time.monotonic()
+        head = s.recv(4096)
+        took = time.monotonic() - started
+        assert head.startswith(b"HTTP/1.1 200") and b"x-early: yes" in head, head
+        assert b"finally" not in head and took < 0.7, (took, head)
+        rest = b""
+        while b"0\r\n\r\n" not in rest:
+            rest += s.recv(4096)
+        assert b"finally" in rest
 
 
 def test_client_disconnect_stops_the_stream(dev_server: type[DevServer], project: Path, tmp_path: Path) -> None:

@@ -569,6 +569,24 @@ function fastParse(input) {
   };
 }
 
+// A worker parses the same few URLs over and over (`new URL(request.url)` on every request): keep the
+// records of recent base-less parses and hand out copies, since URL setters mutate their record.
+const parsedURLs = new Map();
+const PARSED_URLS_MAX = 512;
+function cachedParse(str) {
+  let rec = parsedURLs.get(str);
+  if (rec === undefined) {
+    rec = fastParse(str) || basicParse(toUSVString(str), null);
+    if (rec === null || str.length > 2048) return rec;
+    if (parsedURLs.size >= PARSED_URLS_MAX) parsedURLs.clear();
+    parsedURLs.set(str, rec);
+  }
+  return {
+    scheme: rec.scheme, username: rec.username, password: rec.password, host: rec.host, port: rec.port,
+    path: rec.opaque ? rec.path : rec.path.slice(), opaque: rec.opaque, query: rec.query, fragment: rec.fragment,
+  };
+}
+
 function serializePath(url) {
   if (url.opaque) return url.path;
   let out = "";
@@ -690,7 +708,7 @@ class URL {
       if (baseRec === null) throw new TypeError(`Invalid base URL: ${base}`);
     }
     const str = typeof url === "string" ? url : toUSVString(url);
-    const rec = (baseRec === null && fastParse(str)) || basicParse(toUSVString(str), baseRec);
+    const rec = baseRec === null ? cachedParse(str) : basicParse(toUSVString(str), baseRec);
     if (rec === null) throw new TypeError(`Invalid URL: ${url}`);
     this._rec = rec;
     this._sp = null;

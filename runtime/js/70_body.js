@@ -1,6 +1,7 @@
 // Headers, Blob, File, FormData, and Request/Response with the Fetch Standard's body mixin.
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\n\r\0]|[^\x00-\xff]/;
 
 function normalizeValue(v) {
   v = typeof v === "string" ? v : String(v);
@@ -36,6 +37,10 @@ class Headers {
         if (!arr || arr.length !== 2) throw new TypeError("Headers init pairs must have exactly two items");
         this.append(arr[0], arr[1]);
       }
+    } else if (Object.getPrototypeOf(init) === Object.prototype && Object.getOwnPropertySymbols(init).length === 0) {
+      // the usual `{ "Content-Type": "..." }`: Object.keys gives exactly its own enumerable string keys
+      const keys = Object.keys(init);
+      for (let i = 0; i < keys.length; i++) this.append(keys[i], init[keys[i]]);
     } else {
       // WebIDL record<ByteString, ByteString>: every own enumerable key, symbols included (they throw)
       for (const k of Reflect.ownKeys(init)) {
@@ -48,7 +53,7 @@ class Headers {
   }
   #check(value) {
     if (this._guard === "immutable") throw new TypeError("Headers are immutable");
-    if (value !== undefined && (value.includes("\n") || value.includes("\r") || value.includes("\0") || /[^\x00-\xff]/.test(value))) {
+    if (value !== undefined && BAD_VALUE.test(value)) {
       throw new TypeError(`Invalid header value: ${JSON.stringify(value)}`);
     }
   }
@@ -65,13 +70,19 @@ class Headers {
   }
   get(name) {
     const key = headerName(name);
+    const list = this._list;
     let out = null;
-    for (const [k, v] of this._list) if (k === key) out = out === null ? v : out + ", " + v;
+    for (let i = 0; i < list.length; i++) if (list[i][0] === key) out = out === null ? list[i][1] : out + ", " + list[i][1];
     return out;
   }
   getSetCookie() { return this._list.filter(([k]) => k === "set-cookie").map(([, v]) => v); }
   getAll(name) { const key = headerName(name); return this._list.filter(([k]) => k === key).map(([, v]) => v); }
-  has(name) { const key = headerName(name); return this._list.some(([k]) => k === key); }
+  has(name) {
+    const key = headerName(name);
+    const list = this._list;
+    for (let i = 0; i < list.length; i++) if (list[i][0] === key) return true;
+    return false;
+  }
   set(name, value) {
     const key = headerName(name);
     value = normalizeValue(value);

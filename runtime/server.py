@@ -22,7 +22,7 @@ from runtime.entry import Entry, EntryError, resolve_entry
 from runtime.env import WorkerEnv, build_env
 from runtime.errors import error_response
 from runtime.http import Headers, Request, Response
-from runtime.protocol import CoalescingHttpToolsProtocol
+from runtime.protocol import BatchingHttpToolsProtocol
 from runtime.reload import Watcher
 from runtime.workers.base import Worker, WorkerError
 
@@ -299,7 +299,7 @@ async def serve(project: Path, host: str, port: int) -> int:
     watcher.start()
     config = uvicorn.Config(
         server,
-        http=CoalescingHttpToolsProtocol,
+        http=BatchingHttpToolsProtocol,
         log_level="warning",
         access_log=False,
         lifespan="off",

@@ -85,6 +85,54 @@ async def test_infinite_loop_is_an_error_and_the_worker_lives_on(tmp_path: Path)
         await h.close()
 
 
+
+async def test_a_timer_callback_stopped_by_the_cpu_limit_leaves_other_timers_running(tmp_path: Path) -> None:
+    h = await Harness.load(
+        write_module(tmp_path, """
+            export default {
+              async fetch(request) {
+                if (new URL(request.url).pathname === "/spin-later") {
+                  setTimeout(() => { for (;;) {} }, 20);
+                  return new Response("scheduled");
+                }
+                await new Promise((resolve) => setTimeout(resolve, 200));
+                return new Response("woke");
+              },
+            };
+        """),
+        limits=Limits(cpu_ms=100, memory_mb=64),
+    )
+    try:
+        waiting = asyncio.ensure_future(h.request("/wait"))
+        assert await (await h.request("/spin-later")).text() == "scheduled"
+        resp = await asyncio.wait_for(waiting, 5)
+        assert await resp.text() == "woke"
+        assert any("CPU time limit" in line for line in h.logs), h.logs
+    finally:
+        await h.close()
+
+
+async def test_many_and_large_host_ops_from_one_turn_all_arrive(tmp_path: Path) -> None:
+    """Ops reach the host as JSON texts; several big ones from one turn must not be lost or mangled."""
+    h = await Harness.load(
+        write_module(tmp_path, """
+            export default {
+              fetch(request) {
+                for (let i = 0; i < 300; i++) console.log(`line ${i} ` + "x".repeat(i * 7));
+                return new Response("y".repeat(200000) + "é");
+              },
+            };
+        """),
+    )
+    try:
+        for _ in range(2):
+            resp = await h.request("/")
+            assert await resp.text() == "y" * 200000 + "é"
+        lines = [line for line in h.logs if "line " in line]
+        assert len(lines) == 600 and lines[299].endswith("line 299 " + "x" * 299 * 7)
+    finally:
+        await h.close()
+
 async def test_memory_limit_error_then_recovery(tmp_path: Path) -> None:
     h = await Harness.load(
         write_module(tmp_path, """

@@ -1,4 +1,4 @@
-"""The transport wrapper that sends a response's head and body in one write."""
+"""The transport wrapper that sends a connection's writes of one loop turn as one write."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runtime.protocol import HeadCoalescingTransport
+from runtime.protocol import BatchingTransport, flusher_for
 
 pytestmark = pytest.mark.asyncio
 
@@ -31,34 +31,39 @@ class RecordingTransport(asyncio.Transport):
         return {"peername": ("127.0.0.1", 1)}.get(name, default)
 
 
-async def test_head_and_body_leave_in_one_write() -> None:
+def wrap(real: RecordingTransport) -> BatchingTransport:
+    return BatchingTransport(real, flusher_for(asyncio.get_running_loop()))
+
+
+async def test_writes_of_one_turn_leave_in_one_write_at_its_end() -> None:
     real = RecordingTransport()
-    t = HeadCoalescingTransport(real, asyncio.get_running_loop())
+    t = wrap(real)
     t.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    t.write(bytearray(b"hel"))
+    t.write(b"lo")
     assert real.writes == []
-    t.write(b"hello")
-    assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\nhello"]
     await asyncio.sleep(0)
     assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\nhello"]
+    t.write(b"more")
+    await asyncio.sleep(0)
+    assert real.writes == [b"HTTP/1.1 200 OK\r\n\r\nhello", b"more"]
     assert t.get_extra_info("peername") == ("127.0.0.1", 1)
 
 
-async def test_a_lone_head_leaves_at_the_end_of_the_loop_turn() -> None:
-    real = RecordingTransport()
-    t = HeadCoalescingTransport(real, asyncio.get_running_loop())
-    t.write(b"head")
+async def test_connections_written_in_one_turn_are_all_flushed() -> None:
+    reals = [RecordingTransport() for _ in range(5)]
+    for i, real in enumerate(reals):
+        wrap(real).write(b"r%d" % i)
     await asyncio.sleep(0)
-    assert real.writes == [b"head"]
-    t.write(b"chunk1")
-    t.write(b"chunk2")
-    assert real.writes == [b"head", b"chunk1chunk2"]
+    assert [r.writes for r in reals] == [[b"r%d" % i] for i in range(5)]
 
 
-async def test_close_sends_what_is_held_first() -> None:
+async def test_close_sends_what_is_held_first_and_nothing_after() -> None:
     real = RecordingTransport()
-    t = HeadCoalescingTransport(real, asyncio.get_running_loop())
+    t = wrap(real)
     t.write(b"head")
     t.close()
     assert real.writes == [b"head"] and real.closed
+    t.write(b"late")
     await asyncio.sleep(0)
     assert real.writes == [b"head"]

@@ -1,14 +1,37 @@
 // The bridge between this QuickJS context and the Python host.
 //
-// JS never calls into Python (impossible once a CPU time limit is set): it pushes host operations
-// into `outbox`; after every entry into JS the host drains the job queue and takes the outbox in one
-// crossing (a JSON string). The host answers by calling `settle(id, ok, payload)`.
+// JS never calls into Python (impossible once a CPU time limit is set): it queues host operations
+// as JSON texts. After every entry into JS the host drains the job queue and then reads the global
+// `__ploy_out`: "" (nothing queued), the one queued op's JSON (the usual case: a request's response),
+// or 1 (several: the host calls take() for them all). Reading a global is not a call into JS, so the
+// usual case skips the CPU-clock read (a real syscall) that every call pays while a time limit is
+// set. (Several ops are not concatenated into __ploy_out: a long concatenation is a rope string, which
+// the host's binding cannot read.) The host answers by calling `settle(id, ok, payload)`.
 // Every file under runtime/js/ is concatenated into one function body, so they share this scope.
 
-const outbox = [];
+const stringify = JSON.stringify;
+// Non-configurable, so worker code cannot turn it into an accessor that would run JS (without a time
+// limit) when the host reads it.
+Object.defineProperty(globalThis, "__ploy_out", { value: "", writable: true, configurable: false, enumerable: false });
+const queued = []; // JSON texts of ops not taken yet
 const pending = new Map(); // op id -> {resolve, reject, rid}
 let nextOpId = 1;
 let currentRid = 0; // the request whose code is running now (for console tagging)
+
+function emit(op) {
+  const s = stringify(op);
+  if (globalThis.__ploy_out === "") queued.length = 0; // the host took what was there
+  queued.push(s);
+  globalThis.__ploy_out = queued.length === 1 ? s : 1;
+}
+
+// Host entry: every queued op, as the items of a JSON array.
+function take() {
+  const s = queued.join(",");
+  queued.length = 0;
+  globalThis.__ploy_out = "";
+  return s;
+}
 
 function expose(name, value) {
   Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
@@ -20,13 +43,13 @@ function hostCall(op, ...args) {
   const rid = currentRid;
   return new Promise((resolve, reject) => {
     pending.set(id, { resolve, reject, rid });
-    outbox.push([op, id, ...args]);
+    emit([op, id, ...args]);
   });
 }
 
 // A host operation without an answer.
 function hostSend(op, ...args) {
-  outbox.push([op, ...args]);
+  emit([op, ...args]);
 }
 
 // --- binary <-> latin-1 strings: the only cheap way bytes cross the boundary ---

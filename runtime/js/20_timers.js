@@ -19,12 +19,17 @@ function addTimer(cb, ms, args, repeat) {
   }
   const id = nextTimerId++;
   const delay = timerDelay(ms);
-  timers.set(id, { deadline: performance.now() + delay, seq: timerSeq++, cb, args, interval: repeat ? delay : -1, rid: currentRid });
+  const deadline = performance.now() + delay;
+  timers.set(id, { deadline, seq: timerSeq++, cb, args, interval: repeat ? delay : -1, rid: currentRid });
+  if (reportedDeadline < 0 || deadline < reportedDeadline) reportTimers();
   return id;
 }
 
 function clearTimer(id) {
+  const t = timers.get(Number(id));
+  if (t === undefined) return;
   timers.delete(Number(id));
+  if (t.deadline === reportedDeadline) reportTimers();
 }
 
 function earliestTimer() {
@@ -35,7 +40,7 @@ function earliestTimer() {
   return best;
 }
 
-// After each entry: tell the host when to wake us, if that changed.
+// Whenever the earliest deadline may have moved: tell the host when to wake us, if that changed.
 function reportTimers() {
   const t = earliestTimer();
   const deadline = t === null ? -1 : t.deadline;
@@ -48,24 +53,28 @@ function reportTimers() {
 // Host entry: run the one earliest due timer. Returns true when one ran (the host drains microtasks
 // and calls again, so microtasks run between timers as HTML requires).
 function fireTimer() {
-  reportedDeadline = -2; // force a fresh report after this entry
-  const t = earliestTimer();
-  if (t === null || t.deadline > performance.now()) return false;
-  let id = 0;
-  for (const [k, v] of timers) if (v === t) id = k;
-  if (t.interval >= 0) {
-    t.deadline = performance.now() + t.interval;
-    t.seq = timerSeq++;
-  } else {
-    timers.delete(id);
-  }
-  currentRid = t.rid;
+  reportedDeadline = -2; // the host's wake-up is spent: whatever happens, report afresh
   try {
-    t.cb.apply(globalThis, t.args);
-  } catch (err) {
-    reportError(err);
+    const t = earliestTimer();
+    if (t === null || t.deadline > performance.now()) return false;
+    let id = 0;
+    for (const [k, v] of timers) if (v === t) id = k;
+    if (t.interval >= 0) {
+      t.deadline = performance.now() + t.interval;
+      t.seq = timerSeq++;
+    } else {
+      timers.delete(id);
+    }
+    currentRid = t.rid;
+    try {
+      t.cb.apply(globalThis, t.args);
+    } catch (err) {
+      reportError(err);
+    }
+    return true;
+  } finally {
+    reportTimers();
   }
-  return true;
 }
 
 expose("setTimeout", (cb, ms, ...args) => addTimer(cb, ms, args, false));

@@ -1,4 +1,4 @@
-// Entry points the host calls (each followed by a job-queue drain and one take()).
+// Entry points the host calls (each followed by a job-queue drain and a read of __ploy_out).
 
 let userDefault = null;
 let env = {};
@@ -140,14 +140,6 @@ function feedEntropy(s) {
   entropy = entropy.slice(entropyPos) + s;
   entropyPos = 0;
   entropyAsked = false;
-}
-
-function take() {
-  reportTimers();
-  if (outbox.length === 0) return "";
-  const s = JSON.stringify(outbox);
-  outbox.length = 0;
-  return s;
 }
 
 feedEntropy(globalThis.__ploy_seed || "");

@@ -1,7 +1,7 @@
 """One QuickJS context driven from the asyncio event loop: entries, job-queue drains, the outbox.
 
 Every entry into JS (a request, a settled host op, a timer, a stream pull) is followed by draining
-QuickJS's job queue and taking the outbox in one crossing; the ops found there start asyncio work
+QuickJS's job queue and taking the outbox (a JSON string JS leaves in a global); the ops found there start asyncio work
 whose results come back as later entries. Many requests are in flight at once, interleaved.
 """
 
@@ -100,11 +100,8 @@ class JsContext:
             get("__ploy_cancel"),
         )
         self._settle, self._settle_bytes = get("__ploy_settle"), get("__ploy_settleBytes")
-        self._take, self._fire_timer, self._set_props = (
-            get("__ploy_take"),
-            get("__ploy_fireTimer"),
-            get("__ploy_setProps"),
-        )
+        self._fire_timer, self._set_props = get("__ploy_fireTimer"), get("__ploy_setProps")
+        self._take_all = get("__ploy_take")
         self._feed_entropy, self._rid = get("__ploy_feedEntropy"), get("__ploy_rid")
 
         env_desc: dict[str, Any] = {}
@@ -158,11 +155,11 @@ class JsContext:
             self._jobs()
             if self.dead:
                 return
-            out = self._call(self._take)
+            out = self._take()
             if not out:
                 return
             self._entered = False
-            for op in json.loads(out):
+            for op in json.loads(f"[{out}]"):
                 try:
                     self._dispatch(op)
                 except Exception:  # a bug in ploy must not take the worker down
@@ -171,6 +168,17 @@ class JsContext:
                 # Only JS queues jobs and fills the outbox: if no op ran JS, both are empty, and another
                 # round (a job-queue poll and a take, two crossings) would find nothing.
                 return
+
+    def _take(self) -> str:
+        """The ops JS queued since the last take, comma-separated JSON (see 00_bridge.js): usually one,
+        read from a global without a call into JS."""
+        out = self.ctx.get("__ploy_out")
+        if out == "":
+            return ""
+        if isinstance(out, str):
+            self.ctx.set("__ploy_out", "")
+            return out
+        return self._call(self._take_all) or ""
 
     def _enter(self, fn: Any, *args: Any) -> None:
         if self.dead:
@@ -199,6 +207,10 @@ class JsContext:
             self.log(f"{self.prefixes.get(rid, '')} {head}".strip())
         if self.dead:
             self._fail_all(f"Error: the worker's JS context was reset after: {head}")
+        elif self.timer is None:
+            # an interrupted timer callback never reached the code that reports the next deadline:
+            # wake soon so JS reports it
+            self.timer = self.loop.call_soon(self._on_timer)  # type: ignore[assignment]
 
     def _healthy(self) -> bool:
         try:

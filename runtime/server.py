@@ -1,7 +1,8 @@
 """`ploy dev`: serves one project's worker over HTTP, reloading it when its files change.
 
 A raw ASGI app under uvicorn rather than Starlette routing: there is exactly one route (everything goes to
-the worker), and skipping the router keeps the hot path short (see bench/hello.py).
+the worker), and skipping the router keeps the hot path short (see bench/hello.py). uvicorn runs it with
+its httptools protocol, writes batched per loop turn (runtime/protocol.py).
 """
 
 from __future__ import annotations

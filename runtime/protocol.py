@@ -5,8 +5,8 @@ another. On a TCP_NODELAY socket (which streaming needs, see server.bind_socket)
 syscall and TCP segment, and each wakes the client. Holding a connection's writes until the end of
 the loop turn sends a small response as one segment, and under load sends the responses finished in
 one turn back to back, so a client reading many connections is woken once for several of them
-(JS hello worker under wrk -c32, side by side: 16.4k -> 20.9k req/s). A streamed body's head and chunks still
-leave in the turn they were produced.
+(JS hello worker under wrk -c32, side by side: 16.4k -> 20.9k req/s). A streamed body's head and
+chunks still leave in the turn they were produced.
 """
 
 from __future__ import annotations

@@ -118,6 +118,73 @@ async def test_body_stream_must_yield_bytes(js: Harness) -> None:
     assert out == ["THROW TypeError", "THROW TypeError"]
 
 
+async def test_a_null_body_is_never_used_up(js: Harness) -> None:
+    out = await run(js, """
+        const r = new Response();
+        const q = new Request("http://a/");
+        return [await r.text(), await r.text(), r.bodyUsed, await q.arrayBuffer().then((b) => b.byteLength), q.bodyUsed,
+                await TA(() => r.clone().text())];
+    """)
+    assert out == ["", "", False, 0, False, ""]
+
+
+async def test_a_read_that_fails_on_a_locked_body_does_not_use_it(js: Harness) -> None:
+    out = await run(js, """
+        const r = new Response("abc");
+        const reader = r.body.getReader();
+        const err = await TA(() => r.text());
+        const used = r.bodyUsed;
+        reader.releaseLock();
+        return [err, used, await r.text(), r.bodyUsed];
+    """)
+    assert out == ["THROW TypeError", False, "abc", True]
+
+
+async def test_body_text_and_json_strip_a_utf8_bom(js: Harness) -> None:
+    out = await run(js, """
+        const bom = [0xef, 0xbb, 0xbf];
+        return [await new Response(new Uint8Array([...bom, 65])).text(), (await new Response("\\ufeffx").text()).length,
+                await new Response(new Uint8Array([...bom, 0x7b, 0x7d])).json(), (await new Blob(["\\ufeffx"]).text()).length,
+                (await new Response(new Uint8Array([...bom, ...bom])).text()).length];
+    """)
+    assert out == ["A", 1, {}, 1, 1]
+
+
+async def test_request_from_a_request_takes_its_body(js: Harness) -> None:
+    out = await run(js, """
+        const a = new Request("http://a/", {method: "POST", body: "hi"});
+        const b = new Request(a);
+        const aBody = a.body;
+        return [a.bodyUsed, aBody !== null && aBody.locked, await TA(() => a.text()), await b.text(),
+                T(() => new Request(a).url), new Request(a, {body: "new"}).method];
+    """)
+    assert out == [True, True, "THROW TypeError", "hi", "THROW TypeError", "POST"]
+
+
+async def test_a_consumed_body_stream_is_locked(js: Harness) -> None:
+    out = await run(js, """
+        const r = new Request("http://a/", {method: "POST", body: "abc"});
+        await r.text();
+        return [r.bodyUsed, r.body.locked, await TA(() => r.body.getReader().read())];
+    """)
+    assert out == [True, True, "THROW TypeError"]
+
+
+async def test_request_init_mode_rules_and_unused_members(js: Harness) -> None:
+    out = await run(js, """
+        const R = (init) => T(() => { const r = new Request("http://a/", init); return [r.mode, r.cache, r.method]; });
+        const r = new Request("http://a/", {referrerPolicy: "no-referrer", integrity: "sha256-x", keepalive: 1, referrer: ""});
+        const c = new Request(r);
+        return [R({mode: "no-cors", method: "PUT"}), R({mode: "no-cors", method: "post"}), R({cache: "only-if-cached"}),
+                R({cache: "only-if-cached", mode: "same-origin"}), R({window: null}), R({window: {}}), R({referrerPolicy: "bogus"}),
+                [r.referrerPolicy, r.integrity, r.keepalive, r.referrer], [c.referrerPolicy, c.integrity, c.keepalive, c.referrer],
+                new Request("http://a/", {referrer: "http://a/x"}).referrer, new Request("http://a/").referrer];
+    """)
+    assert out == ["THROW TypeError", ["no-cors", "default", "POST"], "THROW TypeError", ["same-origin", "only-if-cached", "GET"],
+                   ["cors", "default", "GET"], "THROW TypeError", "THROW TypeError",
+                   ["no-referrer", "sha256-x", True, ""], ["no-referrer", "sha256-x", True, ""], "http://a/x", "about:client"]
+
+
 # ---------------------------------------------------------------- TextEncoder / TextDecoder / base64
 async def test_text_decoder_labels_and_legacy_encodings(js: Harness) -> None:
     out = await run(js, """
@@ -368,6 +435,29 @@ async def test_headers_from_records_plain_null_prototype_and_getters(js: Harness
                 T(() => new Headers({ "x": "a\\nb" })), T(() => new Headers({ "x": "\\u0100" })), T(() => new Headers({ "x": "a\\0" }))];
     """)
     assert out == [[["x-a", "1"]], [["b", "2"]], [["d", "4"]], [["e", "5"]], "THROW TypeError", "THROW TypeError", "THROW TypeError"]
+
+async def test_blob_slice_and_file_last_modified_are_webidl_integers(js: Harness) -> None:
+    out = await run(js, """
+        const b = new Blob(["abcdef"]);
+        const slices = [];
+        for (const [s, e] of [[NaN, "4"], [0, Infinity], [-Infinity], [1.7, 3.9], [2.5, 4.5], [-1.5]]) slices.push(await b.slice(s, e).text());
+        const lm = (v) => T(() => new File([], "n", {lastModified: v}).lastModified);
+        return [slices, lm(12.7), lm(-1.5), lm(NaN), lm("abc"), lm(null), lm(1n), T(() => b.slice(Symbol()))];
+    """)
+    # slice() takes [Clamp] long long (round half to even); lastModified is a long long (truncated, NaN is 0)
+    assert out == [["abcd", "abcdef", "abcdef", "cd", "cd", "ef"], 12, -1, 0, 0, 0, "THROW TypeError", "THROW TypeError"]
+
+
+async def test_form_data_overloads_and_multipart_filenames(js: Harness) -> None:
+    out = await run(js, """
+        const fd = new FormData();
+        const checks = [T(() => fd.get()), T(() => fd.has()), T(() => fd.getAll()), T(() => fd.delete()),
+                        T(() => fd.append("a", "b", "c.txt")), T(() => fd.set("a", "b", "c.txt"))];
+        fd.append("n\\r", new File(["q"], "a\\"\\n.txt"));
+        const text = await new Response(fd).text();
+        return [checks, /name="n%0D%0A"; filename="a%22%0A.txt"/.test(text)];
+    """)
+    assert out == [["THROW TypeError"] * 6, True]
 
 # ---------------------------------------------------------------- URL
 async def test_url_host_mapping(js: Harness) -> None:

@@ -137,6 +137,21 @@ function concatBytes(chunks) {
   return out;
 }
 
+// WebIDL [Clamp] long long: NaN is 0, the rest clamped and rounded half to even.
+function clampLongLong(v) {
+  let x = +v;
+  if (x !== x) return 0;
+  x = Math.min(Math.max(x, -9223372036854775808), 9223372036854775807);
+  const f = Math.floor(x), d = x - f;
+  return d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+}
+
+// WebIDL long long: NaN and infinities are 0, the rest truncated (exact within 2^53).
+function longLong(v) {
+  const x = +v;
+  return Number.isFinite(x) ? Math.trunc(x) + 0 : 0;
+}
+
 class Blob {
   _bytes;
   _type;
@@ -167,12 +182,13 @@ class Blob {
   get type() { return this._type; }
   slice(start = 0, end = this.size, type = "") {
     const n = this.size;
+    start = clampLongLong(start); end = clampLongLong(end);
     const rel = (x) => (x < 0 ? Math.max(n + x, 0) : Math.min(x, n));
     const b = new Blob([], { type });
     b._bytes = this._bytes.slice(rel(start), Math.max(rel(end), rel(start)));
     return b;
   }
-  async text() { return utf8Decode(this._bytes, false); }
+  async text() { const s = utf8Decode(this._bytes, false); return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s; }
   async arrayBuffer() { return this._bytes.slice().buffer; }
   async bytes() { return this._bytes.slice(); }
   stream() { return bytesStream(this._bytes); }
@@ -187,7 +203,7 @@ class File extends Blob {
     if (arguments.length < 2) throw new TypeError("File constructor requires 2 arguments");
     super(parts, options);
     this.#name = String(name);
-    this.#lastModified = options && options.lastModified !== undefined ? Number(options.lastModified) : Date.now();
+    this.#lastModified = options && options.lastModified !== undefined ? longLong(options.lastModified) : Date.now();
   }
   get name() { return this.#name; }
   get lastModified() { return this.#lastModified; }
@@ -208,6 +224,11 @@ function bytesStream(bytes) {
 }
 
 // ---------------------------------------------------------------- FormData
+function formName(argc, name) {
+  if (argc === 0) throw new TypeError("FormData: a name argument is required");
+  return toUSVString(name);
+}
+
 class FormData {
   _entries = [];
   constructor(form) {
@@ -226,14 +247,16 @@ class FormData {
   }
   append(name, value, filename) {
     if (arguments.length < 2) throw new TypeError("FormData.append requires 2 arguments");
+    if (arguments.length > 2 && !(value instanceof Blob)) throw new TypeError("FormData.append: a filename needs a Blob value");
     this._entries.push(this.#entry(name, value, filename));
   }
-  delete(name) { name = toUSVString(name); this._entries = this._entries.filter(([k]) => k !== name); }
-  get(name) { name = toUSVString(name); const e = this._entries.find(([k]) => k === name); return e ? e[1] : null; }
-  getAll(name) { name = toUSVString(name); return this._entries.filter(([k]) => k === name).map(([, v]) => v); }
-  has(name) { name = toUSVString(name); return this._entries.some(([k]) => k === name); }
+  delete(name) { name = formName(arguments.length, name); this._entries = this._entries.filter(([k]) => k !== name); }
+  get(name) { name = formName(arguments.length, name); const e = this._entries.find(([k]) => k === name); return e ? e[1] : null; }
+  getAll(name) { name = formName(arguments.length, name); return this._entries.filter(([k]) => k === name).map(([, v]) => v); }
+  has(name) { name = formName(arguments.length, name); return this._entries.some(([k]) => k === name); }
   set(name, value, filename) {
     if (arguments.length < 2) throw new TypeError("FormData.set requires 2 arguments");
+    if (arguments.length > 2 && !(value instanceof Blob)) throw new TypeError("FormData.set: a filename needs a Blob value");
     const e = this.#entry(name, value, filename);
     const i = this._entries.findIndex(([k]) => k === e[0]);
     if (i < 0) this._entries.push(e);
@@ -251,10 +274,11 @@ function encodeMultipart(fd) {
   const rnd = new Uint8Array(12);
   randomBytesInto(rnd);
   const boundary = "----PloyFormBoundary" + Array.from(rnd, (b) => b.toString(16).padStart(2, "0")).join("");
-  const esc = (s) => s.replace(/\r\n|\r|\n/g, "\r\n").replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+  // names get their newlines normalized to CRLF, filenames do not; both then escape " CR LF
+  const esc = (s) => s.replace(/"/g, "%22").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
   const chunks = [];
   for (const [name, value] of fd._entries) {
-    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${esc(name)}"`;
+    let head = `--${boundary}\r\nContent-Disposition: form-data; name="${esc(name.replace(/\r\n|\r|\n/g, "\r\n"))}"`;
     if (value instanceof File) {
       head += `; filename="${esc(value.name)}"\r\nContent-Type: ${value.type || "application/octet-stream"}\r\n\r\n`;
       chunks.push(utf8Encode(head), value._bytes, utf8Encode("\r\n"));
@@ -326,8 +350,9 @@ class Body {
     if (b.stream === null) {
       b.stream = bytesStream(b.bin !== undefined ? latin1ToBytes(b.bin) : typeof b.source === "string" ? utf8Encode(b.source) : b.source);
       b.bin = undefined;
-      if (this._used) b.stream._disturbed = true;
       b.source = null;
+      // consumed before anyone looked: the stream was read to its end by a reader still holding it
+      if (this._used) { b.stream._disturbed = true; b.stream.getReader(); }
     }
     return b.stream;
   }
@@ -337,19 +362,21 @@ class Body {
   }
   // Resolves with a string (text), a Uint8Array, or {bin} (bytes as a latin-1 string) of the whole body.
   _consume() {
-    if (this.bodyUsed) return Promise.reject(new TypeError("Body has already been used"));
     const b = this._body;
+    if (b === null) return Promise.resolve(new Uint8Array(0)); // a null body is never disturbed
+    if (this.bodyUsed) return Promise.reject(new TypeError("Body has already been used"));
+    if (b.stream !== null && b.stream.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
     this._used = true;
-    if (b === null) return Promise.resolve(new Uint8Array(0));
     if (b.stream === null) return Promise.resolve(b.bin !== undefined ? { bin: b.bin } : b.source);
-    if (b.stream.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
     return readAll(b.stream);
   }
   async text() {
     const v = await this._consume();
-    if (typeof v === "string") return v;
-    if (v.bin !== undefined) return v.bin.length ? utf8DecodeBin(v.bin, false) : "";
-    return utf8Decode(v, false);
+    let s;
+    if (typeof v === "string") s = v;
+    else if (v.bin !== undefined) s = v.bin.length ? utf8DecodeBin(v.bin, false) : "";
+    else s = utf8Decode(v, false);
+    return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s; // UTF-8 decode drops a leading BOM
   }
   async json() {
     return JSON.parse(await this.text());
@@ -424,6 +451,7 @@ class Request extends Body {
       this._headers = new Headers(input._headers);
       this._redirect = input._redirect;
       this._mode = input._mode; this._cache = input._cache; this._credentials = input._credentials;
+      if (input._extra !== undefined) this._extra = input._extra;
       if (init.signal === undefined && input._signal) this._signal = followSignal(input._signal);
     } else {
       let u;
@@ -452,6 +480,17 @@ class Request extends Body {
     }
     if (init.cache !== undefined) this._cache = requestEnum("cache", init.cache, ["default", "no-store", "reload", "no-cache", "force-cache", "only-if-cached"]);
     if (init.credentials !== undefined) this._credentials = requestEnum("credentials", init.credentials, ["omit", "same-origin", "include"]);
+    if (init.window !== undefined && init.window !== null) throw new TypeError("RequestInit.window must be null");
+    if (init.referrer !== undefined || init.referrerPolicy !== undefined || init.integrity !== undefined || init.keepalive !== undefined) {
+      this._extra = requestExtra(this._extra, init);
+    }
+    if (init.duplex !== undefined) requestEnum("duplex", init.duplex, ["half"]);
+    if (this._mode === "no-cors" && this._method !== "GET" && this._method !== "HEAD" && this._method !== "POST") {
+      throw new TypeError(`Method ${this._method} is not allowed in no-cors mode`);
+    }
+    if (this._cache === "only-if-cached" && this._mode !== "same-origin") {
+      throw new TypeError("Request cache mode 'only-if-cached' needs mode 'same-origin'");
+    }
     if (init.signal !== undefined && init.signal !== null) {
       if (!(init.signal instanceof AbortSignal)) throw new TypeError("RequestInit.signal must be an AbortSignal");
       this._signal = followSignal(init.signal);
@@ -461,13 +500,17 @@ class Request extends Body {
     if ((hasBody || (src && src._body !== null)) && (this._method === "GET" || this._method === "HEAD")) {
       throw new TypeError("Request with GET/HEAD method cannot have body.");
     }
-    if (init.body !== undefined) {
+    if (hasBody) {
       const [body, type] = extractBody(init.body);
       this._body = body;
       if (type && !this._headers.has("content-type")) this._headers.set("content-type", type);
     } else if (src && src._body !== null) {
-      if (src.bodyUsed) throw new TypeError("Cannot construct a Request with a Request whose body has already been used");
+      if (src.bodyUsed || (src._body.stream !== null && src._body.stream.locked)) {
+        throw new TypeError("Cannot construct a Request with a Request whose body is used or locked");
+      }
+      // the body moves here; the input keeps a used (disturbed and locked) one
       this._body = src._body;
+      src._body = { source: new Uint8Array(0), stream: null };
       src._used = true;
     }
   }
@@ -487,16 +530,17 @@ class Request extends Body {
   get cache() { return this._cache; }
   get credentials() { return this._credentials; }
   get destination() { return ""; }
-  get integrity() { return ""; }
-  get keepalive() { return false; }
+  get integrity() { return this._extra !== undefined ? this._extra.integrity : ""; }
+  get keepalive() { return this._extra !== undefined ? this._extra.keepalive : false; }
   get mode() { return this._mode; }
-  get referrer() { return "about:client"; }
-  get referrerPolicy() { return ""; }
+  get referrer() { return this._extra !== undefined ? this._extra.referrer : "about:client"; }
+  get referrerPolicy() { return this._extra !== undefined ? this._extra.referrerPolicy : ""; }
   get duplex() { return "half"; }
   clone() {
     const r = new Request(INTERNAL);
     r._url = this._url; r._method = this._method; r._headers = new Headers(this._headers); r._headers._guard = this._headers._guard;
     r._redirect = this._redirect; r._mode = this._mode; r._cache = this._cache; r._credentials = this._credentials; r.cf = this.cf;
+    if (this._extra !== undefined) r._extra = this._extra;
     r._signal = followSignal(this.signal); // the clone's own signal, aborted with this one
     r._body = this._cloneBody();
     return r;
@@ -509,6 +553,27 @@ function requestEnum(field, value, allowed) {
   value = String(value);
   if (!allowed.includes(value)) throw new TypeError(`Invalid RequestInit.${field}: '${value}'`);
   return value;
+}
+
+const REFERRER_POLICIES = ["", "no-referrer", "no-referrer-when-downgrade", "same-origin", "origin", "strict-origin",
+  "origin-when-cross-origin", "strict-origin-when-cross-origin", "unsafe-url"];
+
+// The rarely given RequestInit members (no effect here, but kept and reported as the standard says).
+function requestExtra(prev, init) {
+  const x = prev !== undefined ? { ...prev } : { referrer: "about:client", referrerPolicy: "", integrity: "", keepalive: false };
+  if (init.referrer !== undefined) {
+    const ref = String(init.referrer);
+    if (ref === "") x.referrer = "";
+    else {
+      let u;
+      try { u = new URL(ref); } catch { throw new TypeError(`Invalid referrer URL: ${ref}`); }
+      x.referrer = u.href;
+    }
+  }
+  if (init.referrerPolicy !== undefined) x.referrerPolicy = requestEnum("referrerPolicy", init.referrerPolicy, REFERRER_POLICIES);
+  if (init.integrity !== undefined) x.integrity = String(init.integrity);
+  if (init.keepalive !== undefined) x.keepalive = !!init.keepalive;
+  return x;
 }
 
 // A new signal that aborts when `signal` does (Fetch: a request's signal "follows" the one given).

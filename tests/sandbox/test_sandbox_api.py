@@ -101,6 +101,27 @@ def test_exec_stream_close_stops_command(run: Run, shared: SandboxClient, wd: st
     assert run(shared.exec(f"kill -0 {pid}"))["exitCode"] != 0
 
 
+def test_a_finished_stream_leaves_its_connection_usable(run: Run, shared: SandboxClient) -> None:
+    """The agent dropped the connection after a stream now and then (its watch for the host closing still
+    held the reader when the next request was read); the host hid that by sending the next call again,
+    which it no longer does once a request was written."""
+    from bindings.sandbox.agent_client import _peer_alive
+
+    async def go() -> list[bool]:
+        proc = await shared.startProcess("echo logged")
+        alive = []
+        for i in range(6):
+            stream = await (shared.streamProcessLogs(proc["id"]) if i == 0 else shared.execStream("echo hi"))
+            async for _ in stream:
+                pass
+            await asyncio.sleep(0.1)
+            alive += [_peer_alive(c) for c in shared._mgr.entries[shared.id].agent._idle]
+        return alive
+
+    alive = run(go())
+    assert alive and all(alive), alive
+
+
 def test_exec_stream_errors_and_timeout(run: Run, shared: SandboxClient) -> None:
     assert error_code(run, shared.execStream("true", {"cwd": "/nope"})) == "NOT_FOUND"
 

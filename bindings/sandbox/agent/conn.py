@@ -65,3 +65,11 @@ class Conn:
             data = await self.reader.read(65536)
             if not data:
                 return
+
+    @staticmethod
+    async def stop_watching(watch: asyncio.Future[Any]) -> None:
+        """Cancel a wait_closed_by_peer() task and wait until it has let go of the reader. The connection's
+        next request is read from the same reader, which takes one waiter at a time: a read still pending
+        there made that read_request() raise, and the agent dropped a connection the host had pooled."""
+        watch.cancel()
+        await asyncio.wait({watch})

@@ -192,4 +192,4 @@ async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, time
                 kill_tree(pid)
                 raise
     finally:
-        closed.cancel()
+        await conn.stop_watching(closed)

@@ -291,5 +291,5 @@ async def stream_logs(conn: Conn, pid_id: str) -> None:
                     raise ConnectionResetError("host closed the stream")
                 await asyncio.sleep(FOLLOW_POLL_S)
     finally:
-        closed.cancel()
+        await conn.stop_watching(closed)
     await conn.reply(info(pid_id))

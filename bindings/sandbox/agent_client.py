@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,11 +19,26 @@ UNIX_PATH_MAX = 107
 
 
 class AgentUnavailable(PloyError):
-    """The agent could not be reached (container stopped, agent restarting): safe to retry after recovery.
+    """The agent could not be reached (container stopped, agent restarting) and nothing of the request was
+    sent: safe to retry after recovery.
 
     A PloyError, so when the retry fails too the worker sees SANDBOX_UNAVAILABLE rather than INTERNAL."""
 
     code = "SANDBOX_UNAVAILABLE"
+
+
+class AgentInterrupted(PloyError):
+    """The agent went away after the request was (or may have been) written to it: the call may or may
+    not have run, so it is never retried (exec, writeFile, startProcess could run twice)."""
+
+    code = "SANDBOX_UNAVAILABLE"
+
+    def __init__(self, what: str = "call") -> None:
+        super().__init__(
+            f"the sandbox agent went away during the {what} (the sandbox restarted or stopped): it may or may "
+            "not have run, so it was not retried; the next call reaches the sandbox again",
+            mayHaveRun=True,
+        )
 
 
 def remote_error(error: dict[str, Any]) -> PloyError:
@@ -41,6 +57,27 @@ class _Conn:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+
+
+def _peer_alive(conn: _Conn) -> bool:
+    """An idle pooled connection whose agent is still there. Asked of the socket itself (a non-blocking
+    peek), not only of the reader: the event loop may not have seen the EOF of an agent that just died,
+    and a request written there would be lost without our knowing whether it ran."""
+    if conn.reader.at_eof() or conn.writer.is_closing():
+        return False
+    sock = conn.writer.get_extra_info("socket")
+    if sock is None:
+        return True
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM, 0, sock.fileno())
+    try:
+        probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        return False  # EOF, or bytes nobody asked for: not a connection to send a request on
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.detach()  # the transport owns the descriptor
 
 
 class AgentClient:
@@ -73,7 +110,7 @@ class AgentClient:
     async def _acquire(self) -> tuple[_Conn, bool]:
         while self._idle:
             conn = self._idle.pop()
-            if not conn.reader.at_eof() and not conn.writer.is_closing():
+            if _peer_alive(conn):
                 return conn, True
             conn.close()
         return await self._connect(), False
@@ -100,24 +137,22 @@ class AgentClient:
         await conn.writer.drain()
 
     async def call(self, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
-        """Send one request; return (result, data by frame type). Raises PloyError for a remote error."""
-        conn, reused = await self._acquire()
+        """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
+        AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
+        conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
-        got_any = False
         try:
+            # from the first write on, the agent may have the request: a lost connection is no longer a retry
             await self._send(conn, request, upload)
             while True:
                 kind, payload = await proto.read_frame(conn.reader)
-                got_any = True
                 if kind == b"J":
                     reply = json.loads(payload)
                     break
                 data.setdefault(kind, bytearray()).extend(payload)
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
             conn.close()
-            if not got_any:
-                raise AgentUnavailable(f"agent connection lost ({'pooled' if reused else 'new'}): {exc}") from exc
-            raise PloyError("the sandbox agent went away during the call", code="SANDBOX_UNAVAILABLE") from exc
+            raise AgentInterrupted() from exc
         except BaseException:
             conn.close()
             raise
@@ -127,14 +162,15 @@ class AgentClient:
         return reply.get("result"), data
 
     async def open_stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
-        """Start a streaming call; connection problems before the first frame raise AgentUnavailable now."""
+        """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
+        AgentInterrupted when it went away after the request was written."""
         conn, _ = await self._acquire()
         try:
             await self._send(conn, request, None)
             first = await proto.read_frame(conn.reader)
         except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
             conn.close()
-            raise AgentUnavailable(str(exc)) from exc
+            raise AgentInterrupted() from exc
         except BaseException:
             conn.close()
             raise
@@ -162,7 +198,7 @@ class AgentClient:
                 try:
                     kind, payload = await proto.read_frame(conn.reader)
                 except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                    raise PloyError("the sandbox agent went away during the stream", code="SANDBOX_UNAVAILABLE") from exc
+                    raise AgentInterrupted("stream") from exc
         finally:
             if not done:
                 # closing the socket is how the agent learns to stop the command

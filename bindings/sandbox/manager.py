@@ -29,7 +29,7 @@ from bindings.context import BindingContext
 from bindings.errors import InvalidArgument, PloyError
 from bindings.sandbox import image as images
 from bindings.sandbox import podman
-from bindings.sandbox.agent_client import AgentClient, AgentUnavailable
+from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
 from bindings.sandbox.bridge import pin_bridge_mac
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
@@ -186,7 +186,7 @@ class SandboxManager:
             try:
                 await e.agent.call({"op": "ping"})
                 return
-            except AgentUnavailable:
+            except (AgentUnavailable, AgentInterrupted):  # a ping may always be sent again
                 if time.monotonic() > deadline:
                     logs = await podman.run("logs", "--tail", "20", e.container, check=False)
                     raise PloyError(f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
@@ -200,7 +200,7 @@ class SandboxManager:
             try:
                 await e.agent.call({"op": "ping"})
                 return  # another caller/process brought it back meanwhile
-            except AgentUnavailable:
+            except (AgentUnavailable, AgentInterrupted):
                 pass
             state = await podman.container_state(e.container)
             if state in ("created", "configured"):
@@ -317,10 +317,19 @@ class SandboxManager:
         return e
 
     async def call_entry(self, e: Entry, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+        """One call, retried once after recovery only when nothing of it reached the agent (connect failed,
+        socket missing while the container restarted). Once the request was written, AgentInterrupted
+        (SANDBOX_UNAVAILABLE, "may or may not have run") reaches the caller: a retry could run an exec,
+        writeFile or startProcess twice. The next call recovers the sandbox as usual."""
         try:
             return await e.agent.call(request, upload)
         except AgentUnavailable:
             e = await self._revive(e)
+            return await e.agent.call(request, upload)
+        except AgentInterrupted:
+            if request.get("op") != "ping":
+                raise
+            e = await self._revive(e)  # ploy's own health check has no effect: safe to send again
             return await e.agent.call(request, upload)
 
     async def call(self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:

@@ -61,9 +61,11 @@ def test_agent_death_and_stopped_or_removed_container_recover(run: Run, bindings
     sb = b.get("rec")
     run(sb.writeFile("keep.txt", "still here"))
     # kill the agent from inside (a background process survives it): PID 1 restarts it, the host reconnects
-    run(sb.startProcess("sleep 0.2; pkill -9 -f agent/server.py"))
+    agent_pid = run(sb.exec("echo $PPID"))["stdout"]
+    run(sb.startProcess("sleep 0.2; pkill -9 -P 1 -f agent/init.py"))  # the agent: a fork of PID 1
     time.sleep(0.6)
     assert run(sb.exec("echo back"))["stdout"] == "back\n"
+    assert run(sb.exec("echo $PPID"))["stdout"] != agent_pid
     # stopped behind our back: restarted on next use with its files
     name = containers("ploy.id", "rec")[0].split()[0]
     subprocess.run(["podman", "stop", "-t", "0", name], check=True, capture_output=True)
@@ -71,6 +73,31 @@ def test_agent_death_and_stopped_or_removed_container_recover(run: Run, bindings
     # removed behind our back: a new empty sandbox under the same id
     subprocess.run(["podman", "rm", "-f", "-t", "0", name], check=True, capture_output=True)
     assert run(sb.exec("test -e keep.txt"))["exitCode"] == 1
+
+
+def test_agent_death_after_the_request_was_sent_is_not_retried(run: Run, bindings: Any) -> None:
+    """A retry after the agent had the request could run a non-idempotent command twice: only a call
+    that never reached the agent is retried; this one fails with a typed "may or may not have run"."""
+    from bindings.sandbox.agent_client import AgentInterrupted
+
+    sb = bindings.make("interrupt").get("intr")
+    kill = "kill -9 $PPID; sleep 2"  # the command's parent is the agent
+    with pytest.raises(PloyError) as info:
+        run(sb.exec(f"echo ran >> /workspace/count; {kill}"))
+    # the next call reaches the sandbox again; the command ran once
+    assert run(sb.exec("wc -l < /workspace/count"))["stdout"] == "1\n"
+    assert isinstance(info.value, AgentInterrupted) and info.value.code == "SANDBOX_UNAVAILABLE"
+    assert "may or may not have run" in info.value.message and info.value.details["mayHaveRun"] is True
+
+    async def consume() -> bytes:
+        out = b""
+        async for chunk in await sb.execStream(f"echo ran >> /workspace/streamed; {kill}"):
+            out += chunk
+        return out
+
+    with pytest.raises(AgentInterrupted):
+        run(consume())
+    assert run(sb.exec("wc -l < /workspace/streamed"))["stdout"] == "1\n"
 
 
 def test_destroy(run: Run, bindings: Any) -> None:

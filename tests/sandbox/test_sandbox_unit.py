@@ -44,3 +44,41 @@ def test_recipe_hash_covers_image_bin(tmp_path: Path, monkeypatch: pytest.Monkey
     assert len({empty, with_tool, image.default_tag()}) == 3
     assert "COPY bin/ /usr/local/bin/" in image._containerfile(image.base_tag(), image._layer_files())
     assert image.default_tag().startswith("localhost/ploy-sandbox:")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_pooled_connection_to_a_dead_agent_is_never_sent_a_request(tmp_path: Path, loop: str) -> None:
+    """The agent died while a connection sat idle, before the event loop saw the EOF: the request must go
+    to a new connection (whose failure is a safe retry), not be written into the dead one."""
+    import socket
+
+    from bindings.sandbox.agent_client import AgentClient, _peer_alive
+
+    path = tmp_path / "a.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    async def go() -> tuple[bool, bool, bool]:
+        client = AgentClient(path)
+        conn = await client._connect()
+        agent_side, _ = listener.accept()
+        alive = _peer_alive(conn)
+        agent_side.close()  # no await in between: the loop has not looked at the socket since
+        dead = not _peer_alive(conn) and not conn.reader.at_eof()
+        client._release(conn)
+        listener.close()
+        path.unlink()
+        try:
+            await client.call({"op": "ping"})
+            retryable = False
+        except PloyError as exc:
+            retryable = type(exc).__name__ == "AgentUnavailable"
+        return alive, dead, retryable
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        result = uvloop.run(go())
+    else:
+        result = asyncio.run(go())
+    assert result == (True, True, True)

@@ -415,6 +415,101 @@ async def test_blob_and_body_streams_are_byte_streams(js: Harness) -> None:
     assert out == [[120, 98], "abc", "hey"]
 
 
+async def test_writable_errored_or_aborted_before_start_settles(js: Harness) -> None:
+    out = await run(js, """
+        const h = (p) => Promise.race([TA(() => p), new Promise((r) => setTimeout(() => r("HANG"), 100))]);
+        let wc;
+        const ws = new WritableStream({start(c) { wc = c; }});
+        const w = ws.getWriter();
+        wc.error(new URIError());
+        let tc;
+        const ts = new TransformStream({start(c) { tc = c; }});
+        tc.error(new RangeError());
+        const log = [];
+        const slow = new WritableStream({start() { return new Promise((r) => setTimeout(r, 10)); }, abort(r) { log.push("abort " + r); }});
+        const sw = slow.getWriter();
+        const a1 = sw.abort("x"), a2 = sw.abort("y");
+        log.push("called");
+        await a1;
+        const free = new WritableStream().getWriter();
+        free.releaseLock();
+        return [await h(w.closed), await h(ts.writable.getWriter().closed), log, a1 === a2, await h(free.ready)];
+    """)
+    assert out == ["THROW URIError", "THROW RangeError", ["called", "abort x"], True, "THROW TypeError"]
+
+
+async def test_tee_of_a_byte_stream_gives_byte_streams(js: Harness) -> None:
+    out = await run(js, """
+        const rs = new ReadableStream({type: "bytes", start(c) { c.enqueue(new Uint8Array([1, 2])); c.close(); }});
+        const [a, b] = rs.tee();
+        const x = await a.getReader({mode: "byob"}).read(new Uint8Array(1));
+        const r = new Response("hey"); r.clone();
+        const y = await r.body.getReader({mode: "byob"}).read(new Uint8Array(8));
+        return [Array.from(x.value), Array.from((await b.getReader().read()).value), new TextDecoder().decode(y.value)];
+    """)
+    assert out == [[1], [1, 2], "hey"]
+
+
+async def test_stream_constructor_argument_checks(js: Harness) -> None:
+    out = await run(js, """
+        const ok = (f) => { const v = T(f); return typeof v === "object" ? "ok" : v; };
+        return [
+          ok(() => new ReadableStream(5)), ok(() => new ReadableStream({pull: 5})), ok(() => new ReadableStream({cancel: 5})),
+          ok(() => new ReadableStream({}, 5)), ok(() => new ReadableStream({type: "bytes"}, {size() { return 1; }})),
+          ok(() => new ReadableStream({type: "bytes", autoAllocateChunkSize: 0})),
+          ok(() => new WritableStream(null)), ok(() => new WritableStream({write: 1})), ok(() => new WritableStream({close: 1})),
+          ok(() => new TransformStream(null)), ok(() => new TransformStream({transform: 5})), ok(() => new TransformStream({flush: 5})),
+          ok(() => new ReadableStream().pipeThrough({readable: new ReadableStream(), writable: {}})),
+          ok(() => new ReadableStream().pipeThrough({readable: {}, writable: new WritableStream()})),
+          ok(() => new ReadableStream().pipeThrough(new TransformStream(), {signal: 5})),
+          ok(() => new WritableStreamDefaultWriter({})), ok(() => new WritableStreamDefaultController()),
+          ok(() => new TransformStreamDefaultController()), ok(() => new CountQueuingStrategy({})),
+          ok(() => new ReadableStream({}, null)), ok(() => new TransformStream(undefined, undefined, undefined)),
+        ];
+    """)
+    assert out == ["THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW RangeError", "THROW TypeError",
+                   "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError",
+                   "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError",
+                   "THROW TypeError", "ok", "ok"]
+
+
+async def test_stream_classes_tags_and_strategy_size(js: Harness) -> None:
+    out = await run(js, """
+        const tag = (o) => Object.prototype.toString.call(o);
+        let rc, bc, wc, tc;
+        new ReadableStream({start(c) { rc = c; }}); new ReadableStream({type: "bytes", start(c) { bc = c; }});
+        new WritableStream({start(c) { wc = c; }}); new TransformStream({start(c) { tc = c; }});
+        const cq = new CountQueuingStrategy({highWaterMark: 1}), bq = new ByteLengthQueuingStrategy({highWaterMark: 1});
+        return [[rc, bc, wc, tc, new ReadableStream().getReader(), new WritableStream().getWriter(), cq, bq].map(tag),
+                cq.size === new CountQueuingStrategy({highWaterMark: 2}).size, cq.size.name, bq.size.name];
+    """)
+    assert out == [["[object ReadableStreamDefaultController]", "[object ReadableByteStreamController]",
+                    "[object WritableStreamDefaultController]", "[object TransformStreamDefaultController]",
+                    "[object ReadableStreamDefaultReader]", "[object WritableStreamDefaultWriter]",
+                    "[object CountQueuingStrategy]", "[object ByteLengthQueuingStrategy]"], True, "size", "size"]
+
+
+async def test_readable_stream_from_checks_iterator_results(js: Harness) -> None:
+    out = await run(js, """
+        const src = (next, ret) => ({[Symbol.asyncIterator]() { return {next, return: ret}; }});
+        const one = () => Promise.resolve({value: 1, done: false});
+        return [await TA(() => ReadableStream.from(src(() => 5)).getReader().read()),
+                await TA(() => ReadableStream.from(src(one, () => 5)).cancel()),
+                await TA(() => ReadableStream.from(src(one, () => ({done: true}))).cancel())];
+    """)
+    assert out == ["THROW TypeError", "THROW TypeError", "undefined"]
+
+
+async def test_async_iterator_return_waits_for_a_pending_next(js: Harness) -> None:
+    out = await run(js, """
+        const rs = new ReadableStream({start(c) { setTimeout(() => c.enqueue(1), 10); }});
+        const it = rs.values();
+        const p = it.next();
+        const q = it.return("x");
+        return [await p, await q, await it.next()];
+    """)
+    assert out == [{"value": 1, "done": False}, {"value": "x", "done": True}, {"done": True}]
+
 # ---------------------------------------------------------------- Blob / FormData
 async def test_blob_and_form_data_argument_checks(js: Harness) -> None:
     out = await run(js, """

@@ -1,7 +1,22 @@
 // ReadableStream, WritableStream, TransformStream (WHATWG Streams, default/non-byte variants),
 // queuing strategies, TextEncoderStream/TextDecoderStream.
 
+// WebIDL argument checks: an optional `object` (null is not one), a dictionary (undefined or null is
+// an empty one), and a dictionary member that must be a callback function.
+function checkObject(v, what) {
+  if (v === null || (typeof v !== "object" && typeof v !== "function")) throw new TypeError(`${what} must be an object`);
+}
+function checkDict(v, what) {
+  if (v !== undefined && v !== null && typeof v !== "object" && typeof v !== "function") throw new TypeError(`${what} must be an object`);
+}
+function checkCallbacks(dict, what, names) {
+  for (const n of names) {
+    if (dict[n] !== undefined && typeof dict[n] !== "function") throw new TypeError(`${what}.${n} must be a function`);
+  }
+}
+
 function extractHWM(strategy, dflt) {
+  checkDict(strategy, "The queuing strategy");
   if (!strategy || strategy.highWaterMark === undefined) return dflt;
   const h = Number(strategy.highWaterMark);
   if (Number.isNaN(h) || h < 0) throw new RangeError("Invalid highWaterMark");
@@ -22,13 +37,26 @@ function deferred() {
 
 function markHandled(p) { p.catch(() => {}); return p; }
 
+// The strategies' size functions are one function each (per realm), named "size".
+const countSize = function size() { return 1; };
+const byteLengthSize = function size(chunk) { return chunk.byteLength; };
+function strategyHWM(init) {
+  if (init === undefined) throw new TypeError("A queuing strategy needs an init dictionary");
+  checkDict(init, "The queuing strategy init");
+  if (init === null || init.highWaterMark === undefined) throw new TypeError("highWaterMark is required");
+  return +init.highWaterMark;
+}
 class CountQueuingStrategy {
-  constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; }
-  get size() { return () => 1; }
+  #hwm;
+  constructor(init) { this.#hwm = strategyHWM(init); }
+  get highWaterMark() { return this.#hwm; }
+  get size() { return countSize; }
 }
 class ByteLengthQueuingStrategy {
-  constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; }
-  get size() { return (chunk) => chunk.byteLength; }
+  #hwm;
+  constructor(init) { this.#hwm = strategyHWM(init); }
+  get highWaterMark() { return this.#hwm; }
+  get size() { return byteLengthSize; }
 }
 
 // ---------------------------------------------------------------- ReadableStream
@@ -137,14 +165,21 @@ class ReadableStream {
     this._reader = null;
     this._disturbed = false;
     this._storedError = undefined;
-    if (underlyingSource === null) throw new TypeError("underlyingSource cannot be null");
+    if (underlyingSource !== undefined) checkObject(underlyingSource, "The underlying source");
     const src = underlyingSource === undefined ? {} : underlyingSource;
+    checkCallbacks(src, "The underlying source", ["start", "pull", "cancel"]);
     const source = {
       _self: src,
       start: src.start, pull: src.pull, cancel: src.cancel,
     };
     const isBytes = src.type === "bytes";
     if (src.type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${src.type}`);
+    if (isBytes) {
+      const n = src.autoAllocateChunkSize;
+      if (n !== undefined && !(+n >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
+      checkDict(strategy, "The queuing strategy");
+      if (strategy && strategy.size !== undefined) throw new RangeError("A byte stream's strategy cannot have a size");
+    }
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
     const c = new (isBytes ? ReadableByteStreamController : ReadableStreamDefaultController)(RS_KEY, this, source, hwm, size);
@@ -205,13 +240,19 @@ class ReadableStream {
   }
 
   pipeThrough(transform, options) {
+    checkObject(transform, "pipeThrough's transform");
+    const { readable, writable } = transform;
+    if (!(readable instanceof ReadableStream)) throw new TypeError("pipeThrough: transform.readable must be a ReadableStream");
+    if (!(writable instanceof WritableStream)) throw new TypeError("pipeThrough: transform.writable must be a WritableStream");
+    checkPipeOptions(options);
     if (this.locked) throw new TypeError("ReadableStream is locked");
-    if (transform.writable.locked) throw new TypeError("WritableStream is locked");
-    markHandled(this.pipeTo(transform.writable, options));
-    return transform.readable;
+    if (writable.locked) throw new TypeError("WritableStream is locked");
+    markHandled(this.pipeTo(writable, options));
+    return readable;
   }
 
   pipeTo(dest, options = {}) {
+    try { checkPipeOptions(options); } catch (err) { return Promise.reject(err); }
     if (this.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
     if (!(dest instanceof WritableStream)) return Promise.reject(new TypeError("pipeTo requires a WritableStream"));
     if (dest.locked) return Promise.reject(new TypeError("WritableStream is locked"));
@@ -270,6 +311,7 @@ class ReadableStream {
 
   tee() {
     const reader = this.getReader();
+    const type = this._controller instanceof ReadableByteStreamController ? "bytes" : undefined; // branches of a byte stream are byte streams
     let reading = false, readAgain = false, canceled1 = false, canceled2 = false, reason1, reason2;
     let b1, b2;
     const cancelDone = deferred();
@@ -285,7 +327,8 @@ class ReadableStream {
           return;
         }
         // Each branch gets its own copy of binary chunks so one consumer cannot mutate the other's.
-        const v2 = ArrayBuffer.isView(value) ? structuredCloneImpl(value, new Map()) : value;
+        // (a byte stream's controller copies what it is given)
+        const v2 = type === undefined && ArrayBuffer.isView(value) ? structuredCloneImpl(value, new Map()) : value;
         if (!canceled1) b1._controller.enqueue(value);
         if (!canceled2) b2._controller.enqueue(v2);
         if (readAgain) { readAgain = false; pull(); }
@@ -296,8 +339,8 @@ class ReadableStream {
       if (canceled1 && canceled2) cancelDone.resolve(this._cancelFromTee([reason1, reason2], reader));
       return cancelDone.promise;
     };
-    b1 = new ReadableStream({ pull, cancel: (r) => { canceled1 = true; reason1 = r; return cancelBoth(); } });
-    b2 = new ReadableStream({ pull, cancel: (r) => { canceled2 = true; reason2 = r; return cancelBoth(); } });
+    b1 = new ReadableStream({ type, pull, cancel: (r) => { canceled1 = true; reason1 = r; return cancelBoth(); } });
+    b2 = new ReadableStream({ type, pull, cancel: (r) => { canceled2 = true; reason2 = r; return cancelBoth(); } });
     reader._closed.promise.catch((err) => {
       b1._controller.error(err);
       b2._controller.error(err);
@@ -315,6 +358,7 @@ class ReadableStream {
     it._reader = this.getReader();
     it._preventCancel = !!(options && options.preventCancel);
     it._finished = false;
+    it._ongoing = null;
     return it;
   }
 
@@ -322,14 +366,19 @@ class ReadableStream {
 
   static from(iterable) {
     const it = iterable[Symbol.asyncIterator] ? iterable[Symbol.asyncIterator]() : iterable[Symbol.iterator]();
+    checkObject(it, "The iterator");
     return new ReadableStream({
       async pull(c) {
-        const { value, done } = await it.next();
-        if (done) c.close();
-        else c.enqueue(await value);
+        const r = await it.next();
+        checkObject(r, "An iterator result");
+        if (r.done) c.close();
+        else c.enqueue(await r.value);
       },
       async cancel(reason) {
-        if (typeof it.return === "function") await it.return(reason);
+        const ret = it.return;
+        if (ret === undefined || ret === null) return;
+        const r = await ret.call(it, reason);
+        checkObject(r, "The iterator's return() result");
       },
     }, { highWaterMark: 0 });
   }
@@ -341,8 +390,20 @@ class ReadableStream {
 const ReadableStreamAsyncIteratorPrototype = Object.create(
   Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype),
   {
+    // WebIDL async iterators: next() and return() wait for the next() before them to settle
     next: {
       value: function next() {
+        const prev = this._ongoing;
+        const p = prev ? prev.then(() => this._nextSteps(), () => this._nextSteps()) : this._nextSteps();
+        this._ongoing = p;
+        const clear = () => { if (this._ongoing === p) this._ongoing = null; };
+        p.then(clear, clear);
+        return p;
+      },
+      writable: true, configurable: true,
+    },
+    _nextSteps: {
+      value: function () {
         if (this._finished) return Promise.resolve({ value: undefined, done: true });
         const reader = this._reader;
         return reader.read().then((r) => {
@@ -353,6 +414,13 @@ const ReadableStreamAsyncIteratorPrototype = Object.create(
       writable: true, configurable: true,
     },
     return: {
+      value: function (value) {
+        const steps = () => this._returnSteps(value);
+        return this._ongoing ? this._ongoing.then(steps, steps) : steps();
+      },
+      writable: true, configurable: true,
+    },
+    _returnSteps: {
       value: function (value) {
         if (this._finished) return Promise.resolve({ value, done: true });
         this._finished = true;
@@ -498,15 +566,21 @@ for (const name of ["cancel", "releaseLock"]) {
 }
 
 // ---------------------------------------------------------------- WritableStream
+const WS_KEY = Symbol("ws");
 class WritableStreamDefaultController {
-  constructor(stream) { this._stream = stream; this._abortController = new AbortController(); }
+  constructor(key, stream) {
+    if (key !== WS_KEY) throw new TypeError("Illegal constructor");
+    this._stream = stream; this._abortController = new AbortController();
+  }
   get signal() { return this._abortController.signal; }
   error(e) { if (this._stream._state === "writable") this._stream._startErroring(e); }
 }
 
 class WritableStream {
-  constructor(underlyingSink = {}, strategy) {
-    const sink = underlyingSink === undefined || underlyingSink === null ? {} : underlyingSink;
+  constructor(underlyingSink = undefined, strategy = undefined) {
+    if (underlyingSink !== undefined) checkObject(underlyingSink, "The underlying sink");
+    const sink = underlyingSink === undefined ? {} : underlyingSink;
+    checkCallbacks(sink, "The underlying sink", ["start", "write", "close", "abort"]);
     if (sink.type !== undefined) throw new RangeError("WritableStream: an underlying sink's type must be undefined");
     this._sink = sink;
     this._state = "writable"; // writable | erroring | errored | closed
@@ -520,7 +594,7 @@ class WritableStream {
     this._closeRequested = false;
     this._started = false;
     this._pendingAbort = null;
-    this._controller = new WritableStreamDefaultController(this);
+    this._controller = new WritableStreamDefaultController(WS_KEY, this);
     Promise.resolve(sink.start ? sink.start.call(sink, this._controller) : undefined).then(() => {
       this._started = true;
       this._advance();
@@ -572,11 +646,13 @@ class WritableStream {
   _abort(reason) {
     if (this._state === "closed" || this._state === "errored") return Promise.resolve();
     this._controller._abortController.abort(reason);
+    if (this._state === "closed" || this._state === "errored") return Promise.resolve();
     if (this._pendingAbort) return this._pendingAbort.d.promise;
     const d = deferred();
-    this._pendingAbort = { d, reason };
-    if (this._state === "writable") this._startErroring(reason);
-    if (!this._inFlight) this._finishErroring();
+    const wasErroring = this._state === "erroring";
+    this._pendingAbort = { d, reason: wasErroring ? undefined : reason };
+    // finishes (and calls the sink's abort) once no write is in flight and start() has settled
+    if (!wasErroring) this._startErroring(reason);
     return d.promise;
   }
   _startErroring(reason) {
@@ -603,9 +679,9 @@ class WritableStream {
     }
   }
   _advance() {
-    if (!this._started || this._inFlight || !this._queue.length) return;
+    if (!this._started || this._inFlight) return;
     if (this._state === "erroring") { this._finishErroring(); return; }
-    if (this._state !== "writable") return;
+    if (this._state !== "writable" || !this._queue.length) return;
     const item = this._queue[0];
     this._inFlight = true;
     const sink = this._sink;
@@ -644,6 +720,7 @@ class WritableStream {
 
 class WritableStreamDefaultWriter {
   constructor(stream) {
+    if (!(stream instanceof WritableStream)) throw new TypeError("WritableStreamDefaultWriter needs a WritableStream");
     if (stream._writer) throw new TypeError("WritableStream is locked");
     this._stream = stream;
     stream._writer = this;
@@ -684,6 +761,7 @@ class WritableStreamDefaultWriter {
     if (!s) return;
     const err = new TypeError("Writer was released");
     if (this._readyPending) { this._readyPending = false; this._ready.reject(err); markHandled(this._ready.promise); }
+    else this._ready = { promise: markHandled(Promise.reject(err)) };
     if (s._state === "writable" || s._state === "erroring") { this._closedD.reject(err); markHandled(this._closedD.promise); }
     s._writer = null;
     this._stream = null;
@@ -691,8 +769,12 @@ class WritableStreamDefaultWriter {
 }
 
 // ---------------------------------------------------------------- TransformStream
+const TS_KEY = Symbol("ts");
 class TransformStreamDefaultController {
-  constructor(ts) { this._ts = ts; }
+  constructor(key, ts) {
+    if (key !== TS_KEY) throw new TypeError("Illegal constructor");
+    this._ts = ts;
+  }
   get desiredSize() { return this._ts._readable._controller.desiredSize; }
   enqueue(chunk) {
     const rc = this._ts._readable._controller;
@@ -710,11 +792,13 @@ class TransformStreamDefaultController {
 }
 
 class TransformStream {
-  constructor(transformer = {}, writableStrategy, readableStrategy) {
-    const t = transformer === undefined || transformer === null ? {} : transformer;
+  constructor(transformer = undefined, writableStrategy = undefined, readableStrategy = undefined) {
+    if (transformer !== undefined) checkObject(transformer, "The transformer");
+    const t = transformer === undefined ? {} : transformer;
+    checkCallbacks(t, "The transformer", ["start", "transform", "flush", "cancel"]);
     if (t.readableType !== undefined) throw new RangeError("TransformStream: readableType must be undefined");
     if (t.writableType !== undefined) throw new RangeError("TransformStream: writableType must be undefined");
-    const controller = new TransformStreamDefaultController(this);
+    const controller = new TransformStreamDefaultController(TS_KEY, this);
     this._controller = controller;
     this._backpressure = undefined;
     this._bpChange = null;
@@ -804,6 +888,18 @@ class TextDecoderStream extends TransformStream {
   get encoding() { return this._dec.encoding; }
   get fatal() { return this._dec.fatal; }
   get ignoreBOM() { return this._dec.ignoreBOM; }
+}
+
+function checkPipeOptions(options) {
+  checkDict(options, "The pipe options");
+  if (options && options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new TypeError("The pipe options' signal must be an AbortSignal");
+  }
+}
+
+for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, ReadableStreamDefaultReader, WritableStreamDefaultController,
+  WritableStreamDefaultWriter, TransformStreamDefaultController, CountQueuingStrategy, ByteLengthQueuingStrategy]) {
+  Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
 }
 
 expose("ReadableStream", ReadableStream);

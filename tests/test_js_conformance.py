@@ -233,6 +233,13 @@ async def test_encode_into_and_base64_argument_checks(js: Harness) -> None:
     assert out == ["THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", "a"]
 
 
+async def test_text_decoder_options_must_be_a_dictionary(js: Harness) -> None:
+    out = await run(js, """
+        return [T(() => new TextDecoder("utf-8", 5)), T(() => new TextDecoder("utf-8", null).fatal),
+                T(() => new TextDecoder().decode(new Uint8Array([65]), 5)), T(() => new TextDecoder().decode(new Uint8Array([65]), null))];
+    """)
+    assert out == ["THROW TypeError", False, "THROW TypeError", "A"]
+
 # ---------------------------------------------------------------- events and abort
 async def test_passive_listener_cannot_cancel(js: Harness) -> None:
     out = await run(js, """
@@ -283,6 +290,44 @@ async def test_abort_fires_on_the_source_before_dependent_signals(js: Harness) -
     # the dependent's aborted flag is already set when the source's listeners run (DOM "signal abort")
     assert out == ["source:true", "any:true"]
 
+
+async def test_event_and_listener_argument_checks(js: Harness) -> None:
+    out = await run(js, """
+        const t = new EventTarget();
+        return [T(() => new Event("x", 5)), T(() => new CustomEvent()), Object.prototype.toString.call(new CustomEvent("c")),
+                T(() => t.addEventListener("x")), T(() => t.addEventListener("x", 5)), T(() => t.removeEventListener("x")),
+                T(() => t.addEventListener("x", null)), T(() => t.addEventListener("x", () => {}, {signal: 5}))];
+    """)
+    assert out == ["THROW TypeError", "THROW TypeError", "[object CustomEvent]", "THROW TypeError", "THROW TypeError",
+                   "THROW TypeError", "undefined", "THROW TypeError"]
+
+
+async def test_abort_event_is_trusted_and_onabort_is_a_listener(js: Harness) -> None:
+    out = await run(js, """
+        const ac = new AbortController();
+        const s = ac.signal;
+        const log = [];
+        s.addEventListener("abort", () => log.push("first"));
+        s.onabort = (e) => log.push(["onabort", e.isTrusted, e.target === s, e.currentTarget === s, e.eventPhase]);
+        s.addEventListener("abort", (e) => log.push(["last", e.isTrusted]));
+        const other = new AbortController();
+        other.signal.onabort = () => log.push("replaced");
+        other.signal.onabort = () => log.push("other");
+        other.signal.onabort = null;
+        other.abort();
+        ac.abort();
+        return [log, new Event("x").isTrusted, typeof s.onabort];
+    """)
+    assert out == [["first", ["onabort", True, True, True, 2], ["last", True]], False, "function"]
+
+
+async def test_abort_signal_timeout_is_an_enforce_range_unsigned_long_long(js: Harness) -> None:
+    out = await run(js, """
+        return [T(() => AbortSignal.timeout(-1)), T(() => AbortSignal.timeout("x")), T(() => AbortSignal.timeout()),
+                T(() => AbortSignal.timeout(2 ** 64)), T(() => AbortSignal.timeout(10.9).aborted), T(() => AbortSignal.any()),
+                T(() => AbortSignal.any([{}]))];
+    """)
+    assert out == ["THROW TypeError", "THROW TypeError", "THROW TypeError", "THROW TypeError", False, "THROW TypeError", "THROW TypeError"]
 
 # ---------------------------------------------------------------- structuredClone
 async def test_structured_clone_transfer_and_platform_objects(js: Harness) -> None:
@@ -584,6 +629,26 @@ async def test_url_host_setter_keeps_the_host_when_the_port_is_bad(js: Harness) 
     # WPT setters_tests.json: the host is set; an empty, non-digit or overflowing port is left as it was
     assert out == ["http://b.com:8080/p", "http://b:8080/p", "http://b.com:8080/p", "http://b.com:81/p"]
 
+
+async def test_url_opaque_path_loses_trailing_spaces_with_its_query_or_fragment(js: Harness) -> None:
+    out = await run(js, """
+        const a = new URL("data:space    ?q"); a.search = "";
+        const b = new URL("data:space    #f"); b.hash = "";
+        const c = new URL("sc:x  ?q#f"); c.search = "";
+        const d = new URL("sc:x  ?a=1"); d.searchParams.delete("a");
+        return [a.href, a.pathname, b.href, c.href, d.href];
+    """)
+    assert out == ["data:space", "space", "data:space", "sc:x  #f", "sc:x"]
+
+
+async def test_url_search_params_argument_checks(js: Harness) -> None:
+    out = await run(js, """
+        const p = new URLSearchParams("a=1");
+        return [T(() => p.append("a")), T(() => p.set("a")), T(() => p.get()), T(() => p.getAll()), T(() => p.has()),
+                T(() => p.delete()), T(() => new URLSearchParams(["ab"])), T(() => URL.canParse()), URL.length,
+                URL.canParse.length, URL.parse.length, p.toString()];
+    """)
+    assert out == ["THROW TypeError"] * 8 + [1, 1, 1, "a=1"]
 
 # ---------------------------------------------------------------- console
 async def test_console_extras(js: Harness) -> None:

@@ -1,5 +1,7 @@
 // Event, EventTarget, AbortController, AbortSignal (DOM standard).
 
+const trustedEvents = new WeakSet(); // events the platform fired (AbortSignal's "abort")
+
 class Event {
   #type;
   #bubbles;
@@ -11,6 +13,7 @@ class Event {
   #timeStamp = performance.now();
   constructor(type, init = {}) {
     if (arguments.length === 0) throw new TypeError("Event constructor requires a type");
+    if (init !== null && typeof init !== "object" && typeof init !== "function") throw new TypeError("EventInit must be an object");
     this.#type = String(type);
     this.#bubbles = !!(init && init.bubbles);
     this.#cancelable = !!(init && init.cancelable);
@@ -29,7 +32,7 @@ class Event {
   get currentTarget() { return this._current; }
   get timeStamp() { return this.#timeStamp; }
   get eventPhase() { return this._current ? 2 : 0; }
-  get isTrusted() { return false; }
+  get isTrusted() { return trustedEvents.has(this); }
   get composed() { return this.#composed; }
   get returnValue() { return !this.#canceled; }
   set returnValue(v) { if (!v) this.preventDefault(); }
@@ -55,15 +58,22 @@ Event.NONE = 0; Event.CAPTURING_PHASE = 1; Event.AT_TARGET = 2; Event.BUBBLING_P
 
 class CustomEvent extends Event {
   #detail;
-  constructor(type, init = {}) { super(type, init); this.#detail = init && init.detail !== undefined ? init.detail : null; }
+  constructor(type, init = {}) {
+    if (arguments.length === 0) throw new TypeError("CustomEvent constructor requires a type");
+    super(type, init);
+    this.#detail = init && init.detail !== undefined ? init.detail : null;
+  }
   get detail() { return this.#detail; }
+  get [Symbol.toStringTag]() { return "CustomEvent"; }
 }
 
 class EventTarget {
   #listeners = new Map(); // type -> [{callback, once, capture}]
   addEventListener(type, callback, options) {
+    checkListener(arguments.length, callback, "addEventListener");
     if (callback == null) return;
     const opts = typeof options === "boolean" ? { capture: options } : options || {};
+    if (opts.signal !== undefined && !(opts.signal instanceof AbortSignal)) throw new TypeError("addEventListener: signal must be an AbortSignal");
     const capture = !!opts.capture;
     type = String(type);
     let list = this.#listeners.get(type);
@@ -77,6 +87,7 @@ class EventTarget {
     list.push(entry);
   }
   removeEventListener(type, callback, options) {
+    checkListener(arguments.length, callback, "removeEventListener");
     const capture = typeof options === "boolean" ? options : !!(options && options.capture);
     const list = this.#listeners.get(String(type));
     if (!list) return;
@@ -112,6 +123,12 @@ class EventTarget {
   get [Symbol.toStringTag]() { return "EventTarget"; }
 }
 
+// WebIDL: two arguments, and the listener is null/undefined or an object (a callback interface).
+function checkListener(argc, callback, what) {
+  if (argc < 2) throw new TypeError(`${what} requires 2 arguments`);
+  if (callback != null && typeof callback !== "object" && typeof callback !== "function") throw new TypeError(`${what}: the listener must be an object`);
+}
+
 function reportError(err) {
   consoleOut("error", ["Uncaught", err]);
 }
@@ -121,10 +138,21 @@ class AbortSignal extends EventTarget {
   #reason = undefined;
   _algorithms = new Set();
   _dependents = new Set(); // signals made by AbortSignal.any() from this one
-  onabort = null;
   constructor(key) {
     super();
     if (key !== SIGNAL_KEY) throw new TypeError("Illegal constructor");
+  }
+  // an event handler attribute: its listener takes its place among the others when first set
+  get onabort() { return this._onabort === undefined ? null : this._onabort; }
+  set onabort(v) {
+    v = typeof v === "function" || (v !== null && typeof v === "object") ? v : null;
+    if (v === null) {
+      if (this._onabortListener) { this.removeEventListener("abort", this._onabortListener); this._onabortListener = undefined; }
+    } else if (!this._onabortListener) {
+      this._onabortListener = (e) => { const h = this._onabort; if (typeof h === "function") h.call(this, e); };
+      this.addEventListener("abort", this._onabortListener);
+    }
+    this._onabort = v;
   }
   get aborted() { return this.#aborted; }
   get reason() { return this.#reason; }
@@ -152,9 +180,7 @@ class AbortSignal extends EventTarget {
     }
     this._algorithms.clear();
     const ev = new Event("abort");
-    if (typeof this.onabort === "function") {
-      try { this.onabort.call(this, ev); } catch (err) { reportError(err); }
-    }
+    trustedEvents.add(ev);
     this.dispatchEvent(ev);
   }
   static abort(reason) {
@@ -163,11 +189,20 @@ class AbortSignal extends EventTarget {
     return s;
   }
   static timeout(ms) {
+    // [EnforceRange] unsigned long long
+    const x = arguments.length === 0 ? NaN : Math.trunc(+ms);
+    if (!(x >= 0 && x <= Number.MAX_SAFE_INTEGER)) throw new TypeError("AbortSignal.timeout: milliseconds out of range");
+    ms = x;
     const s = new AbortSignal(SIGNAL_KEY);
     setTimeout(() => s._abort(new DOMException("The operation timed out.", "TimeoutError")), ms);
     return s;
   }
   static any(signals) {
+    if (signals === null || typeof signals !== "object" || typeof signals[Symbol.iterator] !== "function") {
+      throw new TypeError("AbortSignal.any needs a sequence of AbortSignals");
+    }
+    signals = Array.from(signals);
+    for (const x of signals) if (!(x instanceof AbortSignal)) throw new TypeError("AbortSignal.any needs a sequence of AbortSignals");
     const s = new AbortSignal(SIGNAL_KEY);
     for (const other of signals) {
       if (other.aborted) { s._abort(other.reason); return s; }

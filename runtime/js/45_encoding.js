@@ -49,6 +49,11 @@ for (const [name, labels] of [
 const CP1252 = "\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f" +
   "\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178";
 
+// A WebIDL dictionary argument: undefined or null (an empty one) or an object.
+function checkOptionsDict(v, what) {
+  if (v !== undefined && v !== null && typeof v !== "object" && typeof v !== "function") throw new TypeError(`${what} must be an object`);
+}
+
 class TextDecoder {
   #encoding;
   #fatal;
@@ -56,6 +61,7 @@ class TextDecoder {
   #pending = []; // bytes of an incomplete sequence from the previous chunk
   #bomSeen = false;
   constructor(label = "utf-8", options = {}) {
+    checkOptionsDict(options, "TextDecoder options");
     const key = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "").toLowerCase();
     const enc = ENCODING_LABELS.get(key);
     if (enc === undefined) throw new RangeError(`The encoding label provided ('${label}') is invalid.`);
@@ -67,6 +73,7 @@ class TextDecoder {
   get fatal() { return this.#fatal; }
   get ignoreBOM() { return this.#ignoreBOM; }
   decode(input, options) {
+    checkOptionsDict(options, "TextDecoder.decode options");
     const stream = !!(options && options.stream);
     let bytes = input === undefined ? new Uint8Array(0) : toU8(input);
     let out;

@@ -630,6 +630,15 @@ function formEncode(list) {
   return list.map(([k, v]) => pctEncodeString(k, FORM_SET, true) + "=" + pctEncodeString(v, FORM_SET, true)).join("&");
 }
 
+// "Potentially strip trailing spaces from an opaque path": once it has neither query nor fragment.
+function stripOpaquePathSpaces(rec) {
+  if (rec.opaque && rec.fragment === null && rec.query === null && rec.path.endsWith(" ")) rec.path = rec.path.replace(/ +$/, "");
+}
+
+function argc(n, need, what) {
+  if (n < need) throw new TypeError(`${what} requires ${need} argument${need > 1 ? "s" : ""}`);
+}
+
 function toUSVString(v) {
   return String(v).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
@@ -642,6 +651,7 @@ class URLSearchParams {
     if (init !== null && typeof init === "object" || typeof init === "function") {
       if (typeof init[Symbol.iterator] === "function") {
         for (const pair of init) {
+          if (pair === null || (typeof pair !== "object" && typeof pair !== "function")) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
           const arr = Array.from(pair);
           if (arr.length !== 2) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
           this.#list.push([toUSVString(arr[0]), toUSVString(arr[1])]);
@@ -659,22 +669,27 @@ class URLSearchParams {
   #update() {
     if (!this._url) return;
     const q = formEncode(this.#list);
-    this._url._rec.query = q === "" ? null : q;
+    const rec = this._url._rec;
+    rec.query = q === "" ? null : q;
+    if (q === "") stripOpaquePathSpaces(rec);
   }
   get size() { return this.#list.length; }
-  append(name, value) { this.#list.push([toUSVString(name), toUSVString(value)]); this.#update(); }
+  append(name, value) { argc(arguments.length, 2, "URLSearchParams.append"); this.#list.push([toUSVString(name), toUSVString(value)]); this.#update(); }
   delete(name, value) {
+    argc(arguments.length, 1, "URLSearchParams.delete");
     name = toUSVString(name);
     this.#list = this.#list.filter(([k, v]) => !(k === name && (value === undefined || v === toUSVString(value))));
     this.#update();
   }
-  get(name) { name = toUSVString(name); const e = this.#list.find(([k]) => k === name); return e ? e[1] : null; }
-  getAll(name) { name = toUSVString(name); return this.#list.filter(([k]) => k === name).map(([, v]) => v); }
+  get(name) { argc(arguments.length, 1, "URLSearchParams.get"); name = toUSVString(name); const e = this.#list.find(([k]) => k === name); return e ? e[1] : null; }
+  getAll(name) { argc(arguments.length, 1, "URLSearchParams.getAll"); name = toUSVString(name); return this.#list.filter(([k]) => k === name).map(([, v]) => v); }
   has(name, value) {
+    argc(arguments.length, 1, "URLSearchParams.has");
     name = toUSVString(name);
     return this.#list.some(([k, v]) => k === name && (value === undefined || v === toUSVString(value)));
   }
   set(name, value) {
+    argc(arguments.length, 2, "URLSearchParams.set");
     name = toUSVString(name); value = toUSVString(value);
     const i = this.#list.findIndex(([k]) => k === name);
     if (i < 0) this.#list.push([name, value]);
@@ -700,7 +715,7 @@ class URLSearchParams {
 }
 
 class URL {
-  constructor(url, base) {
+  constructor(url, base = undefined) {
     let baseRec = null;
     if (arguments.length === 0) throw new TypeError("URL constructor requires at least 1 argument");
     if (base !== undefined) {
@@ -713,10 +728,12 @@ class URL {
     this._rec = rec;
     this._sp = null;
   }
-  static canParse(url, base) {
+  static canParse(url, base = undefined) {
+    argc(arguments.length, 1, "URL.canParse");
     try { new URL(url, base); return true; } catch { return false; }
   }
-  static parse(url, base) {
+  static parse(url, base = undefined) {
+    argc(arguments.length, 1, "URL.parse");
     try { return new URL(url, base); } catch { return null; }
   }
   get href() { return serializeURL(this._rec); }
@@ -777,7 +794,7 @@ class URL {
   set search(v) {
     const r = this._rec;
     v = toUSVString(v);
-    if (v === "") { r.query = null; if (this._sp) this._sp._setList([]); return; }
+    if (v === "") { r.query = null; stripOpaquePathSpaces(r); if (this._sp) this._sp._setList([]); return; }
     if (v.startsWith("?")) v = v.slice(1);
     r.query = "";
     basicParse(v, null, r, "query");
@@ -794,7 +811,7 @@ class URL {
   set hash(v) {
     const r = this._rec;
     v = toUSVString(v);
-    if (v === "") { r.fragment = null; return; }
+    if (v === "") { r.fragment = null; stripOpaquePathSpaces(r); return; }
     if (v.startsWith("#")) v = v.slice(1);
     r.fragment = "";
     basicParse(v, null, r, "fragment");

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bindings.context import BindingContext
-from bindings.errors import PloyError
+from bindings.errors import NotFound, PloyError
 from bindings.sandbox.options import SandboxOptions
 
 
@@ -73,6 +73,7 @@ def _exec_command(args: argparse.Namespace) -> list[str]:
         late = argparse.ArgumentParser(prog="ploy sandbox exec ID", add_help=False)
         for flag in ("--project", "--binding", "--cwd"):
             late.add_argument(flag)
+        late.add_argument("--create", action="store_true", default=None)
         for key, value in vars(late.parse_args(command[:cut])).items():
             if value is not None:
                 setattr(args, key, value)
@@ -81,12 +82,22 @@ def _exec_command(args: argparse.Namespace) -> list[str]:
 
 
 async def _exec(args: argparse.Namespace) -> int:
+    from bindings.sandbox.manager import validate_id
+
     command = _exec_command(args)
     if not command:
         print("ploy sandbox exec: give a command after --", file=sys.stderr)
         return 2
     text = command[0] if len(command) == 1 else shlex.join(command)
     b = _binding(args)
+    if not args.create and not b.manager.exists(validate_id(args.id)):
+        # a typo must not silently make (and leave running) a new empty sandbox
+        binding = b.options.binding
+        others = sorted(p.parent.name for p in (b.ctx.project_state / "sandboxes").glob(f"*/{args.id}")
+                        if p.is_symlink() and p.parent.name != binding)
+        hint = f" (it exists for binding {others[0]}: pass --binding {others[0]})" if others else ""
+        raise NotFound(f"no sandbox {args.id!r} for binding {binding} of project {b.ctx.project_name}{hint}; "
+                       "`ploy sandbox list` shows the existing ones, --create makes a new one")
     try:
         options: dict[str, Any] = {}
         if args.cwd:
@@ -174,9 +185,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     common(ls)
     ls.set_defaults(func=_runner(_list))
 
-    ex = sandbox_sub.add_parser("exec", help="run a command in a sandbox: ploy sandbox exec ID -- CMD")
+    ex = sandbox_sub.add_parser("exec", help="run a command in an existing sandbox: ploy sandbox exec ID -- CMD")
     common(ex)
     ex.add_argument("--cwd", help="working directory inside the sandbox")
+    ex.add_argument("--create", action="store_true",
+                    help="create the sandbox if it does not exist (without it, an unknown ID is an error)")
     ex.add_argument("id")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=_runner(_exec))

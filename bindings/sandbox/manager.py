@@ -343,6 +343,10 @@ class SandboxManager:
             e = await self._revive(e)
             return await e.agent.open_stream(request)
 
+    def exists(self, sandbox_id: str) -> bool:
+        """The id is claimed (what `ploy sandbox list` shows), whatever state its container is in."""
+        return self._read_claim(sandbox_id) is not None
+
     async def destroy(self, sandbox_id: str) -> bool:
         async with self._lock(sandbox_id):
             e = self.entries.pop(sandbox_id, None)

@@ -23,7 +23,7 @@ def ploy(home: Path, project: Path, *args: str) -> subprocess.CompletedProcess[s
 
 def test_cli_exec_list_destroy(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: cli-project\nsandbox:\n  SANDBOX: default\n")
-    r = ploy(sandbox_home, tmp_path, "sandbox", "exec", "cli-box", "--", "echo hi > f.txt; cat f.txt; exit 4")
+    r = ploy(sandbox_home, tmp_path, "sandbox", "exec", "cli-box", "--create", "--", "echo hi > f.txt; cat f.txt; exit 4")
     assert r.stdout == "hi\n" and r.returncode == 4, r.stderr
     assert ploy(sandbox_home, tmp_path, "sandbox", "exec", "cli-box", "--", "cat", "f.txt").stdout == "hi\n"
     listing = ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
@@ -36,6 +36,15 @@ def test_cli_exec_list_destroy(sandbox_home: Path, sandbox_image: str, tmp_path:
     assert "no sandboxes" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
     bad = ploy(sandbox_home, tmp_path, "sandbox", "exec", "bad/id", "--", "true")
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
+
+
+def test_cli_exec_of_an_unknown_id_creates_nothing(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+    (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: typo\nsandbox:\n  SANDBOX: default\n")
+    r = ploy(sandbox_home, tmp_path, "sandbox", "exec", "no-such-box", "--", "touch made")
+    assert r.returncode != 0 and r.stdout == ""
+    assert "NOT_FOUND" in r.stderr and "'no-such-box'" in r.stderr and "ploy sandbox list" in r.stderr, r.stderr
+    assert containers("ploy.id", "no-such-box") == []
+    assert "no sandboxes" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
 
 
 def test_image_build_is_cached(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:

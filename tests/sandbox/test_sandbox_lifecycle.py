@@ -204,7 +204,7 @@ def test_warm_pool_hands_out_started_containers(run: Run, bindings: Any) -> None
 def test_two_processes_racing_for_a_new_id_share_one_sandbox(sandbox_home: Path, bindings: Any, tmp_path: Path) -> None:
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: race\nsandbox:\n  SANDBOX: default\n")
     env = {**os.environ, "PLOY_HOME": str(sandbox_home), "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "runtime.cli", "sandbox", "exec", "raced", "--", "grep -o 'libpod-[0-9a-f]*' /proc/1/cgroup | head -1"]
+    cmd = [sys.executable, "-m", "runtime.cli", "sandbox", "exec", "--create", "raced", "--", "grep -o 'libpod-[0-9a-f]*' /proc/1/cgroup | head -1"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(3)]
     outs = [p.communicate(timeout=120) for p in procs]

@@ -432,7 +432,7 @@ async def test_abort_controller_and_events(js: Harness) -> None:
         return { seen, reason, custom, timeout: t.reason.name, count, thrown };
     """)
     assert out == {
-        "seen": ["onabort", "abort"], "reason": ["AbortError", True], "custom": "why", "timeout": "TimeoutError",
+        "seen": ["abort", "onabort"], "reason": ["AbortError", True], "custom": "why", "timeout": "TimeoutError",
         "count": 1, "thrown": "AbortError",
     }  # fmt: skip
 

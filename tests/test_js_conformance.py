@@ -384,6 +384,17 @@ async def test_timeout_is_a_webidl_long(js: Harness) -> None:
     assert out == ["2**31", "2**32+1"]
 
 
+async def test_structured_clone_wrappers_error_messages_and_options(js: Harness) -> None:
+    out = await run(js, """
+        const big = structuredClone(Object(5n));
+        const e = structuredClone(new Error());
+        const m = structuredClone(new TypeError("m"));
+        return [typeof big, big.valueOf() === 5n, T(() => structuredClone(Object(Symbol()))), Object.hasOwn(e, "message"),
+                e.message, m.message, Object.getOwnPropertyDescriptor(m, "message").enumerable,
+                T(() => structuredClone(1, {transfer: 5})), T(() => structuredClone(1, 5)), T(() => structuredClone(1, null))];
+    """)
+    assert out == ["object", True, "THROW DataCloneError", False, "", "m", False, "THROW TypeError", "THROW TypeError", 1]
+
 # ---------------------------------------------------------------- crypto
 async def test_get_random_values_never_runs_dry(js: Harness) -> None:
     out = await run(js, """

@@ -16,6 +16,8 @@ function structuredCloneImpl(value, memory) {
   else if (value instanceof Boolean) out = new Boolean(value.valueOf());
   else if (value instanceof Number) out = new Number(value.valueOf());
   else if (value instanceof String) out = new String(value.valueOf());
+  else if (value instanceof BigInt) out = Object(BigInt.prototype.valueOf.call(value));
+  else if (value instanceof Symbol) throw dataCloneError("A Symbol object");
   else if (value instanceof ArrayBuffer) {
     if (value.detached) throw dataCloneError("A detached ArrayBuffer");
     if (value.resizable) {
@@ -43,10 +45,12 @@ function structuredCloneImpl(value, memory) {
     out = new DOMException(value.message, value.name);
   } else if (value instanceof Error) {
     const ctor = { EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError }[value.name] || Error;
-    out = new ctor(value.message);
+    out = new ctor();
     memory.set(value, out);
     // own properties of a new Error are non-enumerable: keep it that way
     const hidden = (k, v) => Object.defineProperty(out, k, { value: v, writable: true, configurable: true, enumerable: false });
+    const msg = Object.getOwnPropertyDescriptor(value, "message"); // only an own data property is kept
+    if (msg !== undefined && "value" in msg) hidden("message", String(msg.value));
     if (value.stack !== undefined) hidden("stack", String(value.stack));
     if ("cause" in value) hidden("cause", rec(value.cause));
     return out;
@@ -82,7 +86,14 @@ function isPlatformObject(v) {
 
 expose("structuredClone", function structuredClone(value, options) {
   if (arguments.length === 0) throw new TypeError("structuredClone requires 1 argument");
-  const transfer = options && options.transfer !== undefined ? Array.from(options.transfer) : [];
+  if (options !== undefined && options !== null && typeof options !== "object" && typeof options !== "function") {
+    throw new TypeError("structuredClone options must be an object");
+  }
+  const t = options ? options.transfer : undefined;
+  if (t !== undefined && (t === null || typeof t !== "object" || typeof t[Symbol.iterator] !== "function")) {
+    throw new TypeError("structuredClone options.transfer must be a sequence");
+  }
+  const transfer = t !== undefined ? Array.from(t) : [];
   if (transfer.length === 0) return structuredCloneImpl(value, new Map());
   const memory = new Map();
   for (const buf of transfer) {

@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 import os
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
@@ -25,7 +26,15 @@ import quickjs
 from bindings.spec import REGISTRY, spec_of
 from runtime.http import Headers, Request, Response
 from runtime.workers.base import Limits, WorkerError
-from runtime.workers.js_host import Codec, HostStream, check_arity, error_info, outbound_fetch, spec_methods
+from runtime.workers.js_host import (
+    Codec,
+    HostStream,
+    check_arity,
+    error_info,
+    outbound_fetch,
+    spec_methods,
+    zlib_step,
+)
 
 logger = logging.getLogger("ploy.js")
 JS_ERRORS: tuple[type[BaseException], ...] = (quickjs.JSException, quickjs.StackOverflow)
@@ -68,6 +77,7 @@ class JsContext:
         self.objects: dict[int, Any] = {}
         self.host_streams: dict[int, HostStream] = {}
         self.tasks: dict[int, asyncio.Task[Any]] = {}
+        self.zlibs: dict[int, Any] = {}  # CompressionStream/DecompressionStream id -> zlib (de)compressor
         self.next_rid = 1
         self.next_handle = 1
         self.timer: asyncio.TimerHandle | None = None
@@ -336,10 +346,26 @@ class JsContext:
             _, op_id, alg, key, data = op
             mac = hmac.new(key.encode("latin-1"), data.encode("latin-1"), alg).digest()
             self._call(self._settle, op_id, True, *self.codec.encode(mac))
+        elif kind == "zlib":
+            self._zlib(*op[1:])
+        elif kind == "zlibFree":
+            self.zlibs.pop(op[1], None)
         elif kind == "entropy":
             self._call(self._feed_entropy, os.urandom(ENTROPY_BYTES).decode("latin-1"))
         else:
             logger.error("ploy: unknown JS host op %r", kind)
+
+    def _zlib(self, op_id: int, zid: int, mode: str, fmt: str, data: str, final: bool) -> None:
+        """One chunk through a CompressionStream/DecompressionStream; the chunks out settle the op now."""
+        try:
+            chunks = zlib_step(self.zlibs, zid, mode, fmt, data.encode("latin-1"), final)
+        except (zlib.error, ValueError) as e:
+            self.zlibs.pop(zid, None)
+            what = "compress" if mode == "compress" else "decompress"
+            info = {"name": "TypeError", "message": f"{what} ({fmt}) failed: {e}"}
+            self._call(self._settle, op_id, False, json.dumps(info), False)
+            return
+        self._call(self._settle, op_id, True, *self.codec.encode(chunks))
 
     def _start(self, op_id: int, coro: Any, raw: bool = False) -> None:
         task = self.loop.create_task(coro)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -185,3 +186,33 @@ def _network_error(message: str) -> PloyError:
     err = PloyError(message, code="FETCH_FAILED")
     err.to_json = lambda: {"name": "TypeError", "code": "FETCH_FAILED", "message": message}  # type: ignore[method-assign]
     return err
+
+
+ZLIB_WBITS = {"gzip": 31, "deflate": 15, "deflate-raw": -15}
+ZLIB_OUT_CHUNK = 1 << 20  # decompressed output reaches JS in pieces of at most this size
+
+
+def zlib_step(zlibs: dict[int, Any], zid: int, mode: str, fmt: str, data: bytes, final: bool) -> list[bytes]:
+    """Feed one chunk to stream `zid`'s (de)compressor (made on first use); at `final`, finish it.
+    Raises zlib.error or ValueError for corrupt, truncated or trailing input (JS: TypeError)."""
+    wbits = ZLIB_WBITS[fmt]
+    if mode == "compress":
+        c = zlibs.get(zid) or zlibs.setdefault(zid, zlib.compressobj(wbits=wbits))
+        piece = c.compress(data)
+        if final:
+            piece += c.flush()
+            del zlibs[zid]
+        return [piece] if piece else []
+    d = zlibs.get(zid) or zlibs.setdefault(zid, zlib.decompressobj(wbits=wbits))
+    out: list[bytes] = []
+    while data:
+        if d.eof:
+            raise ValueError("data after the end of the compressed stream")
+        out.append(d.decompress(data, ZLIB_OUT_CHUNK))
+        data = d.unconsumed_tail or d.unused_data
+    if final:
+        del zlibs[zid]
+        out.append(d.flush())
+        if not d.eof:
+            raise ValueError("the compressed stream ended early")
+    return [c for c in out if c]

@@ -118,7 +118,8 @@ async def _destroy(args: argparse.Namespace) -> int:
 
 
 async def _prune(args: argparse.Namespace) -> int:
-    """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`)."""
+    """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`), then the
+    machine's sandbox images of older image recipes that no container uses."""
     from bindings.sandbox import podman
     from bindings.sandbox.manager import home_label
 
@@ -144,6 +145,12 @@ async def _prune(args: argparse.Namespace) -> int:
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")
+    from bindings.sandbox.image import prune_stale_images
+
+    images = await prune_stale_images()
+    for name in images:
+        print(f"removed image {name}")
+    print(f"removed {len(images)} stale sandbox image name(s) (of older image recipes, used by no container)")
     return 0
 
 
@@ -194,7 +201,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=_runner(_exec))
 
-    pr = sandbox_sub.add_parser("prune", help="remove the project's unclaimed warm-pool containers")
+    pr = sandbox_sub.add_parser("prune", help="remove the project's unclaimed warm-pool containers and unused "
+                                "sandbox images of older image recipes")
     common(pr)
     pr.set_defaults(func=_runner(_prune))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -81,6 +82,8 @@ def _containerfile(base: str, files: list[tuple[str, Path]]) -> str:
         "WORKDIR /workspace",
         # -S: the agent is stdlib only, skipping site-packages start-up shortens every cold start
         'CMD ["python3", "-S", "-u", "/opt/ploy/agent/init.py"]',
+        # which base this layer is on, so pruning can tell a current custom-image layer from a stale one
+        f"LABEL ploy.base={json.dumps(base)}",
     ]
     return "\n".join(lines) + "\n"
 
@@ -221,7 +224,49 @@ async def ensure_image(custom_base: str | None = None, progress: Progress | None
             raise podman.PodmanError(f"image {custom_base!r} not found in local podman storage")
         await _build_layer(base, tag, report)
         report(1.0, f"built {tag}")
+        try:
+            await prune_stale_images()  # best effort: a build must never fail because of it
+        except Exception:
+            pass
     return tag
+
+
+async def prune_stale_images() -> list[str]:
+    """Remove the names of ploy's own images that the current recipe no longer builds; return them.
+
+    Only `localhost/ploy-sandbox:*` and `localhost/ploy-sandbox-base:*` names are looked at. Kept: the
+    current default image and base, and a layer on a custom image (`image:`, `template:`, Containerfile)
+    whose tag is what this recipe gives for that image while the image exists. A stale name of an image
+    that has other names is only untagged; the last name of an image any container (running or stopped)
+    uses is kept, and `podman rmi` without --force refuses it too, as it refuses a base that layers
+    still need. Layers go first, so a stale base they held can go in the same run."""
+    res = await podman.run("images", "--format", "json")
+    found = json.loads(res.stdout or b"[]")
+    current_base = base_tag()
+    current = {layer_tag(current_base), current_base}
+    layers: list[str] = []
+    bases: list[str] = []
+    for img in found if isinstance(found, list) else []:
+        names = [n for n in img.get("Names") or [] if isinstance(n, str)]
+        stale = []
+        for name in names:
+            repo = name.rpartition(":")[0]
+            if repo not in (IMAGE_REPO, BASE_REPO) or name in current:
+                continue
+            base = (img.get("Labels") or {}).get("ploy.base")
+            if (repo == IMAGE_REPO and base and not base.startswith(f"{BASE_REPO}:") and name == layer_tag(base)
+                    and await podman.image_exists(base)):
+                continue  # the current layer of a custom image
+            stale.append(name)
+        if not stale or (len(stale) == len(names) and img.get("Containers")):
+            continue
+        for name in stale:
+            (bases if name.startswith(f"{BASE_REPO}:") else layers).append(name)
+    removed = []
+    for name in layers + bases:
+        if (await podman.run("rmi", name, check=False)).returncode == 0:
+            removed.append(name)
+    return removed
 
 
 async def ensure_containerfile_image(containerfile: Path, context: Path, progress: Progress | None = None) -> str:

@@ -166,7 +166,7 @@ class SandboxManager:
     async def run_container(self, token: str, d: Path, sandbox_id: str | None) -> None:
         image = await self.image()
         o = self.options
-        args = ["run", "-d", "--name", f"ploy-{token}", *podman.RUNTIME_FLAGS, *podman.ULIMIT_FLAGS,
+        args = ["run", "-d", "--pull=never", "--name", f"ploy-{token}", *podman.RUNTIME_FLAGS, *podman.ULIMIT_FLAGS,
                 "--memory", str(o.memory), "--memory-swap", str(o.memory), "--cpus", str(o.cpus),
                 "--pids-limit", str(o.pids), "--cap-drop", "ALL", "--cap-add", CAPS,
                 "--security-opt", "no-new-privileges", "--stop-timeout", "3",
@@ -176,7 +176,14 @@ class SandboxManager:
         # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
         # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect
         # in containers that already exist.
-        await podman.run(*args, image)
+        try:
+            await podman.run(*args, image)
+        except podman.PodmanError:
+            if await podman.image_exists(image):
+                raise
+            # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
+            self._image = None
+            await podman.run(*args, await self.image())
         await asyncio.to_thread(pin_bridge_mac)
 
     async def wait_ready(self, e: Entry, timeout: float = READY_TIMEOUT_S) -> None:

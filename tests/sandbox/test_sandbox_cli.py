@@ -77,3 +77,38 @@ def test_cli_prune_removes_unclaimed_pool_containers(sandbox_home: Path, sandbox
     assert "removed 1" in r.stdout, r.stderr
     left = containers("ploy.project", key)
     assert len(left) == 1 and "kept" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
+
+
+def _image_exists(name: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", name]).returncode == 0
+
+
+def test_cli_prune_removes_stale_sandbox_images_only(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+    from bindings.sandbox.image import layer_tag
+    from bindings.sandbox.manager import home_label
+
+    tag = os.getpid()
+    stale = f"localhost/ploy-sandbox:stale-{tag}"  # another name of the current image: only untagged
+    foreign = f"localhost/not-ploy:keep-{tag}"  # not ploy's own: never touched
+    in_use = f"localhost/ploy-sandbox:in-use-{tag}"  # stale, but a stopped container still needs it
+    custom_layer = layer_tag(foreign)  # the current agent layer of a custom image (`image: ...`)
+    container = f"ploy-test-in-use-{tag}"
+    subprocess.run(["podman", "tag", sandbox_image, stale, foreign], check=True)
+    for name, label in ((in_use, "ploy.test=in-use"), (custom_layer, f"ploy.base={foreign}")):
+        (tmp_path / "Containerfile").write_text(f"FROM {sandbox_image}\nLABEL {label}\n")
+        subprocess.run(["podman", "build", "--pull=never", "-q", "-t", name, str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(["podman", "create", "--runtime", "runc", "--name", container,
+                    "--label", f"ploy.home={home_label(sandbox_home)}", in_use, "true"], check=True, capture_output=True)
+    try:
+        (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: prune-images\nsandbox:\n  SANDBOX: default\n")
+        r = ploy(sandbox_home, tmp_path, "sandbox", "prune")
+        assert r.returncode == 0 and f"removed image {stale}\n" in r.stdout, r.stdout + r.stderr
+        assert not _image_exists(stale)
+        kept = (sandbox_image, foreign, in_use, custom_layer)
+        assert all(_image_exists(name) for name in kept) and not any(name in r.stdout for name in kept[1:])
+        # the current image still makes sandboxes
+        r = ploy(sandbox_home, tmp_path, "sandbox", "exec", "--create", "after-prune", "--", "echo ok")
+        assert r.stdout == "ok\n", r.stderr
+    finally:
+        subprocess.run(["podman", "rm", "-f", container], capture_output=True)
+        subprocess.run(["podman", "rmi", stale, custom_layer, foreign, in_use], capture_output=True)

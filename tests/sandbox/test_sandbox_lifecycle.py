@@ -220,8 +220,44 @@ def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Pa
     root = bindings.tmp / "custom-image"
     root.mkdir(exist_ok=True)
     (root / "Containerfile").write_text(f"FROM {base_tag()}\nRUN echo custom > /etc/custom-marker\n")
-    sb = bindings.make("custom-image", containerfile="Containerfile").get("c1")
-    assert run(sb.exec("cat /etc/custom-marker"), timeout=300)["stdout"] == "custom\n"
+    b = bindings.make("custom-image", containerfile="Containerfile")
+    sb = b.get("c1")
+    try:
+        assert run(sb.exec("cat /etc/custom-marker"), timeout=300)["stdout"] == "custom\n"
+    finally:
+        # the project folder (so the image tag) is new on every run: leave neither image behind
+        layer = b.manager._image
+        run(b.manager.destroy("c1"))
+        if layer:
+            user = subprocess.run(["podman", "image", "inspect", "--format", '{{index .Config.Labels "ploy.base"}}',
+                                   layer], capture_output=True, text=True).stdout.strip()
+            subprocess.run(["podman", "rmi", layer, *([user] if user else [])], capture_output=True)
     # a template name other than `default` is a local image (here the bare debootstrap base)
     sb2 = bindings.make("template-image", template=base_tag()).get("t1")
     assert run(sb2.exec("test -e /etc/custom-marker; echo $?; python3 --version"))["stdout"].startswith("1\nPython 3")
+
+
+def _image_exists(name: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", name]).returncode == 0
+
+
+def test_an_image_build_removes_stale_sandbox_images(run: Run, sandbox_image: str) -> None:
+    from bindings.sandbox import image as images
+
+    stale = f"localhost/ploy-sandbox:stale-build-{os.getpid()}"
+    subprocess.run(["podman", "tag", sandbox_image, stale], check=True)
+    try:
+        # rebuild the current layer (cached: well under a second)
+        assert run(images.ensure_image(custom_base=images.base_tag(), force=True)) == sandbox_image
+        assert not _image_exists(stale) and _image_exists(sandbox_image)
+    finally:
+        subprocess.run(["podman", "rmi", stale], capture_output=True)
+
+
+def test_a_binding_whose_image_was_removed_looks_it_up_again(run: Run, bindings: Any) -> None:
+    """The image a binding looked up was removed since (pruned by another ploy's build, podman rmi):
+    a new sandbox still starts, on the image ensured again, instead of every new sandbox failing."""
+    b = bindings.make("image-gone")
+    b.manager._image = f"localhost/ploy-sandbox:removed-{os.getpid()}"
+    assert run(b.get("after").exec("echo ok"))["stdout"] == "ok\n"
+    assert b.manager._image.startswith("localhost/ploy-sandbox:") and "removed" not in b.manager._image

@@ -287,7 +287,8 @@ def test_session_output_of_a_background_child_is_not_the_next_commands(docs_serv
 
 
 def test_an_agent_that_dies_mid_call_is_a_typed_error_and_comes_back(docs_server: DevServer) -> None:
-    """The command kills the in-sandbox agent (twice: the call is retried once after recovery)."""
+    """The command kills the in-sandbox agent; the call is not retried (it may have run), and the agent
+    comes back for the next call."""
     r = docs_server.get("/try-exec", params={"id": "agent-dies", "cmd": "kill -9 $PPID"}).json()
     assert r["code"] == "SANDBOX_UNAVAILABLE", r
     assert _exec(docs_server, "echo back", id="agent-dies")["stdout"] == "back\n"

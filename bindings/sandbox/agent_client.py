@@ -84,6 +84,10 @@ class AgentClient:
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
         self._idle: list[_Conn] = []
+        # Whether a connection may be pooled after a finished stream: known from the agent's ping reply.
+        # Until then (a container from before this ploy, attached without a ping) it is closed instead:
+        # an older agent could drop it when the next request arrived, and that request would be lost.
+        self.reuse_after_stream = False
 
     async def _connect(self) -> _Conn:
         try:
@@ -159,7 +163,10 @@ class AgentClient:
         self._release(conn)
         if not reply.get("ok"):
             raise remote_error(reply.get("error") or {})
-        return reply.get("result"), data
+        result = reply.get("result")
+        if request.get("op") == "ping" and isinstance(result, dict):
+            self.reuse_after_stream = int(result.get("version") or 0) >= proto.STREAM_REUSE_VERSION
+        return result, data
 
     async def open_stream(self, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
         """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
@@ -189,7 +196,10 @@ class AgentClient:
                 if kind == b"J":
                     reply = json.loads(payload)
                     done = True
-                    self._release(conn)
+                    if self.reuse_after_stream:
+                        self._release(conn)
+                    else:
+                        conn.close()
                     if not reply.get("ok"):
                         raise remote_error(reply.get("error") or {})
                     yield b"J", payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,44 @@ def test_a_pooled_connection_to_a_dead_agent_is_never_sent_a_request(tmp_path: P
     else:
         result = asyncio.run(go())
     assert result == (True, True, True)
+
+
+@pytest.mark.parametrize("version,pooled", [(1, False), (2, True), (None, False)])
+def test_a_connection_is_pooled_after_a_stream_only_for_agents_that_keep_it(
+    tmp_path: Path, version: int | None, pooled: bool
+) -> None:
+    """Version 1 agents (containers made by an older ploy) could drop a connection after a stream once
+    the next request arrived: for them, and for an agent whose version is unknown, it is not reused."""
+    from bindings.sandbox.agent_client import AgentClient
+
+    path = tmp_path / "agent.sock"
+
+    async def agent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                _, payload = await proto.read_frame(reader)
+            except asyncio.IncompleteReadError:
+                break
+            req = json.loads(payload)
+            if req["op"] == "ping":
+                writer.write(proto.json_frame({"ok": True, "result": {"version": version}}))
+            else:
+                writer.write(proto.frame(b"O", b"out") + proto.json_frame({"ok": True, "result": {"exitCode": 0}}))
+            await writer.drain()
+        writer.close()
+
+    async def go() -> int:
+        server = await asyncio.start_unix_server(agent, str(path))
+        client = AgentClient(path)
+        if version is not None:
+            await client.call({"op": "ping"})
+        frames = [k async for k, _ in await client.open_stream({"op": "execStream"})]
+        assert frames == [b"O", b"J"]
+        idle = len(client._idle)
+        await client.close()
+        server.close()
+        return idle
+
+    idle_after = asyncio.run(go())
+    # the stream ran on the ping's pooled connection (or a new one): it goes back to the pool or is closed
+    assert idle_after == (1 if pooled else 0)

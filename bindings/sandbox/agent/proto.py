@@ -20,7 +20,10 @@ from typing import Any
 HEADER = struct.Struct(">cI")
 MAX_FRAME = 64 * 1024 * 1024
 CHUNK = 256 * 1024
-VERSION = 1
+# 2: a connection stays usable after a finished stream (version 1 agents could drop it when the host
+# sent its next request; the host does not pool such a connection for them, see agent_client.py)
+VERSION = 2
+STREAM_REUSE_VERSION = 2
 
 
 def frame(kind: bytes, payload: bytes) -> bytes:

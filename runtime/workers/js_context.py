@@ -1,8 +1,9 @@
 """One QuickJS context driven from the asyncio event loop: entries, job-queue drains, the outbox.
 
 Every entry into JS (a request, a settled host op, a timer, a stream pull) is followed by draining
-QuickJS's job queue and taking the outbox (a JSON string JS leaves in a global); the ops found there start asyncio work
-whose results come back as later entries. Many requests are in flight at once, interleaved.
+QuickJS's job queue and taking the outbox (JSON that JS leaves in a global, see 00_bridge.js); the ops
+found there start asyncio work whose results come back as later entries. Many requests are in flight
+at once, interleaved.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class JsContext:
                     logger.exception("ploy: JS host op %s failed", op[0])
             if not self._entered:
                 # Only JS queues jobs and fills the outbox: if no op ran JS, both are empty, and another
-                # round (a job-queue poll and a take, two crossings) would find nothing.
+                # round (a job-queue poll, a call into JS, and a read of the outbox) would find nothing.
                 return
 
     def _take(self) -> str:

@@ -98,9 +98,9 @@ def test_lookup_by_id_from_a_later_request_and_restart(run: Run, bindings: Any) 
 
 def test_exit_and_timeout_keep_the_session_usable(run: Run, sb: SandboxClient) -> None:
     s = run(sb.createSession({"cwd": "/tmp"}))
-    run(s.exec("cd /usr; export V=1"))
+    run(s.exec("cd /usr; export V=1; greet() { echo hi $1; }"))
     assert run(s.exec("exit 4"))["exitCode"] == 4
-    assert run(s.exec("pwd; echo $V"))["stdout"] == "/usr\n1\n"  # restored from the snapshot
+    assert run(s.exec("pwd; echo $V; greet there"))["stdout"] == "/usr\n1\nhi there\n"  # from the snapshot
     with pytest.raises(PloyError) as info:
         run(s.exec("sleep 30", {"timeoutMs": 400}))
     assert info.value.code == "TIMEOUT"

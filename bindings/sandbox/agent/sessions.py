@@ -3,8 +3,9 @@
 Each command is written to a file and sourced by the session's shell (so a syntax error cannot break
 the framing), with stdin from /dev/null. After it, the shell prints a random sentinel on stdout and on
 stderr and reports `<exit code> <cwd>` on fd 3; the agent reads each stream up to its sentinel. The
-exported environment is snapshotted after every command (`export -p`), so a session whose shell died
-(`exit`, a timeout in a shell builtin, a container restart) comes back with its cwd and environment.
+exported environment and the shell functions are snapshotted after every command (`export -p`,
+`declare -f`), so a session whose shell died (`exit`, a timeout in a shell builtin, a container
+restart) comes back with its cwd, environment and functions.
 Commands of one session run one at a time, in order (a FIFO lock); sessions run in parallel.
 """
 
@@ -25,8 +26,8 @@ SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
 _sessions: dict[str, Session] = {}
 # Live shells kept at once. Each holds four of the agent's file descriptors (nofile is 1024), and the
 # docs' example makes a session per request: without a cap the 200th session broke the whole sandbox.
-# The least recently used idle shell beyond it is stopped; it comes back from its snapshot (cwd and
-# exported variables; shell functions and unexported variables are lost) on its next command.
+# The least recently used idle shell beyond it is stopped; it comes back from its snapshot (cwd,
+# exported variables and functions; unexported variables are lost) on its next command.
 MAX_SHELLS = 32
 
 
@@ -87,7 +88,7 @@ class Session:
             f.write(command + "\n")
         s = "\\000__ploy_end_" + self.nonce + "\\000"
         line = (
-            f". {shlex.quote(cmd_file)} </dev/null{' 2>&1' if merge else ''}; __ploy_rc=$?; export -p > {shlex.quote(self.env_file)}; "
+            f". {shlex.quote(cmd_file)} </dev/null{' 2>&1' if merge else ''}; __ploy_rc=$?; {{ export -p; declare -f; }} > {shlex.quote(self.env_file)}; "
             f"printf '{s}'; printf '{s}' >&2; printf '%s %s\\n' \"$__ploy_rc\" \"$PWD\" >&3\n"
         )
         proc.stdin.write(line.encode())

@@ -47,6 +47,26 @@ async def test_self_and_global_scope(js: Harness) -> None:
     assert out == [True, "function", True]
 
 
+
+async def test_interfaces_have_webidl_shape(js: Harness) -> None:
+    """Operations and attributes are enumerable prototype members; instances have no own properties;
+    the body mixin sits on Request/Response themselves; Text*Stream are not TransformStreams."""
+    out = await run(js, """
+        const d = (o, k) => { const x = Object.getOwnPropertyDescriptor(o, k); return x ? x.enumerable : "missing"; };
+        const h = new Headers({ a: "1" });
+        return [JSON.stringify(h), Object.keys(h), Object.getOwnPropertyNames(h),
+                ["append", "get", "has", "set", "delete", "forEach"].every((k) => Object.keys(Headers.prototype).includes(k)),
+                d(Response.prototype, "json"), d(Request.prototype, "text"), d(Request.prototype, "bodyUsed"),
+                d(Response.prototype, "status"), d(Response, "json"), d(URL.prototype, "href"), d(File.prototype, "name"),
+                d(Headers.prototype, "_list"), Object.keys(Response.prototype).some((k) => k.startsWith("_")),
+                new TextEncoderStream() instanceof TransformStream, Object.keys(TextDecoderStream.prototype).sort().join(),
+                Object.prototype.toString.call(new TextDecoderStream()),
+                Object.hasOwn(ReadableByteStreamController.prototype, "byobRequest"),
+                "byobRequest" in ReadableStreamDefaultController.prototype];
+    """)
+    assert out == ["{}", [], [], True, True, True, True, True, True, True, True, False, False, False,
+                   "encoding,fatal,ignoreBOM,readable,writable", "[object TextDecoderStream]", True, False]
+
 # ---------------------------------------------------------------- Headers
 async def test_headers_name_validation_on_every_method(js: Harness) -> None:
     out = await run(js, """

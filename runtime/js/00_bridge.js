@@ -35,6 +35,21 @@ function take() {
 
 function expose(name, value) {
   Object.defineProperty(globalThis, name, { value, writable: true, configurable: true, enumerable: false });
+  if (typeof value === "function" && value.prototype) {
+    enumerable(value.prototype);
+    enumerable(value);
+  }
+}
+
+// WebIDL makes an interface's operations and attributes enumerable (`for (k in headers)` lists
+// `append`, ...); class syntax makes them non-enumerable. Internals (`_x`) and symbols stay hidden.
+function enumerable(obj) {
+  const ctor = typeof obj === "function";
+  for (const key of Object.getOwnPropertyNames(obj)) {
+    if (key === "constructor" || key[0] === "_" || (ctor && (key === "prototype" || key === "length" || key === "name"))) continue;
+    const desc = Object.getOwnPropertyDescriptor(obj, key);
+    if (!desc.enumerable && desc.configurable) Object.defineProperty(obj, key, { enumerable: true });
+  }
 }
 
 // A host operation whose answer comes back through settle(); resolves with the decoded payload.

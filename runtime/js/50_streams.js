@@ -82,7 +82,6 @@ class ReadableStreamDefaultController {
     if (s === "closed") return 0;
     return this._hwm - this._queueSize;
   }
-  get byobRequest() { return null; }
   close() {
     if (this._closeRequested || this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
     this._closeRequested = true;
@@ -483,6 +482,7 @@ class ReadableStreamDefaultReader {
 // the reader's view from the front of the queue (a partly used chunk stays at the front).
 // byobRequest is always null: sources enqueue, and a BYOB read takes what it needs.
 class ReadableByteStreamController extends ReadableStreamDefaultController {
+  get byobRequest() { return null; }
   enqueue(chunk) {
     if (!ArrayBuffer.isView(chunk)) throw new TypeError("A byte stream chunk must be an ArrayBufferView");
     if (chunk.byteLength === 0) throw new TypeError("A byte stream chunk must not be empty");
@@ -858,11 +858,13 @@ class TransformStream {
   get [Symbol.toStringTag]() { return "TransformStream"; }
 }
 
-class TextEncoderStream extends TransformStream {
+// GenericTransformStream classes: a readable/writable pair, not TransformStreams themselves.
+class TextEncoderStream {
+  #ts;
   constructor() {
     const enc = new TextEncoder();
     let pendingHigh = "";
-    super({
+    this.#ts = new TransformStream({
       transform(chunk, c) {
         let s = pendingHigh + String(chunk);
         pendingHigh = "";
@@ -874,20 +876,27 @@ class TextEncoderStream extends TransformStream {
     });
   }
   get encoding() { return "utf-8"; }
+  get readable() { return this.#ts.readable; }
+  get writable() { return this.#ts.writable; }
+  get [Symbol.toStringTag]() { return "TextEncoderStream"; }
 }
 
-class TextDecoderStream extends TransformStream {
+class TextDecoderStream {
+  #ts;
+  #dec;
   constructor(label = "utf-8", options = {}) {
-    const dec = new TextDecoder(label, options);
-    super({
+    const dec = this.#dec = new TextDecoder(label, options);
+    this.#ts = new TransformStream({
       transform(chunk, c) { const s = dec.decode(chunk, { stream: true }); if (s) c.enqueue(s); },
       flush(c) { const s = dec.decode(); if (s) c.enqueue(s); },
     });
-    this._dec = dec;
   }
-  get encoding() { return this._dec.encoding; }
-  get fatal() { return this._dec.fatal; }
-  get ignoreBOM() { return this._dec.ignoreBOM; }
+  get encoding() { return this.#dec.encoding; }
+  get fatal() { return this.#dec.fatal; }
+  get ignoreBOM() { return this.#dec.ignoreBOM; }
+  get readable() { return this.#ts.readable; }
+  get writable() { return this.#ts.writable; }
+  get [Symbol.toStringTag]() { return "TextDecoderStream"; }
 }
 
 function checkPipeOptions(options) {
@@ -895,6 +904,10 @@ function checkPipeOptions(options) {
   if (options && options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new TypeError("The pipe options' signal must be an AbortSignal");
   }
+}
+
+for (const key of ["desiredSize", "close", "error"]) {
+  Object.defineProperty(ReadableByteStreamController.prototype, key, Object.getOwnPropertyDescriptor(ReadableStreamDefaultController.prototype, key));
 }
 
 for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, ReadableStreamDefaultReader, WritableStreamDefaultController,

@@ -23,8 +23,14 @@ function headerName(name) {
 }
 
 class Headers {
-  _list = []; // [lowercased name, value] in insertion order
-  _guard = "none";
+  // Private, so a Headers has no own properties (JSON.stringify gives "{}", as in browsers); the
+  // runtime's other classes reach them through the _list/_guard accessors below.
+  #list = []; // [lowercased name, value] in insertion order
+  #guard = "none";
+  get _list() { return this.#list; }
+  set _list(v) { this.#list = v; }
+  get _guard() { return this.#guard; }
+  set _guard(v) { this.#guard = v; }
   constructor(init = undefined) {
     if (init === undefined) return;
     if (init instanceof Headers) { this._list = init._list.map((p) => p.slice()); return; }
@@ -673,5 +679,13 @@ expose("Headers", Headers);
 expose("Blob", Blob);
 expose("File", File);
 expose("FormData", FormData);
+// WebIDL puts the body mixin's members on Request.prototype and Response.prototype themselves.
+for (const C of [Request, Response]) {
+  for (const key of Object.getOwnPropertyNames(Body.prototype)) {
+    if (key !== "constructor" && key[0] !== "_" && !Object.hasOwn(C.prototype, key)) {
+      Object.defineProperty(C.prototype, key, Object.getOwnPropertyDescriptor(Body.prototype, key));
+    }
+  }
+}
 expose("Request", Request);
 expose("Response", Response);

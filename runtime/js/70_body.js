@@ -33,7 +33,7 @@ class Headers {
   set _guard(v) { this.#guard = v; }
   constructor(init = undefined) {
     if (init === undefined) return;
-    if (init instanceof Headers) { this._list = init._list.map((p) => p.slice()); return; }
+    if (init instanceof Headers) { this.#list = init.#list.map((p) => p.slice()); return; }
     if (init === null || (typeof init !== "object" && typeof init !== "function")) {
       throw new TypeError("Headers init must be an object or iterable");
     }
@@ -58,7 +58,7 @@ class Headers {
     }
   }
   #check(value) {
-    if (this._guard === "immutable") throw new TypeError("Headers are immutable");
+    if (this.#guard === "immutable") throw new TypeError("Headers are immutable");
     if (value !== undefined && BAD_VALUE.test(value)) {
       throw new TypeError(`Invalid header value: ${JSON.stringify(value)}`);
     }
@@ -67,25 +67,25 @@ class Headers {
     const key = headerName(name);
     value = normalizeValue(value);
     this.#check(value);
-    this._list.push([key, value]);
+    this.#list.push([key, value]);
   }
   delete(name) {
     const key = headerName(name);
     this.#check();
-    this._list = this._list.filter(([k]) => k !== key);
+    this.#list = this.#list.filter(([k]) => k !== key);
   }
   get(name) {
     const key = headerName(name);
-    const list = this._list;
+    const list = this.#list;
     let out = null;
     for (let i = 0; i < list.length; i++) if (list[i][0] === key) out = out === null ? list[i][1] : out + ", " + list[i][1];
     return out;
   }
-  getSetCookie() { return this._list.filter(([k]) => k === "set-cookie").map(([, v]) => v); }
-  getAll(name) { const key = headerName(name); return this._list.filter(([k]) => k === key).map(([, v]) => v); }
+  getSetCookie() { return this.#list.filter(([k]) => k === "set-cookie").map(([, v]) => v); }
+  getAll(name) { const key = headerName(name); return this.#list.filter(([k]) => k === key).map(([, v]) => v); }
   has(name) {
     const key = headerName(name);
-    const list = this._list;
+    const list = this.#list;
     for (let i = 0; i < list.length; i++) if (list[i][0] === key) return true;
     return false;
   }
@@ -93,16 +93,16 @@ class Headers {
     const key = headerName(name);
     value = normalizeValue(value);
     this.#check(value);
-    const i = this._list.findIndex(([k]) => k === key);
-    if (i < 0) this._list.push([key, value]);
+    const i = this.#list.findIndex(([k]) => k === key);
+    if (i < 0) this.#list.push([key, value]);
     else {
-      this._list[i] = [key, value];
-      this._list = this._list.filter(([k], j) => j <= i || k !== key);
+      this.#list[i] = [key, value];
+      this.#list = this.#list.filter(([k], j) => j <= i || k !== key);
     }
   }
   // "sort and combine": names sorted, values combined, set-cookie kept apart
   _sorted() {
-    const names = [...new Set(this._list.map(([k]) => k))].sort();
+    const names = [...new Set(this.#list.map(([k]) => k))].sort();
     const out = [];
     for (const n of names) {
       if (n === "set-cookie") for (const v of this.getSetCookie()) out.push([n, v]);
@@ -127,7 +127,8 @@ function headersFromFlat(flat, guard) {
   const h = new Headers();
   if (flat) {
     const parts = flat.split("\n");
-    for (let i = 0; i + 1 < parts.length; i += 2) h._list.push([parts[i], parts[i + 1]]);
+    const list = h._list;
+    for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
   }
   h._guard = guard;
   return h;

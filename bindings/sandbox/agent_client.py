@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +81,21 @@ def _peer_alive(conn: _Conn) -> bool:
         probe.detach()  # the transport owns the descriptor
 
 
+@contextlib.contextmanager
+def _closed_on_failure(conn: _Conn) -> Iterator[None]:
+    """Around sending a request and reading its reply: any failure closes the connection, and a lost
+    connection is AgentInterrupted, since from the first write on the agent may have the request (so
+    it is no longer a retry)."""
+    try:
+        yield
+    except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
+        conn.close()
+        raise AgentInterrupted() from exc
+    except BaseException:
+        conn.close()
+        raise
+
+
 class AgentClient:
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
@@ -145,8 +161,7 @@ class AgentClient:
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
-        try:
-            # from the first write on, the agent may have the request: a lost connection is no longer a retry
+        with _closed_on_failure(conn):
             await self._send(conn, request, upload)
             while True:
                 kind, payload = await proto.read_frame(conn.reader)
@@ -154,12 +169,6 @@ class AgentClient:
                     reply = json.loads(payload)
                     break
                 data.setdefault(kind, bytearray()).extend(payload)
-        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
-            conn.close()
-            raise AgentInterrupted() from exc
-        except BaseException:
-            conn.close()
-            raise
         self._release(conn)
         if not reply.get("ok"):
             raise remote_error(reply.get("error") or {})
@@ -172,15 +181,9 @@ class AgentClient:
         """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
         AgentInterrupted when it went away after the request was written."""
         conn, _ = await self._acquire()
-        try:
+        with _closed_on_failure(conn):
             await self._send(conn, request, None)
             first = await proto.read_frame(conn.reader)
-        except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
-            conn.close()
-            raise AgentInterrupted() from exc
-        except BaseException:
-            conn.close()
-            raise
         if first[0] == b"J":
             reply = json.loads(first[1])
             if not reply.get("ok"):

@@ -67,7 +67,7 @@ def main() -> None:
         gw_env = {**env, "PLOY_OPENAI_API_KEY": "sk-fake-openai", "PLOY_OPENAI_BASE_URL": upstream_url}
         project = tmp / "project"
         project.mkdir()
-        gateway, info_line = _spawn(["bindings.ai.serve", str(project), "--loopback-only"], gw_env)
+        gateway, info_line = _spawn(["bindings.ai.standalone", str(project), "--loopback-only"], gw_env)
         procs.append(gateway)
         info = json.loads(info_line)
         direct = (upstream_url + "/chat/completions", {"authorization": "Bearer sk-fake-openai"})

@@ -1,8 +1,9 @@
-"""What a binding knows about the project it serves: identity and where its state lives on disk."""
+"""What a binding knows about the project it serves: identity, where its state lives on disk, its logger."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,3 +49,9 @@ class BindingContext:
     @property
     def project_state(self) -> Path:
         return self.state_dir / "projects" / self.project_key
+
+    @staticmethod
+    def logger(binding: str) -> logging.Logger:
+        """Where a binding says things to the developer: `ploy dev` routes every `ploy.*` logger to its
+        one output sink (runtime/log.py), the CLI to stderr."""
+        return logging.getLogger(f"ploy.{binding}")

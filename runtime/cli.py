@@ -1,4 +1,4 @@
-"""The `ploy` command: dev, types, sandbox, image, login, ai."""
+"""The `ploy` command: dev and types, then each binding plugin's commands (sandbox, image, login, ai)."""
 
 from __future__ import annotations
 
@@ -45,18 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     dev.set_defaults(func=_dev)
 
-    from bindings.ai import cli as ai_cli
-    from bindings.sandbox import cli as sandbox_cli
     from runtime import types_cmd
+    from runtime.config import load_config
+    from runtime.plugins import plugins
 
     types_cmd.register(sub)
-    sandbox_cli.register(sub)
-    ai_cli.register(sub)
+    for plugin in plugins():
+        plugin.register_cli(sub, load_config)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.func is not _dev:
+        # bindings used from the shell (`ploy sandbox exec`) say what they have to say on stderr
+        from runtime.log import Sink, route_loggers
+
+        route_loggers(Sink(sys.stderr))
     result: int = args.func(args)
     return result
 

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.plugin import Service
 from runtime.config import ProjectConfig
+from runtime.plugins import plugins
 
 _LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
 
@@ -65,21 +67,18 @@ class WorkerEnv:
             await obj.close()
 
 
-async def build_env(cfg: ProjectConfig, gateway: Any = None) -> WorkerEnv:
+async def build_env(cfg: ProjectConfig, services: dict[str, Service | None] | None = None) -> WorkerEnv:
+    """Vars, then each plugin's objects (a binding name never equals a var name: config checks it)."""
     ctx = BindingContext.for_project(cfg.root, cfg.name)
     env = WorkerEnv(dict(load_vars(cfg)))
-    if cfg.ai and gateway is not None:
-        from bindings.ai import AiBinding
-
-        ctx.sandbox_env = gateway.sandbox_env
-        ai = AiBinding(gateway)
-        env.values["AI"] = ai
-        env.closers.append(ai)
-    if cfg.sandbox:
-        from bindings.sandbox import SandboxBinding
-
-        for name, options in cfg.sandbox.items():
-            binding = SandboxBinding(ctx, options)
-            env.values[name] = binding
-            env.closers.append(binding)
+    try:
+        for plugin in plugins():
+            if plugin.field in cfg.sections:
+                service = (services or {}).get(plugin.field)
+                objects = await plugin.build(ctx, cfg.sections[plugin.field], service)
+                env.values.update(objects)
+                env.closers.extend(objects.values())
+    except BaseException:
+        await env.close()
+        raise
     return env

@@ -12,40 +12,23 @@ import errno
 import logging
 import signal
 import socket
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bindings.context import BindingContext
+from bindings.plugin import Service
 from runtime.config import ConfigError, ProjectConfig, load_config
 from runtime.entry import Entry, EntryError, resolve_entry
 from runtime.env import WorkerEnv, build_env
-from runtime.errors import error_response
+from runtime.error_page import error_response
 from runtime.http import Headers, Request, Response
+from runtime.log import log, route_loggers
+from runtime.plugins import plugins
 from runtime.protocol import BatchingHttpToolsProtocol
 from runtime.reload import Watcher
 from runtime.workers.base import Worker, WorkerError
-
-_pending_flush = False
-
-
-def _flush() -> None:
-    global _pending_flush
-    _pending_flush = False
-    sys.stdout.flush()
-
-
-def log(line: str) -> None:
-    """Print a line; under load many lines share one flush (one write per event-loop turn)."""
-    global _pending_flush
-    sys.stdout.write(line + "\n")
-    if not _pending_flush:
-        try:
-            asyncio.get_running_loop().call_soon(_flush)
-            _pending_flush = True
-        except RuntimeError:  # no loop (start-up, shutdown): flush now
-            sys.stdout.flush()
 
 
 class PortInUse(Exception):
@@ -105,28 +88,23 @@ class DevServer:
         self.project, self.host, self.port = project, host, port
         self.cfg: ProjectConfig | None = None
         self.current: Generation | None = None
-        self.gateway: Any = None
+        self.services: dict[str, Service | None] = {}  # plugin field -> its running service
         self._requests = 0
         self._reload_lock = asyncio.Lock()
 
     # -- loading -------------------------------------------------------------------------------------
-    async def _sync_gateway(self, cfg: ProjectConfig) -> None:
-        """Start the AI gateway when ai: true, stop it when ai: is turned off (also on reload)."""
-        if cfg.ai and self.gateway is None:
-            from bindings.ai.gateway import Gateway
-            from bindings.context import BindingContext
-
-            self.gateway = await Gateway.start(BindingContext.for_project(cfg.root, cfg.name))
-            log(f"ai: gateway at {self.gateway.base_url}/v1")
-        elif not cfg.ai and self.gateway is not None:
-            gateway, self.gateway = self.gateway, None
-            await gateway.close()
-            log("ai: gateway stopped (ai is off)")
+    async def _sync_services(self, cfg: ProjectConfig) -> None:
+        """Start, keep or stop each plugin's long-lived service (the AI gateway) for this config."""
+        ctx = BindingContext.for_project(cfg.root, cfg.name)
+        for plugin in plugins():
+            running = self.services.get(plugin.field)
+            options = cfg.sections.get(plugin.field)
+            self.services[plugin.field] = await plugin.service(ctx, options, running)
 
     async def start(self) -> None:
         self.cfg = load_config(self.project)
-        await self._sync_gateway(self.cfg)
-        env = await build_env(self.cfg, self.gateway)
+        await self._sync_services(self.cfg)
+        env = await build_env(self.cfg, self.services)
         try:
             entry = await resolve_entry(self.cfg)
             log(entry.how)
@@ -135,9 +113,13 @@ class DevServer:
             await env.close()
             raise
         self.current = Generation(worker, env, entry)
-        if self.cfg.sandbox:
-            names = ", ".join(f"{n} (sandbox: {o.image or o.containerfile or o.template})" for n, o in self.cfg.sandbox.items())
-            log(f"bindings: {names}")
+        described = [
+            text
+            for p in plugins()
+            if p.field in self.cfg.sections and (text := p.describe(self.cfg.sections[p.field]))
+        ]
+        if described:
+            log(f"bindings: {', '.join(described)}")
 
     async def reload(self, changed: set[Path]) -> None:
         """Load the new version beside the old; swap only if it loads, so a broken edit keeps serving."""
@@ -147,9 +129,9 @@ class DevServer:
             config_changed = self.cfg.path in changed or any(p.name in (".dev.vars", ".env") for p in changed)
             try:
                 cfg = load_config(self.project) if config_changed else self.cfg
-                if config_changed and cfg.ai != self.cfg.ai:
-                    await self._sync_gateway(cfg)
-                env = await build_env(cfg, self.gateway) if config_changed else old.env
+                if config_changed:
+                    await self._sync_services(cfg)
+                env = await build_env(cfg, self.services) if config_changed else old.env
                 try:
                     entry = await resolve_entry(cfg)
                     worker = await load_worker(cfg, entry, env)
@@ -169,8 +151,10 @@ class DevServer:
     async def close(self) -> None:
         if self.current:
             await self.current.retire(close_env=True)
-        if self.gateway is not None:
-            await self.gateway.close()
+        for service in self.services.values():
+            if service is not None:
+                await service.close()
+        self.services.clear()
 
     def watched(self) -> set[Path]:
         assert self.current is not None and self.cfg is not None
@@ -293,6 +277,7 @@ async def _wait_disconnect(receive: Any) -> None:
 async def serve(project: Path, host: str, port: int) -> int:
     import uvicorn
 
+    route_loggers()
     sock = bind_socket(host, port)
     server = DevServer(project, host, sock.getsockname()[1])
     await server.start()
@@ -301,6 +286,7 @@ async def serve(project: Path, host: str, port: int) -> int:
     config = uvicorn.Config(
         server,
         http=BatchingHttpToolsProtocol,
+        log_config=None,  # its records go to ploy's one sink (route_loggers), not to a format of its own
         log_level="warning",
         access_log=False,
         lifespan="off",

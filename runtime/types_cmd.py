@@ -20,6 +20,7 @@ from pathlib import Path
 
 from runtime.config import CONFIG_NAME, ConfigError, ProjectConfig, load_config
 from runtime.env import parse_dotenv
+from runtime.plugins import plugins
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TYPINGS_DIR = REPO_ROOT / "typings"
@@ -32,6 +33,7 @@ _HASH = re.compile(r"ploy\.yaml sha256:([0-9a-f]+)")
 class Member:
     name: str
     ts_type: str
+    py_module: str | None = None  # where the Python class named ts_type lives; None for plain strings
 
 
 def var_names(cfg: ProjectConfig) -> list[str]:
@@ -45,9 +47,12 @@ def var_names(cfg: ProjectConfig) -> list[str]:
 
 
 def env_members(cfg: ProjectConfig) -> list[Member]:
-    members = [Member(name, "SandboxBinding") for name in cfg.sandbox]
-    if cfg.ai:
-        members.append(Member("AI", "AiBinding"))
+    members = [
+        Member(m.name, m.ts_type, m.py_module)
+        for p in plugins()
+        if p.field in cfg.sections
+        for m in p.env_members(cfg.sections[p.field])
+    ]
     taken = {m.name for m in members}
     members += [Member(name, "string") for name in var_names(cfg) if name not in taken]
     return members
@@ -81,10 +86,6 @@ def render_env_dts(cfg: ProjectConfig) -> str:
     )
 
 
-# Where each binding's Python class lives, for the Python twin of env.d.ts.
-PY_CLASSES = {"SandboxBinding": "bindings.sandbox", "AiBinding": "bindings.ai"}
-
-
 def python_worker(cfg: ProjectConfig) -> Path | None:
     """The Python worker module, when the project has one (the same rule as runtime.entry)."""
     if cfg.main is not None:
@@ -98,8 +99,8 @@ def render_env_py(cfg: ProjectConfig) -> str:
     `env.SANDBOX.get(id).exec(...)` for mypy and pyright. The imports only run under TYPE_CHECKING,
     so importing it at run time costs nothing and loads no binding."""
     members = env_members(cfg)
-    used = sorted({m.ts_type for m in members} - {"string"})
-    imports = "".join(f"    from {PY_CLASSES[t]} import {t}\n" for t in used)
+    used = sorted({(m.ts_type, m.py_module) for m in members if m.py_module})
+    imports = "".join(f"    from {module} import {t}\n" for t, module in used)
     body = (
         "".join(f"    {m.name}: {'str' if m.ts_type == 'string' else m.ts_type}\n" for m in members)
         or "    pass\n"

@@ -22,9 +22,10 @@ sandbox:
 
 def test_docs_config_parses() -> None:
     cfg = parse_config(DOCS_CONFIG, Path("p/ploy.yaml"))
-    assert cfg.kind == "dynamic" and cfg.build == "pnpm build" and cfg.out == "dist" and cfg.ai is True
-    assert list(cfg.sandbox) == ["SANDBOX"]
-    assert cfg.sandbox["SANDBOX"].template == "default"
+    assert cfg.kind == "dynamic" and cfg.build == "pnpm build" and cfg.out == "dist"
+    assert cfg.sections["ai"].enabled is True
+    assert list(cfg.sections["sandbox"]) == ["SANDBOX"]
+    assert cfg.sections["sandbox"]["SANDBOX"].template == "default"
     assert cfg.binding_names() == ["SANDBOX", "AI"]
 
 
@@ -33,7 +34,7 @@ def test_extended_sandbox_form() -> None:
         "sandbox:\n  BOX:\n    template: default\n    memory: 2g\n    cpus: 2\n    pids: 300\n    sleepAfter: 5m\n    pool: 0\n",
         Path("ploy.yaml"),
     )
-    box = cfg.sandbox["BOX"]
+    box = cfg.sections["sandbox"]["BOX"]
     assert (box.memory, box.cpus, box.pids, box.sleep_after_s, box.pool) == ("2g", 2, 300, 300.0, 0)
 
 

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bindings.ai.embedded_server import EmbeddedServer
 from bindings.ai.network import listen_socket
-from bindings.ai.serving import EmbeddedServer
 
 HOLD_MARKER = "[hold]"  # a user message containing it makes a stream pause after its first event
 

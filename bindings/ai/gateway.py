@@ -24,9 +24,9 @@ from starlette.routing import Route as StarletteRoute
 
 from bindings.ai.calllog import CallLog, log_path
 from bindings.ai.credentials import Credentials, NotConfigured
+from bindings.ai.embedded_server import EmbeddedServer
 from bindings.ai.network import listen_socket, podman_bridge
 from bindings.ai.routing import RouteError, route
-from bindings.ai.serving import EmbeddedServer
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.ai.usage import Usage, relay_sse
 from bindings.context import BindingContext

@@ -17,6 +17,7 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.errors import NotFound, PloyError
+from bindings.plugin import ProjectLoader, Subparsers
 from bindings.sandbox.options import SandboxOptions
 
 
@@ -26,10 +27,8 @@ def _project(args: argparse.Namespace) -> tuple[BindingContext, dict[str, Sandbo
     options: dict[str, SandboxOptions] = {}
     if (root / "ploy.yaml").is_file():
         try:
-            from runtime.config import load_config
-
-            cfg = load_config(root)
-            name, options = cfg.name, dict(cfg.sandbox)
+            project = args.load_project(root)
+            name, options = project.name, dict(project.sections.get("sandbox") or {})
         except Exception as exc:  # a broken ploy.yaml must not stop `ploy sandbox destroy`
             print(f"ploy: warning: {exc}; using default sandbox options", file=sys.stderr)
     return BindingContext.for_project(root, name), options
@@ -174,7 +173,8 @@ def _runner(fn: Any) -> Any:
     return run
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
+    """`ploy image` and `ploy sandbox`; `load_project` reads a project's ploy.yaml (the runtime's)."""
     image = subparsers.add_parser("image", help="the default sandbox image")
     image_sub = image.add_subparsers(dest="image_command", required=True)
     build = image_sub.add_parser("build", help="build (or rebuild with --force) the default sandbox image")
@@ -182,6 +182,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     build.set_defaults(func=_runner(_image_build))
 
     sandbox = subparsers.add_parser("sandbox", help="list, run commands in, and destroy a project's sandboxes")
+    sandbox.set_defaults(load_project=load_project)
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:

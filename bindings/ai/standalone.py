@@ -1,4 +1,4 @@
-"""Run the AI gateway alone for a project folder: `python -m bindings.ai.serve [DIR] [--port N]`.
+"""Run the AI gateway alone for a project folder: `python -m bindings.ai.standalone [DIR] [--port N]`.
 
 Prints one JSON line ({"baseUrl", "sandboxBaseUrl", "token"}) once it listens, then serves until
 interrupted. For benches, manual tries with an SDK, and tests that want the gateway in its own process.

@@ -1,0 +1,88 @@
+"""The SANDBOX binding as a plugin: the `sandbox:` field of ploy.yaml, the env objects, types and CLI.
+
+Imports only the options and the spec: the Podman backend loads when a binding is built or a
+`ploy sandbox` command runs.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from typing import Any
+
+import yaml
+
+from bindings.context import BindingContext
+from bindings.plugin import EnvMember, Plugin, ProjectLoader, Service, Subparsers
+from bindings.sandbox.options import OPTION_FIELDS, SandboxOptions
+from bindings.sandbox.spec import SANDBOX_BINDING
+from bindings.yaml_reader import Reader, parse_duration
+
+MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*[kmgKMG]?[bB]?\s*$")
+
+
+def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
+    """One binding's value: a template name (`SANDBOX: default`) or the extended mapping."""
+    field_name = f"sandbox.{name}"
+    if isinstance(node, yaml.ScalarNode):
+        return SandboxOptions(binding=name, template=r.scalar(node, field_name, str))
+    values: dict[str, Any] = {"binding": name}
+    for key, key_node, value_node in r.mapping(node, field_name):
+        sub = f"{field_name}.{key}"
+        if key not in OPTION_FIELDS:
+            raise r.error(key_node, sub, f"unknown option (allowed: {', '.join(OPTION_FIELDS)})")
+        attr, types = OPTION_FIELDS[key]
+        value = r.scalar(value_node, sub, *types)
+        if key == "sleepAfter":
+            try:
+                value = parse_duration(value)
+            except ValueError as e:
+                raise r.error(value_node, sub, str(e)) from None
+        if key == "memory" and not MEMORY.match(str(value)):
+            raise r.error(value_node, sub, f"not a memory size: {value!r} (use e.g. 512m, 2g)")
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise r.error(value_node, sub, "must not be negative")
+        values[attr] = str(value) if key == "memory" else value
+    if "image" in values and "containerfile" in values:
+        raise r.error(node, field_name, "give either image or containerfile, not both")
+    known = {f.name for f in fields(SandboxOptions)}
+    return SandboxOptions(**{k: v for k, v in values.items() if k in known})
+
+
+class SandboxPlugin(Plugin):
+    field = "sandbox"
+    order = 10
+
+    def parse(self, reader: Reader, node: yaml.Node) -> dict[str, SandboxOptions]:
+        """binding name -> its options (`sandbox:` with nothing under it declares none)."""
+        if reader.is_empty(node):
+            return {}
+        out: dict[str, SandboxOptions] = {}
+        for name, name_node, opt_node in reader.mapping(node, "sandbox"):
+            reader.env_name(name_node, f"sandbox.{name}", name)
+            out[name] = parse_binding(reader, name, opt_node)
+        return out
+
+    def env_members(self, options: dict[str, SandboxOptions]) -> list[EnvMember]:
+        return [EnvMember(name, SANDBOX_BINDING.name, "bindings.sandbox") for name in options]
+
+    def describe(self, options: dict[str, SandboxOptions]) -> str | None:
+        parts = [f"{n} (sandbox: {o.image or o.containerfile or o.template})" for n, o in options.items()]
+        return ", ".join(parts) or None
+
+    async def build(
+        self, ctx: BindingContext, options: dict[str, SandboxOptions], service: Service | None
+    ) -> dict[str, Any]:
+        if not options:
+            return {}
+        from bindings.sandbox.client import SandboxBinding
+
+        return {name: SandboxBinding(ctx, o) for name, o in options.items()}
+
+    def register_cli(self, subparsers: Subparsers, load_project: ProjectLoader) -> None:
+        from bindings.sandbox import cli
+
+        cli.register(subparsers, load_project)
+
+
+PLUGIN = SandboxPlugin()

@@ -11,7 +11,7 @@ function hostReadableStream(sid) {
       });
     },
     cancel() {
-      hostSend("cancelStream", sid);
+      cancelHostStream(sid);
     },
   }, { highWaterMark: 0 });
   rs._hostSid = sid;
@@ -20,4 +20,9 @@ function hostReadableStream(sid) {
   unreadStreams.register(rs, sid);
   return rs;
 }
-const unreadStreams = new FinalizationRegistry((sid) => hostSend("cancelStream", sid));
+const unreadStreams = new FinalizationRegistry((sid) => cancelHostStream(sid));
+
+// The one sender of cancelStream, for fetch's abort paths too.
+function cancelHostStream(sid) {
+  hostSend("cancelStream", sid);
+}

@@ -34,7 +34,7 @@ function fetchImpl(input, init) {
       signal._algorithms.add(onAbort);
       p.then((meta) => {
         signal._algorithms.delete(onAbort);
-        if (aborted) { if (meta.stream !== null) hostSend("cancelStream", meta.stream); return; }
+        if (aborted) { if (meta.stream !== null) cancelHostStream(meta.stream); return; }
         const resp = fetchResponse(meta, signal);
         resolve(resp);
       }, (err) => { signal._algorithms.delete(onAbort); if (!aborted) reject(err); });
@@ -90,7 +90,7 @@ function fetchResponse(meta, signal) {
     if (signal) {
       const onAbort = (reason) => {
         stream._controller.error(reason);
-        hostSend("cancelStream", meta.stream);
+        cancelHostStream(meta.stream);
       };
       signal._algorithms.add(onAbort);
     }

@@ -7,7 +7,8 @@
 // usual case skips the CPU-clock read (a real syscall) that every call pays while a time limit is
 // set. (Several ops are not concatenated into __ploy_out: a long concatenation is a rope string, which
 // the host's binding cannot read.) The host answers by calling `settle(id, ok, payload)`.
-// Every file under runtime/js/ is concatenated into one function body, so they share this scope.
+// Every .js file under runtime/js/ is concatenated into one function body, so they share this scope.
+// Each host op is handled by the Python module beside the file that sends it (runtime/js/README.md).
 
 const stringify = JSON.stringify;
 // Non-configurable, so worker code cannot turn it into an accessor that would run JS (without a time

@@ -76,6 +76,7 @@ def cancel_stream(ctx: JsContext, op: list[Any]) -> None:
 
 
 def close_stream(ctx: JsContext, sid: int) -> None:
+    """Closes the source in the background (entry.respond too: a body whose request is gone)."""
     stream = ctx.host_streams.pop(sid, None)
     if stream is not None:
         task = ctx.loop.create_task(stream.aclose())

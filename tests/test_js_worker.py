@@ -314,6 +314,26 @@ async def test_stack_is_mapped_to_the_typescript_source(tmp_path: Path) -> None:
         await worker.close()
 
 
+async def test_a_frame_inside_ploys_js_names_its_file_and_line(tmp_path: Path) -> None:
+    h = await Harness.load(write_module(tmp_path, """
+        export default {
+          fetch() {
+            return new Response("x", { headers: [["bad name", "v"]] });
+          },
+        };
+    """))
+    try:
+        with pytest.raises(WorkerError, match="Invalid header name") as e:
+            await h.request("/")
+        lines = e.value.stack.splitlines()
+        headers_js = (REPO / "runtime" / "js" / "70_headers.js").read_text().splitlines()
+        throw_line = next(i for i, x in enumerate(headers_js, 1) if "Invalid header name" in x)
+        assert lines[1] == f"    at headerName (ploy:js/70_headers.js:{throw_line})", e.value.stack
+        assert "(ploy:js/75_response.js:" in lines[-2] and "worker.js:4:" in lines[-1], e.value.stack
+    finally:
+        await h.close()
+
+
 async def test_outbound_fetch_streams_and_aborts(tmp_path: Path, unused_tcp_port: int) -> None:
     server = await _start_http_server(unused_tcp_port)
     base = f"http://127.0.0.1:{unused_tcp_port}"

@@ -7,7 +7,8 @@
 // usual case skips the CPU-clock read (a real syscall) that every call pays while a time limit is
 // set. (Several ops are not concatenated into __ploy_out: a long concatenation is a rope string, which
 // the host's binding cannot read.) The host answers by calling `settle(id, ok, payload)`.
-// Every file under runtime/js/ is concatenated into one function body, so they share this scope.
+// Every .js file under runtime/js/ is concatenated into one function body, so they share this scope.
+// Each host op is handled by the Python module beside the file that sends it (runtime/js/README.md).
 
 const stringify = JSON.stringify;
 // Non-configurable, so worker code cannot turn it into an accessor that would run JS (without a time
@@ -65,6 +66,25 @@ function hostCall(op, ...args) {
 // A host operation without an answer.
 function hostSend(op, ...args) {
   emit([op, ...args]);
+}
+
+// Host entry: the answer to the hostCall with this id (`special`: the payload has tagged values).
+function settle(id, ok, payload, special) {
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  currentRid = p.rid;
+  if (ok) p.resolve(decodeFromHost(payload, special));
+  else p.reject(hostError(JSON.parse(payload)));
+}
+
+// Host entry: the answer to a hostCall whose result is bytes (a `read`), as latin-1; null at the end.
+function settleBytes(id, latin1) {
+  const p = pending.get(id);
+  if (!p) return;
+  pending.delete(id);
+  currentRid = p.rid;
+  p.resolve(latin1 === null ? null : latin1ToBytes(latin1));
 }
 
 // --- binary <-> latin-1 strings: the only cheap way bytes cross the boundary ---
@@ -135,78 +155,6 @@ function hostError(info) {
     if (k !== "message" && k !== "name" && k !== "code" && k !== "stack") err[k] = info[k];
   }
   return err;
-}
-
-// --- entropy: the host feeds os.urandom bytes; JS never uses Math.random for crypto ---
-let entropy = "";
-let entropyPos = 0;
-let entropyAsked = false;
-function randomBytesInto(u8) {
-  if (entropy.length - entropyPos < u8.length) {
-    // More than the pool holds before the host can refill it (JS cannot wait for the host here):
-    // a ChaCha20 keystream under a key taken from host entropy, rekeyed after every use.
-    chachaFill(u8);
-  } else {
-    for (let i = 0; i < u8.length; i++) u8[i] = entropy.charCodeAt(entropyPos + i);
-    entropyPos += u8.length;
-  }
-  if (!entropyAsked && entropy.length - entropyPos < 32768) {
-    entropyAsked = true;
-    hostSend("entropy");
-  }
-}
-
-// ChaCha20 (RFC 8439) state: key words 4-11, block counter 12, nonce 13-15 (zero: fresh key per use).
-const chachaKey = new Uint32Array(8);
-// Mixes 32 host-entropy bytes (a latin-1 string) into the key.
-function chachaRekey(bytes32) {
-  for (let i = 0; i < 8; i++) {
-    const o = i * 4;
-    chachaKey[i] ^= bytes32.charCodeAt(o) | (bytes32.charCodeAt(o + 1) << 8) | (bytes32.charCodeAt(o + 2) << 16) | (bytes32.charCodeAt(o + 3) << 24);
-  }
-}
-
-function chachaFill(u8) {
-  const x = new Uint32Array(16);
-  const out = new Uint8Array(64);
-  const out32 = new Uint32Array(out.buffer);
-  const k = chachaKey;
-  const C0 = 0x61707865, C1 = 0x3320646e, C2 = 0x79622d32, C3 = 0x6b206574;
-  const block = (counter) => {
-    let x0 = C0, x1 = C1, x2 = C2, x3 = C3, x4 = k[0], x5 = k[1], x6 = k[2], x7 = k[3];
-    let x8 = k[4], x9 = k[5], x10 = k[6], x11 = k[7], x12 = counter, x13 = 0, x14 = 0, x15 = 0;
-    for (let r = 0; r < 10; r++) {
-      x0 = (x0 + x4) | 0; x12 ^= x0; x12 = (x12 << 16) | (x12 >>> 16); x8 = (x8 + x12) | 0; x4 ^= x8; x4 = (x4 << 12) | (x4 >>> 20);
-      x0 = (x0 + x4) | 0; x12 ^= x0; x12 = (x12 << 8) | (x12 >>> 24); x8 = (x8 + x12) | 0; x4 ^= x8; x4 = (x4 << 7) | (x4 >>> 25);
-      x1 = (x1 + x5) | 0; x13 ^= x1; x13 = (x13 << 16) | (x13 >>> 16); x9 = (x9 + x13) | 0; x5 ^= x9; x5 = (x5 << 12) | (x5 >>> 20);
-      x1 = (x1 + x5) | 0; x13 ^= x1; x13 = (x13 << 8) | (x13 >>> 24); x9 = (x9 + x13) | 0; x5 ^= x9; x5 = (x5 << 7) | (x5 >>> 25);
-      x2 = (x2 + x6) | 0; x14 ^= x2; x14 = (x14 << 16) | (x14 >>> 16); x10 = (x10 + x14) | 0; x6 ^= x10; x6 = (x6 << 12) | (x6 >>> 20);
-      x2 = (x2 + x6) | 0; x14 ^= x2; x14 = (x14 << 8) | (x14 >>> 24); x10 = (x10 + x14) | 0; x6 ^= x10; x6 = (x6 << 7) | (x6 >>> 25);
-      x3 = (x3 + x7) | 0; x15 ^= x3; x15 = (x15 << 16) | (x15 >>> 16); x11 = (x11 + x15) | 0; x7 ^= x11; x7 = (x7 << 12) | (x7 >>> 20);
-      x3 = (x3 + x7) | 0; x15 ^= x3; x15 = (x15 << 8) | (x15 >>> 24); x11 = (x11 + x15) | 0; x7 ^= x11; x7 = (x7 << 7) | (x7 >>> 25);
-      x0 = (x0 + x5) | 0; x15 ^= x0; x15 = (x15 << 16) | (x15 >>> 16); x10 = (x10 + x15) | 0; x5 ^= x10; x5 = (x5 << 12) | (x5 >>> 20);
-      x0 = (x0 + x5) | 0; x15 ^= x0; x15 = (x15 << 8) | (x15 >>> 24); x10 = (x10 + x15) | 0; x5 ^= x10; x5 = (x5 << 7) | (x5 >>> 25);
-      x1 = (x1 + x6) | 0; x12 ^= x1; x12 = (x12 << 16) | (x12 >>> 16); x11 = (x11 + x12) | 0; x6 ^= x11; x6 = (x6 << 12) | (x6 >>> 20);
-      x1 = (x1 + x6) | 0; x12 ^= x1; x12 = (x12 << 8) | (x12 >>> 24); x11 = (x11 + x12) | 0; x6 ^= x11; x6 = (x6 << 7) | (x6 >>> 25);
-      x2 = (x2 + x7) | 0; x13 ^= x2; x13 = (x13 << 16) | (x13 >>> 16); x8 = (x8 + x13) | 0; x7 ^= x8; x7 = (x7 << 12) | (x7 >>> 20);
-      x2 = (x2 + x7) | 0; x13 ^= x2; x13 = (x13 << 8) | (x13 >>> 24); x8 = (x8 + x13) | 0; x7 ^= x8; x7 = (x7 << 7) | (x7 >>> 25);
-      x3 = (x3 + x4) | 0; x14 ^= x3; x14 = (x14 << 16) | (x14 >>> 16); x9 = (x9 + x14) | 0; x4 ^= x9; x4 = (x4 << 12) | (x4 >>> 20);
-      x3 = (x3 + x4) | 0; x14 ^= x3; x14 = (x14 << 8) | (x14 >>> 24); x9 = (x9 + x14) | 0; x4 ^= x9; x4 = (x4 << 7) | (x4 >>> 25);
-    }
-    x[0] = x0 + C0; x[1] = x1 + C1; x[2] = x2 + C2; x[3] = x3 + C3; x[4] = x4 + k[0]; x[5] = x5 + k[1]; x[6] = x6 + k[2]; x[7] = x7 + k[3];
-    x[8] = x8 + k[4]; x[9] = x9 + k[5]; x[10] = x10 + k[6]; x[11] = x11 + k[7]; x[12] = x12 + counter; x[13] = x13; x[14] = x14; x[15] = x15;
-    out32.set(x); // little-endian on every platform QuickJS runs on here
-  };
-  // block 0 becomes the next key (fast key erasure); blocks 1.. are the output
-  block(0);
-  const nextKey = out32.slice(0, 8);
-  let counter = 1;
-  for (let o = 0; o < u8.length; o += 64) {
-    block(counter++);
-    u8.set(o + 64 <= u8.length ? out : out.subarray(0, u8.length - o), o);
-  }
-  chachaKey.set(nextKey);
-  out.fill(0);
 }
 
 // WebIDL pair iterator: an index into a list that is re-read at every step (so it is live), with

@@ -1,4 +1,7 @@
-// Entry points the host calls (each followed by a job-queue drain and a read of __ploy_out).
+// The request entry: the worker's fetch handler run for each request, its Response handed to the host
+// (respond/fail) and a streamed body pulled chunk by chunk (pull/cancel); then every host entry, from
+// all the files, exposed as a `__ploy_<name>` global. (The host drains the job queue and reads
+// __ploy_out after each call into one.)
 
 let userDefault = null;
 let env = {};
@@ -117,32 +120,5 @@ function cancel(sid) {
   if (ac) ac.abort(reason);
 }
 
-function settle(id, ok, payload, special) {
-  const p = pending.get(id);
-  if (!p) return;
-  pending.delete(id);
-  currentRid = p.rid;
-  if (ok) p.resolve(decodeFromHost(payload, special));
-  else p.reject(hostError(JSON.parse(payload)));
-}
-
-function settleBytes(id, latin1) {
-  const p = pending.get(id);
-  if (!p) return;
-  pending.delete(id);
-  currentRid = p.rid;
-  p.resolve(latin1 === null ? null : latin1ToBytes(latin1));
-}
-
-function feedEntropy(s) {
-  chachaRekey(s.slice(0, 32));
-  s = s.slice(32);
-  entropy = entropy.slice(entropyPos) + s;
-  entropyPos = 0;
-  entropyAsked = false;
-}
-
-feedEntropy(globalThis.__ploy_seed || "");
-delete globalThis.__ploy_seed;
 const ENTRIES = { setDefault, init, request, pull, cancel, settle, settleBytes, feedEntropy, take, fireTimer, setProps, rid: () => currentRid };
 for (const [k, v] of Object.entries(ENTRIES)) expose("__ploy_" + k, v);

@@ -1,9 +1,10 @@
 """Assembles the one ES module a QuickJS context evaluates: the user's bundle plus ploy's web APIs.
 
 QuickJS (as wrapped by quickjs-ng) names every script and module `<input>` and cannot load imports,
-so ploy's JS (runtime/js/*.js) is appended to the bundle inside one hoisted function that the
-module calls first. A frame's line number then says unambiguously whether it is user code (mapped
-through the bundle's source map) or ploy's (reported as `ploy:js/<file>`).
+so ploy's JS (runtime/js/NN_<area>.js, one file per spec area, in name order) is appended to the
+bundle inside one hoisted function that the module calls first. A frame's line number then says
+unambiguously whether it is user code (mapped through the bundle's source map) or ploy's (reported
+as `ploy:js/<file>:<line>`, see runtime_location).
 """
 
 from __future__ import annotations

@@ -1,0 +1,103 @@
+// fetch() (Fetch Standard): http(s) requests go to the host, data: URLs are answered here.
+
+function fetchImpl(input, init) {
+  let req;
+  try {
+    req = new Request(input, init);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  const signal = req._signal;
+  if (signal && signal.aborted) return Promise.reject(signal.reason);
+  const scheme = req._url.slice(0, req._url.indexOf(":"));
+  if (scheme === "data") return dataUrlResponse(req._url);
+  if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
+  const bodyP = req._body === null ? Promise.resolve(null) : req._consume();
+  return bodyP.then((body) => {
+    const id = nextOpId; // the id hostCall is about to use, so abort can name it
+    const p = hostCall("fetch", encodeForHost({
+      url: req._url,
+      method: req._method,
+      headers: req._headers._list,
+      body: body === null ? null : typeof body === "string" ? utf8Encode(body) : body.bin !== undefined ? { __ploy_bytes: body.bin } : body,
+      redirect: req._redirect,
+    }));
+    if (!signal) return p.then((meta) => fetchResponse(meta, null));
+    return new Promise((resolve, reject) => {
+      let aborted = false;
+      const onAbort = (reason) => {
+        aborted = true;
+        pending.delete(id); // the host cancels the op and never settles it
+        hostSend("abortOp", id);
+        reject(reason);
+      };
+      signal._algorithms.add(onAbort);
+      p.then((meta) => {
+        signal._algorithms.delete(onAbort);
+        if (aborted) { if (meta.stream !== null) cancelHostStream(meta.stream); return; }
+        const resp = fetchResponse(meta, signal);
+        resolve(resp);
+      }, (err) => { signal._algorithms.delete(onAbort); if (!aborted) reject(err); });
+    });
+  });
+}
+
+// Fetch's "data: URL processor", answered without the host.
+function dataUrlResponse(url) {
+  const hash = url.indexOf("#");
+  const input = (hash < 0 ? url : url.slice(0, hash)).slice(5);
+  const comma = input.indexOf(",");
+  if (comma < 0) return Promise.reject(new TypeError("fetch: a data: URL needs a comma"));
+  let mime = input.slice(0, comma).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, "");
+  let body = bytesToLatin1(pctDecodeBytes(utf8Encode(input.slice(comma + 1))));
+  const b64 = /;[ ]*base64$/i.exec(mime);
+  if (b64) {
+    mime = mime.slice(0, b64.index);
+    try { body = atob(body); } catch { return Promise.reject(new TypeError("fetch: invalid base64 in a data: URL")); }
+  }
+  if (mime.startsWith(";")) mime = "text/plain" + mime;
+  const m = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+)\/([!#$%&'*+\-.^_`|~0-9A-Za-z]+)[\t\n\f\r ]*((?:;.*)?)$/.exec(mime);
+  let type = "text/plain;charset=US-ASCII";
+  if (m) {
+    type = `${m[1]}/${m[2]}`.toLowerCase();
+    for (const param of m[3].split(";").slice(1)) {
+      const eq = param.indexOf("=");
+      if (eq <= 0) continue;
+      const name = param.slice(0, eq).trim().toLowerCase();
+      if (name) type += `;${name}=${param.slice(eq + 1)}`;
+    }
+  }
+  const r = new Response(INTERNAL);
+  r._status = 200; r._statusText = "OK"; r._type = "basic"; r._url = url;
+  r._headers = headersFromFlat(`content-type\n${type}`, "immutable");
+  r._body = { source: null, bin: body, stream: null };
+  return Promise.resolve(r);
+}
+
+function fetchResponse(meta, signal) {
+  const r = new Response(INTERNAL);
+  r._status = meta.status;
+  r._statusText = meta.statusText;
+  r._headers = new Headers();
+  r._headers._list = meta.headers;
+  r._headers._guard = "immutable";
+  r._url = meta.url;
+  r._redirected = meta.redirected;
+  r._type = "basic";
+  if (meta.stream !== null) {
+    const stream = hostReadableStream(meta.stream);
+    r._body = { source: null, stream };
+    if (signal) {
+      const onAbort = (reason) => {
+        stream._controller.error(reason);
+        cancelHostStream(meta.stream);
+      };
+      signal._algorithms.add(onAbort);
+    }
+  }
+  return r;
+}
+
+expose("fetch", function fetch(input, init) {
+  return fetchImpl(input, init);
+});

@@ -117,6 +117,16 @@ def _step(r: Reader, node: yaml.Node, where: str, allowed: tuple[str, ...]) -> S
 
 
 def parse_rules(text: str, path: Path) -> list[Rule]:
+    """The rules of a rules file; RulesError names the file, line and key of a mistake."""
+    try:
+        return _parse_rules(text, path)
+    except RulesError:
+        raise
+    except ConfigError as exc:
+        raise RulesError(exc.path, exc.line, exc.field, exc.message) from None
+
+
+def _parse_rules(text: str, path: Path) -> list[Rule]:
     r = Reader(path)
     try:
         root = yaml.compose(text)

@@ -411,3 +411,33 @@ def test_ploy_dev_records_then_replays_offline(tmp_path: Path, dev_server: type[
     assert miss.status_code == 500 and miss.json()["code"] == "NOT_FOUND"
     assert 'Closest: line 1, POST /v1/chat/completions (openai, model \'gpt-5.5\'), which differs in messages[0].content[0].text: recorded "one" but got "three"' in miss.json()["message"]
     offline.wait_output("ai: replay: no recorded call")
+
+
+def test_a_broken_recording_stops_ploy_dev_and_a_reload_switches_modes(tmp_path: Path, dev_server: type[DevServer],
+                                                                        upstream: tuple[BackgroundLoop, FakeUpstream]) -> None:  # fmt: skip
+    _, up = upstream
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "index.py").write_text(textwrap.dedent(WORKER))
+    (project / "broken.jsonl").write_text('{"provider": "openai"}\n')
+    (project / "ploy.yaml").write_text("kind: dynamic\nai: {replay: broken.jsonl}\n")
+    env = {**os.environ, "PLOY_CONFIG_HOME": str(tmp_path / "config"), **NO_KEYS}
+    out = subprocess.run([sys.executable, "-m", "runtime.cli", "dev", str(project), "--port", "0"],
+                         capture_output=True, text=True, cwd=REPO, env=env, timeout=60)  # fmt: skip
+    assert out.returncode == 2 and f"{project / 'broken.jsonl'}:1: not a recorded call (KeyError" in out.stderr
+
+    (project / "ploy.yaml").write_text("kind: dynamic\nai: true\n")
+    keys = {"PLOY_CONFIG_HOME": str(tmp_path / "config"), **NO_KEYS, "PLOY_OPENAI_API_KEY": up.openai_key,
+            "PLOY_OPENAI_BASE_URL": up.openai_base_url}  # fmt: skip
+    server = dev_server(project, env=keys).start()
+    assert server.get("/chat?q=live").status_code == 200
+    (project / "ploy.yaml").write_text("kind: dynamic\nai: {record: calls.jsonl}\n")
+    server.wait_output(f"ai: recording every call to {project / 'calls.jsonl'}")
+    server.wait_output("reloaded (ploy.yaml)")
+    recorded = server.get("/chat?q=kept")
+    assert recorded.status_code == 200
+    (project / "ploy.yaml").write_text("kind: dynamic\nai: {replay: calls.jsonl, replaySpeed: 0}\n")
+    # printed once the running gateway (the same port and tokens) has switched
+    server.wait_output(f"ai: replaying 1 recorded call(s) from {project / 'calls.jsonl'} (at once)")
+    before = len(up.requests)
+    assert server.get("/chat?q=kept").content == recorded.content and len(up.requests) == before

@@ -37,10 +37,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     login.add_argument("--provider", choices=PROVIDERS, help="which provider these credentials are for")
-    login.add_argument("--base-url", help="the provider's base URL, as its own SDK takes it (default: the official API)")
+    login.add_argument(
+        "--base-url", help="the provider's base URL, as its own SDK takes it (default: the official API)"
+    )
     login.add_argument("--api-key", help="the provider API key (omit to be prompted, or pipe it on stdin)")
     login.add_argument("--default", action="store_true", help="route bare model names to this provider")
-    login.add_argument("--rules", metavar="FILE", help="local only: the rules file the scripted model answers from")
+    login.add_argument(
+        "--rules", metavar="FILE", help="local only: the rules file the scripted model answers from"
+    )
     login.set_defaults(func=_login)
 
     ai = subparsers.add_parser("ai", help="the AI gateway: call logs and configuration")
@@ -95,7 +99,10 @@ def _login(args: argparse.Namespace) -> int:
 
 def _login_local(args: argparse.Namespace) -> int:
     if args.api_key or args.base_url:
-        print("ploy login: the local model takes no --api-key or --base-url (only --rules FILE)", file=sys.stderr)
+        print(
+            "ploy login: the local model takes no --api-key or --base-url (only --rules FILE)",
+            file=sys.stderr,
+        )
         return 2
     rules = None
     if args.rules:

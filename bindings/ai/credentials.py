@@ -71,19 +71,28 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
 
 
 def save_provider(
-    provider: str, base_url: str | None, api_key: str, make_default: bool | None = None, rules: str | None = None
+    provider: str,
+    base_url: str | None,
+    api_key: str,
+    make_default: bool | None = None,
+    rules: str | None = None,
 ) -> Path:
     """Store one provider's credentials (mode 0600, written atomically). Returns the file's path.
     `local` takes no key: only its rules file (absolute), or nothing for the project's ai-rules.yaml."""
     if provider not in PROVIDERS:
-        raise PloyError(f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", "INVALID_ARGUMENT")
+        raise PloyError(
+            f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", "INVALID_ARGUMENT"
+        )
     path = credentials_path()
     data = load_file(path)
     providers = data.setdefault("providers", {})
     if provider == LOCAL:
         providers[provider] = {"rules": rules} if rules else {}
     else:
-        providers[provider] = {"baseUrl": (base_url or DEFAULT_BASE_URLS[provider]).rstrip("/"), "apiKey": api_key}
+        providers[provider] = {
+            "baseUrl": (base_url or DEFAULT_BASE_URLS[provider]).rstrip("/"),
+            "apiKey": api_key,
+        }
     if make_default or (make_default is None and data.get("default") not in providers):
         data["default"] = provider
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -105,7 +114,9 @@ class Credentials:
     default_provider: str
 
     @classmethod
-    def resolve(cls, environ: Mapping[str, str] | None = None, file_data: Mapping[str, Any] | None = None) -> Credentials:
+    def resolve(
+        cls, environ: Mapping[str, str] | None = None, file_data: Mapping[str, Any] | None = None
+    ) -> Credentials:
         env = os.environ if environ is None else environ
         data = load_file() if file_data is None else file_data
         stored = data.get("providers") or {}

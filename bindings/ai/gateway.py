@@ -46,11 +46,21 @@ _DROP_REQUEST = {
     "host", "content-length", "connection", "keep-alive", "transfer-encoding", "upgrade",
     "authorization", "x-api-key", "api-key", "accept-encoding", "cookie", "proxy-authorization",
 }  # fmt: skip
-_DROP_RESPONSE = {"content-length", "content-encoding", "transfer-encoding", "connection", "keep-alive", "set-cookie"}
+_DROP_RESPONSE = {
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "set-cookie",
+}
 
 
 # Appends one answered call to the recording: (status, headers, whole body, or stream events, usage).
-Record = Callable[[int, Mapping[str, str], bytes | None, list[tuple[float, bytes]] | None, tuple[int | None, int | None]], None]
+Record = Callable[
+    [int, Mapping[str, str], bytes | None, list[tuple[float, bytes]] | None, tuple[int | None, int | None]],
+    None,
+]
 
 
 def _recording(recorder: Recorder, call: Call, client_model: str | None, by_default: bool, request: Any,
@@ -80,7 +90,9 @@ def _error(status: int, message: str, kind: str, anthropic: bool, retry: bool = 
 
 
 class Gateway:
-    def __init__(self, ctx: BindingContext, signer: TokenSigner, ttl_s: float, environ: Mapping[str, str] | None) -> None:
+    def __init__(
+        self, ctx: BindingContext, signer: TokenSigner, ttl_s: float, environ: Mapping[str, str] | None
+    ) -> None:
         self.ctx = ctx
         self.ttl_s = ttl_s
         self._signer = signer
@@ -224,8 +236,16 @@ class Gateway:
         """The mode and the sign-in state, for `ploy dev`'s output (at start, and when the mode changes)."""
         if self.replayer is not None:
             r = self.replayer
-            pace = "at once" if r.speed == 0 else "at the recorded pace" if r.speed == 1 else f"at {r.speed:g}x the recorded pace"
-            self.log.info(f"replaying {len(r.calls)} recorded call(s) from {r.path} ({pace}); no provider is called")
+            pace = (
+                "at once"
+                if r.speed == 0
+                else "at the recorded pace"
+                if r.speed == 1
+                else f"at {r.speed:g}x the recorded pace"
+            )
+            self.log.info(
+                f"replaying {len(r.calls)} recorded call(s) from {r.path} ({pace}); no provider is called"
+            )
         elif self.recorder is not None:
             self.log.info(f"recording every call to {self.recorder.path}")
         self._signed_in_said = self.signed_in()
@@ -249,9 +269,13 @@ class Gateway:
             self._signed_in_said = now
             if now:
                 providers = ", ".join(sorted(self.credentials.current().upstreams))
-                self.log.info(f"signed in ({providers}): sandboxes get the gateway's credentials from their next call")
+                self.log.info(
+                    f"signed in ({providers}): sandboxes get the gateway's credentials from their next call"
+                )
             else:
-                self.log.warning(f"signed out: sandboxes get no AI credentials from their next call; {NOT_SIGNED_IN}")
+                self.log.warning(
+                    f"signed out: sandboxes get no AI credentials from their next call; {NOT_SIGNED_IN}"
+                )
 
     # -- HTTP ------------------------------------------------------------------------------------
 
@@ -291,13 +315,23 @@ class Gateway:
 
         verdict = self._signer.verify(_caller_token(request), self.ctx.project_key)
         if verdict is Verdict.MISSING:
-            return fail(401, "missing ploy AI gateway token (send it as a Bearer token or x-api-key)", "authentication_error")
+            return fail(
+                401,
+                "missing ploy AI gateway token (send it as a Bearer token or x-api-key)",
+                "authentication_error",
+            )
         if verdict is Verdict.INVALID:
             return fail(401, "invalid ploy AI gateway token", "authentication_error")
         if verdict is Verdict.EXPIRED:
-            return fail(401, "expired ploy AI gateway token: get a fresh one (PLOY_AI_TOKEN)", "authentication_error")
+            return fail(
+                401, "expired ploy AI gateway token: get a fresh one (PLOY_AI_TOKEN)", "authentication_error"
+            )
         if verdict is Verdict.WRONG_PROJECT:
-            return fail(403, f"this token belongs to another project, not {self.ctx.project_name!r}", "permission_error")
+            return fail(
+                403,
+                f"this token belongs to another project, not {self.ctx.project_name!r}",
+                "permission_error",
+            )
 
         body = await request.body()
         payload: Any = None
@@ -334,7 +368,9 @@ class Gateway:
         call: Call | None = None
         if replayer is not None or recorder is not None:
             endpoint = subpath + ("?" + request.url.query if request.url.query else "")
-            call = Call(chosen.provider, request.method, endpoint, upstream_model(entry["model"]), normalise(payload))
+            call = Call(
+                chosen.provider, request.method, endpoint, upstream_model(entry["model"]), normalise(payload)
+            )
         if replayer is not None:
             assert call is not None
             entry["mode"] = "replay"
@@ -353,7 +389,9 @@ class Gateway:
             record = _recording(recorder, call, entry["model"], chosen.by_default, request_body, started)
         if chosen.provider == LOCAL:
             try:
-                answer = self.local.answer(request.method, subpath, payload, chosen.model, upstream.rules, anthropic_client)
+                answer = self.local.answer(
+                    request.method, subpath, payload, chosen.model, upstream.rules, anthropic_client
+                )
             except RulesError as exc:
                 self.log.warning(f"local model: {exc}")
                 return fail(503, str(exc), "ploy_ai_not_configured")
@@ -398,10 +436,14 @@ class Gateway:
             headers["authorization"] = f"Bearer {upstream.api_key}"
 
         try:
-            upstream_request = self.http.build_request(request.method, url, headers=headers, content=body or None)
+            upstream_request = self.http.build_request(
+                request.method, url, headers=headers, content=body or None
+            )
             resp = await self.http.send(upstream_request, stream=True)
         except httpx.HTTPError as exc:
-            return fail(502, f"{chosen.provider} upstream unreachable at {base}: {exc!r}", "api_error", retry=True)
+            return fail(
+                502, f"{chosen.provider} upstream unreachable at {base}: {exc!r}", "api_error", retry=True
+            )
 
         out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP_RESPONSE}
         usage = Usage()
@@ -415,7 +457,9 @@ class Gateway:
         try:
             content = await resp.aread()
         except httpx.HTTPError as exc:
-            return fail(502, f"{chosen.provider} upstream failed mid-response: {exc!r}", "api_error", retry=True)
+            return fail(
+                502, f"{chosen.provider} upstream failed mid-response: {exc!r}", "api_error", retry=True
+            )
         finally:
             await resp.aclose()
         usage.absorb_json(content)
@@ -425,7 +469,9 @@ class Gateway:
             record(resp.status_code, out_headers, content, None, (usage.input_tokens, usage.output_tokens))
         return Response(content, status_code=resp.status_code, headers=out_headers)
 
-    async def _send(self, answer: Answer, started: float, speed: float, finish: Any, entry: dict[str, Any]) -> Response:
+    async def _send(
+        self, answer: Answer, started: float, speed: float, finish: Any, entry: dict[str, Any]
+    ) -> Response:
         """An answer made here (the local model, a replay) as the response, paced by `speed`."""
         usage = Usage(*answer.usage)
         if answer.events is None:
@@ -476,6 +522,12 @@ class Gateway:
             finish(resp.status_code, error, usage)
             if record is not None:
                 if error is None:
-                    record(resp.status_code, dict(resp.headers), None, events, (usage.input_tokens, usage.output_tokens))
+                    record(
+                        resp.status_code,
+                        dict(resp.headers),
+                        None,
+                        events,
+                        (usage.input_tokens, usage.output_tokens),
+                    )
                 else:
                     self.log.info(f"a call was not recorded: {error}")

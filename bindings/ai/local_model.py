@@ -132,7 +132,9 @@ def _parse_rules(text: str, path: Path) -> list[Rule]:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise RulesError(path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
+        raise RulesError(
+            path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(exc, 'problem', exc)}"
+        ) from None
     if root is None:
         return []
     if isinstance(root, yaml.MappingNode):
@@ -172,7 +174,9 @@ def _parse_rules(text: str, path: Path) -> list[Rule]:
             raise r.error(node, where, f"give either steps or {'/'.join(step_keys)}, not both")
         if not steps:
             steps = (_step(r, node, where, _RULE_KEYS),)
-        rules.append(Rule(node.start_mark.line + 1, cond.get("match"), cond.get("regex"), cond.get("model"), steps))
+        rules.append(
+            Rule(node.start_mark.line + 1, cond.get("match"), cond.get("regex"), cond.get("model"), steps)
+        )
     return rules
 
 
@@ -188,7 +192,9 @@ class RulesFile:
         try:
             st = os.stat(self.path)
         except OSError as exc:
-            raise RulesError(self.path, None, "", f"cannot read the local model's rules: {exc.strerror}") from None
+            raise RulesError(
+                self.path, None, "", f"cannot read the local model's rules: {exc.strerror}"
+            ) from None
         stamp = (st.st_mtime_ns, st.st_size)
         if stamp != self._stamp:
             self._rules = parse_rules(self.path.read_text(encoding="utf-8"), self.path)
@@ -210,7 +216,9 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") in ("text", None))
+        return "".join(
+            p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") in ("text", None)
+        )
     return ""
 
 
@@ -287,11 +295,16 @@ def _tokens(text: str) -> int:
     return max(1, len(text) // 4)
 
 
-def openai_chat(body: dict[str, Any], model: str, ident: str, text: str | None, tools: list[ToolUse]) -> Answer:
+def openai_chat(
+    body: dict[str, Any], model: str, ident: str, text: str | None, tools: list[ToolUse]
+) -> Answer:
     calls: list[dict[str, Any]] = [{"id": f"call_{ident}_{i}", "type": "function",
               "function": {"name": t.name, "arguments": json.dumps(t.arguments, separators=(",", ":"))}}
              for i, t in enumerate(tools)]  # fmt: skip
-    usage = {"prompt_tokens": _tokens(json.dumps(body.get("messages"))), "completion_tokens": _tokens(text or "") + 8 * len(tools)}
+    usage = {
+        "prompt_tokens": _tokens(json.dumps(body.get("messages"))),
+        "completion_tokens": _tokens(text or "") + 8 * len(tools),
+    }
     usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
     counts = (usage["prompt_tokens"], usage["completion_tokens"])
     finish = "tool_calls" if calls else "stop"
@@ -317,19 +330,39 @@ def openai_chat(body: dict[str, Any], model: str, ident: str, text: str | None, 
     events += [chunk({"content": w}) for w in _words(text)] if text else []
     for i, call in enumerate(calls):
         fn = call["function"]
-        head = {"index": i, "id": call["id"], "type": "function", "function": {"name": fn["name"], "arguments": ""}}
-        events += [chunk({"tool_calls": [head]}), chunk({"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]})]
+        head = {
+            "index": i,
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": fn["name"], "arguments": ""},
+        }
+        events += [
+            chunk({"tool_calls": [head]}),
+            chunk({"tool_calls": [{"index": i, "function": {"arguments": fn["arguments"]}}]}),
+        ]
     events.append(chunk({}, finish))
     if include_usage:
-        tail = {"id": cid, "object": "chat.completion.chunk", "created": 0, "model": model, "choices": [], "usage": usage}
+        tail = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [],
+            "usage": usage,
+        }
         events.append(sse_event(tail))
     events.append(sse_event("[DONE]"))
     return Answer(200, {"content-type": SSE}, events=[(0.0, e) for e in events], usage=counts)
 
 
-def anthropic_messages(body: dict[str, Any], model: str, ident: str, text: str | None, tools: list[ToolUse]) -> Answer:
+def anthropic_messages(
+    body: dict[str, Any], model: str, ident: str, text: str | None, tools: list[ToolUse]
+) -> Answer:
     blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
-    blocks += [{"type": "tool_use", "id": f"toolu_{ident}_{i}", "name": t.name, "input": t.arguments} for i, t in enumerate(tools)]
+    blocks += [
+        {"type": "tool_use", "id": f"toolu_{ident}_{i}", "name": t.name, "input": t.arguments}
+        for i, t in enumerate(tools)
+    ]
     stop = "tool_use" if tools else "end_turn"
     in_tokens = _tokens(json.dumps([body.get("system"), body.get("messages")]))
     out_tokens = _tokens(text or "") + 8 * len(tools)
@@ -345,18 +378,27 @@ def anthropic_messages(body: dict[str, Any], model: str, ident: str, text: str |
     events = [event("message_start", {"message": start})]
     for i, block in enumerate(blocks):
         if block["type"] == "text":
-            events.append(event("content_block_start", {"index": i, "content_block": {"type": "text", "text": ""}}))
+            events.append(
+                event("content_block_start", {"index": i, "content_block": {"type": "text", "text": ""}})
+            )
             events += [event("content_block_delta", {"index": i, "delta": {"type": "text_delta", "text": w}})
                        for w in _words(block["text"])]  # fmt: skip
         else:
             events.append(event("content_block_start", {"index": i, "content_block": {**block, "input": {}}}))
             partial = json.dumps(block["input"], separators=(",", ":"))
-            events.append(event("content_block_delta", {"index": i, "delta": {"type": "input_json_delta", "partial_json": partial}}))
+            events.append(
+                event(
+                    "content_block_delta",
+                    {"index": i, "delta": {"type": "input_json_delta", "partial_json": partial}},
+                )
+            )
         events.append(event("content_block_stop", {"index": i}))
     events.append(event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
                                           "usage": {"output_tokens": out_tokens}}))  # fmt: skip
     events.append(event("message_stop", {}))
-    return Answer(200, {"content-type": SSE}, events=[(0.0, e) for e in events], usage=(in_tokens, out_tokens))
+    return Answer(
+        200, {"content-type": SSE}, events=[(0.0, e) for e in events], usage=(in_tokens, out_tokens)
+    )
 
 
 def error_answer(status: int, message: str, kind: str, anthropic: bool) -> Answer:
@@ -387,17 +429,47 @@ class LocalModel:
             file = self._files[path] = RulesFile(path)
         return path, file.rules()
 
-    def answer(self, method: str, subpath: str, body: Any, model: str | None, configured: str | None, anthropic: bool) -> Answer:
+    def answer(
+        self, method: str, subpath: str, body: Any, model: str | None, configured: str | None, anthropic: bool
+    ) -> Answer:
         """One call; `model` is the name after `local/`. Raises RulesError for a broken rules file."""
         if subpath.startswith("/models"):
             if anthropic:
-                data = [{"type": "model", "id": "local/scripted", "display_name": "ploy local model", "created_at": "1970-01-01T00:00:00Z"}]
-                return json_answer(200, {"data": data, "has_more": False, "first_id": "local/scripted", "last_id": "local/scripted"})
-            return json_answer(200, {"object": "list", "data": [{"id": "local/scripted", "object": "model", "created": 0, "owned_by": "ploy"}]})
+                data = [
+                    {
+                        "type": "model",
+                        "id": "local/scripted",
+                        "display_name": "ploy local model",
+                        "created_at": "1970-01-01T00:00:00Z",
+                    }
+                ]
+                return json_answer(
+                    200,
+                    {
+                        "data": data,
+                        "has_more": False,
+                        "first_id": "local/scripted",
+                        "last_id": "local/scripted",
+                    },
+                )
+            return json_answer(
+                200,
+                {
+                    "object": "list",
+                    "data": [{"id": "local/scripted", "object": "model", "created": 0, "owned_by": "ploy"}],
+                },
+            )
         if method != "POST" or not isinstance(body, dict):
-            return error_answer(400, "the local model takes POST requests with a JSON body", "invalid_request_error", anthropic)
+            return error_answer(
+                400,
+                "the local model takes POST requests with a JSON body",
+                "invalid_request_error",
+                anthropic,
+            )
         if subpath.startswith("/messages/count_tokens"):
-            return json_answer(200, {"input_tokens": _tokens(json.dumps([body.get("system"), body.get("messages")]))})
+            return json_answer(
+                200, {"input_tokens": _tokens(json.dumps([body.get("system"), body.get("messages")]))}
+            )
         wire_anthropic = subpath.startswith("/messages")
         conv = read_conversation(body.get("messages"))
         name = model or "scripted"
@@ -416,4 +488,3 @@ class LocalModel:
         if wire_anthropic:
             return anthropic_messages(body, name, ident, text, tools)
         return openai_chat(body, name, ident, text, tools)
-

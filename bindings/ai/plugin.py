@@ -56,7 +56,9 @@ class AiPlugin(Plugin):
         elif isinstance(node, yaml.ScalarNode) and isinstance(scalar_value(node), bool):
             options = AiOptions(enabled=scalar_value(node))
         else:
-            raise reader.error(node, "ai", f"expected true or false, or a mapping ({', '.join(KEYS)}), got {type_name(node)}")
+            raise reader.error(
+                node, "ai", f"expected true or false, or a mapping ({', '.join(KEYS)}), got {type_name(node)}"
+            )
         if options.enabled:
             reader.env_name(node, "ai", ENV_NAME)
         return options
@@ -79,7 +81,9 @@ class AiPlugin(Plugin):
                 raise reader.error(key_node, name, f"give either record or replay, not both ({other} is set)")
             path = root / reader.scalar(value_node, name, str)
             if key == "replay" and not path.is_file():
-                raise reader.error(value_node, name, f"no recording at {path} (make one with `record:` or --ai-record)")
+                raise reader.error(
+                    value_node, name, f"no recording at {path} (make one with `record:` or --ai-record)"
+                )
             values[key] = path
         return AiOptions(**values)
 
@@ -96,26 +100,45 @@ class AiPlugin(Plugin):
         group.add_argument("--ai-replay-speed", metavar="N", type=_speed,
                            help="replay pacing: 1 as recorded (default), 2 twice as fast, 0 at once")  # fmt: skip
 
-    def dev_options(self, options: AiOptions | None, args: argparse.Namespace, config_path: Path) -> AiOptions | None:
-        record, replay, speed = (getattr(args, name, None) for name in ("ai_record", "ai_replay", "ai_replay_speed"))
+    def dev_options(
+        self, options: AiOptions | None, args: argparse.Namespace, config_path: Path
+    ) -> AiOptions | None:
+        record, replay, speed = (
+            getattr(args, name, None) for name in ("ai_record", "ai_replay", "ai_replay_speed")
+        )
         if record is None and replay is None and speed is None:
             return options
-        flag = "--ai-record" if record is not None else "--ai-replay" if replay is not None else "--ai-replay-speed"
+        flag = (
+            "--ai-record"
+            if record is not None
+            else "--ai-replay"
+            if replay is not None
+            else "--ai-replay-speed"
+        )
         if options is None or not options.enabled:
             raise ConfigError(config_path, None, "ai", f"{flag} needs `ai: true` in {config_path.name}")
         if record is not None:
             options = replace(options, record=record.resolve(), replay=None)
         if replay is not None:
             if not replay.is_file():
-                raise ConfigError(replay, None, "", "--ai-replay: no such recording (make one with --ai-record)")
+                raise ConfigError(
+                    replay, None, "", "--ai-replay: no such recording (make one with --ai-record)"
+                )
             options = replace(options, replay=replay.resolve(), record=None)
         if speed is not None:
             if options.replay is None:
-                raise ConfigError(config_path, None, "ai", "--ai-replay-speed needs a recording to replay (--ai-replay FILE)")
+                raise ConfigError(
+                    config_path,
+                    None,
+                    "ai",
+                    "--ai-replay-speed needs a recording to replay (--ai-replay FILE)",
+                )
             options = replace(options, replay_speed=speed)
         return options
 
-    async def service(self, ctx: BindingContext, options: AiOptions | None, running: Service | None) -> Service | None:
+    async def service(
+        self, ctx: BindingContext, options: AiOptions | None, running: Service | None
+    ) -> Service | None:
         """The gateway, started when ai is turned on and stopped when it is turned off (also on reload);
         a change of record/replay on reload switches the running gateway (same port, same tokens)."""
         enabled = options is not None and options.enabled

@@ -56,7 +56,9 @@ _STYLES: dict[str, dict[str, Any]] = {
     "indent-ascii": {"indent": 2},
 }
 _EVENT = re.compile(r"(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n", re.S)
-_SECRETS = re.compile(r"ploy_ai_[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{16,}|sk-[A-Za-z0-9_-]{20,}")
+_SECRETS = re.compile(
+    r"ploy_ai_[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}|sk-ant-[A-Za-z0-9_-]{16,}|sk-[A-Za-z0-9_-]{20,}"
+)
 REDACTED = "[redacted]"
 
 
@@ -166,7 +168,8 @@ def normalise(body: Any) -> Any:
         del out["stream"]
     if isinstance(out.get("messages"), list):
         out["messages"] = [
-            {**m, "content": _blocks(m["content"])} if isinstance(m, dict) and "content" in m else m for m in out["messages"]
+            {**m, "content": _blocks(m["content"])} if isinstance(m, dict) and "content" in m else m
+            for m in out["messages"]
         ]
     if "system" in out:
         out["system"] = _blocks(out["system"])
@@ -204,10 +207,17 @@ def _show(value: Any, other: Any) -> str:
     if value is _ABSENT:
         return "(absent)"
     if isinstance(value, str) and isinstance(other, str):
-        i = next((n for n, (x, y) in enumerate(zip(value, other, strict=False)) if x != y), min(len(value), len(other)))
+        i = next(
+            (n for n, (x, y) in enumerate(zip(value, other, strict=False)) if x != y),
+            min(len(value), len(other)),
+        )
         start = max(0, i - 24)
         piece = value[start : i + 40]
-        return ("…" if start else "") + json.dumps(piece, ensure_ascii=False) + ("…" if i + 40 < len(value) else "")
+        return (
+            ("…" if start else "")
+            + json.dumps(piece, ensure_ascii=False)
+            + ("…" if i + 40 < len(value) else "")
+        )
     text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= 90 else text[:90] + "…"
 
@@ -223,7 +233,9 @@ def differences(recorded: Any, sent: Any, path: str = "", out: list[tuple[str, A
         return out
     if isinstance(recorded, dict) and isinstance(sent, dict):
         for k in sorted(set(recorded) | set(sent)):
-            differences(recorded.get(k, _ABSENT), sent.get(k, _ABSENT), f"{path}.{k}" if path else k, out, limit)
+            differences(
+                recorded.get(k, _ABSENT), sent.get(k, _ABSENT), f"{path}.{k}" if path else k, out, limit
+            )
     elif isinstance(recorded, list) and isinstance(sent, list):
         for i, (a, b) in enumerate(zip(recorded, sent, strict=False)):
             differences(a, b, f"{path}[{i}]", out, limit)
@@ -254,7 +266,9 @@ class Recorded:
             events = [(float(e.get("ms", 0)), _event_bytes(e, style)) for e in r["events"]]
             return Answer(status, headers, events=events, usage=self.usage)
         error = None if status < 400 else _body_bytes(r)[:300].decode("utf-8", "replace")
-        return Answer(status, headers, body=_body_bytes(r), ms=float(r.get("ms", 0)), usage=self.usage, error=error)
+        return Answer(
+            status, headers, body=_body_bytes(r), ms=float(r.get("ms", 0)), usage=self.usage, error=error
+        )
 
 
 def _usage(entry: dict[str, Any]) -> tuple[int | None, int | None]:
@@ -346,7 +360,9 @@ class Replayer:
         diffs += [f"{p}: recorded {_show(a, b)} but got {_show(b, a)}" for p, a, b in found[:4]]
         if len(found) > 4:
             diffs.append(f"and {len(found) - 4} more difference(s)")
-        return f"{head}. Closest: line {best.line}, {c.describe()}, which differs in " + "; ".join(diffs or ["nothing"])
+        return f"{head}. Closest: line {best.line}, {c.describe()}, which differs in " + "; ".join(
+            diffs or ["nothing"]
+        )
 
 
 # -- recording -------------------------------------------------------------------------------------
@@ -364,7 +380,9 @@ class Recorder:
             headers: dict[str, str], body: bytes | None, events: list[tuple[float, bytes]] | None, ms: float,
             usage: tuple[int | None, int | None]) -> None:  # fmt: skip
         response: dict[str, Any] = {"status": status, "ms": round(ms, 2)}
-        response["headers"] = {k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS}
+        response["headers"] = {
+            k: v for k, v in ((k.lower(), v) for k, v in headers.items()) if k in KEPT_HEADERS
+        }
         if events is not None:
             style: str | None = None
             out = []

@@ -82,6 +82,10 @@ def route(subpath: str, model: str | None, default_provider: str, anthropic_clie
     if only and only != prefix:
         raise RouteError(
             f"model {model!r} is served by {prefix}, which does not implement /v1{subpath}; "
-            + ("use /v1/chat/completions" if prefix == "openai" else "use /v1/messages or /v1/chat/completions")
+            + (
+                "use /v1/chat/completions"
+                if prefix == "openai"
+                else "use /v1/messages or /v1/chat/completions"
+            )
         )
     return Route(prefix, name, True)

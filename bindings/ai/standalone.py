@@ -19,9 +19,15 @@ from bindings.context import BindingContext
 
 
 async def _serve(project: Path, port: int, loopback_only: bool, opts: argparse.Namespace) -> None:
-    gateway = await Gateway.start(BindingContext.for_project(project), port, bridge=None if loopback_only else "auto")
+    gateway = await Gateway.start(
+        BindingContext.for_project(project), port, bridge=None if loopback_only else "auto"
+    )
     await gateway.configure(opts.record, opts.replay, opts.replay_speed)
-    info = {"baseUrl": gateway.base_url, "sandboxBaseUrl": gateway.sandbox_base_url, "token": gateway.mint_token()}
+    info = {
+        "baseUrl": gateway.base_url,
+        "sandboxBaseUrl": gateway.sandbox_base_url,
+        "token": gateway.mint_token(),
+    }
     print(json.dumps(info), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -49,13 +49,18 @@ class AiStack:
         self.upstream: FakeUpstream = self.bg.run(self._new_upstream())
         environ = {"PLOY_AI_DEFAULT_PROVIDER": default_provider}
         if with_openai:
-            environ |= {"PLOY_OPENAI_API_KEY": self.upstream.openai_key, "PLOY_OPENAI_BASE_URL": self.upstream.openai_base_url}
+            environ |= {
+                "PLOY_OPENAI_API_KEY": self.upstream.openai_key,
+                "PLOY_OPENAI_BASE_URL": self.upstream.openai_base_url,
+            }
         if with_anthropic:
             environ |= {"PLOY_ANTHROPIC_API_KEY": self.upstream.anthropic_key,
                         "PLOY_ANTHROPIC_BASE_URL": self.upstream.anthropic_base_url}  # fmt: skip
         environ |= extra_environ or {}
         self.environ = environ
-        self.gateway: Gateway = self.bg.run(Gateway.start(self.ctx, ttl_s=ttl_s, bridge=bridge, environ=environ))
+        self.gateway: Gateway = self.bg.run(
+            Gateway.start(self.ctx, ttl_s=ttl_s, bridge=bridge, environ=environ)
+        )
 
     @staticmethod
     async def _new_upstream() -> FakeUpstream:

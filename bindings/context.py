@@ -38,8 +38,12 @@ class BindingContext:
     project_key: str
     state_dir: Path = field(default_factory=state_home)
     # Extra environment every sandbox command of this project gets (the AI gateway credentials
-    # when ai: true). A callable so tokens can be re-minted; None when nothing is injected.
+    # when ai: true and signed in). A callable so tokens can be re-minted and a `ploy login` reaches
+    # running sandboxes: the sandbox backend rewrites a sandbox's config when its value changes.
     sandbox_env: Callable[[], dict[str, str]] | None = None
+    # Told (binding name, sandbox id) when this process first uses a sandbox, so the binding that injects
+    # env can say what a new sandbox got (the AI gateway: "not signed in: run ploy login").
+    on_sandbox: Callable[[str, str], None] | None = None
 
     @classmethod
     def for_project(cls, root: Path, name: str | None = None) -> BindingContext:

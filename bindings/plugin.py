@@ -6,7 +6,10 @@ A plugin owns one top-level field of ploy.yaml (`sandbox:`, `ai:`). From it, the
   service       a long-lived service to keep while `ploy dev` runs (the AI gateway), started, kept or
                 stopped as the options change on reload;
   build         the objects a worker gets on `env` (each has `async close()`);
-  register_cli  its `ploy` subcommands.
+  register_cli  its `ploy` subcommands;
+  add_dev_arguments / dev_options
+                its own `ploy dev` flags (`--ai-replay FILE`), and how they fold into its options after
+                each load of ploy.yaml (a flag wins over the file).
 runtime/config.py, runtime/env.py, runtime/server.py, runtime/types_cmd.py and runtime/cli.py are each
 one loop over the registered plugins (runtime/plugins.py finds them). Adding a binding is adding a
 folder `bindings/NAME/` whose `plugin.py` defines `PLUGIN`.
@@ -84,3 +87,12 @@ class Plugin:
 
     def register_cli(self, subparsers: Subparsers, load_project: ProjectLoader) -> None:
         pass
+
+    def add_dev_arguments(self, parser: argparse.ArgumentParser) -> None:
+        """Add this plugin's `ploy dev` flags, named after its field (`--ai-record`)."""
+
+    def dev_options(self, options: Any, args: argparse.Namespace, config_path: Path) -> Any:
+        """This field's options with the `ploy dev` flags in `args` folded in; called after every load of
+        ploy.yaml (`options` is None when the field is absent: return None to keep it absent). Raise
+        ConfigError (bindings.yaml_reader) when a flag cannot apply to this project."""
+        return options

@@ -19,9 +19,9 @@ def _dev(args: argparse.Namespace) -> int:
         try:
             import uvloop
 
-            return uvloop.run(serve(project, args.host, args.port))
+            return uvloop.run(serve(project, args.host, args.port, args))
         except ImportError:
-            return asyncio.run(serve(project, args.host, args.port))
+            return asyncio.run(serve(project, args.host, args.port, args))
     except ConfigError as e:
         print(f"ploy: {e}", file=sys.stderr)
         return 2
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     types_cmd.register(sub)
     for plugin in plugins():
+        plugin.add_dev_arguments(dev)
         plugin.register_cli(sub, load_config)
     return parser
 

@@ -7,6 +7,7 @@ its httptools protocol, writes batched per loop turn (runtime/protocol.py).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import errno
 import logging
@@ -84,8 +85,9 @@ async def load_worker(cfg: ProjectConfig, entry: Entry, env: WorkerEnv) -> Worke
 
 
 class DevServer:
-    def __init__(self, project: Path, host: str, port: int) -> None:
+    def __init__(self, project: Path, host: str, port: int, args: argparse.Namespace | None = None) -> None:
         self.project, self.host, self.port = project, host, port
+        self.args = args  # the `ploy dev` flags; plugins fold theirs into their options (Plugin.dev_options)
         self.cfg: ProjectConfig | None = None
         self.current: Generation | None = None
         self.services: dict[str, Service | None] = {}  # plugin field -> its running service
@@ -93,6 +95,15 @@ class DevServer:
         self._reload_lock = asyncio.Lock()
 
     # -- loading -------------------------------------------------------------------------------------
+    def _load_config(self) -> ProjectConfig:
+        cfg = load_config(self.project)
+        if self.args is not None:
+            for plugin in plugins():
+                options = plugin.dev_options(cfg.sections.get(plugin.field), self.args, cfg.path)
+                if options is not None:
+                    cfg.sections[plugin.field] = options
+        return cfg
+
     async def _sync_services(self, cfg: ProjectConfig) -> None:
         """Start, keep or stop each plugin's long-lived service (the AI gateway) for this config."""
         ctx = BindingContext.for_project(cfg.root, cfg.name)
@@ -102,7 +113,7 @@ class DevServer:
             self.services[plugin.field] = await plugin.service(ctx, options, running)
 
     async def start(self) -> None:
-        self.cfg = load_config(self.project)
+        self.cfg = self._load_config()
         await self._sync_services(self.cfg)
         env = await build_env(self.cfg, self.services)
         try:
@@ -128,7 +139,7 @@ class DevServer:
             old = self.current
             config_changed = self.cfg.path in changed or any(p.name in (".dev.vars", ".env") for p in changed)
             try:
-                cfg = load_config(self.project) if config_changed else self.cfg
+                cfg = self._load_config() if config_changed else self.cfg
                 if config_changed:
                     await self._sync_services(cfg)
                 env = await build_env(cfg, self.services) if config_changed else old.env
@@ -274,12 +285,12 @@ async def _wait_disconnect(receive: Any) -> None:
             return
 
 
-async def serve(project: Path, host: str, port: int) -> int:
+async def serve(project: Path, host: str, port: int, args: argparse.Namespace | None = None) -> int:
     import uvicorn
 
     route_loggers()
     sock = bind_socket(host, port)
-    server = DevServer(project, host, sock.getsockname()[1])
+    server = DevServer(project, host, sock.getsockname()[1], args)
     await server.start()
     watcher = Watcher(server.project, server.watched, server.reload)
     watcher.start()

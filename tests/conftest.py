@@ -33,8 +33,10 @@ def free_port() -> int:
 class DevServer:
     """`ploy dev PROJECT` in a child process; `.url`, `.get()`, `.output` (everything it printed)."""
 
-    def __init__(self, project: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, project: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 args: list[str] | None = None) -> None:  # fmt: skip
         self.project = project
+        self.args = list(args or [])  # more `ploy dev` flags
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
@@ -48,7 +50,7 @@ class DevServer:
     def start(self, wait: bool = True, timeout: float = 60) -> DevServer:
         self._lines.clear()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "dev", str(self.project), "--port", str(self.port)],
+            [sys.executable, "-m", "runtime.cli", "dev", str(self.project), "--port", str(self.port), *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=self.env, cwd=REPO,
         )  # fmt: skip
         threading.Thread(target=self._pump, daemon=True).start()

@@ -78,15 +78,39 @@ def test_docs_agent_example_streams_soulforge_through_the_gateway(
         _remove_containers(project)
 
 
-def test_agent_example_without_login_says_what_is_missing(
-    tmp_path: Path, dev_server: type[DevServer], upstream: tuple[BackgroundLoop, FakeUpstream]
+@pytest.mark.parametrize("name", ["ai-agent", "ai-agent-py"])
+def test_agent_example_not_signed_in_fails_as_the_docs_say_then_works_after_ploy_login(
+    name: str, tmp_path: Path, dev_server: type[DevServer], upstream: tuple[BackgroundLoop, FakeUpstream]
 ) -> None:
-    project = copy_example("ai-agent-py", tmp_path)
-    env = {"PLOY_CONFIG_HOME": str(tmp_path / "config"), "PLOY_OPENAI_API_KEY": "", "OPENAI_API_KEY": ""}
+    """The docs' Local development paragraph: without `ploy login` the sandbox gets no gateway
+    credentials and the agent "fails to authenticate (for example OPENAI_API_KEY is not set)"; ploy dev
+    says which command to run; after `ploy login` the same running sandbox works, without a restart."""
+    bg, up = upstream
+    project = copy_example(name, tmp_path)
+    config = {"PLOY_CONFIG_HOME": str(tmp_path / "config")}
+    env = {**config, "PLOY_OPENAI_API_KEY": "", "OPENAI_API_KEY": "", "PLOY_ANTHROPIC_API_KEY": "",
+           "ANTHROPIC_API_KEY": "", "PLOY_AI_LOCAL_RULES": ""}  # fmt: skip
     server = dev_server(project, env=env).start(timeout=120)
     try:
+        assert "ai: not signed in to an AI provider" in server.output and "ploy login --provider openai" in server.output
         text = httpx.get(server.url + "/", timeout=240).text
-        assert "the AI gateway has no openai credentials: run `ploy login --provider openai`" in text
+        assert "soulforge: OPENAI_API_KEY is not set" in text, text
+        assert "ai: sandbox 'agent' (SANDBOX) gets no AI credentials: not signed in" in server.output
+
+        async def script() -> None:
+            up.requests.clear()
+            up.script = [ToolCall("run_shell", {"command": "echo signed-in"}), Text("Done: {tool_result}")]
+
+        bg.run(script())
+        login = subprocess.run(
+            [sys.executable, "-m", "runtime.cli", "login", "--provider", "openai", "--base-url", up.openai_base_url,
+             "--api-key", up.openai_key],
+            capture_output=True, text=True, cwd=REPO, env={**server.env, **config}, stdin=subprocess.DEVNULL, timeout=60,
+        )  # fmt: skip
+        assert login.returncode == 0, login.stderr
+        text = httpx.get(server.url + "/", timeout=240).text
+        assert "Done: exit code 0\nsigned-in" in text, text
+        assert [q.body["model"] for q in up.requests] == ["gpt-5.5"] * 2
     finally:
         server.stop()
         _remove_containers(project)

@@ -446,7 +446,7 @@ def test_ploy_login_prompts_when_interactive(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "login"], cwd=REPO, env=env,
                             preexec_fn=lambda: os.login_tty(slave))  # fmt: skip  # noqa: PLW1509
     os.close(slave)
-    answers = {b"Provider (openai/anthropic)": b"anthropic\n", b"Base URL": b"http://upstream.test\n",
+    answers = {b"Provider (openai/anthropic/local)": b"anthropic\n", b"Base URL": b"http://upstream.test\n",
                b"API key: ": b"sk-ant-typed\n"}  # fmt: skip
     transcript = b""
     deadline = time.monotonic() + 30

@@ -31,7 +31,9 @@ def _error_from(status: int, content: bytes) -> PloyError:
         err = httpx.Response(status, content=content).json().get("error") or {}
         message = err.get("message") or message
         if err.get("type") == "ploy_ai_not_configured":
-            code = "AI_NOT_CONFIGURED"
+            code = "AI_NOT_CONFIGURED"  # not signed in, or no key for this provider
+        elif err.get("type") == "ploy_replay_miss":
+            code = "NOT_FOUND"  # replaying, and no recorded call matches this one
     except (ValueError, AttributeError):
         pass
     if status in (401, 403):

@@ -13,6 +13,8 @@ from typing import Any
 from bindings.ai.calllog import log_path, read_entries
 from bindings.ai.credentials import (
     DEFAULT_BASE_URLS,
+    LOCAL,
+    NOT_SIGNED_IN,
     PROVIDERS,
     Credentials,
     NotConfigured,
@@ -29,13 +31,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Store the upstream credentials the AI gateway uses (file mode 0600 in ploy's config folder). "
             "Environment overrides: PLOY_OPENAI_API_KEY / PLOY_ANTHROPIC_API_KEY (or OPENAI_API_KEY / "
-            "ANTHROPIC_API_KEY), PLOY_OPENAI_BASE_URL / PLOY_ANTHROPIC_BASE_URL, PLOY_AI_DEFAULT_PROVIDER."
+            "ANTHROPIC_API_KEY), PLOY_OPENAI_BASE_URL / PLOY_ANTHROPIC_BASE_URL, PLOY_AI_DEFAULT_PROVIDER. "
+            "`--provider local` signs in with the scripted offline model (no key): it answers from --rules FILE, "
+            "else the project's ai-rules.yaml, else echoes (PLOY_AI_LOCAL_RULES=FILE does the same)."
         ),
     )
     login.add_argument("--provider", choices=PROVIDERS, help="which provider these credentials are for")
-    login.add_argument("--base-url", help="the provider's base URL, as its own SDK takes it (default: the official API)")
+    login.add_argument(
+        "--base-url", help="the provider's base URL, as its own SDK takes it (default: the official API)"
+    )
     login.add_argument("--api-key", help="the provider API key (omit to be prompted, or pipe it on stdin)")
     login.add_argument("--default", action="store_true", help="route bare model names to this provider")
+    login.add_argument(
+        "--rules", metavar="FILE", help="local only: the rules file the scripted model answers from"
+    )
     login.set_defaults(func=_login)
 
     ai = subparsers.add_parser("ai", help="the AI gateway: call logs and configuration")
@@ -67,6 +76,11 @@ def _login(args: argparse.Namespace) -> int:
         if provider not in PROVIDERS:
             print(f"ploy login: unknown provider {provider!r}", file=sys.stderr)
             return 2
+    if provider == LOCAL:
+        return _login_local(args)
+    if args.rules:
+        print("ploy login: --rules is for --provider local", file=sys.stderr)
+        return 2
     base_url = args.base_url
     if base_url is None and interactive and args.api_key is None:
         base_url = _ask("Base URL", DEFAULT_BASE_URLS[provider])
@@ -83,6 +97,35 @@ def _login(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login_local(args: argparse.Namespace) -> int:
+    if args.api_key or args.base_url:
+        print(
+            "ploy login: the local model takes no --api-key or --base-url (only --rules FILE)",
+            file=sys.stderr,
+        )
+        return 2
+    rules = None
+    if args.rules:
+        rules_path = Path(args.rules).expanduser().resolve()
+        if not rules_path.is_file():
+            print(f"ploy login: no rules file at {rules_path}", file=sys.stderr)
+            return 2
+        from bindings.ai.local_model import RulesError, parse_rules
+
+        try:
+            parse_rules(rules_path.read_text(encoding="utf-8"), rules_path)
+        except RulesError as exc:
+            print(f"ploy login: {exc}", file=sys.stderr)
+            return 2
+        rules = str(rules_path)
+    path = save_provider(LOCAL, None, "", make_default=True if args.default else None, rules=rules)
+    creds = Credentials.resolve(environ={}, file_data=json.loads(path.read_text()))
+    source = rules or "the project's ai-rules.yaml (echoes the last user message when there is none)"
+    print(f"Signed in with the local scripted model (models local/NAME), answering from {source}; "
+          f"default provider: {creds.default_provider}")  # fmt: skip
+    return 0
+
+
 def _mask(key: str) -> str:
     return key[:4] + "…" + key[-4:] if len(key) > 12 else "…"
 
@@ -90,11 +133,15 @@ def _mask(key: str) -> str:
 def _status(args: argparse.Namespace) -> int:
     creds = Credentials.resolve()
     print(f"credentials file: {credentials_path()}")
+    print(f"signed in: {'yes' if creds.signed_in else 'no: ' + NOT_SIGNED_IN}")
     print(f"default provider: {creds.default_provider}")
     for provider in PROVIDERS:
         try:
             up = creds.upstream(provider)
-            print(f"  {provider:<10} {up.base_url}  key {_mask(up.api_key)}")
+            if provider == LOCAL:
+                print(f"  {provider:<10} scripted model, rules: {up.rules or 'the project ai-rules.yaml'}")
+            else:
+                print(f"  {provider:<10} {up.base_url}  key {_mask(up.api_key)}")
         except NotConfigured as exc:
             print(f"  {provider:<10} not configured ({exc.message})")
     return 0

@@ -10,6 +10,13 @@ standard OPENAI_API_KEY / ANTHROPIC_API_KEY), PLOY_OPENAI_BASE_URL / PLOY_ANTHRO
 PLOY_AI_DEFAULT_PROVIDER. Base URLs follow each provider's own SDK convention: OpenAI's includes `/v1`
 (paths after `/v1` are appended), Anthropic's does not (the full `/v1/...` path is appended), so a
 user can paste what their SDK already uses.
+
+The `local` provider is the scripted model of bindings/ai/local_model.py: no key, no network. `ploy login
+--provider local [--rules FILE]` stores `{"local": {"rules": "/abs/rules.yaml"}}` (no rules: the project's
+`ai-rules.yaml`); PLOY_AI_LOCAL_RULES=FILE does the same from the environment.
+
+Signed in means at least one provider is configured; without that the gateway gives sandboxes no
+credentials at all (the docs' "ai: true and signed in with ploy login" rule) and says NOT_SIGNED_IN.
 """
 
 from __future__ import annotations
@@ -24,8 +31,16 @@ from typing import Any
 from bindings.context import config_home
 from bindings.errors import PloyError
 
-PROVIDERS = ("openai", "anthropic")
+API_PROVIDERS = ("openai", "anthropic")  # reached over HTTP with an API key
+LOCAL = "local"  # the scripted model, answered inside the gateway
+PROVIDERS = (*API_PROVIDERS, LOCAL)
 DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
+NOT_SIGNED_IN = (
+    "not signed in to an AI provider, so sandboxes get no AI credentials and AI calls fail: run "
+    "`ploy login --provider openai` (or anthropic), or set PLOY_OPENAI_API_KEY (or PLOY_ANTHROPIC_API_KEY) "
+    "where `ploy dev` runs; to work offline: `ploy login --provider local` (a scripted model) or "
+    "`ploy dev --ai-replay FILE`"
+)
 
 
 class NotConfigured(PloyError):
@@ -37,6 +52,7 @@ class Upstream:
     provider: str
     base_url: str
     api_key: str
+    rules: str | None = None  # local: the rules file (None: the project's ai-rules.yaml)
 
 
 def credentials_path() -> Path:
@@ -54,14 +70,29 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def save_provider(provider: str, base_url: str | None, api_key: str, make_default: bool | None = None) -> Path:
-    """Store one provider's credentials (mode 0600, written atomically). Returns the file's path."""
+def save_provider(
+    provider: str,
+    base_url: str | None,
+    api_key: str,
+    make_default: bool | None = None,
+    rules: str | None = None,
+) -> Path:
+    """Store one provider's credentials (mode 0600, written atomically). Returns the file's path.
+    `local` takes no key: only its rules file (absolute), or nothing for the project's ai-rules.yaml."""
     if provider not in PROVIDERS:
-        raise PloyError(f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", "INVALID_ARGUMENT")
+        raise PloyError(
+            f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", "INVALID_ARGUMENT"
+        )
     path = credentials_path()
     data = load_file(path)
     providers = data.setdefault("providers", {})
-    providers[provider] = {"baseUrl": (base_url or DEFAULT_BASE_URLS[provider]).rstrip("/"), "apiKey": api_key}
+    if provider == LOCAL:
+        providers[provider] = {"rules": rules} if rules else {}
+    else:
+        providers[provider] = {
+            "baseUrl": (base_url or DEFAULT_BASE_URLS[provider]).rstrip("/"),
+            "apiKey": api_key,
+        }
     if make_default or (make_default is None and data.get("default") not in providers):
         data["default"] = provider
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,29 +114,72 @@ class Credentials:
     default_provider: str
 
     @classmethod
-    def resolve(cls, environ: Mapping[str, str] | None = None, file_data: Mapping[str, Any] | None = None) -> Credentials:
+    def resolve(
+        cls, environ: Mapping[str, str] | None = None, file_data: Mapping[str, Any] | None = None
+    ) -> Credentials:
         env = os.environ if environ is None else environ
         data = load_file() if file_data is None else file_data
         stored = data.get("providers") or {}
         upstreams: dict[str, Upstream] = {}
-        for provider in PROVIDERS:
+        for provider in API_PROVIDERS:
             entry = stored.get(provider) or {}
             upper = provider.upper()
             key = env.get(f"PLOY_{upper}_API_KEY") or env.get(f"{upper}_API_KEY") or entry.get("apiKey")
             base = env.get(f"PLOY_{upper}_BASE_URL") or entry.get("baseUrl") or DEFAULT_BASE_URLS[provider]
             if key:
                 upstreams[provider] = Upstream(provider, str(base).rstrip("/"), str(key))
+        local = stored.get(LOCAL)
+        rules = env.get("PLOY_AI_LOCAL_RULES") or (local.get("rules") if isinstance(local, dict) else None)
+        if rules or isinstance(local, dict):
+            upstreams[LOCAL] = Upstream(LOCAL, "", "", str(rules) if rules else None)
         default = env.get("PLOY_AI_DEFAULT_PROVIDER") or data.get("default")
         if default not in PROVIDERS:
             default = next(iter(upstreams), "openai")
         return cls(upstreams, str(default))
 
+    @property
+    def signed_in(self) -> bool:
+        return bool(self.upstreams)
+
     def upstream(self, provider: str) -> Upstream:
         if provider in self.upstreams:
             return self.upstreams[provider]
         upper = provider.upper()
+        if provider == LOCAL:
+            raise NotConfigured(
+                "the AI gateway has no local model: run `ploy login --provider local [--rules FILE]` "
+                "or set PLOY_AI_LOCAL_RULES where `ploy dev` runs",
+                provider=provider,
+            )
         raise NotConfigured(
             f"the AI gateway has no {provider} credentials: run `ploy login --provider {provider}` "
             f"or set PLOY_{upper}_API_KEY (or {upper}_API_KEY) where `ploy dev` runs",
             provider=provider,
         )
+
+
+class CredentialsWatch:
+    """The credentials as they are now: re-resolved when credentials.json changes (one stat per call),
+    so a `ploy login` while `ploy dev` runs takes effect on the next call. `environ` replaces os.environ
+    (tests); the environment itself is read once, as it cannot change under a running process."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self._environ = environ
+        self._path = credentials_path()
+        self._stamp: tuple[int, int, int] | None | bool = False  # False: never read
+        self._current: Credentials | None = None
+        self.problem: str | None = None  # why the file could not be read, if it could not
+
+    def current(self) -> Credentials:
+        try:
+            st = os.stat(self._path)
+            stamp: tuple[int, int, int] | None = (st.st_mtime_ns, st.st_size, st.st_ino)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp or self._current is None:
+            try:
+                self._current, self.problem = Credentials.resolve(self._environ), None
+            except NotConfigured as exc:  # unreadable file: as if it were not there, and say why
+                self._current, self.problem = Credentials.resolve(self._environ, {}), exc.message
+            self._stamp = stamp
+        return self._current

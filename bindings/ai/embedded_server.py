@@ -24,7 +24,9 @@ class EmbeddedServer:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._server.serve(sockets=self._sockets), name="ploy-embedded-server")
+        self._task = asyncio.create_task(
+            self._server.serve(sockets=self._sockets), name="ploy-embedded-server"
+        )
         while not self._server.started:
             if self._task.done():
                 self._task.result()

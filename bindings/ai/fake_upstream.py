@@ -144,9 +144,23 @@ class FakeUpstream:
         if err:
             return err
         if provider == "anthropic":
-            data = [{"type": "model", "id": "claude-fake-1", "display_name": "Claude Fake", "created_at": "2025-01-01T00:00:00Z"}]
-            return JSONResponse({"data": data, "has_more": False, "first_id": "claude-fake-1", "last_id": "claude-fake-1"})
-        return JSONResponse({"object": "list", "data": [{"id": "gpt-fake-1", "object": "model", "created": 0, "owned_by": "fake"}]})
+            data = [
+                {
+                    "type": "model",
+                    "id": "claude-fake-1",
+                    "display_name": "Claude Fake",
+                    "created_at": "2025-01-01T00:00:00Z",
+                }
+            ]
+            return JSONResponse(
+                {"data": data, "has_more": False, "first_id": "claude-fake-1", "last_id": "claude-fake-1"}
+            )
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [{"id": "gpt-fake-1", "object": "model", "created": 0, "owned_by": "fake"}],
+            }
+        )
 
     # -- OpenAI ----------------------------------------------------------------------------------
 
@@ -159,8 +173,10 @@ class FakeUpstream:
         last_user, tool_result = "", ""
         for m in messages:
             content = m.get("content")
-            text = content if isinstance(content, str) else " ".join(
-                p.get("text", "") for p in content or [] if isinstance(p, dict)
+            text = (
+                content
+                if isinstance(content, str)
+                else " ".join(p.get("text", "") for p in content or [] if isinstance(p, dict))
             )
             if m.get("role") == "user":
                 last_user = text
@@ -254,7 +270,10 @@ class FakeUpstream:
             return err
         inputs = body.get("input")
         items = inputs if isinstance(inputs, list) else [inputs]
-        data = [{"object": "embedding", "index": i, "embedding": [float(len(str(x))), 0.5, -0.5]} for i, x in enumerate(items)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": [float(len(str(x))), 0.5, -0.5]}
+            for i, x in enumerate(items)
+        ]
         tokens = sum(len(str(x).split()) for x in items)
         return JSONResponse({"object": "list", "data": data, "model": body.get("model"),
                              "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})  # fmt: skip
@@ -275,8 +294,10 @@ class FakeUpstream:
                     last_user = b.get("text", "")
                 elif b.get("type") == "tool_result":
                     inner = b.get("content")
-                    tool_result = inner if isinstance(inner, str) else " ".join(
-                        x.get("text", "") for x in inner or [] if isinstance(x, dict)
+                    tool_result = (
+                        inner
+                        if isinstance(inner, str)
+                        else " ".join(x.get("text", "") for x in inner or [] if isinstance(x, dict))
                     )
         turns = sum(1 for m in messages if m.get("role") == "assistant")
         step = self._next_step(turns, last_user, tool_result)
@@ -286,7 +307,12 @@ class FakeUpstream:
             block: dict[str, Any] = {"type": "text", "text": step.text}
             stop, out_tokens = "end_turn", len(step.text.split(" "))
         else:
-            block = {"type": "tool_use", "id": f"toolu_{uuid.uuid4().hex[:10]}", "name": step.name, "input": step.arguments}
+            block = {
+                "type": "tool_use",
+                "id": f"toolu_{uuid.uuid4().hex[:10]}",
+                "name": step.name,
+                "input": step.arguments,
+            }
             stop, out_tokens = "tool_use", 12
         message = {"id": mid, "type": "message", "role": "assistant", "model": model, "content": [block],
                    "stop_reason": stop, "stop_sequence": None,
@@ -298,14 +324,20 @@ class FakeUpstream:
             return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
 
         async def events() -> AsyncIterator[bytes]:
-            start = dict(message, content=[], stop_reason=None, usage={"input_tokens": in_tokens, "output_tokens": 1})
+            start = dict(
+                message, content=[], stop_reason=None, usage={"input_tokens": in_tokens, "output_tokens": 1}
+            )
             yield event("message_start", {"message": start})
             if isinstance(step, Text):
-                yield event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+                yield event(
+                    "content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}
+                )
                 for i, word in enumerate(step.text.split(" ")):
                     await self._pause(last_user)
                     piece = word if i == 0 else " " + word
-                    yield event("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+                    yield event(
+                        "content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}}
+                    )
             else:
                 head = {**block, "input": {}}
                 yield event("content_block_start", {"index": 0, "content_block": head})
@@ -313,7 +345,10 @@ class FakeUpstream:
                 half = len(args) // 2
                 for piece in (args[:half], args[half:]):
                     await self._pause(last_user)
-                    yield event("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}})
+                    yield event(
+                        "content_block_delta",
+                        {"index": 0, "delta": {"type": "input_json_delta", "partial_json": piece}},
+                    )
             yield event("content_block_stop", {"index": 0})
             yield event("message_delta", {"delta": {"stop_reason": stop, "stop_sequence": None},
                                           "usage": {"output_tokens": out_tokens}})  # fmt: skip

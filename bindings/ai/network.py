@@ -18,7 +18,6 @@ FALLBACK_BRIDGE = "10.88.0.1"  # Podman's default network gateway
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
 
 
-
 async def podman_bridge(network: str = "podman") -> tuple[str, str] | None:
     """(the host's address on the Podman network, the bridge interface's name), as containers see it.
 

@@ -38,21 +38,29 @@ class BackgroundLoop:
 
 
 class AiStack:
-    """FakeUpstream + Gateway for one project. `environ` is what the gateway sees as its environment."""
+    """FakeUpstream + Gateway for one project. `environ` is what the gateway sees as its environment (the
+    fake upstream's keys for the providers asked for, plus `extra_environ`)."""
 
     def __init__(self, project_root: Path, *, bridge: str | None = None, ttl_s: float = 3600.0, with_openai: bool = True,
-                 with_anthropic: bool = True, default_provider: str = "openai") -> None:  # fmt: skip
+                 with_anthropic: bool = True, default_provider: str = "openai",
+                 extra_environ: dict[str, str] | None = None) -> None:  # fmt: skip
         self.bg = BackgroundLoop()
         self.ctx = BindingContext.for_project(project_root)
         self.upstream: FakeUpstream = self.bg.run(self._new_upstream())
         environ = {"PLOY_AI_DEFAULT_PROVIDER": default_provider}
         if with_openai:
-            environ |= {"PLOY_OPENAI_API_KEY": self.upstream.openai_key, "PLOY_OPENAI_BASE_URL": self.upstream.openai_base_url}
+            environ |= {
+                "PLOY_OPENAI_API_KEY": self.upstream.openai_key,
+                "PLOY_OPENAI_BASE_URL": self.upstream.openai_base_url,
+            }
         if with_anthropic:
             environ |= {"PLOY_ANTHROPIC_API_KEY": self.upstream.anthropic_key,
                         "PLOY_ANTHROPIC_BASE_URL": self.upstream.anthropic_base_url}  # fmt: skip
+        environ |= extra_environ or {}
         self.environ = environ
-        self.gateway: Gateway = self.bg.run(Gateway.start(self.ctx, ttl_s=ttl_s, bridge=bridge, environ=environ))
+        self.gateway: Gateway = self.bg.run(
+            Gateway.start(self.ctx, ttl_s=ttl_s, bridge=bridge, environ=environ)
+        )
 
     @staticmethod
     async def _new_upstream() -> FakeUpstream:
@@ -69,6 +77,10 @@ class AiStack:
             self.upstream.requests.clear()
 
         self.bg.run(_reset())
+
+    def configure(self, record: Path | None = None, replay: Path | None = None, speed: float = 1.0) -> None:
+        """Record to / replay from a file, or neither (what ai: {record/replay} does in `ploy dev`)."""
+        self.bg.run(self.gateway.configure(record, replay, speed))
 
     def flush_log(self) -> None:
         self.bg.run(self.gateway.calllog.flush())

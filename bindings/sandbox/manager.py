@@ -61,6 +61,7 @@ class Entry:
     dir: Path
     agent: AgentClient
     config_at: float = field(default_factory=time.monotonic)
+    env_written: dict[str, str] | None = None  # the injected env its config.json was last checked against
 
     @property
     def container(self) -> str:
@@ -259,9 +260,10 @@ class SandboxManager:
     async def entry(self, sandbox_id: str) -> Entry:
         e = self.entries.get(sandbox_id)
         if e is not None:
-            if time.monotonic() - e.config_at > CONFIG_REFRESH_S:
-                # the injected env (AI gateway token) may have been re-minted: the agent re-reads the file
-                e.config_at = time.monotonic()
+            env = self.sandbox_env()
+            if env != e.env_written or time.monotonic() - e.config_at > CONFIG_REFRESH_S:
+                # the injected env changed (a `ploy login`, a re-minted AI token): the agent re-reads the file
+                e.config_at, e.env_written = time.monotonic(), env
                 self.write_config(e.dir)
             return e
         async with self._lock(sandbox_id):
@@ -276,6 +278,8 @@ class SandboxManager:
             else:
                 e = await self._create(sandbox_id)
             self.entries[sandbox_id] = e
+            if self.ctx.on_sandbox is not None:
+                self.ctx.on_sandbox(self.options.binding, sandbox_id)
             return e
 
     async def _create(self, sandbox_id: str) -> Entry:

@@ -24,12 +24,13 @@ from starlette.routing import Route as StarletteRoute
 
 from bindings.ai.calllog import CallLog, log_path
 from bindings.ai.credentials import Credentials, NotConfigured
-from bindings.ai.network import listen_socket, podman_bridge
+from bindings.ai.network import listen_socket
 from bindings.ai.routing import RouteError, route
 from bindings.ai.serving import EmbeddedServer
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.ai.usage import Usage, relay_sse
 from bindings.context import BindingContext
+from bindings.podman.bridge import podman_bridge
 
 DEFAULT_TTL_S = 6 * 3600.0  # long enough for agent runs of many minutes; PLOY_AI_TOKEN_TTL overrides
 _CREDENTIALS_MAX_AGE_S = 2.0  # `ploy login` while `ploy dev` runs takes effect within this
@@ -104,7 +105,7 @@ class Gateway:
         secret = await asyncio.to_thread(load_or_create_secret)
         gateway = cls(ctx, TokenSigner(secret), ttl_s, environ)
         # The bridge's MAC is pinned by the sandbox backend whenever it starts a container (see
-        # bindings/sandbox/bridge.py), so sandboxes keep reaching this listener.
+        # bindings/podman/bridge.py), so sandboxes keep reaching this listener.
         if bridge == "auto":
             found = await podman_bridge()
             host = found[0] if found else None

@@ -120,7 +120,7 @@ async def _destroy(args: argparse.Namespace) -> int:
 async def _prune(args: argparse.Namespace) -> int:
     """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`), then the
     machine's sandbox images of older image recipes that no container uses."""
-    from bindings.sandbox import podman
+    from bindings import podman
     from bindings.sandbox.manager import home_label
 
     ctx, _ = _project(args)

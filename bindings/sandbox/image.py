@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bindings.sandbox import podman
+from bindings import podman
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.progress import Progress, StderrProgress
 

@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bindings import podman
 from bindings.context import BindingContext
 from bindings.errors import InvalidArgument, PloyError
+from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox import image as images
-from bindings.sandbox import podman
 from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
-from bindings.sandbox.bridge import pin_bridge_mac
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
 

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bindings.sandbox import podman
+from bindings import podman
 
 if TYPE_CHECKING:
     from bindings.sandbox.manager import SandboxManager

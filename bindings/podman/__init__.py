@@ -1,4 +1,5 @@
-"""Podman through its CLI, asynchronously.
+"""Podman through its CLI, asynchronously, for every binding that runs Podman (bridge.py: the bridge
+network, which the sandbox backend and the AI gateway both depend on).
 
 CLI rather than the REST API: the REST API needs a `podman system service` process kept alive beside
 `ploy dev`, and on this machine `podman run -d` through the CLI already takes ~140 ms, within the cold

@@ -12,9 +12,10 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.errors import InvalidArgument, PloyError
-from bindings.sandbox.manager import SandboxManager, validate_id
+from bindings.sandbox.manager import SandboxManager
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+from bindings.sandbox.state import validate_id
 
 
 def _camel(name: str) -> str:

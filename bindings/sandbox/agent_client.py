@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bindings.errors import PloyError
-from bindings.sandbox.agent import proto
+from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
 UNIX_PATH_MAX = 107
@@ -173,7 +173,7 @@ class AgentClient:
         if not reply.get("ok"):
             raise remote_error(reply.get("error") or {})
         result = reply.get("result")
-        if request.get("op") == "ping" and isinstance(result, dict):
+        if request.get("op") == wire.PING.name and isinstance(result, dict):
             self.reuse_after_stream = int(result.get("version") or 0) >= proto.STREAM_REUSE_VERSION
         return result, data
 

@@ -17,6 +17,7 @@ from bindings import podman
 from bindings.errors import PloyError
 from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox import image as images
+from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.state import SandboxState, container_name
@@ -116,7 +117,7 @@ class SandboxContainers:
         delay = 0.002
         while True:
             try:
-                await e.agent.call({"op": "ping"})
+                await e.agent.call({"op": wire.PING.name})
                 return
             except (AgentUnavailable, AgentInterrupted):  # a ping may always be sent again
                 if time.monotonic() > deadline:
@@ -130,7 +131,7 @@ class SandboxContainers:
         """The agent is unreachable: start the stopped container, recreate a vanished one, or wait."""
         async with FileLock(e.dir / "lock"):
             try:
-                await e.agent.call({"op": "ping"})
+                await e.agent.call({"op": wire.PING.name})
                 return  # another caller/process brought it back meanwhile
             except (AgentUnavailable, AgentInterrupted):
                 pass

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable
 from bindings.sandbox.containers import Entry, SandboxContainers
 from bindings.sandbox.locks import FileLock
@@ -73,7 +74,7 @@ class SandboxManager:
             if state.claim(sandbox_id, token):
                 self.pool.kick()
                 e = self.containers.entry(sandbox_id, token)
-                await self.call_entry(e, {"op": "ping"})
+                await self.call_entry(e, {"op": wire.PING.name})
                 return e
             self.pool.give_back(token)
         token, d = state.new_token_dir(sandbox_id)
@@ -120,7 +121,7 @@ class SandboxManager:
             e = await self._revive(e)
             return await e.agent.call(request, upload)
         except AgentInterrupted:
-            if request.get("op") != "ping":
+            if request.get("op") != wire.PING.name:
                 raise
             e = await self._revive(e)  # ploy's own health check has no effect: safe to send again
             return await e.agent.call(request, upload)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bindings.context import config_home
+from bindings.error_codes import AI_NOT_CONFIGURED, INVALID_ARGUMENT
 from bindings.errors import PloyError
 
 PROVIDERS = ("openai", "anthropic")
@@ -29,7 +30,7 @@ DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1", "anthropic": "https:
 
 
 class NotConfigured(PloyError):
-    code = "AI_NOT_CONFIGURED"
+    code = AI_NOT_CONFIGURED
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def load_file(path: Path | None = None) -> dict[str, Any]:
 def save_provider(provider: str, base_url: str | None, api_key: str, make_default: bool | None = None) -> Path:
     """Store one provider's credentials (mode 0600, written atomically). Returns the file's path."""
     if provider not in PROVIDERS:
-        raise PloyError(f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", "INVALID_ARGUMENT")
+        raise PloyError(f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", INVALID_ARGUMENT)
     path = credentials_path()
     data = load_file(path)
     providers = data.setdefault("providers", {})

@@ -30,6 +30,7 @@ from bindings.ai.serving import EmbeddedServer
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.ai.usage import Usage, relay_sse
 from bindings.context import BindingContext
+from bindings.error_codes import INVALID_ARGUMENT, UNAUTHORIZED, UPSTREAM_ERROR, http_status
 from bindings.podman.bridge import podman_bridge
 
 DEFAULT_TTL_S = 6 * 3600.0  # long enough for agent runs of many minutes; PLOY_AI_TOKEN_TTL overrides
@@ -213,11 +214,11 @@ class Gateway:
 
         verdict = self._signer.verify(_caller_token(request), self.ctx.project_key)
         if verdict is Verdict.MISSING:
-            return fail(401, "missing ploy AI gateway token (send it as a Bearer token or x-api-key)", "authentication_error")
+            return fail(http_status(UNAUTHORIZED), "missing ploy AI gateway token (send it as a Bearer token or x-api-key)", "authentication_error")
         if verdict is Verdict.INVALID:
-            return fail(401, "invalid ploy AI gateway token", "authentication_error")
+            return fail(http_status(UNAUTHORIZED), "invalid ploy AI gateway token", "authentication_error")
         if verdict is Verdict.EXPIRED:
-            return fail(401, "expired ploy AI gateway token: get a fresh one (PLOY_AI_TOKEN)", "authentication_error")
+            return fail(http_status(UNAUTHORIZED), "expired ploy AI gateway token: get a fresh one (PLOY_AI_TOKEN)", "authentication_error")
         if verdict is Verdict.WRONG_PROJECT:
             return fail(403, f"this token belongs to another project, not {self.ctx.project_name!r}", "permission_error")
 
@@ -227,7 +228,7 @@ class Gateway:
             try:
                 payload = json.loads(body)
             except ValueError:
-                return fail(400, "request body is not valid JSON", "invalid_request_error")
+                return fail(http_status(INVALID_ARGUMENT), "request body is not valid JSON", "invalid_request_error")
         model = payload.get("model") if isinstance(payload, dict) else None
         entry["model"] = model if isinstance(model, str) else None
         credentials = await self._refresh_credentials()
@@ -235,10 +236,10 @@ class Gateway:
             chosen = route(subpath, entry["model"], credentials.default_provider, anthropic_client)
             upstream = credentials.upstream(chosen.provider)
         except RouteError as exc:
-            return fail(400, exc.message, "invalid_request_error")
+            return fail(http_status(exc.code), exc.message, "invalid_request_error")
         except NotConfigured as exc:
             entry["provider"] = exc.details.get("provider")
-            return fail(503, exc.message, "ploy_ai_not_configured")
+            return fail(http_status(exc.code), exc.message, "ploy_ai_not_configured")
         entry["provider"] = chosen.provider
 
         rewrite = False
@@ -283,7 +284,7 @@ class Gateway:
             upstream_request = self.http.build_request(request.method, url, headers=headers, content=body or None)
             resp = await self.http.send(upstream_request, stream=True)
         except httpx.HTTPError as exc:
-            return fail(502, f"{chosen.provider} upstream unreachable at {base}: {exc!r}", "api_error", retry=True)
+            return fail(http_status(UPSTREAM_ERROR), f"{chosen.provider} upstream unreachable at {base}: {exc!r}", "api_error", retry=True)
 
         out_headers = {k: v for k, v in resp.headers.items() if k.lower() not in _DROP_RESPONSE}
         usage = Usage()
@@ -297,7 +298,7 @@ class Gateway:
         try:
             content = await resp.aread()
         except httpx.HTTPError as exc:
-            return fail(502, f"{chosen.provider} upstream failed mid-response: {exc!r}", "api_error", retry=True)
+            return fail(http_status(UPSTREAM_ERROR), f"{chosen.provider} upstream failed mid-response: {exc!r}", "api_error", retry=True)
         finally:
             await resp.aclose()
         usage.absorb_json(content)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bindings.ai.credentials import PROVIDERS
+from bindings.error_codes import INVALID_ARGUMENT
 from bindings.errors import PloyError
 
 # Endpoints (below /v1) that only one provider implements.
@@ -19,7 +20,7 @@ _OPENAI_ONLY = ("/responses", "/embeddings", "/completions", "/images", "/audio"
 
 
 class RouteError(PloyError):
-    code = "INVALID_ARGUMENT"
+    code = INVALID_ARGUMENT
 
 
 @dataclass(frozen=True)

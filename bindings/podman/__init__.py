@@ -19,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from bindings.error_codes import PODMAN_ERROR
 from bindings.errors import PloyError
 
 PODMAN = os.environ.get("PLOY_PODMAN", "podman")
@@ -29,7 +30,7 @@ ULIMIT_FLAGS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=32768:32768")
 
 
 class PodmanError(PloyError):
-    code = "PODMAN_ERROR"
+    code = PODMAN_ERROR
 
 
 @dataclass

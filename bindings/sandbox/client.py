@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.error_codes import SANDBOX_DESTROYED
 from bindings.errors import InvalidArgument, PloyError
 from bindings.sandbox.agent import wire
 from bindings.sandbox.manager import SandboxManager
@@ -188,7 +189,7 @@ class SandboxClient(_Commands):
 
     def _check(self) -> None:
         if self._destroyed:
-            raise PloyError(f"sandbox {self.id} was destroyed", code="SANDBOX_DESTROYED", id=self.id)
+            raise PloyError(f"sandbox {self.id} was destroyed", code=SANDBOX_DESTROYED, id=self.id)
 
     async def createSession(self, options: dict[str, Any] | None = None, **kw: Any) -> SandboxSession:  # noqa: N802
         info = await self._result(wire.CREATE_SESSION, options=_opts(options, kw))

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bindings import podman
+from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox import image as images
@@ -123,7 +124,7 @@ class SandboxContainers:
                 if time.monotonic() > deadline:
                     logs = await podman.run("logs", "--tail", "20", e.container, check=False)
                     raise PloyError(f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
-                                    code="SANDBOX_UNAVAILABLE") from None
+                                    code=SANDBOX_UNAVAILABLE) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.01)
 

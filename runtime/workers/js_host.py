@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bindings.error_codes import FETCH_FAILED, INTERNAL
 from bindings.errors import InvalidArgument, PloyError
 from bindings.spec import ObjectSpec, spec_of
 
@@ -37,7 +38,7 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     """The JSON a JS Error is rebuilt from: name, message, code (+ details)."""
     if isinstance(exc, PloyError):
         return exc.to_json()
-    return {"name": "Error", "code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
+    return {"name": "Error", "code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"}
 
 
 class HostStream:
@@ -183,8 +184,8 @@ async def outbound_fetch(
 
 
 def _network_error(message: str) -> PloyError:
-    err = PloyError(message, code="FETCH_FAILED")
-    err.to_json = lambda: {"name": "TypeError", "code": "FETCH_FAILED", "message": message}  # type: ignore[method-assign]
+    err = PloyError(message, code=FETCH_FAILED)
+    err.to_json = lambda: {"name": "TypeError", "code": FETCH_FAILED, "message": message}  # type: ignore[method-assign]
     return err
 
 

@@ -39,6 +39,7 @@ from common import (  # noqa: E402
     write_json_atomic,
 )
 from conn import Conn  # noqa: E402
+from error_codes import ALREADY_EXISTS, GIT_ERROR, INTERNAL, INVALID_ARGUMENT, NOT_FOUND, TIMEOUT  # noqa: E402
 from execs import Capped  # noqa: E402
 
 IDLE_EXIT = 75
@@ -57,11 +58,11 @@ ACTIVITY = Activity()
 
 def _env_vars(vars_: Any) -> dict[str, str | None]:
     if not isinstance(vars_, dict):
-        raise AgentError("INVALID_ARGUMENT", "setEnvVars expects an object of name -> string")
+        raise AgentError(INVALID_ARGUMENT, "setEnvVars expects an object of name -> string")
     out: dict[str, str | None] = {}
     for k, v in vars_.items():
         if not isinstance(k, str) or not ENV_NAME.match(k):
-            raise AgentError("INVALID_ARGUMENT", f"invalid environment variable name: {k!r}")
+            raise AgentError(INVALID_ARGUMENT, f"invalid environment variable name: {k!r}")
         out[k] = None if v is None else str(v)
     return out
 
@@ -69,7 +70,7 @@ def _env_vars(vars_: Any) -> dict[str, str | None]:
 async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], stream: bool) -> None:
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
-        raise AgentError("INVALID_ARGUMENT", "command must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
     prefix = ""
     if req.get("cwd"):
         prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd))} || return 1\n"
@@ -131,7 +132,7 @@ async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[
 async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) -> dict[str, Any]:
     url = req.get("repoUrl")
     if not isinstance(url, str) or not url.strip() or url.startswith("-"):
-        raise AgentError("INVALID_ARGUMENT", "repoUrl must be a repository URL")
+        raise AgentError(INVALID_ARGUMENT, "repoUrl must be a repository URL")
     branch, depth, target = req.get("branch"), req.get("depth"), req.get("targetDir")
     if target is None:
         target = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
@@ -140,11 +141,11 @@ async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) 
     args = ["git", "clone", "--quiet"]
     if branch:
         if not isinstance(branch, str) or branch.startswith("-"):
-            raise AgentError("INVALID_ARGUMENT", "branch must be a branch or tag name")
+            raise AgentError(INVALID_ARGUMENT, "branch must be a branch or tag name")
         args += ["--branch", branch, "--single-branch"]
     if depth is not None:
         if not isinstance(depth, int) or depth < 1:
-            raise AgentError("INVALID_ARGUMENT", "depth must be a positive integer")
+            raise AgentError(INVALID_ARGUMENT, "depth must be a positive integer")
         args += ["--depth", str(depth)]
     args += ["--", url, target_abs]
     env = command_env({"GIT_TERMINAL_PROMPT": "0"}, env_base)
@@ -158,10 +159,10 @@ async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) 
         from common import kill_tree
 
         kill_tree(proc.pid)
-        raise AgentError("TIMEOUT", f"git clone timed out after {int(timeout * 1000)} ms") from None
+        raise AgentError(TIMEOUT, f"git clone timed out after {int(timeout * 1000)} ms") from None
     if proc.returncode != 0:
         message = err.decode(errors="replace").strip()
-        code = "ALREADY_EXISTS" if "already exists" in message else "GIT_ERROR"
+        code = ALREADY_EXISTS if "already exists" in message else GIT_ERROR
         raise AgentError(code, message or "git clone failed", repoUrl=url, exitCode=proc.returncode)
     rev = await asyncio.create_subprocess_exec("git", "-C", target_abs, "rev-parse", "HEAD", "--abbrev-ref", "HEAD",
                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
@@ -244,7 +245,7 @@ async def get_process(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
     try:
         await conn.reply(procs.info(req.get("id")))
     except AgentError as exc:
-        if exc.code not in ("NOT_FOUND", "INVALID_ARGUMENT"):
+        if exc.code not in (NOT_FOUND, INVALID_ARGUMENT):
             raise
         await conn.reply(None)  # unknown or missing id (e.g. a query parameter that was not given)
 
@@ -300,7 +301,7 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
     s = sessions.get(req["session"]) if req.get("session") else None
     handler = HANDLERS.get(op) if isinstance(op, str) else None
     if handler is None:
-        raise AgentError("INVALID_ARGUMENT", f"unknown operation {op!r}")
+        raise AgentError(INVALID_ARGUMENT, f"unknown operation {op!r}")
     await handler(conn, req, s, s.cwd if s is not None else WORKDIR)
 
 
@@ -323,7 +324,7 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 break
             except Exception as exc:
                 traceback.print_exc()
-                await conn.fail({"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"})
+                await conn.fail({"code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"})
             finally:
                 ACTIVITY.active -= 1
                 ACTIVITY.last = time.monotonic()

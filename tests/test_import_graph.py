@@ -52,25 +52,29 @@ def is_agent(name: str) -> bool:
     return name.startswith(AGENT_PACKAGE + ".")
 
 
+def module_imports(name: str, source: str, is_package: bool) -> list[Import]:
+    package = name if is_package else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(source, name)):
+        if isinstance(node, ast.Import):
+            found += [Import(name, alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                # `from package import module` imports that module; `from module import name` the module
+                sub = f"{module}.{alias.name}"
+                found.append(Import(name, sub if sub in modules() else module, node.lineno))
+    return found
+
+
 @cache
 def imports() -> tuple[Import, ...]:
-    found: list[Import] = []
-    for name, path in modules().items():
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if isinstance(node, ast.Import):
-                found += [Import(name, alias.name, node.lineno) for alias in node.names]
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                    module = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    module = node.module or ""
-                for alias in node.names:
-                    # `from package import module` imports that module; `from module import name` the module
-                    sub = f"{module}.{alias.name}"
-                    found.append(Import(name, sub if sub in modules() else module, node.lineno))
-    return tuple(found)
+    return tuple(imp for name, path in modules().items()
+                 for imp in module_imports(name, path.read_text(), path.name == "__init__.py"))
 
 
 def resolve(imp: Import) -> str | None:
@@ -148,12 +152,22 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_every_kind_of_import() -> None:
     """Guards the collector itself: lazy, TYPE_CHECKING and relative imports are all edges."""
-    edges = graph()
-    assert "bindings.sandbox.client" in edges["bindings.sandbox"]  # package __init__
-    assert "bindings.ai" in edges["runtime.env"]  # inside a function
-    assert "bindings.sandbox.agent.sessions" in edges["bindings.sandbox.agent.server"]  # agent's flat import
-    found = cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}})
-    assert found == [["a", "b", "c", "a"]]
+    source = (
+        "from __future__ import annotations\n"
+        "from typing import TYPE_CHECKING\n"
+        "import bindings.errors\n"
+        "if TYPE_CHECKING:\n"
+        "    from bindings.sandbox.manager import SandboxManager\n"
+        "def later() -> None:\n"
+        "    from bindings import podman\n"
+        "    from . import state\n"
+        "    from .containers import Entry\n"
+    )
+    found = {resolve(imp) for imp in module_imports("bindings.sandbox.example", source, is_package=False)}
+    assert found == {None, "bindings.errors", "bindings.sandbox.manager", "bindings.podman", "bindings.sandbox.state",
+                     "bindings.sandbox.containers"}
+    assert "bindings.sandbox.agent.sessions" in graph()["bindings.sandbox.agent.server"]  # the agent's flat import
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
 
 
 def test_no_import_cycles() -> None:

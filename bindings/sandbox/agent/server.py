@@ -172,7 +172,7 @@ async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) 
             "commit": lines[0] if lines else None, "branch": lines[1] if len(lines) > 1 else branch}
 
 
-if TYPE_CHECKING:  # only: custom images may run python 3.9, where `X | None` is no runtime expression
+if TYPE_CHECKING:  # not at run time: custom images may have python 3.9, which cannot evaluate `X | None`
     from collections.abc import Awaitable, Callable
 
     # One handler per op of wire.OPS: (connection, request, its session or None, the cwd it runs in).
@@ -299,7 +299,7 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
     op = req.get("op")
     # the session first: a request naming an unknown session fails with NOT_FOUND, whatever its op
     s = sessions.get(req["session"]) if req.get("session") else None
-    handler = HANDLERS.get(op) if isinstance(op, str) else None
+    handler = HANDLERS.get(op) if isinstance(op, str) else None  # an op sent as a list is unhashable
     if handler is None:
         raise AgentError(INVALID_ARGUMENT, f"unknown operation {op!r}")
     await handler(conn, req, s, s.cwd if s is not None else WORKDIR)

@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
-from bindings.sandbox.manager import home_label  # noqa: E402
+from bindings.sandbox.containers import home_label  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
 

@@ -132,7 +132,7 @@ def project(tmp_path: Path) -> Path:
 def short_ploy_home(prefix: str) -> Iterator[Path]:
     """A PLOY_HOME short enough for the agents' unix sockets below it (paths are limited to 107 bytes);
     the containers made under it are removed afterwards."""
-    from bindings.sandbox.manager import home_label
+    from bindings.sandbox.containers import home_label
 
     home = Path(f"/tmp/{prefix}-{os.getpid()}")
     home.mkdir(exist_ok=True)

@@ -81,7 +81,7 @@ def _exec_command(args: argparse.Namespace) -> list[str]:
 
 
 async def _exec(args: argparse.Namespace) -> int:
-    from bindings.sandbox.manager import validate_id
+    from bindings.sandbox.state import validate_id
 
     command = _exec_command(args)
     if not command:
@@ -119,8 +119,8 @@ async def _destroy(args: argparse.Namespace) -> int:
 async def _prune(args: argparse.Namespace) -> int:
     """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`), then the
     machine's sandbox images of older image recipes that no container uses."""
-    from bindings.sandbox import podman
-    from bindings.sandbox.manager import home_label
+    from bindings import podman
+    from bindings.sandbox.containers import home_label
 
     ctx, _ = _project(args)
     claimed: set[str] = set()

@@ -22,12 +22,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bindings.sandbox import podman
+from bindings import podman
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.progress import Progress, StderrProgress
 
 HERE = Path(__file__).parent
 AGENT_DIR = HERE / "agent"
+# Modules of ploy's host side the agent imports too (by their bare name, beside its own modules).
+AGENT_SHARED = (HERE.parent / "error_codes.py",)
 BIN_DIR = HERE / "image" / "bin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -57,7 +59,7 @@ def _base_recipe() -> str:
 
 def _layer_files() -> list[tuple[str, Path]]:
     """(path inside the build context, source) for every file of layer 2."""
-    files = [(f"agent/{p.name}", p) for p in sorted(AGENT_DIR.glob("*.py"))]
+    files = [(f"agent/{p.name}", p) for p in sorted([*AGENT_DIR.glob("*.py"), *AGENT_SHARED], key=lambda p: p.name)]
     if BIN_DIR.is_dir():
         files += [(f"bin/{p.name}", p) for p in sorted(BIN_DIR.iterdir()) if p.is_file()]
     if HOST_CA_BUNDLE.is_file():

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 from runtime.js import binding_proxies, compression, console, crypto, entry, fetch, host_streams, timers
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 # The op's list is passed whole, not spread into arguments: a call with *args costs several times
 # a plain call, and respond and log run on every request.
-HostOp = Callable[["JsContext", list[Any]], None]
+HostOp = Callable[["JsHost", list[Any]], None]
 
 # in the order of their JS files
 OP_MODULES = (timers, console, crypto, compression, host_streams, fetch, binding_proxies, entry)

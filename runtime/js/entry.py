@@ -11,10 +11,10 @@ from runtime.js.host_streams import close_stream
 from runtime.workers.base import WorkerError
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
-def respond(ctx: JsContext, op: list[Any]) -> None:
+def respond(ctx: JsHost, op: list[Any]) -> None:
     """`kind` says what `data` is: 0 no body, 1 text, 2 bytes as latin-1, 3 the id of a JS stream
     (pulled as a JsBodyStream), 4 the id of a host stream passed through untouched."""
     _, rid, status, status_text, pairs, kind, data = op
@@ -43,7 +43,7 @@ def respond(ctx: JsContext, op: list[Any]) -> None:
     fut.set_result(resp)
 
 
-def fail(ctx: JsContext, op: list[Any]) -> None:
+def fail(ctx: JsHost, op: list[Any]) -> None:
     _, rid, headline, stack = op
     fut = ctx.requests.get(rid)
     err = WorkerError(headline, f"{headline}\n{ctx.map_stack(stack)}".rstrip())
@@ -53,7 +53,7 @@ def fail(ctx: JsContext, op: list[Any]) -> None:
         ctx.log(f"{ctx.prefixes.get(rid, '')} Uncaught {err.stack}")
 
 
-def chunk(ctx: JsContext, op: list[Any]) -> None:
+def chunk(ctx: JsHost, op: list[Any]) -> None:
     """The next chunk of a JsBodyStream (None: the end)."""
     _, sid, data, is_text = op
     w = ctx.stream_waiters.pop(sid, None)
@@ -61,7 +61,7 @@ def chunk(ctx: JsContext, op: list[Any]) -> None:
         w.set_result(None if data is None else data.encode("utf-8" if is_text else "latin-1"))
 
 
-def chunk_error(ctx: JsContext, op: list[Any]) -> None:
+def chunk_error(ctx: JsHost, op: list[Any]) -> None:
     _, sid, headline, stack = op
     w = ctx.stream_waiters.pop(sid, None)
     if w is not None and not w.done():
@@ -71,7 +71,7 @@ def chunk_error(ctx: JsContext, op: list[Any]) -> None:
 class JsBodyStream:
     """A JS ReadableStream response body, pulled one chunk at a time as the server asks (backpressure)."""
 
-    def __init__(self, ctx: JsContext, sid: int) -> None:
+    def __init__(self, ctx: JsHost, sid: int) -> None:
         self.ctx = ctx
         self.sid = sid
         self.done = False

@@ -84,8 +84,8 @@ def _image_exists(name: str) -> bool:
 
 
 def test_cli_prune_removes_stale_sandbox_images_only(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+    from bindings.sandbox.containers import home_label
     from bindings.sandbox.image import layer_tag
-    from bindings.sandbox.manager import home_label
 
     tag = os.getpid()
     stale = f"localhost/ploy-sandbox:stale-{tag}"  # another name of the current image: only untagged

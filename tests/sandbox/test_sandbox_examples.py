@@ -16,7 +16,7 @@ import pytest
 
 from bindings.context import BindingContext, project_key
 from bindings.sandbox import SandboxBinding
-from bindings.sandbox.manager import home_label
+from bindings.sandbox.containers import home_label
 from bindings.sandbox.options import SandboxOptions
 
 pytestmark = pytest.mark.podman

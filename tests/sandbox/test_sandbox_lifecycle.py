@@ -226,7 +226,7 @@ def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Pa
         assert run(sb.exec("cat /etc/custom-marker"), timeout=300)["stdout"] == "custom\n"
     finally:
         # the project folder (so the image tag) is new on every run: leave neither image behind
-        layer = b.manager._image
+        layer = b.manager.containers._image
         run(b.manager.destroy("c1"))
         if layer:
             user = subprocess.run(["podman", "image", "inspect", "--format", '{{index .Config.Labels "ploy.base"}}',
@@ -258,6 +258,6 @@ def test_a_binding_whose_image_was_removed_looks_it_up_again(run: Run, bindings:
     """The image a binding looked up was removed since (pruned by another ploy's build, podman rmi):
     a new sandbox still starts, on the image ensured again, instead of every new sandbox failing."""
     b = bindings.make("image-gone")
-    b.manager._image = f"localhost/ploy-sandbox:removed-{os.getpid()}"
+    b.manager.containers._image = f"localhost/ploy-sandbox:removed-{os.getpid()}"
     assert run(b.get("after").exec("echo ok"))["stdout"] == "ok\n"
-    assert b.manager._image.startswith("localhost/ploy-sandbox:") and "removed" not in b.manager._image
+    assert b.manager.containers._image.startswith("localhost/ploy-sandbox:") and "removed" not in b.manager.containers._image

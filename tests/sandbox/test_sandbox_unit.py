@@ -11,7 +11,7 @@ import pytest
 from bindings.errors import PloyError
 from bindings.sandbox import image
 from bindings.sandbox.agent import proto
-from bindings.sandbox.manager import validate_id
+from bindings.sandbox.state import validate_id
 
 
 def test_ids() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from common import CONFIG, WORKDIR, AgentError, command_env, kill_tree, resolve
 from conn import Conn
+from error_codes import INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
 # After the command exits, how long its output pipes may stay open (held by a child it left running in
 # the background) before we stop waiting for them.
@@ -84,20 +85,20 @@ def timeout_s(req: dict[str, Any]) -> float | None:
     if ms is None:
         return None
     if not isinstance(ms, (int, float)) or ms <= 0:
-        raise AgentError("INVALID_ARGUMENT", "timeoutMs must be a positive number")
+        raise AgentError(INVALID_ARGUMENT, "timeoutMs must be a positive number")
     return ms / 1000
 
 
 def prepare(req: dict[str, Any], cwd_default: str = WORKDIR, env_base: dict[str, str] | None = None) -> tuple[str, str, dict[str, str]]:
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
-        raise AgentError("INVALID_ARGUMENT", "command must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
     cwd = resolve(req.get("cwd") or cwd_default, cwd_default)
     if not os.path.isdir(cwd):
-        raise AgentError("NOT_FOUND", f"working directory does not exist: {cwd}", path=cwd)
+        raise AgentError(NOT_FOUND, f"working directory does not exist: {cwd}", path=cwd)
     env = req.get("env")
     if env is not None and not isinstance(env, dict):
-        raise AgentError("INVALID_ARGUMENT", "env must be an object of strings")
+        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
     return command, cwd, command_env(env, env_base)
 
 
@@ -125,7 +126,7 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     stderr = err.data.decode("utf-8", errors="replace")
     if timed_out:
         raise AgentError(
-            "TIMEOUT", f"command timed out after {req.get('timeoutMs')} ms and was killed",
+            TIMEOUT, f"command timed out after {req.get('timeoutMs')} ms and was killed",
             stdout=stdout, stderr=stderr, timeoutMs=req.get("timeoutMs"),
         )
     code = proc.returncode if proc.returncode is not None else -1
@@ -181,7 +182,7 @@ async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, time
                 if grace_end is not None or (exited is not None and exited in done):
                     continue  # the command has exited: the top of the loop handles the grace period
                 kill_tree(pid)
-                raise AgentError("TIMEOUT", f"command timed out after {req.get('timeoutMs')} ms and was killed",
+                raise AgentError(TIMEOUT, f"command timed out after {req.get('timeoutMs')} ms and was killed",
                                  timeoutMs=req.get("timeoutMs"))
             chunk = read.result()
             if not chunk:

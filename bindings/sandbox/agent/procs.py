@@ -31,6 +31,7 @@ from common import (
     write_json_atomic,
 )
 from conn import Conn
+from error_codes import INVALID_ARGUMENT, NOT_FOUND
 
 PROCS = os.path.join(STATE_DIR, "procs")
 KILL_GRACE_S = 3.0
@@ -39,7 +40,7 @@ FOLLOW_POLL_S = 0.004
 
 def _dir(pid_id: str) -> str:
     if not isinstance(pid_id, str) or not pid_id or "/" in pid_id or pid_id.startswith("."):
-        raise AgentError("INVALID_ARGUMENT", "process id must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "process id must be a non-empty string")
     return os.path.join(PROCS, pid_id)
 
 
@@ -171,7 +172,7 @@ def info(pid_id: str) -> dict[str, Any]:
     try:
         meta = read_json(os.path.join(d, "meta.json"))
     except FileNotFoundError:
-        raise AgentError("NOT_FOUND", f"no process with id {pid_id}", id=pid_id) from None
+        raise AgentError(NOT_FOUND, f"no process with id {pid_id}", id=pid_id) from None
     out: dict[str, Any] = {k: meta.get(k) for k in ("id", "pid", "command", "startedAt")}
     end = _exit_record(d, meta)
     if end is None:

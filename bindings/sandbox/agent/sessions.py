@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from common import STATE_DIR, WORKDIR, AgentError, command_env, kill_tree, read_json, write_json_atomic
+from error_codes import ALREADY_EXISTS, INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
 SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
 _sessions: dict[str, Session] = {}
@@ -139,7 +140,7 @@ class Session:
             status = await self._status()
             status_read = True
             if timed_out:
-                raise AgentError("TIMEOUT", f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
+                raise AgentError(TIMEOUT, f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
                                  timeoutMs=int((timeout or 0) * 1000))
             yield b"R", str(status).encode()
         finally:
@@ -225,17 +226,17 @@ def _stop_idle_shells(keep: Session) -> None:
 def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
     cwd = options.get("cwd") or sandbox_cwd
     if not isinstance(cwd, str):
-        raise AgentError("INVALID_ARGUMENT", "cwd must be a string")
+        raise AgentError(INVALID_ARGUMENT, "cwd must be a string")
     cwd = os.path.normpath(os.path.join(sandbox_cwd, cwd))
     os.makedirs(cwd, exist_ok=True)
     env = options.get("env") or {}
     if not isinstance(env, dict):
-        raise AgentError("INVALID_ARGUMENT", "env must be an object of strings")
+        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
     sid = options.get("id") or "session_" + uuid.uuid4().hex[:16]
     if not isinstance(sid, str) or not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
-        raise AgentError("INVALID_ARGUMENT", "session id: 1-64 letters, digits, '-' or '_'")
+        raise AgentError(INVALID_ARGUMENT, "session id: 1-64 letters, digits, '-' or '_'")
     if sid in _sessions or os.path.exists(os.path.join(SESSIONS_DIR, sid)):
-        raise AgentError("ALREADY_EXISTS", f"session {sid} already exists", sessionId=sid)
+        raise AgentError(ALREADY_EXISTS, f"session {sid} already exists", sessionId=sid)
     s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()})
     os.makedirs(s.dir, exist_ok=True)
     s.save()
@@ -245,14 +246,14 @@ def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
 
 def get(sid: Any) -> Session:
     if not isinstance(sid, str) or not sid or "/" in sid or sid.startswith("."):
-        raise AgentError("INVALID_ARGUMENT", "sessionId must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "sessionId must be a non-empty string")
     s = _sessions.get(sid)
     if s is not None:
         return s
     try:
         meta = read_json(os.path.join(SESSIONS_DIR, sid, "meta.json"))
     except (OSError, ValueError):
-        raise AgentError("NOT_FOUND", f"no session with id {sid}", sessionId=sid) from None
+        raise AgentError(NOT_FOUND, f"no session with id {sid}", sessionId=sid) from None
     s = _sessions[sid] = Session(sid, meta.get("cwd") or WORKDIR, meta.get("env") or {})
     return s
 

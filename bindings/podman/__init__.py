@@ -1,4 +1,5 @@
-"""Podman through its CLI, asynchronously.
+"""Podman through its CLI, asynchronously, for every binding that runs Podman (bridge.py: the bridge
+network, which the sandbox backend and the AI gateway both depend on).
 
 CLI rather than the REST API: the REST API needs a `podman system service` process kept alive beside
 `ploy dev`, and on this machine `podman run -d` through the CLI already takes ~140 ms, within the cold
@@ -18,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from bindings.error_codes import PODMAN_ERROR
 from bindings.errors import PloyError
 
 PODMAN = os.environ.get("PLOY_PODMAN", "podman")
@@ -28,7 +30,7 @@ ULIMIT_FLAGS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=32768:32768")
 
 
 class PodmanError(PloyError):
-    code = "PODMAN_ERROR"
+    code = PODMAN_ERROR
 
 
 @dataclass

@@ -75,8 +75,10 @@ class SandboxContainers:
                     if not self.options.image and custom and not await podman.image_exists(custom):
                         # the docs call this value "the sandbox identifier": a name that is no local image
                         # (e.g. `SANDBOX: my-app`) runs the default image rather than failing every call
-                        print(f"ploy: sandbox template {custom!r} of {self.options.binding} is not a local podman "
-                              "image; using the default image", flush=True)
+                        self.ctx.logger("sandbox").warning(
+                            f"template {custom!r} of {self.options.binding} is not a local podman image; "
+                            "using the default image"
+                        )
                         custom = None
                     self._image = await images.ensure_image(custom_base=custom)
         return self._image

@@ -83,7 +83,7 @@ class WarmPool:
                     self.state.remove_token_dir(token)
                     raise
         except Exception as exc:  # a failed refill must not break the request that triggered it
-            print(f"ploy: sandbox pool refill failed: {exc}", flush=True)
+            self.state.ctx.logger("sandbox").warning(f"pool refill failed: {exc}")
 
     async def claim(self) -> str | None:
         if self.size == 0:

@@ -91,7 +91,6 @@ class DevServer:
         self.cfg: ProjectConfig | None = None
         self.current: Generation | None = None
         self.services: dict[str, Service | None] = {}  # plugin field -> its running service
-        self._requests = 0
         self._reload_lock = asyncio.Lock()
 
     # -- loading -------------------------------------------------------------------------------------
@@ -178,7 +177,6 @@ class DevServer:
         gen = self.current
         assert gen is not None
         started = time.perf_counter()
-        self._requests += 1
         method, path = scope["method"], scope["path"]
         request = await _to_request(scope, receive)
         gen.inflight += 1

@@ -94,10 +94,3 @@ async def ps(labels: dict[str, str]) -> list[dict[str, Any]]:
 async def remove(name: str) -> None:
     await run("rm", "-f", "-t", "0", name, check=False)
 
-
-async def remove_by_label(label: str, value: str) -> int:
-    found = await ps({label: value})
-    names = [c["Names"][0] for c in found if c.get("Names")]
-    if names:
-        await run("rm", "-f", "-t", "0", *names, check=False)
-    return len(names)

@@ -45,11 +45,6 @@ async def podman_bridge(network: str = "podman") -> tuple[str, str] | None:
     return override or FALLBACK_BRIDGE, interface
 
 
-async def bridge_address(network: str = "podman") -> str | None:
-    found = await podman_bridge(network)
-    return found[0] if found else None
-
-
 def pin_bridge_mac(interface: str = FALLBACK_INTERFACE) -> bool | None:
     """Fix the bridge's MAC address so it stops following its ports.
 

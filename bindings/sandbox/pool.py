@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import os
-from pathlib import Path
 
 from bindings.sandbox.containers import SandboxContainers
 from bindings.sandbox.state import SandboxState
@@ -116,8 +115,3 @@ class WarmPool:
                 continue
             await self.containers.remove(token)
             self.state.remove_token_dir(token)
-
-    @staticmethod
-    def all_tokens(home: Path) -> list[str]:
-        root = home / "pool"
-        return [p.name for d in root.iterdir() if d.is_dir() for p in d.iterdir()] if root.is_dir() else []

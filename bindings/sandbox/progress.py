@@ -41,6 +41,3 @@ class StderrProgress:
             self.stream.write(f"{self.title}: {fraction * 100:3.0f}% {message}\n")
             self.stream.flush()
 
-
-def quiet(fraction: float, message: str) -> None:
-    pass

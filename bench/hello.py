@@ -102,7 +102,9 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def measure(args: argparse.Namespace, home: str, servers: dict[str, tuple[subprocess.Popen[bytes], int]]) -> None:
+def measure(
+    args: argparse.Namespace, home: str, servers: dict[str, tuple[subprocess.Popen[bytes], int]]
+) -> None:
     for name, example in (("ploy_js", "hello"), ("ploy_python", "hello-py")):
         port = free_port()
         started = time.monotonic()
@@ -118,7 +120,9 @@ def measure(args: argparse.Namespace, home: str, servers: dict[str, tuple[subpro
         # The same bundle ploy runs, minus its source-map comment (workerd refuses the map's ../ paths).
         js_bundle = Path(home) / "miniflare-worker.mjs"
         code = next(bundle.rglob("worker.mjs")).read_text()
-        js_bundle.write_text("\n".join(x for x in code.splitlines() if not x.startswith("//# sourceMappingURL")))
+        js_bundle.write_text(
+            "\n".join(x for x in code.splitlines() if not x.startswith("//# sourceMappingURL"))
+        )
         port = free_port()
         script = Path(home) / "mf.js"
         script.write_text(MINIFLARE_SCRIPT)

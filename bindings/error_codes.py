@@ -37,38 +37,66 @@ def _declare(code: str, meaning: str, raised_by: tuple[str, ...], http_status: i
 
 
 INVALID_ARGUMENT = _declare(
-    "INVALID_ARGUMENT", "an argument or option is missing or malformed (an id, path, command, timeoutMs, model, ...)",
-    (SANDBOX, AI), 400)
-NOT_FOUND = _declare("NOT_FOUND", "the file, directory, working directory, process or session does not exist; "
-                     "for AI, no recorded call matches the request while replaying", (SANDBOX, AI))
+    "INVALID_ARGUMENT",
+    "an argument or option is missing or malformed (an id, path, command, timeoutMs, model, ...)",
+    (SANDBOX, AI),
+    400,
+)
+NOT_FOUND = _declare(
+    "NOT_FOUND",
+    "the file, directory, working directory, process or session does not exist; "
+    "for AI, no recorded call matches the request while replaying",
+    (SANDBOX, AI),
+)
 IS_DIRECTORY = _declare("IS_DIRECTORY", "a file operation was given a directory", (SANDBOX,))
-NOT_A_DIRECTORY = _declare("NOT_A_DIRECTORY", "a parent of the path, or a recursive mkdir's path, is a file",
-                           (SANDBOX,))
+NOT_A_DIRECTORY = _declare(
+    "NOT_A_DIRECTORY", "a parent of the path, or a recursive mkdir's path, is a file", (SANDBOX,)
+)
 ALREADY_EXISTS = _declare(
-    "ALREADY_EXISTS", "mkdir of an existing path, a session id in use, a gitCheckout target folder that exists",
-    (SANDBOX,))
-DIRECTORY_NOT_EMPTY = _declare("DIRECTORY_NOT_EMPTY", "deleteFile of a non-empty directory without `recursive`",
-                               (SANDBOX,))
-PERMISSION_DENIED = _declare("PERMISSION_DENIED", "the sandbox's filesystem refused the operation", (SANDBOX,))
+    "ALREADY_EXISTS",
+    "mkdir of an existing path, a session id in use, a gitCheckout target folder that exists",
+    (SANDBOX,),
+)
+DIRECTORY_NOT_EMPTY = _declare(
+    "DIRECTORY_NOT_EMPTY", "deleteFile of a non-empty directory without `recursive`", (SANDBOX,)
+)
+PERMISSION_DENIED = _declare(
+    "PERMISSION_DENIED", "the sandbox's filesystem refused the operation", (SANDBOX,)
+)
 NO_SPACE = _declare("NO_SPACE", "no space left on the sandbox's disk", (SANDBOX,))
 IO_ERROR = _declare("IO_ERROR", "any other filesystem error", (SANDBOX,))
 TIMEOUT = _declare(
-    "TIMEOUT", "`timeoutMs` passed and the command's whole tree was killed (`details.stdout/stderr`: the output so far)",
-    (SANDBOX,))
+    "TIMEOUT",
+    "`timeoutMs` passed and the command's whole tree was killed (`details.stdout/stderr`: the output so far)",
+    (SANDBOX,),
+)
 GIT_ERROR = _declare("GIT_ERROR", "git clone failed (git's message, `details.exitCode`)", (SANDBOX,))
-SANDBOX_DESTROYED = _declare("SANDBOX_DESTROYED", "this client's sandbox was destroyed; `get(id)` gives a fresh one",
-                             (SANDBOX,))
-SANDBOX_UNAVAILABLE = _declare("SANDBOX_UNAVAILABLE", "the sandbox's agent could not be reached, or went away during the call",
-                               (SANDBOX,))
-PODMAN_ERROR = _declare("PODMAN_ERROR", "a Podman command failed (starting or removing a container, building the image)",
-                        (SANDBOX,))
+SANDBOX_DESTROYED = _declare(
+    "SANDBOX_DESTROYED", "this client's sandbox was destroyed; `get(id)` gives a fresh one", (SANDBOX,)
+)
+SANDBOX_UNAVAILABLE = _declare(
+    "SANDBOX_UNAVAILABLE",
+    "the sandbox's agent could not be reached, or went away during the call",
+    (SANDBOX,),
+)
+PODMAN_ERROR = _declare(
+    "PODMAN_ERROR",
+    "a Podman command failed (starting or removing a container, building the image)",
+    (SANDBOX,),
+)
 UNAUTHORIZED = _declare("UNAUTHORIZED", "the AI gateway refused the token (401 or 403)", (AI,), 401)
 AI_NOT_CONFIGURED = _declare("AI_NOT_CONFIGURED", "no provider credentials: run `ploy login`", (AI,), 503)
-UPSTREAM_ERROR = _declare("UPSTREAM_ERROR", "the provider failed or answered with an error (`details.status`, its message)",
-                          (AI,), 502)
+UPSTREAM_ERROR = _declare(
+    "UPSTREAM_ERROR",
+    "the provider failed or answered with an error (`details.status`, its message)",
+    (AI,),
+    502,
+)
 UNAVAILABLE = _declare("UNAVAILABLE", "the AI gateway could not be reached", (AI,))
 FETCH_FAILED = _declare("FETCH_FAILED", "fetch() could not get a response (a TypeError in JS)", (FETCH,))
-INTERNAL = _declare("INTERNAL", "a bug in ploy: an unexpected exception, with its type and message", (SANDBOX, AI, FETCH))
+INTERNAL = _declare(
+    "INTERNAL", "a bug in ploy: an unexpected exception, with its type and message", (SANDBOX, AI, FETCH)
+)
 
 
 def http_status(code: str) -> int:

@@ -33,13 +33,20 @@ class ProjectConfig:
     main: str | None = None
     build: str | None = None
     out: str | None = None
-    vars: dict[str, str] = field(default_factory=dict)  # from ploy.yaml `vars:`; .dev.vars/.env added by env.py
+    vars: dict[str, str] = field(
+        default_factory=dict
+    )  # from ploy.yaml `vars:`; .dev.vars/.env added by env.py
     limits: Limits = field(default_factory=Limits)
     # plugin field (`sandbox`, `ai`) -> what that plugin parsed; a field not in the file is absent
     sections: dict[str, Any] = field(default_factory=dict)
 
     def binding_names(self) -> list[str]:
-        return [m.name for p in plugins() if p.field in self.sections for m in p.env_members(self.sections[p.field])]
+        return [
+            m.name
+            for p in plugins()
+            if p.field in self.sections
+            for m in p.env_members(self.sections[p.field])
+        ]
 
 
 def _fields() -> str:
@@ -53,7 +60,9 @@ def parse_config(text: str, path: Path, root: Path | None = None) -> ProjectConf
         node = yaml.compose(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise ConfigError(path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}") from None
+        raise ConfigError(
+            path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}"
+        ) from None
     root = root or path.parent
     cfg = ProjectConfig(root=root, path=path, name=root.resolve().name)
     if node is None:

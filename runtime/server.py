@@ -47,7 +47,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            raise PortInUse(f"port {port} on {host} is already in use: stop the other server or pass --port") from None
+            raise PortInUse(
+                f"port {port} on {host} is already in use: stop the other server or pass --port"
+            ) from None
         raise
     sock.listen(2048)
     sock.set_inheritable(True)

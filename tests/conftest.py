@@ -157,5 +157,7 @@ def isolated_homes(base: Path) -> Iterator[Path]:
 
 def copy_example(name: str, dest: Path) -> Path:
     target = dest / name
-    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist", "env.d.ts"))
+    shutil.copytree(
+        EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist", "env.d.ts")
+    )
     return target

@@ -72,7 +72,9 @@ def test_docs_agent_example_streams_soulforge_through_the_gateway(
         logs = subprocess.run([sys.executable, "-m", "runtime.cli", "ai", "logs", str(project), "--json"],
                               capture_output=True, text=True, cwd=REPO, env=server.env, timeout=60)  # fmt: skip
         entries = [json.loads(line) for line in logs.stdout.splitlines()]
-        assert [(e["model"], e["status"], e["stream"]) for e in entries] == [("openai/gpt-5.5", 200, True)] * 3
+        assert [(e["model"], e["status"], e["stream"]) for e in entries] == [
+            ("openai/gpt-5.5", 200, True)
+        ] * 3
     finally:
         server.stop()
         _remove_containers(project)
@@ -92,7 +94,10 @@ def test_agent_example_not_signed_in_fails_as_the_docs_say_then_works_after_ploy
            "ANTHROPIC_API_KEY": "", "PLOY_AI_LOCAL_RULES": ""}  # fmt: skip
     server = dev_server(project, env=env).start(timeout=120)
     try:
-        assert "ai: not signed in to an AI provider" in server.output and "ploy login --provider openai" in server.output
+        assert (
+            "ai: not signed in to an AI provider" in server.output
+            and "ploy login --provider openai" in server.output
+        )
         text = httpx.get(server.url + "/", timeout=240).text
         assert "soulforge: OPENAI_API_KEY is not set" in text, text
         assert "ai: sandbox 'agent' (SANDBOX) gets no AI credentials: not signed in" in server.output

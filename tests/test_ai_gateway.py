@@ -70,8 +70,16 @@ def test_prefixed_models_go_to_their_provider_under_the_bare_name(stack: AiStack
     assert r1.status_code == 200 and r2.status_code == 200, (r1.text, r2.text)
     assert r1.json()["choices"][0]["message"]["content"] == "echo: hello"
     first, second = stack.upstream.requests
-    assert (first.provider, first.path, first.body["model"]) == ("openai", "/openai/v1/chat/completions", "gpt-5.5")
-    assert (second.provider, second.path, second.body["model"]) == ("anthropic", "/anthropic/v1/chat/completions", "claude-x")
+    assert (first.provider, first.path, first.body["model"]) == (
+        "openai",
+        "/openai/v1/chat/completions",
+        "gpt-5.5",
+    )
+    assert (second.provider, second.path, second.body["model"]) == (
+        "anthropic",
+        "/anthropic/v1/chat/completions",
+        "claude-x",
+    )
     # The caller's gateway token is swapped for the provider key; it never reaches the provider.
     assert first.headers["authorization"] == f"Bearer {stack.upstream.openai_key}"
     assert second.headers["x-api-key"] == stack.upstream.anthropic_key
@@ -82,17 +90,25 @@ def test_bare_model_goes_to_the_default_provider(homes: Path) -> None:
     project.mkdir()
     other = AiStack(project, default_provider="anthropic")
     try:
-        r = httpx.post(other.gateway.base_url + "/v1/chat/completions", headers=auth(other), json=chat("some-model"))
+        r = httpx.post(
+            other.gateway.base_url + "/v1/chat/completions", headers=auth(other), json=chat("some-model")
+        )
         assert r.status_code == 200, r.text
-        assert [(q.provider, q.body["model"]) for q in other.upstream.requests] == [("anthropic", "some-model")]
+        assert [(q.provider, q.body["model"]) for q in other.upstream.requests] == [
+            ("anthropic", "some-model")
+        ]
     finally:
         other.close()
 
 
 def test_bare_model_on_shared_endpoint_uses_default_openai_and_slashes_stay(stack: AiStack) -> None:
-    r = httpx.post(stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=chat("meta-llama/llama-3"))
+    r = httpx.post(
+        stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=chat("meta-llama/llama-3")
+    )
     assert r.status_code == 200
-    assert [(q.provider, q.body["model"]) for q in stack.upstream.requests] == [("openai", "meta-llama/llama-3")]
+    assert [(q.provider, q.body["model"]) for q in stack.upstream.requests] == [
+        ("openai", "meta-llama/llama-3")
+    ]
 
 
 def test_messages_api_is_anthropic_and_rejects_openai_models(stack: AiStack) -> None:
@@ -103,7 +119,9 @@ def test_messages_api_is_anthropic_and_rejects_openai_models(stack: AiStack) -> 
     # ANTHROPIC_BASE_URL is the gateway's /v1 endpoint and Anthropic clients append /v1/messages.
     doubled = httpx.post(stack.gateway.base_url + "/v1/v1/messages", headers=headers, json=body)
     assert doubled.status_code == 200
-    wrong = httpx.post(stack.gateway.base_url + "/v1/messages", headers=headers, json=chat("openai/gpt-5.5", max_tokens=5))
+    wrong = httpx.post(
+        stack.gateway.base_url + "/v1/messages", headers=headers, json=chat("openai/gpt-5.5", max_tokens=5)
+    )
     assert wrong.status_code == 400
     assert wrong.json()["type"] == "error" and "/v1/chat/completions" in wrong.json()["error"]["message"]
     assert [q.provider for q in stack.upstream.requests] == ["anthropic", "anthropic"]
@@ -115,7 +133,9 @@ def test_messages_api_is_anthropic_and_rejects_openai_models(stack: AiStack) -> 
 def test_sse_events_pass_through_before_the_upstream_finishes(stack: AiStack) -> None:
     body = chat("openai/gpt-5.5", f"{HOLD_MARKER} tell me", stream=True)
     with httpx.Client(timeout=10) as client:
-        with client.stream("POST", stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=body) as r:
+        with client.stream(
+            "POST", stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=body
+        ) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             chunks = r.iter_raw()
             first = next(chunks)
@@ -127,7 +147,9 @@ def test_sse_events_pass_through_before_the_upstream_finishes(stack: AiStack) ->
     events = [e for e in (first + rest).split(b"\n\n") if e]
     assert events[-1] == b"data: [DONE]"
     text = "".join(
-        (json.loads(e[6:])["choices"][0]["delta"].get("content") or "") for e in events[:-1] if json.loads(e[6:])["choices"]
+        (json.loads(e[6:])["choices"][0]["delta"].get("content") or "")
+        for e in events[:-1]
+        if json.loads(e[6:])["choices"]
     )
     assert text == f"echo: {HOLD_MARKER} tell me"
     # The usage chunk the gateway asked for (to log tokens) is not shown to a client that did not ask.
@@ -145,7 +167,11 @@ def test_anthropic_stream_passes_through_with_usage_logged(stack: AiStack) -> No
     kinds = [line[7:] for line in raw.decode().splitlines() if line.startswith("event: ")]
     assert kinds[0] == "message_start" and kinds[-1] == "message_stop" and "content_block_delta" in kinds
     entry = log_entries(stack)[-1]
-    assert (entry["provider"], entry["model"], entry["outputTokens"]) == ("anthropic", "anthropic/claude-fake-1", 4)
+    assert (entry["provider"], entry["model"], entry["outputTokens"]) == (
+        "anthropic",
+        "anthropic/claude-fake-1",
+        4,
+    )
 
 
 # -- tokens ----------------------------------------------------------------------------------------
@@ -158,10 +184,16 @@ def test_token_scope_and_expiry(stack: AiStack) -> None:
     cases = {
         "none": ({}, 401),
         "garbage": ({"authorization": "Bearer nope"}, 401),
-        "tampered": ({"authorization": f"Bearer {good[:-3]}{'AAA' if not good.endswith('AAA') else 'BBB'}"}, 401),
+        "tampered": (
+            {"authorization": f"Bearer {good[:-3]}{'AAA' if not good.endswith('AAA') else 'BBB'}"},
+            401,
+        ),
         "other project": ({"authorization": f"Bearer {signer.mint('someotherproj', 600)}"}, 403),
         "expired": ({"authorization": f"Bearer {signer.mint(stack.ctx.project_key, -1)}"}, 401),
-        "other secret": ({"authorization": f"Bearer {TokenSigner(b'x' * 32).mint(stack.ctx.project_key, 600)}"}, 401),
+        "other secret": (
+            {"authorization": f"Bearer {TokenSigner(b'x' * 32).mint(stack.ctx.project_key, 600)}"},
+            401,
+        ),
         "x-api-key": ({"x-api-key": good}, 200),
     }
     for name, (headers, status) in cases.items():
@@ -169,15 +201,25 @@ def test_token_scope_and_expiry(stack: AiStack) -> None:
         assert r.status_code == status, (name, r.text)
         if status != 200:
             assert r.json()["error"]["message"], name
-    assert "expired" in httpx.post(url, headers=cases["expired"][0], json=chat("m")).json()["error"]["message"]
+    assert (
+        "expired" in httpx.post(url, headers=cases["expired"][0], json=chat("m")).json()["error"]["message"]
+    )
     # Only the one authorized call reached the provider.
     assert len(stack.upstream.requests) == 1
 
 
 def test_tokens_and_keys_never_reach_the_log(stack: AiStack) -> None:
     token = stack.gateway.mint_token()
-    httpx.post(stack.gateway.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {token}"}, json=chat("m"))
-    httpx.post(stack.gateway.base_url + "/v1/chat/completions", headers={"authorization": f"Bearer {token}x"}, json=chat("m"))
+    httpx.post(
+        stack.gateway.base_url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {token}"},
+        json=chat("m"),
+    )
+    httpx.post(
+        stack.gateway.base_url + "/v1/chat/completions",
+        headers={"authorization": f"Bearer {token}x"},
+        json=chat("m"),
+    )
     log_entries(stack)
     text = stack.gateway.calllog.path.read_text()
     for secret in (token, stack.upstream.openai_key, stack.upstream.anthropic_key, "ploy_ai_"):
@@ -192,9 +234,16 @@ def test_secret_and_credentials_files_are_private(stack: AiStack, homes: Path) -
     data = json.loads(path.read_text())
     assert data["providers"]["anthropic"] == {"baseUrl": "http://example.invalid", "apiKey": "sk-ant-file"}
     from_file = Credentials.resolve(environ={})
-    assert from_file.upstream("anthropic").api_key == "sk-ant-file" and from_file.default_provider == "anthropic"
-    env_wins = Credentials.resolve(environ={"PLOY_ANTHROPIC_API_KEY": "sk-env", "PLOY_ANTHROPIC_BASE_URL": "http://e/"})
-    assert (env_wins.upstream("anthropic").api_key, env_wins.upstream("anthropic").base_url) == ("sk-env", "http://e")
+    assert (
+        from_file.upstream("anthropic").api_key == "sk-ant-file" and from_file.default_provider == "anthropic"
+    )
+    env_wins = Credentials.resolve(
+        environ={"PLOY_ANTHROPIC_API_KEY": "sk-env", "PLOY_ANTHROPIC_BASE_URL": "http://e/"}
+    )
+    assert (env_wins.upstream("anthropic").api_key, env_wins.upstream("anthropic").base_url) == (
+        "sk-env",
+        "http://e",
+    )
     path.unlink()
 
 
@@ -206,7 +255,11 @@ def test_missing_provider_credentials_give_a_clear_error(homes: Path) -> None:
     project.mkdir()
     other = AiStack(project, with_anthropic=False)
     try:
-        r = httpx.post(other.gateway.base_url + "/v1/chat/completions", headers=auth(other), json=chat("anthropic/claude"))
+        r = httpx.post(
+            other.gateway.base_url + "/v1/chat/completions",
+            headers=auth(other),
+            json=chat("anthropic/claude"),
+        )
         assert r.status_code == 503 and r.headers["x-should-retry"] == "false"
         message = r.json()["error"]["message"]
         assert "ploy login --provider anthropic" in message and "PLOY_ANTHROPIC_API_KEY" in message
@@ -221,7 +274,11 @@ def test_missing_provider_credentials_give_a_clear_error(homes: Path) -> None:
 
 
 def test_calls_are_logged_and_shown_by_ploy_ai_logs(stack: AiStack) -> None:
-    httpx.post(stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=chat("openai/gpt-logged", "a b c"))
+    httpx.post(
+        stack.gateway.base_url + "/v1/chat/completions",
+        headers=auth(stack),
+        json=chat("openai/gpt-logged", "a b c"),
+    )
     entry = log_entries(stack)[-1]
     assert entry["project"] == stack.ctx.project_name and entry["model"] == "openai/gpt-logged"
     assert entry["status"] == 200 and entry["provider"] == "openai" and entry["stream"] is False
@@ -237,11 +294,27 @@ def test_calls_are_logged_and_shown_by_ploy_ai_logs(stack: AiStack) -> None:
 
 def test_ploy_login_flags_store_credentials(homes: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PLOY_CONFIG_HOME": str(tmp_path)}
-    cmd = [sys.executable, "-m", "runtime.cli", "login", "--provider", "openai", "--base-url", "http://up/v1", "--api-key", "sk-1"]
-    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL, timeout=60)
+    cmd = [
+        sys.executable,
+        "-m",
+        "runtime.cli",
+        "login",
+        "--provider",
+        "openai",
+        "--base-url",
+        "http://up/v1",
+        "--api-key",
+        "sk-1",
+    ]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, cwd=REPO, env=env, stdin=subprocess.DEVNULL, timeout=60
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "credentials.json").read_text())
-    assert data == {"providers": {"openai": {"baseUrl": "http://up/v1", "apiKey": "sk-1"}}, "default": "openai"}
+    assert data == {
+        "providers": {"openai": {"baseUrl": "http://up/v1", "apiKey": "sk-1"}},
+        "default": "openai",
+    }
     assert stat.S_IMODE((tmp_path / "credentials.json").stat().st_mode) == 0o600
     assert "sk-1" not in out.stdout
 
@@ -251,17 +324,30 @@ def test_ploy_login_flags_store_credentials(homes: Path, tmp_path: Path) -> None
 
 def test_openai_sdk_works_through_the_gateway(stack: AiStack) -> None:
     openai = pytest.importorskip("openai")
-    client = openai.OpenAI(base_url=stack.gateway.base_url + "/v1", api_key=stack.gateway.mint_token(), max_retries=0)
-    done = client.chat.completions.create(model="openai/gpt-5.5", messages=[{"role": "user", "content": "sdk"}])
+    client = openai.OpenAI(
+        base_url=stack.gateway.base_url + "/v1", api_key=stack.gateway.mint_token(), max_retries=0
+    )
+    done = client.chat.completions.create(
+        model="openai/gpt-5.5", messages=[{"role": "user", "content": "sdk"}]
+    )
     assert done.choices[0].message.content == "echo: sdk" and done.usage is not None
-    stream = client.chat.completions.create(model="openai/gpt-5.5", messages=[{"role": "user", "content": "x y"}], stream=True)
+    stream = client.chat.completions.create(
+        model="openai/gpt-5.5", messages=[{"role": "user", "content": "x y"}], stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices) == "echo: x y"
     stack.upstream.script = [ToolCall("read_file", {"path": "README.md"}), Text("done")]
     tools = [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}]
-    called = client.chat.completions.create(model="openai/gpt-5.5", messages=[{"role": "user", "content": "go"}], tools=tools)
+    called = client.chat.completions.create(
+        model="openai/gpt-5.5", messages=[{"role": "user", "content": "go"}], tools=tools
+    )
     call = called.choices[0].message.tool_calls[0]
     assert (call.function.name, json.loads(call.function.arguments)) == ("read_file", {"path": "README.md"})
-    assert client.embeddings.create(model="openai/text-embedding-3-small", input=["ab", "c"]).data[1].embedding[0] == 1.0
+    assert (
+        client.embeddings.create(model="openai/text-embedding-3-small", input=["ab", "c"])
+        .data[1]
+        .embedding[0]
+        == 1.0
+    )
     assert client.responses.create(model="openai/gpt-5.5", input="hi").output_text == "echo: hi"
     assert [m.id for m in client.models.list()] == ["gpt-fake-1"]
     with pytest.raises(openai.AuthenticationError):
@@ -271,10 +357,16 @@ def test_openai_sdk_works_through_the_gateway(stack: AiStack) -> None:
 @pytest.mark.parametrize("suffix", ["", "/v1"])
 def test_anthropic_sdk_works_through_the_gateway(stack: AiStack, suffix: str) -> None:
     anthropic = pytest.importorskip("anthropic")
-    client = anthropic.Anthropic(base_url=stack.gateway.base_url + suffix, api_key=stack.gateway.mint_token(), max_retries=0)
-    msg = client.messages.create(model="anthropic/claude-x", max_tokens=64, messages=[{"role": "user", "content": "hey"}])
+    client = anthropic.Anthropic(
+        base_url=stack.gateway.base_url + suffix, api_key=stack.gateway.mint_token(), max_retries=0
+    )
+    msg = client.messages.create(
+        model="anthropic/claude-x", max_tokens=64, messages=[{"role": "user", "content": "hey"}]
+    )
     assert msg.content[0].text == "echo: hey" and msg.usage.output_tokens == 2
-    with client.messages.stream(model="claude-x", max_tokens=64, messages=[{"role": "user", "content": "s t"}]) as s:
+    with client.messages.stream(
+        model="claude-x", max_tokens=64, messages=[{"role": "user", "content": "s t"}]
+    ) as s:
         assert "".join(s.text_stream) == "echo: s t"
     stack.upstream.script = [ToolCall("run_shell", {"command": "ls"})]
     tool_msg = client.messages.create(
@@ -283,8 +375,12 @@ def test_anthropic_sdk_works_through_the_gateway(stack: AiStack, suffix: str) ->
     )  # fmt: skip
     assert tool_msg.stop_reason == "tool_use" and tool_msg.content[0].input == {"command": "ls"}
     assert [q.body["model"] for q in stack.upstream.requests] == ["claude-x"] * 3
-    token_client = anthropic.Anthropic(base_url=stack.gateway.base_url + suffix, auth_token=stack.gateway.mint_token(), api_key=None)
-    assert token_client.messages.create(model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "t"}]).content
+    token_client = anthropic.Anthropic(
+        base_url=stack.gateway.base_url + suffix, auth_token=stack.gateway.mint_token(), api_key=None
+    )
+    assert token_client.messages.create(
+        model="claude-x", max_tokens=5, messages=[{"role": "user", "content": "t"}]
+    ).content
 
 
 # -- the AI binding --------------------------------------------------------------------------------
@@ -297,8 +393,12 @@ def test_ai_binding_chat_stream_and_sdk_props(stack: AiStack) -> None:
     async def use() -> tuple[object, bytes, str]:
         ai = AiBinding(stack.gateway)
         try:
-            done = await ai.chat({"model": "openai/gpt-5.5", "messages": [{"role": "user", "content": "bind"}]})
-            stream = await ai.chatStream(model="anthropic/claude-x", messages=[{"role": "user", "content": "s"}])
+            done = await ai.chat(
+                {"model": "openai/gpt-5.5", "messages": [{"role": "user", "content": "bind"}]}
+            )
+            stream = await ai.chatStream(
+                model="anthropic/claude-x", messages=[{"role": "user", "content": "s"}]
+            )
             raw = b"".join([chunk async for chunk in stream])
             try:
                 await ai.chat({"model": "x"})
@@ -406,7 +506,9 @@ def test_gateway_never_listens_on_all_interfaces(stack: AiStack) -> None:
 def test_client_going_away_mid_stream_is_logged_and_frees_the_upstream(stack: AiStack) -> None:
     body = chat("openai/gpt-5.5", f"{HOLD_MARKER} long answer", stream=True)
     with httpx.Client(timeout=10) as client:
-        with client.stream("POST", stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=body) as r:
+        with client.stream(
+            "POST", stack.gateway.base_url + "/v1/chat/completions", headers=auth(stack), json=body
+        ) as r:
             next(r.iter_raw())
     deadline = time.monotonic() + 10
     while True:

@@ -56,7 +56,9 @@ def stack(homes: Path) -> Iterator[AiStack]:
     project.mkdir()
     rules = homes / "rules.yaml"
     rules.write_text(RULES)
-    s = AiStack(project, with_openai=False, with_anthropic=False, extra_environ={"PLOY_AI_LOCAL_RULES": str(rules)})
+    s = AiStack(
+        project, with_openai=False, with_anthropic=False, extra_environ={"PLOY_AI_LOCAL_RULES": str(rules)}
+    )
     yield s
     s.close()
 
@@ -65,7 +67,9 @@ def sdks(stack: AiStack) -> tuple[Any, Any]:
     openai = pytest.importorskip("openai")
     anthropic = pytest.importorskip("anthropic")
     base, token = stack.gateway.base_url + "/v1", stack.gateway.mint_token()
-    return openai.OpenAI(base_url=base, api_key=token, max_retries=0), anthropic.Anthropic(base_url=base, api_key=token, max_retries=0)
+    return openai.OpenAI(base_url=base, api_key=token, max_retries=0), anthropic.Anthropic(
+        base_url=base, api_key=token, max_retries=0
+    )
 
 
 # -- the rules file --------------------------------------------------------------------------------
@@ -111,7 +115,10 @@ def test_local_routes_on_both_wire_formats_and_takes_bare_names_when_default() -
 def test_openai_sdk_through_a_whole_tool_loop(stack: AiStack, homes: Path) -> None:
     client, _ = sdks(stack)
     (homes / "README.md").write_text("# demo\nA tiny repository.\n")
-    tools = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}} for n in ("read_file", "write_file")]
+    tools = [
+        {"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}
+        for n in ("read_file", "write_file")
+    ]
     messages: list[dict[str, Any]] = [{"role": "user", "content": "please summarize this repository"}]
     calls = 0
     while calls < 5:
@@ -146,12 +153,17 @@ def test_anthropic_sdk_through_a_whole_tool_loop_streamed(stack: AiStack) -> Non
                                 tools=[{"name": "get_weather", "input_schema": {"type": "object"}}]) as s:  # fmt: skip
         first = s.get_final_message()
     assert first.stop_reason == "tool_use"
-    assert [(b.name, b.input) for b in first.content] == [("get_weather", {"city": "Paris"}), ("get_weather", {"city": "Oslo"})]
+    assert [(b.name, b.input) for b in first.content] == [
+        ("get_weather", {"city": "Paris"}),
+        ("get_weather", {"city": "Oslo"}),
+    ]
     messages += [{"role": "assistant", "content": [b.model_dump() for b in first.content]},
                  {"role": "user", "content": [{"type": "tool_result", "tool_use_id": b.id, "content": "sunny"} for b in first.content]}]  # fmt: skip
     final = client.messages.create(model="local/scripted", max_tokens=100, messages=messages)
     assert final.stop_reason == "end_turn" and final.content[0].text == "done"  # the rule's one step is over
-    loud = client.messages.create(model="local/loud-1", max_tokens=10, messages=[{"role": "user", "content": "hey"}])
+    loud = client.messages.create(
+        model="local/loud-1", max_tokens=10, messages=[{"role": "user", "content": "hey"}]
+    )
     assert loud.content[0].text == "LOUD: hey"
 
 
@@ -161,8 +173,16 @@ def test_answers_are_deterministic_and_misses_are_errors(stack: AiStack) -> None
     body = {"model": "local/x", "stream": True, "messages": [{"role": "user", "content": "say again"}]}
     first, second = httpx.post(url, headers=headers, json=body), httpx.post(url, headers=headers, json=body)
     assert first.status_code == 200 and first.content == second.content
-    miss = httpx.post(url, headers=headers, json={"model": "local/x", "messages": [{"role": "user", "content": "unscripted"}]})
-    assert miss.status_code == 400 and "no rule in" in miss.json()["error"]["message"] and "'unscripted'" in miss.json()["error"]["message"]
+    miss = httpx.post(
+        url,
+        headers=headers,
+        json={"model": "local/x", "messages": [{"role": "user", "content": "unscripted"}]},
+    )
+    assert (
+        miss.status_code == 400
+        and "no rule in" in miss.json()["error"]["message"]
+        and "'unscripted'" in miss.json()["error"]["message"]
+    )
 
 
 def test_a_broken_rules_file_is_said_and_a_fixed_one_picked_up(homes: Path) -> None:
@@ -178,11 +198,20 @@ def test_a_broken_rules_file_is_said_and_a_fixed_one_picked_up(homes: Path) -> N
         headers = {"authorization": f"Bearer {s.gateway.mint_token()}"}
         body = {"model": "local/x", "messages": [{"role": "user", "content": "x"}]}
         broken = httpx.post(url, headers=headers, json=body)
-        assert broken.status_code == 503 and "ai-rules.yaml:3: rules[0].txet: unknown key" in broken.json()["error"]["message"]
+        assert (
+            broken.status_code == 503
+            and "ai-rules.yaml:3: rules[0].txet: unknown key" in broken.json()["error"]["message"]
+        )
         (project / "ai-rules.yaml").write_text("rules:\n  - match: x\n    text: fixed now\n")
-        assert httpx.post(url, headers=headers, json=body).json()["choices"][0]["message"]["content"] == "fixed now"
+        assert (
+            httpx.post(url, headers=headers, json=body).json()["choices"][0]["message"]["content"]
+            == "fixed now"
+        )
         (project / "ai-rules.yaml").unlink()  # no rules file: it echoes
-        assert httpx.post(url, headers=headers, json=body).json()["choices"][0]["message"]["content"] == "echo: x"
+        assert (
+            httpx.post(url, headers=headers, json=body).json()["choices"][0]["message"]["content"]
+            == "echo: x"
+        )
     finally:
         (homes / "config" / "credentials.json").unlink(missing_ok=True)
         s.close()
@@ -192,7 +221,11 @@ def test_soulforge_runs_a_task_against_the_local_model(stack: AiStack, tmp_path:
     (tmp_path / "README.md").write_text("# demo\n")
     gw = stack.gateway
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "PLOY_AI"))}
-    env |= {"PLOY_AI_URL": gw.base_url, "OPENAI_BASE_URL": gw.base_url + "/v1", "OPENAI_API_KEY": gw.mint_token()}
+    env |= {
+        "PLOY_AI_URL": gw.base_url,
+        "OPENAI_BASE_URL": gw.base_url + "/v1",
+        "OPENAI_API_KEY": gw.mint_token(),
+    }
     out = subprocess.run([sys.executable, str(SOULFORGE), "--headless", "--model", "local/scripted", "summarize this repository"],
                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -224,6 +257,13 @@ def test_ploy_login_local_stores_the_rules_file_and_status_says_so(tmp_path: Pat
     data = json.loads((tmp_path / "cfg" / "credentials.json").read_text())
     assert data == {"providers": {"local": {"rules": str(tmp_path / "rules.yaml")}}, "default": "local"}
     creds = Credentials.resolve(environ={}, file_data=data)
-    assert creds.signed_in and creds.default_provider == "local" and creds.upstream("local").rules == str(tmp_path / "rules.yaml")
+    assert (
+        creds.signed_in
+        and creds.default_provider == "local"
+        and creds.upstream("local").rules == str(tmp_path / "rules.yaml")
+    )
     status = ploy("ai", "status")
-    assert "signed in: yes" in status.stdout and f"local      scripted model, rules: {tmp_path / 'rules.yaml'}" in status.stdout
+    assert (
+        "signed in: yes" in status.stdout
+        and f"local      scripted model, rules: {tmp_path / 'rules.yaml'}" in status.stdout
+    )

@@ -43,7 +43,9 @@ class Offline:
         self.ctx = BindingContext.for_project(base / "project")
         self.gateway: Gateway | None = None
         self.ctx.sandbox_env = lambda: self.gateway.sandbox_env() if self.gateway else {}
-        self.ctx.on_sandbox = lambda binding, sid: self.gateway.sandbox_opened(binding, sid) if self.gateway else None
+        self.ctx.on_sandbox = lambda binding, sid: (
+            self.gateway.sandbox_opened(binding, sid) if self.gateway else None
+        )
 
         async def make() -> Any:
             return SandboxBinding(self.ctx, SandboxOptions(binding="SANDBOX", pool=0))
@@ -144,13 +146,18 @@ def test_not_signed_in_the_sandbox_has_no_ai_variables_until_ploy_login(
         out = offline.exec('soulforge --headless --model openai/gpt-5.5 "summarize this repository"')
         assert out["exitCode"] == 1 and "OPENAI_API_KEY is not set" in out["stderr"]
 
-        save_provider("openai", upstream.openai_base_url, upstream.openai_key)  # `ploy login`, ploy dev still running
+        save_provider(
+            "openai", upstream.openai_base_url, upstream.openai_key
+        )  # `ploy login`, ploy dev still running
         try:
             env = offline.env()  # the same sandbox, its next call
             assert {k: env.get(k) for k in AI_VARS} == gw.sandbox_env()
 
             async def script() -> None:
-                upstream.script = [ToolCall("run_shell", {"command": "echo $((40 + 2))"}), Text("Answer: {tool_result}")]
+                upstream.script = [
+                    ToolCall("run_shell", {"command": "echo $((40 + 2))"}),
+                    Text("Answer: {tool_result}"),
+                ]
 
             offline.bg.run(script())
             out = offline.exec('soulforge --headless --model openai/gpt-5.5 "summarize this repository"')
@@ -162,7 +169,9 @@ def test_not_signed_in_the_sandbox_has_no_ai_variables_until_ploy_login(
         logging.getLogger("ploy.ai").removeHandler(said)
 
 
-def test_soulforge_in_a_sandbox_runs_a_whole_task_against_the_local_model(offline: Offline, tmp_path: Path) -> None:
+def test_soulforge_in_a_sandbox_runs_a_whole_task_against_the_local_model(
+    offline: Offline, tmp_path: Path
+) -> None:
     rules = tmp_path / "ai-rules.yaml"
     rules.write_text(
         "rules:\n"
@@ -171,14 +180,16 @@ def test_soulforge_in_a_sandbox_runs_a_whole_task_against_the_local_model(offlin
         "      - tool: read_file\n"
         "        arguments: {path: config.ini}\n"
         "      - tool: write_file\n"
-        "        arguments: {path: CONFIG.md, content: \"# Config\\n\\n{{tool_result}}\"}\n"
+        '        arguments: {path: CONFIG.md, content: "# Config\\n\\n{{tool_result}}"}\n'
         "      - text: Documented config.ini in CONFIG.md.\n"
     )
     offline.use({**NO_KEYS, "PLOY_AI_LOCAL_RULES": str(rules)})
     box = offline.sandbox()
     offline.bg.run(box.mkdir("/work/app", {"recursive": True}))
     offline.bg.run(box.writeFile("/work/app/config.ini", "[server]\nport = 8080\n"))
-    out = offline.exec('soulforge --headless --model local/scripted "document the config"', {"cwd": "/work/app"})
+    out = offline.exec(
+        'soulforge --headless --model local/scripted "document the config"', {"cwd": "/work/app"}
+    )
     assert out["exitCode"] == 0, out
     assert "[soulforge] read config.ini" in out["stdout"] and "[soulforge] write CONFIG.md" in out["stdout"]
     assert out["stdout"].rstrip().endswith("Documented config.ini in CONFIG.md.")
@@ -205,7 +216,9 @@ print(json.dumps({"openai": done.model_dump(), "tool": tool.model_dump(), "opena
 """
 
 
-def test_official_sdks_in_a_sandbox_record_then_replay_with_the_upstream_gone(offline: Offline, tmp_path: Path) -> None:
+def test_official_sdks_in_a_sandbox_record_then_replay_with_the_upstream_gone(
+    offline: Offline, tmp_path: Path
+) -> None:
     offline.install_sdks()
     offline.bg.run(offline.sandbox().writeFile("/tmp/sdk_record_replay.py", SDK_SCRIPT))
     recording = tmp_path / "sdk-calls.jsonl"
@@ -235,6 +248,8 @@ def test_official_sdks_in_a_sandbox_record_then_replay_with_the_upstream_gone(of
     result = json.loads(replayed["stdout"])
     assert result["openai"]["choices"][0]["message"]["content"] == "plain answer é"
     assert result["tool"]["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "read_file"
-    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in result["openaiStream"] if c["choices"])
+    assert "".join(
+        c["choices"][0]["delta"].get("content") or "" for c in result["openaiStream"] if c["choices"]
+    )
     assert result["anthropicStream"][-1]["type"] == "message_stop"
     offline.close_gateway()

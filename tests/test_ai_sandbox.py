@@ -64,7 +64,9 @@ class Sandboxes:
         self.ids.append((binding, sandbox_id))
         return binding.get(sandbox_id)
 
-    def exec(self, sandbox: Any, command: str, options: dict[str, Any] | None = None, timeout: float = 300) -> dict[str, Any]:
+    def exec(
+        self, sandbox: Any, command: str, options: dict[str, Any] | None = None, timeout: float = 300
+    ) -> dict[str, Any]:
         result: dict[str, Any] = self.run(sandbox.exec(command, options), timeout)
         return result
 
@@ -118,12 +120,18 @@ def test_ai_variables_are_injected_and_reach_the_gateway(sbx: Sandboxes, agent_b
     assert {k: env.get(k) for k in AI_VARS} == gw.sandbox_env()
     assert env["OPENAI_BASE_URL"] == env["ANTHROPIC_BASE_URL"] == env["PLOY_AI_URL"] + "/v1"
     assert env["PLOY_AI_URL"] == gw.sandbox_base_url and not gw.sandbox_base_url.startswith("http://127.")
-    assert TokenSigner(load_or_create_secret()).verify(env["PLOY_AI_TOKEN"], sbx.stack.ctx.project_key) is Verdict.OK
+    assert (
+        TokenSigner(load_or_create_secret()).verify(env["PLOY_AI_TOKEN"], sbx.stack.ctx.project_key)
+        is Verdict.OK
+    )
     # Over the container network, with the injected token, to the gateway and on to the provider.
     out = sbx.exec(agent_box, 'curl -sS -H "Authorization: Bearer $OPENAI_API_KEY" "$OPENAI_BASE_URL/models"')
     assert out["exitCode"] == 0, out
     assert json.loads(out["stdout"])["data"][0]["id"] == "gpt-fake-1"
-    denied = sbx.exec(agent_box, 'curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer nope" "$OPENAI_BASE_URL/models"')
+    denied = sbx.exec(
+        agent_box,
+        'curl -s -o /dev/null -w "%{http_code}" -H "Authorization: Bearer nope" "$OPENAI_BASE_URL/models"',
+    )
     assert denied["stdout"] == "401"
 
 
@@ -220,7 +228,9 @@ print(json.dumps({"openai": done.choices[0].message.content, "openaiStream": str
 def test_official_sdks_inside_the_sandbox_work_unmodified(sbx: Sandboxes, agent_box: Any) -> None:
     bundle = sdk_bundle()
     sbx.run(agent_box.writeFile("/tmp/sdk.tar.gz", bundle))
-    unpack = sbx.exec(agent_box, "mkdir -p /opt/sdk && tar -xzf /tmp/sdk.tar.gz -C /opt/sdk && rm /tmp/sdk.tar.gz")
+    unpack = sbx.exec(
+        agent_box, "mkdir -p /opt/sdk && tar -xzf /tmp/sdk.tar.gz -C /opt/sdk && rm /tmp/sdk.tar.gz"
+    )
     assert unpack["exitCode"] == 0, unpack
     sbx.run(agent_box.writeFile("/tmp/sdk_check.py", SDK_SCRIPT))
     out = sbx.exec(agent_box, "python3 /tmp/sdk_check.py", {"env": {"PYTHONPATH": "/opt/sdk"}})

@@ -92,7 +92,9 @@ def make_project(root: Path, lang: str) -> Path:
 
 
 @pytest.mark.parametrize("lang", ["js", "py"])
-def test_env_ai_chat_stream_and_props(lang: str, tmp_path: Path, dev_server: type[DevServer], upstream: FakeUpstream) -> None:
+def test_env_ai_chat_stream_and_props(
+    lang: str, tmp_path: Path, dev_server: type[DevServer], upstream: FakeUpstream
+) -> None:
     project = make_project(tmp_path / "proj", lang)
     env = {"PLOY_CONFIG_HOME": str(tmp_path / "config"), "PLOY_OPENAI_API_KEY": upstream.openai_key,
            "PLOY_OPENAI_BASE_URL": upstream.openai_base_url, "PLOY_ANTHROPIC_API_KEY": upstream.anthropic_key,
@@ -123,7 +125,9 @@ def test_env_ai_chat_stream_and_props(lang: str, tmp_path: Path, dev_server: typ
 
 
 @pytest.mark.parametrize("lang", ["js", "py"])
-def test_env_ai_without_credentials_names_what_is_missing(lang: str, tmp_path: Path, dev_server: type[DevServer]) -> None:
+def test_env_ai_without_credentials_names_what_is_missing(
+    lang: str, tmp_path: Path, dev_server: type[DevServer]
+) -> None:
     project = make_project(tmp_path / "proj", lang)
     (project / "src" / ("index.ts" if lang == "js" else "index.py")).write_text(
         "export default { async fetch(request, env) { try { await env.AI.chat({ model: 'openai/gpt-5.5', "

@@ -54,7 +54,9 @@ def test_project_build_runs_when_package_json_and_program_exist(project: Path, t
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     tool = bin_dir / "mybuild"
-    tool.write_text("#!/bin/sh\nmkdir -p dist && echo 'export default {fetch(){return new Response(\"built\")}}' > dist/index.js\n")
+    tool.write_text(
+        "#!/bin/sh\nmkdir -p dist && echo 'export default {fetch(){return new Response(\"built\")}}' > dist/index.js\n"
+    )
     tool.chmod(0o755)
     (project / "package.json").write_text(json.dumps({"name": "p"}))
     (project / "ploy.yaml").write_text("build: mybuild\nout: dist\n")

@@ -71,8 +71,11 @@ def module_imports(name: str, source: str, is_package: bool) -> list[Import]:
 
 @cache
 def imports() -> tuple[Import, ...]:
-    return tuple(imp for name, path in modules().items()
-                 for imp in module_imports(name, path.read_text(), path.name == "__init__.py"))
+    return tuple(
+        imp
+        for name, path in modules().items()
+        for imp in module_imports(name, path.read_text(), path.name == "__init__.py")
+    )
 
 
 def resolve(imp: Import) -> str | None:
@@ -162,9 +165,17 @@ def test_the_graph_sees_every_kind_of_import() -> None:
         "    from .containers import Entry\n"
     )
     found = {resolve(imp) for imp in module_imports("bindings.sandbox.example", source, is_package=False)}
-    assert found == {None, "bindings.errors", "bindings.sandbox.manager", "bindings.podman", "bindings.sandbox.state",
-                     "bindings.sandbox.containers"}
-    assert "bindings.sandbox.agent.sessions" in graph()["bindings.sandbox.agent.server"]  # the agent's flat import
+    assert found == {
+        None,
+        "bindings.errors",
+        "bindings.sandbox.manager",
+        "bindings.podman",
+        "bindings.sandbox.state",
+        "bindings.sandbox.containers",
+    }
+    assert (
+        "bindings.sandbox.agent.sessions" in graph()["bindings.sandbox.agent.server"]
+    )  # the agent's flat import
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
 
 
@@ -207,12 +218,18 @@ def test_the_ai_binding_imports_nothing_of_the_sandbox_binding() -> None:
     def in_sandbox(name: str | None) -> bool:
         return name is not None and (name == "bindings.sandbox" or name.startswith("bindings.sandbox."))
 
-    bad = [f"{imp.importer}:{imp.line} imports {resolve(imp)}" for imp in imports()
-           if in_ai(imp.importer) and in_sandbox(resolve(imp))]
+    bad = [
+        f"{imp.importer}:{imp.line} imports {resolve(imp)}"
+        for imp in imports()
+        if in_ai(imp.importer) and in_sandbox(resolve(imp))
+    ]
     assert not bad, "\n".join(bad)
 
 
 def test_bindings_import_nothing_of_the_runtime() -> None:
-    bad = [f"{imp.importer}:{imp.line} imports {resolve(imp)}" for imp in imports()
-           if imp.importer.split(".")[0] == "bindings" and (resolve(imp) or "").split(".")[0] == "runtime"]
+    bad = [
+        f"{imp.importer}:{imp.line} imports {resolve(imp)}"
+        for imp in imports()
+        if imp.importer.split(".")[0] == "bindings" and (resolve(imp) or "").split(".")[0] == "runtime"
+    ]
     assert not bad, "\n".join(bad)

@@ -76,7 +76,11 @@ async def body_of(h: Harness, url: str, data: bytes | None = None) -> bytes:
 
 @pytest.mark.parametrize(
     "fmt,decompress",
-    [("gzip", gzip.decompress), ("deflate", zlib.decompress), ("deflate-raw", lambda b: zlib.decompress(b, -15))],
+    [
+        ("gzip", gzip.decompress),
+        ("deflate", zlib.decompress),
+        ("deflate-raw", lambda b: zlib.decompress(b, -15)),
+    ],
 )
 async def test_compressed_output_is_what_zlib_reads(worker: Harness, fmt: str, decompress: object) -> None:
     data = b"hello compression " * 5000
@@ -93,7 +97,9 @@ async def test_compressed_output_is_what_zlib_reads(worker: Harness, fmt: str, d
         ("deflate-raw", lambda b: zlib.compress(b)[2:-4]),
     ],
 )
-async def test_decompresses_what_zlib_wrote_even_when_large(worker: Harness, fmt: str, compress: object) -> None:
+async def test_decompresses_what_zlib_wrote_even_when_large(
+    worker: Harness, fmt: str, compress: object
+) -> None:
     data = bytes(range(256)) * 12000  # 3 MB: reaches JS in several chunks
     assert await body_of(worker, f"http://x/decompress?f={fmt}", compress(data)) == data  # type: ignore[operator]
     assert worker.worker._ctx is not None and worker.worker._ctx.zlibs == {}

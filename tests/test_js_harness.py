@@ -23,7 +23,9 @@ class Harness:
         cls, path: Path, env: dict[str, Any] | None = None, limits: Limits | None = None
     ) -> Harness:
         logs: list[str] = []
-        worker = await JsWorker.load(path, env or {}, limits or Limits(cpu_ms=2000, memory_mb=64), logs.append)
+        worker = await JsWorker.load(
+            path, env or {}, limits or Limits(cpu_ms=2000, memory_mb=64), logs.append
+        )
         return cls(worker, logs)
 
     async def request(

@@ -407,7 +407,9 @@ async def test_crypto(js: Harness) -> None:
     assert out["u"][14] == "4" and out["u"][19] in "89ab" and len(out["u"]) == 36
     assert out["nonZero"] and out["quota"] == "QuotaExceededError" and out["floatErr"] == "TypeMismatchError"
     assert out["digest"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert out["mac"] == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"  # RFC 4231-style vector
+    assert (
+        out["mac"] == "f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"
+    )  # RFC 4231-style vector
     assert out["ok"] is True and out["bad"] is False
 
 

@@ -45,7 +45,14 @@ def test_reading_ploy_yaml_loads_no_backend() -> None:
     loaded = json.loads(out.stdout)
     ours = [m for m in loaded if m.split(".")[0] == "bindings" and m.count(".") >= 2]
     assert ours and all(m.rsplit(".", 1)[1] in OPTIONS_ONLY for m in ours), ours
-    heavy = {"httpx", "starlette", "uvicorn", "quickjs", "bindings.sandbox.podman", "bindings.sandbox.manager"}
+    heavy = {
+        "httpx",
+        "starlette",
+        "uvicorn",
+        "quickjs",
+        "bindings.sandbox.podman",
+        "bindings.sandbox.manager",
+    }
     assert heavy.isdisjoint(loaded), heavy & set(loaded)
 
 

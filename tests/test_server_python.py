@@ -14,7 +14,7 @@ import httpx
 
 from tests.conftest import EXAMPLES, DevServer, free_port
 
-WORKER = '''
+WORKER = """
 import asyncio, os
 from runtime.http import Response
 
@@ -57,7 +57,7 @@ async def fetch(request, env):
 
 def helper():
     raise ValueError("kaboom")
-'''
+"""
 
 
 def write(project: Path, code: str = WORKER, yaml: str = "kind: dynamic\n") -> None:
@@ -80,7 +80,13 @@ def test_request_and_response_shapes(dev_server: type[DevServer], project: Path)
     write(project)
     server = dev_server(project).start()
     r = server.request("POST", "/echo?q=1", json={"a": [1, 2]}, headers={"user-agent": "t", "X-Multi": "1"})
-    assert r.json() == {"method": "POST", "url": f"{server.url}/echo?q=1", "body": {"a": [1, 2]}, "ua": "t", "x": "1"}
+    assert r.json() == {
+        "method": "POST",
+        "url": f"{server.url}/echo?q=1",
+        "body": {"a": [1, 2]},
+        "ua": "t",
+        "x": "1",
+    }
     assert r.headers["content-type"] == "application/json"
 
     r = server.get("/cookies")
@@ -124,7 +130,9 @@ def test_streamed_response_headers_do_not_wait_for_the_first_chunk(
         assert b"finally" in rest
 
 
-def test_client_disconnect_stops_the_stream(dev_server: type[DevServer], project: Path, tmp_path: Path) -> None:
+def test_client_disconnect_stops_the_stream(
+    dev_server: type[DevServer], project: Path, tmp_path: Path
+) -> None:
     marker = tmp_path / "closed.txt"
     write(project)
     (project / ".dev.vars").write_text(f"MARKER={marker}\n")
@@ -139,7 +147,9 @@ def test_client_disconnect_stops_the_stream(dev_server: type[DevServer], project
     assert server.get("/").text == "v1"
 
 
-def test_uncaught_error_gives_500_with_stack_and_server_lives(dev_server: type[DevServer], project: Path) -> None:
+def test_uncaught_error_gives_500_with_stack_and_server_lives(
+    dev_server: type[DevServer], project: Path
+) -> None:
     write(project)
     server = dev_server(project).start()
     r = server.get("/boom")
@@ -178,7 +188,11 @@ def test_vars_from_dev_vars_and_yaml_not_in_child_env(dev_server: type[DevServer
     (project / ".env").write_text("SECRET=from-env\n")
     (project / ".dev.vars").write_text("SECRET=from-dev-vars\n")
     server = dev_server(project).start()
-    assert server.get("/vars").json() == {"secret": "from-dev-vars", "inherited": None, "from_yaml": "yes-yaml"}
+    assert server.get("/vars").json() == {
+        "secret": "from-dev-vars",
+        "inherited": None,
+        "from_yaml": "yes-yaml",
+    }
     (project / ".dev.vars").write_text("SECRET=changed\n")
     server.wait_output("reloaded")
     assert server.get("/vars").json()["secret"] == "changed"
@@ -220,7 +234,9 @@ def test_error_page_renders_in_a_browser(dev_server: type[DevServer], project: P
     server.wait_output("GET /boom 500")
 
 
-def test_turning_ai_on_and_off_in_ploy_yaml_reloads_the_gateway(dev_server: type[DevServer], project: Path) -> None:
+def test_turning_ai_on_and_off_in_ploy_yaml_reloads_the_gateway(
+    dev_server: type[DevServer], project: Path
+) -> None:
     write(project, code="from runtime.http import Response\n\nasync def fetch(request, env):\n"
           "    return Response(env.AI.baseUrl if 'AI' in env else 'no ai')\n")  # fmt: skip
     server = dev_server(project).start()
@@ -229,7 +245,9 @@ def test_turning_ai_on_and_off_in_ploy_yaml_reloads_the_gateway(dev_server: type
     server.wait_output("reloaded")
     base = server.get("/").text
     assert base.startswith("http://127.0.0.1:"), base
-    assert httpx.get(base.rstrip("/") + "/v1/models", timeout=10).status_code == 401  # a live gateway: no token
+    assert (
+        httpx.get(base.rstrip("/") + "/v1/models", timeout=10).status_code == 401
+    )  # a live gateway: no token
     (project / "ploy.yaml").write_text("kind: dynamic\n")
     server.wait_output("ai: gateway stopped")
     deadline = time.monotonic() + 10
@@ -241,7 +259,9 @@ def test_turning_ai_on_and_off_in_ploy_yaml_reloads_the_gateway(dev_server: type
 def test_a_body_stream_failing_midway_is_reported_and_cuts_the_connection(
     dev_server: type[DevServer], project: Path
 ) -> None:
-    write(project, code='''
+    write(
+        project,
+        code="""
 from runtime.http import Response
 
 async def fetch(request, env):
@@ -251,7 +271,8 @@ async def fetch(request, env):
         yield b"first part\\n"
         raise RuntimeError("disk on fire")
     return Response(gen())
-''')
+""",
+    )
     server = dev_server(project).start()
     received = b""
     try:

@@ -341,7 +341,9 @@ class Gateway:
             try:
                 payload = json.loads(body)
             except ValueError:
-                return fail(http_status(INVALID_ARGUMENT), "request body is not valid JSON", "invalid_request_error")
+                return fail(
+                    http_status(INVALID_ARGUMENT), "request body is not valid JSON", "invalid_request_error"
+                )
         model = payload.get("model") if isinstance(payload, dict) else None
         entry["model"] = model if isinstance(model, str) else None
         credentials = self.credentials.current()

@@ -55,7 +55,9 @@ async def run(*args: str, check: bool = True) -> Result:
 
     def call() -> tuple[int, bytes, bytes]:
         with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
-            code = subprocess.call([PODMAN, *args], stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, close_fds=True)
+            code = subprocess.call(
+                [PODMAN, *args], stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, close_fds=True
+            )
             out_f.seek(0)
             err_f.seek(0)
             return code, out_f.read(), err_f.read()
@@ -63,7 +65,9 @@ async def run(*args: str, check: bool = True) -> Result:
     try:
         code, out, err = await asyncio.to_thread(call)
     except FileNotFoundError:
-        raise PodmanError(f"{PODMAN} is not installed: sandboxes need Podman (apt-get install podman runc)") from None
+        raise PodmanError(
+            f"{PODMAN} is not installed: sandboxes need Podman (apt-get install podman runc)"
+        ) from None
     res = Result(code, out, err)
     if check and res.returncode != 0:
         raise PodmanError(f"podman {args[0]} failed: {err.decode(errors='replace').strip()}", args=list(args))
@@ -93,4 +97,3 @@ async def ps(labels: dict[str, str]) -> list[dict[str, Any]]:
 
 async def remove(name: str) -> None:
     await run("rm", "-f", "-t", "0", name, check=False)
-

@@ -63,7 +63,9 @@ def pin_bridge_mac(interface: str = FALLBACK_INTERFACE) -> bool | None:
     except OSError:
         return False  # no bridge yet: Podman creates it with the first container
     try:
-        done = subprocess.run(["ip", "link", "set", "dev", interface, "address", mac], capture_output=True, timeout=10)
+        done = subprocess.run(
+            ["ip", "link", "set", "dev", interface, "address", mac], capture_output=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return True if done.returncode == 0 else None

@@ -157,7 +157,9 @@ class AgentClient:
             conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
 
-    async def call(self, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    async def call(
+        self, request: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
         """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()

@@ -75,7 +75,9 @@ class _Commands:
             request["session"] = self._session
         return request
 
-    async def _call(self, op: wire.Op, fields: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    async def _call(
+        self, op: wire.Op, fields: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
         return await self._mgr.call(self._sandbox_id, self._request(op, fields), upload)
 
     async def _result(self, op: wire.Op, **fields: Any) -> Any:
@@ -95,11 +97,15 @@ class _Commands:
         o = _opts(options, kw)
         return await self._result(wire.EXEC, command=self._command(command), **o)
 
-    async def execStream(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> AsyncIterator[bytes]:  # noqa: N802
+    async def execStream(
+        self, command: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> AsyncIterator[bytes]:  # noqa: N802
         o = _opts(options, kw)
         return await self._stream(wire.EXEC_STREAM, {"command": self._command(command), **o})
 
-    async def writeFile(self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+    async def writeFile(
+        self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
         data = _content_bytes(content, o.get("encoding"))
         result, _ = await self._call(wire.WRITE_FILE, {"path": path}, upload=data)
@@ -128,10 +134,14 @@ class _Commands:
     async def mkdir(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         return await self._result(wire.MKDIR, path=path, **_opts(options, kw))
 
-    async def listFiles(self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:  # noqa: N802
+    async def listFiles(
+        self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
+    ) -> list[dict[str, Any]]:  # noqa: N802
         return await self._result(wire.LIST_FILES, path=path, **_opts(options, kw))
 
-    async def gitCheckout(self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, N803
+    async def gitCheckout(
+        self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, N803
         return await self._result(wire.GIT_CHECKOUT, repoUrl=repoUrl, **_opts(options, kw))
 
     async def setEnvVars(self, vars: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
@@ -139,7 +149,9 @@ class _Commands:
         merged.update(kw)
         return await self._result(wire.SET_ENV_VARS, vars=merged)
 
-    async def startProcess(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+    async def startProcess(
+        self, command: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
         return await self._result(wire.START_PROCESS, command=self._command(command), **o)
 

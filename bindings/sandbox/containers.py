@@ -58,7 +58,9 @@ class SandboxContainers:
         self._image_lock: asyncio.Lock | None = None
 
     def entry(self, sandbox_id: str, token: str) -> Entry:
-        return Entry(sandbox_id, token, self.state.token_dir(token), AgentClient(self.state.socket_path(token)))
+        return Entry(
+            sandbox_id, token, self.state.token_dir(token), AgentClient(self.state.socket_path(token))
+        )
 
     async def image(self) -> str:
         if self._image is not None:
@@ -71,7 +73,9 @@ class SandboxContainers:
                     cf = (self.ctx.project_root / self.options.containerfile).resolve()
                     self._image = await images.ensure_containerfile_image(cf, cf.parent)
                 else:
-                    custom = self.options.image or (None if self.options.template == "default" else self.options.template)
+                    custom = self.options.image or (
+                        None if self.options.template == "default" else self.options.template
+                    )
                     if not self.options.image and custom and not await podman.image_exists(custom):
                         # the docs call this value "the sandbox identifier": a name that is no local image
                         # (e.g. `SANDBOX: my-app`) runs the default image rather than failing every call
@@ -96,11 +100,35 @@ class SandboxContainers:
     async def run(self, token: str, d: Path, sandbox_id: str | None) -> None:
         image = await self.image()
         o = self.options
-        args = ["run", "-d", "--pull=never", "--name", container_name(token), *podman.RUNTIME_FLAGS,
-                *podman.ULIMIT_FLAGS, "--memory", str(o.memory), "--memory-swap", str(o.memory), "--cpus", str(o.cpus),
-                "--pids-limit", str(o.pids), "--cap-drop", "ALL", "--cap-add", CAPS,
-                "--security-opt", "no-new-privileges", "--stop-timeout", "3",
-                "-v", f"{d / 'run'}:/run/ploy", "--hostname", (sandbox_id or "sandbox").replace("_", "-")[:63]]
+        args = [
+            "run",
+            "-d",
+            "--pull=never",
+            "--name",
+            container_name(token),
+            *podman.RUNTIME_FLAGS,
+            *podman.ULIMIT_FLAGS,
+            "--memory",
+            str(o.memory),
+            "--memory-swap",
+            str(o.memory),
+            "--cpus",
+            str(o.cpus),
+            "--pids-limit",
+            str(o.pids),
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            CAPS,
+            "--security-opt",
+            "no-new-privileges",
+            "--stop-timeout",
+            "3",
+            "-v",
+            f"{d / 'run'}:/run/ploy",
+            "--hostname",
+            (sandbox_id or "sandbox").replace("_", "-")[:63],
+        ]
         for k, v in self.labels(sandbox_id).items():
             args += ["--label", f"{k}={v}"]
         # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
@@ -126,8 +154,10 @@ class SandboxContainers:
             except (AgentUnavailable, AgentInterrupted):  # a ping may always be sent again
                 if time.monotonic() > deadline:
                     logs = await podman.run("logs", "--tail", "20", e.container, check=False)
-                    raise PloyError(f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
-                                    code=SANDBOX_UNAVAILABLE) from None
+                    raise PloyError(
+                        f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
+                        code=SANDBOX_UNAVAILABLE,
+                    ) from None
                 await asyncio.sleep(delay)
                 delay = min(delay * 1.5, 0.01)
 
@@ -162,8 +192,11 @@ class SandboxContainers:
 
     async def project_states(self) -> dict[str, str]:
         """Container name -> podman's state, for every container of this project (any binding)."""
-        return {c["Names"][0]: c.get("State", "") for c in await podman.ps({"ploy.project": self.ctx.project_key})
-                if c.get("Names")}
+        return {
+            c["Names"][0]: c.get("State", "")
+            for c in await podman.ps({"ploy.project": self.ctx.project_key})
+            if c.get("Names")
+        }
 
     async def state_of(self, token: str) -> str | None:
         return await podman.container_state(container_name(token))

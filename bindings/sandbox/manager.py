@@ -85,7 +85,9 @@ class SandboxManager:
             state.remove_token_dir(token)
             other = state.read_claim(sandbox_id)
             assert other is not None
-            return self.containers.entry(sandbox_id, other)  # another process created it; recover() waits for it
+            return self.containers.entry(
+                sandbox_id, other
+            )  # another process created it; recover() waits for it
         e = self.containers.entry(sandbox_id, token)
         async with FileLock(d / "lock"):
             try:
@@ -113,7 +115,9 @@ class SandboxManager:
         await self.containers.recover(e)
         return e
 
-    async def call_entry(self, e: Entry, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    async def call_entry(
+        self, e: Entry, request: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
         """One call, retried once after recovery only when nothing of it reached the agent (connect failed,
         socket missing while the container restarted). Once the request was written, AgentInterrupted
         (SANDBOX_UNAVAILABLE, "may or may not have run") reaches the caller: a retry could run an exec,
@@ -129,7 +133,9 @@ class SandboxManager:
             e = await self._revive(e)  # ploy's own health check has no effect: safe to send again
             return await e.agent.call(request, upload)
 
-    async def call(self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    async def call(
+        self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
         return await self.call_entry(await self.entry(sandbox_id), request, upload)
 
     async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
@@ -170,8 +176,14 @@ class SandboxManager:
             if token is None:
                 continue
             name = container_name(token)
-            out.append({"id": sandbox_id, "binding": self.options.binding, "container": name,
-                        "status": states.get(name, "missing")})
+            out.append(
+                {
+                    "id": sandbox_id,
+                    "binding": self.options.binding,
+                    "container": name,
+                    "status": states.get(name, "missing"),
+                }
+            )
         return out
 
     async def close(self) -> None:

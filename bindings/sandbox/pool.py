@@ -25,8 +25,19 @@ class WarmPool:
         self.state = state
         self.containers = containers
         o = state.options
-        spec = json.dumps([state.ctx.project_key, o.binding, o.template, o.image, o.containerfile, o.memory, o.cpus,
-                           o.pids, str(state.home)])
+        spec = json.dumps(
+            [
+                state.ctx.project_key,
+                o.binding,
+                o.template,
+                o.image,
+                o.containerfile,
+                o.memory,
+                o.cpus,
+                o.pids,
+                str(state.home),
+            ]
+        )
         self.key = hashlib.sha256(spec.encode()).hexdigest()[:12]
         self.dir = state.home / "pool" / self.key
         self._task: asyncio.Task[None] | None = None

@@ -66,8 +66,15 @@ class SandboxState:
         shutil.rmtree(self.token_dir(token), ignore_errors=True)
 
     def write_meta(self, d: Path, token: str, sandbox_id: str | None) -> None:
-        meta = {"id": sandbox_id, "token": token, "container": container_name(token), "project": self.ctx.project_key,
-                "projectName": self.ctx.project_name, "binding": self.options.binding, "createdAt": time.time()}
+        meta = {
+            "id": sandbox_id,
+            "token": token,
+            "container": container_name(token),
+            "project": self.ctx.project_key,
+            "projectName": self.ctx.project_name,
+            "binding": self.options.binding,
+            "createdAt": time.time(),
+        }
         (d / "meta.json").write_text(json.dumps(meta))
 
     # ---- config.json: what the agent reads ----------------------------------------------------

@@ -82,10 +82,14 @@ class Bindings:
         self.home, self.tmp, self.aloop = home, tmp, aloop
         self.made: list[SandboxBinding] = []
 
-    def make(self, project: str = "proj", binding: str = "SANDBOX", env: dict[str, str] | None = None, **opts: Any) -> SandboxBinding:
+    def make(
+        self, project: str = "proj", binding: str = "SANDBOX", env: dict[str, str] | None = None, **opts: Any
+    ) -> SandboxBinding:
         root = self.tmp / project
         root.mkdir(exist_ok=True)
-        ctx = BindingContext(project_root=root, project_name=project, project_key=project_key(root), state_dir=self.home)
+        ctx = BindingContext(
+            project_root=root, project_name=project, project_key=project_key(root), state_dir=self.home
+        )
         if env is not None:
             ctx.sandbox_env = lambda: dict(env)
         opts.setdefault("pool", 0)
@@ -99,7 +103,9 @@ class Bindings:
 
 
 @pytest.fixture(scope="session")
-def bindings(sandbox_home: Path, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory, aloop: Loop) -> Iterator[Bindings]:
+def bindings(
+    sandbox_home: Path, sandbox_image: str, tmp_path_factory: pytest.TempPathFactory, aloop: Loop
+) -> Iterator[Bindings]:
     b = Bindings(sandbox_home, tmp_path_factory.mktemp("projects"), aloop)
     yield b
     b.close_all()
@@ -122,8 +128,13 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A bare repo served by `git daemon` on the host; returns its URL as seen from a container."""
     base = tmp_path_factory.mktemp("git")
     work = base / "work"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
 
     def git(*args: str, cwd: Path = work) -> None:
         subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)

@@ -10,13 +10,19 @@ from collections.abc import Callable
 
 def containers(label: str, value: str) -> list[str]:
     """'<name> <state>' for each container with this label."""
-    out = subprocess.run(["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return [f"{c['Names'][0]} {c['State']}" for c in json.loads(out or "[]")]
 
 
 def container_state(name: str) -> str | None:
-    res = subprocess.run(["podman", "inspect", "--format", "{{.State.Status}}", name], capture_output=True, text=True)
+    res = subprocess.run(
+        ["podman", "inspect", "--format", "{{.State.Status}}", name], capture_output=True, text=True
+    )
     return res.stdout.strip() if res.returncode == 0 else None
 
 

@@ -144,7 +144,11 @@ def test_files_text_relative_and_listing(run: Run, shared: SandboxClient, wd: st
     run(shared.writeFile(f"{wd}/deep/er/x.txt", "x"))  # parents are created
     run(shared.mkdir(f"{wd}/empty"))
     entries = run(shared.listFiles(wd))
-    assert [(e["name"], e["type"]) for e in entries] == [("config.json", "file"), ("deep", "directory"), ("empty", "directory")]
+    assert [(e["name"], e["type"]) for e in entries] == [
+        ("config.json", "file"),
+        ("deep", "directory"),
+        ("empty", "directory"),
+    ]
     assert entries[0]["size"] == 15 and entries[0]["path"] == f"{wd}/config.json"
     run(shared.deleteFile(f"{wd}/config.json"))
     assert error_code(run, shared.readFile(f"{wd}/config.json")) == "NOT_FOUND"
@@ -178,7 +182,9 @@ def test_binary_all_bytes_roundtrip(run: Run, shared: SandboxClient, wd: str) ->
     b64 = run(shared.readFile(f"{wd}/bin", {"encoding": "base64"}))["content"]
     assert base64.b64decode(b64) == data
     run(shared.writeFile(f"{wd}/bin2", b64, {"encoding": "base64"}))
-    assert run(shared.exec(f"cmp {wd}/bin {wd}/bin2 && od -An -tx1 -N4 -j 254 {wd}/bin"))["stdout"].split() == ["fe", "ff", "00", "01"]
+    assert run(shared.exec(f"cmp {wd}/bin {wd}/bin2 && od -An -tx1 -N4 -j 254 {wd}/bin"))[
+        "stdout"
+    ].split() == ["fe", "ff", "00", "01"]
 
 
 def test_unicode_names_and_content(run: Run, shared: SandboxClient, wd: str) -> None:
@@ -242,7 +248,9 @@ def test_git_checkout_branch_depth_1(run: Run, shared: SandboxClient, git_server
     r = run(shared.gitCheckout(git_server, {"targetDir": f"{wd}/r2"}))
     assert run(shared.exec("git branch --show-current", {"cwd": r["targetDir"]}))["stdout"] == "main\n"
     assert error_code(run, shared.gitCheckout(git_server, {"targetDir": f"{wd}/repo"})) == "ALREADY_EXISTS"
-    assert error_code(run, shared.gitCheckout(git_server + "-missing", {"targetDir": f"{wd}/x"})) == "GIT_ERROR"
+    assert (
+        error_code(run, shared.gitCheckout(git_server + "-missing", {"targetDir": f"{wd}/x"})) == "GIT_ERROR"
+    )
     assert error_code(run, shared.gitCheckout("--upload-pack=touch /tmp/pwned")) == "INVALID_ARGUMENT"
 
 
@@ -257,6 +265,8 @@ def test_invalid_ids(bindings: Any) -> None:
 
 def test_default_image_has_the_programs_the_docs_run(run: Run, shared: SandboxClient) -> None:
     """The docs run `npm install`, `npm run build`, `python worker.py` and git in the default sandbox."""
-    r = run(shared.exec("python --version && node --version && npm --version && git --version && curl --version"))
+    r = run(
+        shared.exec("python --version && node --version && npm --version && git --version && curl --version")
+    )
     assert r["success"], r
     assert r["stdout"].startswith("Python 3.")

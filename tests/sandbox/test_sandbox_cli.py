@@ -17,13 +17,28 @@ REPO = Path(__file__).resolve().parents[2]
 
 def ploy(home: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PLOY_HOME": str(home), "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "runtime.cli", *args], cwd=project, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runtime.cli", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_exec_list_destroy(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: cli-project\nsandbox:\n  SANDBOX: default\n")
-    r = ploy(sandbox_home, tmp_path, "sandbox", "exec", "cli-box", "--create", "--", "echo hi > f.txt; cat f.txt; exit 4")
+    r = ploy(
+        sandbox_home,
+        tmp_path,
+        "sandbox",
+        "exec",
+        "cli-box",
+        "--create",
+        "--",
+        "echo hi > f.txt; cat f.txt; exit 4",
+    )
     assert r.stdout == "hi\n" and r.returncode == 4, r.stderr
     assert ploy(sandbox_home, tmp_path, "sandbox", "exec", "cli-box", "--", "cat", "f.txt").stdout == "hi\n"
     listing = ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
@@ -38,11 +53,15 @@ def test_cli_exec_list_destroy(sandbox_home: Path, sandbox_image: str, tmp_path:
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
 
 
-def test_cli_exec_of_an_unknown_id_creates_nothing(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+def test_cli_exec_of_an_unknown_id_creates_nothing(
+    sandbox_home: Path, sandbox_image: str, tmp_path: Path
+) -> None:
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: typo\nsandbox:\n  SANDBOX: default\n")
     r = ploy(sandbox_home, tmp_path, "sandbox", "exec", "no-such-box", "--", "touch made")
     assert r.returncode != 0 and r.stdout == ""
-    assert "NOT_FOUND" in r.stderr and "'no-such-box'" in r.stderr and "ploy sandbox list" in r.stderr, r.stderr
+    assert "NOT_FOUND" in r.stderr and "'no-such-box'" in r.stderr and "ploy sandbox list" in r.stderr, (
+        r.stderr
+    )
     assert containers("ploy.id", "no-such-box") == []
     assert "no sandboxes" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
 
@@ -52,7 +71,9 @@ def test_image_build_is_cached(sandbox_home: Path, sandbox_image: str, tmp_path:
     assert r.returncode == 0 and r.stdout.strip() == sandbox_image
 
 
-def test_cli_prune_removes_unclaimed_pool_containers(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+def test_cli_prune_removes_unclaimed_pool_containers(
+    sandbox_home: Path, sandbox_image: str, tmp_path: Path
+) -> None:
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: prune\nsandbox:\n  SANDBOX:\n    pool: 1\n")
     # a `ploy dev` that was killed: it claimed one id and left a filled pool behind
     code = (
@@ -83,7 +104,9 @@ def _image_exists(name: str) -> bool:
     return subprocess.run(["podman", "image", "exists", name]).returncode == 0
 
 
-def test_cli_prune_removes_stale_sandbox_images_only(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+def test_cli_prune_removes_stale_sandbox_images_only(
+    sandbox_home: Path, sandbox_image: str, tmp_path: Path
+) -> None:
     from bindings.sandbox.containers import home_label
     from bindings.sandbox.image import layer_tag
 
@@ -96,11 +119,31 @@ def test_cli_prune_removes_stale_sandbox_images_only(sandbox_home: Path, sandbox
     subprocess.run(["podman", "tag", sandbox_image, stale, foreign], check=True)
     for name, label in ((in_use, "ploy.test=in-use"), (custom_layer, f"ploy.base={foreign}")):
         (tmp_path / "Containerfile").write_text(f"FROM {sandbox_image}\nLABEL {label}\n")
-        subprocess.run(["podman", "build", "--pull=never", "-q", "-t", name, str(tmp_path)], check=True, capture_output=True)
-    subprocess.run(["podman", "create", "--runtime", "runc", "--name", container,
-                    "--label", f"ploy.home={home_label(sandbox_home)}", in_use, "true"], check=True, capture_output=True)
+        subprocess.run(
+            ["podman", "build", "--pull=never", "-q", "-t", name, str(tmp_path)],
+            check=True,
+            capture_output=True,
+        )
+    subprocess.run(
+        [
+            "podman",
+            "create",
+            "--runtime",
+            "runc",
+            "--name",
+            container,
+            "--label",
+            f"ploy.home={home_label(sandbox_home)}",
+            in_use,
+            "true",
+        ],
+        check=True,
+        capture_output=True,
+    )
     try:
-        (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: prune-images\nsandbox:\n  SANDBOX: default\n")
+        (tmp_path / "ploy.yaml").write_text(
+            "kind: dynamic\nname: prune-images\nsandbox:\n  SANDBOX: default\n"
+        )
         r = ploy(sandbox_home, tmp_path, "sandbox", "prune")
         assert r.returncode == 0 and f"removed image {stale}\n" in r.stdout, r.stdout + r.stderr
         assert not _image_exists(stale)

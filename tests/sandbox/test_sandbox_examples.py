@@ -31,16 +31,23 @@ def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Any
         return target
 
     yield copy
-    subprocess.run(f"podman ps -aq --filter label=ploy.home={home_label(ploy_home)} | xargs -r podman rm -f -t 0",
-                   shell=True, capture_output=True)
+    subprocess.run(
+        f"podman ps -aq --filter label=ploy.home={home_label(ploy_home)} | xargs -r podman rm -f -t 0",
+        shell=True,
+        capture_output=True,
+    )
 
 
 def in_sandbox(home: Path, project: Path, sandbox_id: str, method: str, *args: Any) -> Any:
     """Call one method on the project's sandbox from outside the server (as a restarted process would)."""
 
     async def go() -> Any:
-        ctx = BindingContext(project_root=project.resolve(), project_name=project.name,
-                             project_key=project_key(project), state_dir=home)
+        ctx = BindingContext(
+            project_root=project.resolve(),
+            project_name=project.name,
+            project_key=project_key(project),
+            state_dir=home,
+        )
         b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0))
         try:
             return await getattr(b.get(sandbox_id), method)(*args)
@@ -50,7 +57,9 @@ def in_sandbox(home: Path, project: Path, sandbox_id: str, method: str, *args: A
     return asyncio.run(go())
 
 
-PACKAGE_JSON = json.dumps({"name": "demo", "version": "1.0.0", "scripts": {"build": "echo building && sleep 1 && echo built"}})
+PACKAGE_JSON = json.dumps(
+    {"name": "demo", "version": "1.0.0", "scripts": {"build": "echo building && sleep 1 && echo built"}}
+)
 
 
 def read_note(home: Path, project: Path, sandbox_id: str) -> str:
@@ -58,7 +67,9 @@ def read_note(home: Path, project: Path, sandbox_id: str) -> str:
 
 
 @pytest.mark.parametrize("name", ["basic", "basic-py"])
-def test_basic_example_survives_a_killed_server(name: str, example: Any, dev_server: Any, ploy_home: Path) -> None:
+def test_basic_example_survives_a_killed_server(
+    name: str, example: Any, dev_server: Any, ploy_home: Path
+) -> None:
     project = example(name)
     server = dev_server(project).start(timeout=120)
     r = server.get("/exec")
@@ -92,7 +103,10 @@ def test_builder_example(name: str, example: Any, dev_server: Any, ploy_home: Pa
     server = dev_server(project).start(timeout=120)
     failed = server.get("/build/start").json()  # no package.json yet: npm fails
     deadline = time.monotonic() + 30
-    while server.get(f"/build/status?id={failed['id']}").json()["status"] == "running" and time.monotonic() < deadline:
+    while (
+        server.get(f"/build/status?id={failed['id']}").json()["status"] == "running"
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     in_sandbox(ploy_home, project, "builder", "writeFile", "package.json", PACKAGE_JSON)
     proc = server.get("/build/start").json()
@@ -120,9 +134,13 @@ def test_sessions_example(name: str, example: Any, dev_server: Any) -> None:
 
 
 @pytest.mark.parametrize("name", ["builder", "builder-py"])
-def test_build_keeps_running_through_a_killed_server(name: str, example: Any, dev_server: Any, ploy_home: Path) -> None:
+def test_build_keeps_running_through_a_killed_server(
+    name: str, example: Any, dev_server: Any, ploy_home: Path
+) -> None:
     project = example(name)
-    slow = json.dumps({"name": "demo", "version": "1.0.0", "scripts": {"build": "echo step1; sleep 2; echo step2"}})
+    slow = json.dumps(
+        {"name": "demo", "version": "1.0.0", "scripts": {"build": "echo step1; sleep 2; echo step2"}}
+    )
     in_sandbox(ploy_home, project, "builder", "writeFile", "package.json", slow)
     server = dev_server(project).start(timeout=120)
     proc = server.get("/build/start").json()
@@ -136,8 +154,12 @@ def test_build_keeps_running_through_a_killed_server(name: str, example: Any, de
 
 
 async def _collect(home: Path, project: Path, proc_id: str) -> list[bytes]:
-    ctx = BindingContext(project_root=project.resolve(), project_name=project.name, project_key=project_key(project),
-                         state_dir=home)
+    ctx = BindingContext(
+        project_root=project.resolve(),
+        project_name=project.name,
+        project_key=project_key(project),
+        state_dir=home,
+    )
     b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0))
     try:
         return [chunk async for chunk in await b.get("builder").streamProcessLogs(proc_id)]

@@ -129,13 +129,23 @@ def test_security_and_limits(run: Run, bindings: Any) -> None:
     assert cap_eff & (1 << 21) == 0  # no CAP_SYS_ADMIN
     assert cap_eff & (1 << 18) == 0  # no CAP_SYS_CHROOT
     mounts = run(sb.exec("cat /proc/self/mountinfo"))["stdout"]
-    binds = [line.split()[4] for line in mounts.splitlines() if line.split()[4] not in ("/", "/proc", "/dev", "/sys")]
+    binds = [
+        line.split()[4]
+        for line in mounts.splitlines()
+        if line.split()[4] not in ("/", "/proc", "/dev", "/sys")
+    ]
     assert "/run/ploy" in binds
     assert not any(m.startswith(("/tmp/ploy-t", "/root", "/home", "/work")) for m in binds)
-    mem = run(sb.exec("cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"))
+    mem = run(
+        sb.exec(
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max"
+        )
+    )
     assert mem["stdout"].strip() == str(256 * 1024 * 1024)
     r = run(sb.exec("for i in $(seq 150); do sleep 5 & done 2>&1 | tail -1; wait", {"timeoutMs": 20000}))
-    assert "fork" in r["stdout"] + r["stderr"] or "Resource temporarily unavailable" in r["stdout"] + r["stderr"]
+    assert (
+        "fork" in r["stdout"] + r["stderr"] or "Resource temporarily unavailable" in r["stdout"] + r["stderr"]
+    )
 
 
 def test_host_does_not_follow_links_planted_in_the_socket_folder(run: Run, bindings: Any) -> None:
@@ -144,7 +154,12 @@ def test_host_does_not_follow_links_planted_in_the_socket_folder(run: Run, bindi
     sb = bindings.make("planted").get("plant")
     run(sb.exec(f"rm /run/ploy/config.json && ln -s {victim} /run/ploy/config.json"))
     again = bindings.make("planted", sleep_after_s=123).get("plant")  # a restarted host rewrites the config
-    assert "123" in run(again.exec("cat /run/ploy/config.json; test -L /run/ploy/config.json || echo regular"))["stdout"]
+    assert (
+        "123"
+        in run(again.exec("cat /run/ploy/config.json; test -L /run/ploy/config.json || echo regular"))[
+            "stdout"
+        ]
+    )
     assert victim.read_text() == "original"
 
 
@@ -193,7 +208,9 @@ def test_warm_pool_hands_out_started_containers(run: Run, bindings: Any) -> None
     assert b.manager.entries["warm-1"].token == pooled
     assert elapsed < 0.2, elapsed
     # and it refills
-    assert wait_until(lambda: len(list(pool_dir.iterdir())) == 1 and next(pool_dir.iterdir()).name != pooled, timeout=30)
+    assert wait_until(
+        lambda: len(list(pool_dir.iterdir())) == 1 and next(pool_dir.iterdir()).name != pooled, timeout=30
+    )
     # closing the binding removes the unclaimed pool container, not the claimed one
     spare = next(pool_dir.iterdir()).name
     run(b.close())
@@ -201,15 +218,33 @@ def test_warm_pool_hands_out_started_containers(run: Run, bindings: Any) -> None
     assert containers("ploy.id", "warm-0") == [] and container_state(f"ploy-{pooled}") == "running"
 
 
-def test_two_processes_racing_for_a_new_id_share_one_sandbox(sandbox_home: Path, bindings: Any, tmp_path: Path) -> None:
+def test_two_processes_racing_for_a_new_id_share_one_sandbox(
+    sandbox_home: Path, bindings: Any, tmp_path: Path
+) -> None:
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: race\nsandbox:\n  SANDBOX: default\n")
     env = {**os.environ, "PLOY_HOME": str(sandbox_home), "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "runtime.cli", "sandbox", "exec", "--create", "raced", "--", "grep -o 'libpod-[0-9a-f]*' /proc/1/cgroup | head -1"]
-    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for _ in range(3)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "runtime.cli",
+        "sandbox",
+        "exec",
+        "--create",
+        "raced",
+        "--",
+        "grep -o 'libpod-[0-9a-f]*' /proc/1/cgroup | head -1",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(3)
+    ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    assert len({out for out, _ in outs}) == 1 and outs[0][0].startswith("libpod-")  # one container answered all
+    assert len({out for out, _ in outs}) == 1 and outs[0][0].startswith(
+        "libpod-"
+    )  # one container answered all
     assert len(containers("ploy.id", "raced")) == 1
 
 
@@ -229,12 +264,17 @@ def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Pa
         layer = b.manager.containers._image
         run(b.manager.destroy("c1"))
         if layer:
-            user = subprocess.run(["podman", "image", "inspect", "--format", '{{index .Config.Labels "ploy.base"}}',
-                                   layer], capture_output=True, text=True).stdout.strip()
+            user = subprocess.run(
+                ["podman", "image", "inspect", "--format", '{{index .Config.Labels "ploy.base"}}', layer],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             subprocess.run(["podman", "rmi", layer, *([user] if user else [])], capture_output=True)
     # a template name other than `default` is a local image (here the bare debootstrap base)
     sb2 = bindings.make("template-image", template=base_tag()).get("t1")
-    assert run(sb2.exec("test -e /etc/custom-marker; echo $?; python3 --version"))["stdout"].startswith("1\nPython 3")
+    assert run(sb2.exec("test -e /etc/custom-marker; echo $?; python3 --version"))["stdout"].startswith(
+        "1\nPython 3"
+    )
 
 
 def _image_exists(name: str) -> bool:
@@ -260,4 +300,7 @@ def test_a_binding_whose_image_was_removed_looks_it_up_again(run: Run, bindings:
     b = bindings.make("image-gone")
     b.manager.containers._image = f"localhost/ploy-sandbox:removed-{os.getpid()}"
     assert run(b.get("after").exec("echo ok"))["stdout"] == "ok\n"
-    assert b.manager.containers._image.startswith("localhost/ploy-sandbox:") and "removed" not in b.manager.containers._image
+    assert (
+        b.manager.containers._image.startswith("localhost/ploy-sandbox:")
+        and "removed" not in b.manager.containers._image
+    )

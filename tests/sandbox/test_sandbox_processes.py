@@ -33,7 +33,9 @@ def test_start_returns_at_once_with_a_handle(run: Run, sb: SandboxClient) -> Non
     proc = run(sb.startProcess("sleep 1; echo done", {"cwd": "/tmp", "env": {"W": "4"}}))
     assert time.monotonic() - t < 0.5
     assert set(proc) >= {"id", "pid", "command", "status", "exitCode", "startedAt"}
-    assert proc["status"] == "running" and proc["exitCode"] is None and proc["command"] == "sleep 1; echo done"
+    assert (
+        proc["status"] == "running" and proc["exitCode"] is None and proc["command"] == "sleep 1; echo done"
+    )
     assert isinstance(proc["pid"], int)
     datetime.fromisoformat(proc["startedAt"].replace("Z", "+00:00"))
     assert proc["id"] in [p["id"] for p in run(sb.listProcesses())]
@@ -74,7 +76,9 @@ def test_stream_replays_follows_and_ends(run: Run, sb: SandboxClient) -> None:
 
 
 def test_kill_trapping_sigterm(run: Run, sb: SandboxClient) -> None:
-    proc = run(sb.startProcess("trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done"))
+    proc = run(
+        sb.startProcess("trap 'echo got TERM; exit 3' TERM; echo ready; while true; do sleep 0.1; done")
+    )
     assert wait_until(lambda: "ready" in run(sb.getProcessLogs(proc["id"]))["logs"], timeout=5)
     killed = run(sb.killProcess(proc["id"]))
     assert killed["status"] == "failed" and killed["exitCode"] == 3 and killed["killed"] is True
@@ -83,8 +87,10 @@ def test_kill_trapping_sigterm(run: Run, sb: SandboxClient) -> None:
 
 def test_kill_escalates_to_sigkill_and_kills_three_levels(run: Run, sb: SandboxClient) -> None:
     # level 1 ignores TERM; level 2 and level 3 (in its own session) sleep
-    cmd = ("trap '' TERM; bash -c 'setsid bash -c \"sleep 777\" & sleep 778 & wait' & "
-           "echo started; while true; do sleep 0.1; done")
+    cmd = (
+        "trap '' TERM; bash -c 'setsid bash -c \"sleep 777\" & sleep 778 & wait' & "
+        "echo started; while true; do sleep 0.1; done"
+    )
     proc = run(sb.startProcess(cmd))
     assert wait_until(lambda: "sleep 777" in run(sb.exec("ps -eo args"))["stdout"], timeout=5)
     t = time.monotonic()

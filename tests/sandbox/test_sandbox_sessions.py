@@ -35,7 +35,11 @@ def test_docs_example(run: Run, sb: SandboxClient) -> None:
 
 def test_cd_export_functions_and_variables_persist(run: Run, sb: SandboxClient) -> None:
     s = run(sb.createSession())
-    run(s.exec("mkdir -p /tmp/sess-a && cd /tmp/sess-a && export FOO=bar && LOCALVAR=1 && greet() { echo hi $1; }"))
+    run(
+        s.exec(
+            "mkdir -p /tmp/sess-a && cd /tmp/sess-a && export FOO=bar && LOCALVAR=1 && greet() { echo hi $1; }"
+        )
+    )
     r = run(s.exec("pwd; echo $FOO $LOCALVAR; greet you"))
     assert r["stdout"] == "/tmp/sess-a\nbar 1\nhi you\n"
     # relative file paths follow the session's cwd
@@ -54,12 +58,12 @@ def test_sessions_are_isolated_and_share_the_filesystem(run: Run, sb: SandboxCli
     a = run(sb.createSession({"cwd": "/tmp"}))
     b = run(sb.createSession({"cwd": "/"}))
     run(a.exec("cd /etc; export ONLY_A=1; fa() { :; }"))
-    r = run(b.exec("pwd; echo \"[$ONLY_A]\"; type fa >/dev/null 2>&1 && echo has-fa || echo no-fa"))
+    r = run(b.exec('pwd; echo "[$ONLY_A]"; type fa >/dev/null 2>&1 && echo has-fa || echo no-fa'))
     assert r["stdout"] == "/\n[]\nno-fa\n"
     run(a.writeFile("/tmp/shared-by-sessions", "x"))
     assert run(b.readFile("/tmp/shared-by-sessions"))["content"] == "x"
     # the plain client is not affected by sessions either
-    assert run(sb.exec("pwd; echo \"[$ONLY_A]\""))["stdout"] == "/workspace\n[]\n"
+    assert run(sb.exec('pwd; echo "[$ONLY_A]"'))["stdout"] == "/workspace\n[]\n"
 
 
 def test_one_session_runs_in_order_sessions_run_in_parallel(run: Run, sb: SandboxClient) -> None:

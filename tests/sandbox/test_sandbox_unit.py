@@ -105,7 +105,9 @@ def test_a_connection_is_pooled_after_a_stream_only_for_agents_that_keep_it(
             if req["op"] == "ping":
                 writer.write(proto.json_frame({"ok": True, "result": {"version": version}}))
             else:
-                writer.write(proto.frame(b"O", b"out") + proto.json_frame({"ok": True, "result": {"exitCode": 0}}))
+                writer.write(
+                    proto.frame(b"O", b"out") + proto.json_frame({"ok": True, "result": {"exitCode": 0}})
+                )
             await writer.drain()
         writer.close()
 

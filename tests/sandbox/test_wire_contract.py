@@ -59,11 +59,19 @@ def test_the_shipped_agent_handles_exactly_the_declared_ops(tmp_path: Path) -> N
             target = tmp_path / dst
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, target)
-    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import server, wire; "
-              "print(json.dumps([list(server.HANDLERS), [op.name for op in wire.OPS]]))")
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import server, wire; "
+        "print(json.dumps([list(server.HANDLERS), [op.name for op in wire.OPS]]))"
+    )
     env = {**os.environ, "PLOY_RUN_DIR": str(tmp_path / "run"), "PLOY_STATE_DIR": str(tmp_path / "state")}
-    out = subprocess.run([sys.executable, "-S", "-c", script, str(agent)], capture_output=True, text=True,
-                         env=env, cwd=tmp_path, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(agent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     handlers, ops = json.loads(out.stdout)
     assert handlers == ops == [op.name for op in wire.OPS]
@@ -75,7 +83,9 @@ class _Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, dict[str, Any], bytes | None]] = []
 
-    async def call(self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    async def call(
+        self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
         self.sent.append(("call", request, upload))
         return {"path": "/p", "sessionId": "s1", "cwd": "/"}, {b"D": bytearray(b"x")}
 
@@ -92,10 +102,24 @@ class _Recorder:
 
 
 ARGS: dict[str, tuple[Any, ...]] = {
-    "exec": ("true",), "execStream": ("true",), "writeFile": ("f", "x"), "readFile": ("f",), "deleteFile": ("f",),
-    "mkdir": ("d",), "listFiles": (".",), "gitCheckout": ("http://h/r.git",), "setEnvVars": ({"A": "1"},),
-    "startProcess": ("true",), "listProcesses": (), "getProcess": ("p",), "getProcessLogs": ("p",),
-    "streamProcessLogs": ("p",), "killProcess": ("p",), "createSession": (), "getSession": ("s1",), "destroy": (),
+    "exec": ("true",),
+    "execStream": ("true",),
+    "writeFile": ("f", "x"),
+    "readFile": ("f",),
+    "deleteFile": ("f",),
+    "mkdir": ("d",),
+    "listFiles": (".",),
+    "gitCheckout": ("http://h/r.git",),
+    "setEnvVars": ({"A": "1"},),
+    "startProcess": ("true",),
+    "listProcesses": (),
+    "getProcess": ("p",),
+    "getProcessLogs": ("p",),
+    "streamProcessLogs": ("p",),
+    "killProcess": ("p",),
+    "createSession": (),
+    "getSession": ("s1",),
+    "destroy": (),
 }
 
 
@@ -137,12 +161,21 @@ def test_the_host_spells_no_op_name() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.Dict):
                 for key, value in zip(node.keys, node.values, strict=True):
-                    if isinstance(key, ast.Constant) and key.value == "op" and isinstance(value, ast.Constant):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "op"
+                        and isinstance(value, ast.Constant)
+                    ):
                         bad.append(f"{path.name}:{node.lineno}: op {value.value!r}")
-            elif isinstance(node, ast.Compare) and any(isinstance(c, ast.Constant) and c.value in names
-                                                        for c in node.comparators):
+            elif isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and c.value in names for c in node.comparators
+            ):
                 bad.append(f"{path.name}:{node.lineno}: compares with an op name")
-            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "wire"
-                  and not hasattr(wire, node.attr)):
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "wire"
+                and not hasattr(wire, node.attr)
+            ):
                 bad.append(f"{path.name}:{node.lineno}: wire.{node.attr} is not declared")
     assert not bad, "\n".join(bad)

@@ -112,7 +112,9 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
 async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[str, Any]:
     vars_ = _env_vars(req.get("vars"))
     if s is not None:
-        script = "\n".join(f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items())
+        script = "\n".join(
+            f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items()
+        )
         async with s.lock:
             async for _ in s.run(script or ":", None, 1024):
                 pass
@@ -150,9 +152,15 @@ async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) 
     args += ["--", url, target_abs]
     env = command_env({"GIT_TERMINAL_PROMPT": "0"}, env_base)
     timeout = execs.timeout_s(req) or 300.0
-    proc = await asyncio.create_subprocess_exec(*args, cwd=cwd if os.path.isdir(cwd) else WORKDIR, env=env,
-                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=cwd if os.path.isdir(cwd) else WORKDIR,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
@@ -164,12 +172,27 @@ async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) 
         message = err.decode(errors="replace").strip()
         code = ALREADY_EXISTS if "already exists" in message else GIT_ERROR
         raise AgentError(code, message or "git clone failed", repoUrl=url, exitCode=proc.returncode)
-    rev = await asyncio.create_subprocess_exec("git", "-C", target_abs, "rev-parse", "HEAD", "--abbrev-ref", "HEAD",
-                                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
+    rev = await asyncio.create_subprocess_exec(
+        "git",
+        "-C",
+        target_abs,
+        "rev-parse",
+        "HEAD",
+        "--abbrev-ref",
+        "HEAD",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
     out, _ = await rev.communicate()
     lines = out.decode().split()
-    return {"success": True, "repoUrl": url, "targetDir": target_abs,
-            "commit": lines[0] if lines else None, "branch": lines[1] if len(lines) > 1 else branch}
+    return {
+        "success": True,
+        "repoUrl": url,
+        "targetDir": target_abs,
+        "commit": lines[0] if lines else None,
+        "branch": lines[1] if len(lines) > 1 else branch,
+    }
 
 
 if TYPE_CHECKING:  # not at run time: custom images may have python 3.9, which cannot evaluate `X | None`
@@ -232,7 +255,11 @@ async def start_process(conn: Conn, req: dict[str, Any], s: sessions.Session | N
     shown = command
     if s is not None and os.path.exists(s.env_file):
         # the session's exported state first, then this command's own env on top of it
-        own = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in _env_vars(req.get("env") or {}).items() if v is not None)
+        own = "".join(
+            f"export {k}={shlex.quote(v)}\n"
+            for k, v in _env_vars(req.get("env") or {}).items()
+            if v is not None
+        )
         command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
     await conn.reply(procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown))
 
@@ -273,26 +300,28 @@ async def get_session(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
     await conn.reply(sessions.describe(sessions.get(req.get("sessionId"))))
 
 
-HANDLERS: dict[str, Handler] = wire.table({
-    wire.PING: ping,
-    wire.EXEC: exec_,
-    wire.EXEC_STREAM: exec_stream,
-    wire.WRITE_FILE: write_file,
-    wire.READ_FILE: read_file,
-    wire.DELETE_FILE: delete_file,
-    wire.MKDIR: mkdir,
-    wire.LIST_FILES: list_files,
-    wire.GIT_CHECKOUT: git_checkout_op,
-    wire.SET_ENV_VARS: set_env_vars_op,
-    wire.START_PROCESS: start_process,
-    wire.LIST_PROCESSES: list_processes,
-    wire.GET_PROCESS: get_process,
-    wire.GET_PROCESS_LOGS: get_process_logs,
-    wire.STREAM_PROCESS_LOGS: stream_process_logs,
-    wire.KILL_PROCESS: kill_process,
-    wire.CREATE_SESSION: create_session,
-    wire.GET_SESSION: get_session,
-})
+HANDLERS: dict[str, Handler] = wire.table(
+    {
+        wire.PING: ping,
+        wire.EXEC: exec_,
+        wire.EXEC_STREAM: exec_stream,
+        wire.WRITE_FILE: write_file,
+        wire.READ_FILE: read_file,
+        wire.DELETE_FILE: delete_file,
+        wire.MKDIR: mkdir,
+        wire.LIST_FILES: list_files,
+        wire.GIT_CHECKOUT: git_checkout_op,
+        wire.SET_ENV_VARS: set_env_vars_op,
+        wire.START_PROCESS: start_process,
+        wire.LIST_PROCESSES: list_processes,
+        wire.GET_PROCESS: get_process,
+        wire.GET_PROCESS_LOGS: get_process_logs,
+        wire.STREAM_PROCESS_LOGS: stream_process_logs,
+        wire.KILL_PROCESS: kill_process,
+        wire.CREATE_SESSION: create_session,
+        wire.GET_SESSION: get_session,
+    }
+)
 
 
 async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
@@ -351,7 +380,11 @@ async def idle_watch(server: asyncio.AbstractServer) -> None:
             server.close()
             await asyncio.sleep(0.05)
             if ACTIVITY.active == 0:
-                print(f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox", file=sys.stderr, flush=True)
+                print(
+                    f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 os._exit(IDLE_EXIT)
             os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
 

@@ -52,7 +52,9 @@ class Session:
         return os.path.join(self.dir, "env.sh")
 
     def save(self) -> None:
-        write_json_atomic(os.path.join(self.dir, "meta.json"), {"id": self.id, "cwd": self.cwd, "env": self.env})
+        write_json_atomic(
+            os.path.join(self.dir, "meta.json"), {"id": self.id, "cwd": self.cwd, "env": self.env}
+        )
 
     async def _ensure_shell(self) -> asyncio.subprocess.Process:
         if self.proc is not None and self.proc.returncode is None:
@@ -61,9 +63,16 @@ class Session:
         r, w = os.pipe()
         cwd = self.cwd if os.path.isdir(self.cwd) else WORKDIR
         self.proc = await asyncio.create_subprocess_exec(
-            "/bin/bash", "--noprofile", "--norc", cwd=cwd, env=command_env(self.env),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            pass_fds=(w,), start_new_session=True,
+            "/bin/bash",
+            "--noprofile",
+            "--norc",
+            cwd=cwd,
+            env=command_env(self.env),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            pass_fds=(w,),
+            start_new_session=True,
         )
         os.close(w)
         loop = asyncio.get_running_loop()
@@ -76,7 +85,9 @@ class Session:
         self.proc.stdin.write(boot.encode())
         return self.proc
 
-    async def run(self, command: str, timeout: float | None, limit: int, merge: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
+    async def run(
+        self, command: str, timeout: float | None, limit: int, merge: bool = False
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
         """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done.
 
         merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order."""
@@ -140,8 +151,11 @@ class Session:
             status = await self._status()
             status_read = True
             if timed_out:
-                raise AgentError(TIMEOUT, f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
-                                 timeoutMs=int((timeout or 0) * 1000))
+                raise AgentError(
+                    TIMEOUT,
+                    f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
+                    timeoutMs=int((timeout or 0) * 1000),
+                )
             yield b"R", str(status).encode()
         finally:
             self.busy = False
@@ -217,7 +231,9 @@ class Session:
 
 
 def _stop_idle_shells(keep: Session) -> None:
-    live = [s for s in _sessions.values() if s is not keep and s.proc is not None and s.proc.returncode is None]
+    live = [
+        s for s in _sessions.values() if s is not keep and s.proc is not None and s.proc.returncode is None
+    ]
     idle = sorted((s for s in live if not s.busy and not s.lock.locked()), key=lambda s: s.used)
     for s in idle[: max(len(live) - MAX_SHELLS + 1, 0)]:
         s.stop_shell()

@@ -33,32 +33,62 @@ class Op(NamedTuple):
     session: bool = True  # accepts "session"
 
 
-PING = Op("ping", CALL, (), "{version, boot, startedAt}: ploy's own health check, which has no effect",
-          session=False)
+PING = Op(
+    "ping",
+    CALL,
+    (),
+    "{version, boot, startedAt}: ploy's own health check, which has no effect",
+    session=False,
+)
 EXEC = Op("exec", CALL, EXEC_FIELDS, "{stdout, stderr, exitCode, success, truncated?}")
-EXEC_STREAM = Op("execStream", STREAM, EXEC_FIELDS, "O frames: merged stdout and stderr; then {exitCode, success}")
+EXEC_STREAM = Op(
+    "execStream", STREAM, EXEC_FIELDS, "O frames: merged stdout and stderr; then {exitCode, success}"
+)
 WRITE_FILE = Op("writeFile", UPLOAD, ("path",), "{path, size}")
 READ_FILE = Op("readFile", DOWNLOAD, ("path",), "D frames: the file; then {path, size}")
 DELETE_FILE = Op("deleteFile", CALL, ("path", "recursive"), "{path, deleted}")
 MKDIR = Op("mkdir", CALL, ("path", "recursive"), "{path}")
 LIST_FILES = Op("listFiles", CALL, ("path",), "[{name, path, type, size?}] sorted by name")
-GIT_CHECKOUT = Op("gitCheckout", CALL, ("repoUrl", "branch", "depth", "targetDir", "timeoutMs"),
-                  "{success, repoUrl, targetDir, commit, branch}")
+GIT_CHECKOUT = Op(
+    "gitCheckout",
+    CALL,
+    ("repoUrl", "branch", "depth", "targetDir", "timeoutMs"),
+    "{success, repoUrl, targetDir, commit, branch}",
+)
 SET_ENV_VARS = Op("setEnvVars", CALL, ("vars",), "{ok}")
 START_PROCESS = Op("startProcess", CALL, ("command", "cwd", "env", "timeoutMs"), "the process record")
 LIST_PROCESSES = Op("listProcesses", CALL, (), "[process record]")
 GET_PROCESS = Op("getProcess", CALL, ("id",), "the process record, or null for an unknown id")
 GET_PROCESS_LOGS = Op("getProcessLogs", DOWNLOAD, ("id",), "D frames: the log so far; then {size}")
-STREAM_PROCESS_LOGS = Op("streamProcessLogs", STREAM, ("id",),
-                         "D frames: the log from its start, then live until the process ends; then its record")
+STREAM_PROCESS_LOGS = Op(
+    "streamProcessLogs",
+    STREAM,
+    ("id",),
+    "D frames: the log from its start, then live until the process ends; then its record",
+)
 KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs"), "the process record")
 CREATE_SESSION = Op("createSession", CALL, ("options",), "{sessionId, cwd}", session=False)
 GET_SESSION = Op("getSession", CALL, ("sessionId",), "{sessionId, cwd}", session=False)
 
 OPS: tuple[Op, ...] = (
-    PING, EXEC, EXEC_STREAM, WRITE_FILE, READ_FILE, DELETE_FILE, MKDIR, LIST_FILES, GIT_CHECKOUT, SET_ENV_VARS,
-    START_PROCESS, LIST_PROCESSES, GET_PROCESS, GET_PROCESS_LOGS, STREAM_PROCESS_LOGS, KILL_PROCESS,
-    CREATE_SESSION, GET_SESSION,
+    PING,
+    EXEC,
+    EXEC_STREAM,
+    WRITE_FILE,
+    READ_FILE,
+    DELETE_FILE,
+    MKDIR,
+    LIST_FILES,
+    GIT_CHECKOUT,
+    SET_ENV_VARS,
+    START_PROCESS,
+    LIST_PROCESSES,
+    GET_PROCESS,
+    GET_PROCESS_LOGS,
+    STREAM_PROCESS_LOGS,
+    KILL_PROCESS,
+    CREATE_SESSION,
+    GET_SESSION,
 )
 BY_NAME = {op.name: op for op in OPS}
 

@@ -84,7 +84,9 @@ def test_ai_field_takes_true_false_or_record_replay(tmp_path: Path) -> None:
         ("ai: maybe\n", 1, "ai", "true or false"),
     ],
 )
-def test_ai_field_errors_name_line_and_field(tmp_path: Path, text: str, line: int, field: str, words: str) -> None:
+def test_ai_field_errors_name_line_and_field(
+    tmp_path: Path, text: str, line: int, field: str, words: str
+) -> None:
     (tmp_path / "calls.jsonl").write_text("")
     with pytest.raises(ConfigError) as info:
         parse_config(text, tmp_path / "ploy.yaml")
@@ -94,21 +96,41 @@ def test_ai_field_errors_name_line_and_field(tmp_path: Path, text: str, line: in
 def test_ai_flags_are_the_plugins_and_need_ai_true(tmp_path: Path, dev_server: type[DevServer]) -> None:
     from runtime.cli import build_parser
 
-    help_text = build_parser()._subparsers._group_actions[0].choices["dev"].format_help()  # type: ignore[union-attr]
-    assert "--ai-record FILE" in help_text and "--ai-replay FILE" in help_text and "--ai-replay-speed N" in help_text
+    help_text = build_parser()._subparsers._group_actions[0].choices["dev"].format_help()  # type: ignore[union-attr,index]
+    assert (
+        "--ai-record FILE" in help_text
+        and "--ai-replay FILE" in help_text
+        and "--ai-replay-speed N" in help_text
+    )
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "index.py").write_text("from runtime.http import Response\n\nasync def fetch(r, env):\n    return Response('x')\n")
+    (tmp_path / "src" / "index.py").write_text(
+        "from runtime.http import Response\n\nasync def fetch(r, env):\n    return Response('x')\n"
+    )
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\n")
     (tmp_path / "calls.jsonl").write_text("")
-    cmd = [sys.executable, "-m", "runtime.cli", "dev", str(tmp_path), "--ai-replay", str(tmp_path / "calls.jsonl")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "runtime.cli",
+        "dev",
+        str(tmp_path),
+        "--ai-replay",
+        str(tmp_path / "calls.jsonl"),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 2 and "--ai-replay needs `ai: true` in ploy.yaml" in out.stderr
-    both = subprocess.run(cmd + ["--ai-record", "x.jsonl"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    both = subprocess.run(
+        cmd + ["--ai-record", "x.jsonl"], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
     (tmp_path / "ploy.yaml").write_text("kind: dynamic\nai: true\n")
-    speed = subprocess.run([*cmd[:5], "--ai-replay-speed", "0"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    speed = subprocess.run(
+        [*cmd[:5], "--ai-replay-speed", "0"], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert speed.returncode == 2 and "--ai-replay-speed needs a recording" in speed.stderr
-    missing = subprocess.run([*cmd[:5], "--ai-replay", "nope.jsonl"], capture_output=True, text=True, cwd=REPO, timeout=60)
+    missing = subprocess.run(
+        [*cmd[:5], "--ai-replay", "nope.jsonl"], capture_output=True, text=True, cwd=REPO, timeout=60
+    )
     assert missing.returncode == 2 and "nope.jsonl: --ai-replay: no such recording" in missing.stderr
 
 
@@ -118,10 +140,18 @@ def test_ai_flags_are_the_plugins_and_need_ai_true(tmp_path: Path, dev_server: t
 def test_normalising_ignores_form_but_not_content() -> None:
     a = {"model": "openai/gpt-5.5", "temperature": 1.0, "stream": False, "tools": None,
          "messages": [{"role": "user", "content": "hi"}]}  # fmt: skip
-    b = {"messages": [{"content": [{"type": "text", "text": "hi"}], "role": "user"}], "temperature": 1, "model": "x"}
+    b = {
+        "messages": [{"content": [{"type": "text", "text": "hi"}], "role": "user"}],
+        "temperature": 1,
+        "model": "x",
+    }
     assert normalise(a) == normalise(b)
-    assert normalise({"system": "be brief", "messages": []}) == normalise({"system": [{"type": "text", "text": "be brief"}]} | {"messages": []})
-    assert normalise({"messages": [{"role": "user", "content": "hi"}]}) != normalise({"messages": [{"role": "user", "content": "hi!"}]})
+    assert normalise({"system": "be brief", "messages": []}) == normalise(
+        {"system": [{"type": "text", "text": "be brief"}]} | {"messages": []}
+    )
+    assert normalise({"messages": [{"role": "user", "content": "hi"}]}) != normalise(
+        {"messages": [{"role": "user", "content": "hi!"}]}
+    )
     assert normalise({"stream": True}) != normalise({})
 
 
@@ -134,7 +164,12 @@ def test_differences_point_at_what_changed() -> None:
 
 
 def _line(provider: str, endpoint: str, model: str | None, request: Any, content: str, **extra: Any) -> str:
-    response = {"status": 200, "ms": 1.0, "headers": {"content-type": "application/json"}, "json": {"answer": content}}
+    response = {
+        "status": 200,
+        "ms": 1.0,
+        "headers": {"content-type": "application/json"},
+        "json": {"answer": content},
+    }
     return json.dumps({"provider": provider, "method": "POST", "endpoint": endpoint, "model": model, "request": request,
                        "response": response, **extra})  # fmt: skip
 
@@ -142,7 +177,10 @@ def _line(provider: str, endpoint: str, model: str | None, request: Any, content
 def test_identical_requests_replay_in_order_then_from_the_start(tmp_path: Path) -> None:
     body = {"model": "openai/gpt-5.5", "messages": [{"role": "user", "content": "again"}]}
     path = tmp_path / "calls.jsonl"
-    path.write_text("\n".join(_line("openai", "/chat/completions", "openai/gpt-5.5", body, f"#{n}") for n in (1, 2, 3)) + "\n")
+    path.write_text(
+        "\n".join(_line("openai", "/chat/completions", "openai/gpt-5.5", body, f"#{n}") for n in (1, 2, 3))
+        + "\n"
+    )
     replayer = Replayer(path, 0)
     call = Call("openai", "POST", "/chat/completions", "gpt-5.5", normalise(body))
     answers = [json.loads(replayer.answer(call).answer().body or b"")["answer"] for _ in range(5)]
@@ -166,11 +204,19 @@ def test_a_miss_names_the_closest_recorded_call_and_what_differs(tmp_path: Path)
     with pytest.raises(ReplayMiss) as info:
         replayer.answer(Call("openai", "POST", "/chat/completions", "gpt-5.5", normalise({"messages": sent})))
     message = str(info.value)
-    assert f"no recorded call in {path} matches POST /v1/chat/completions (openai, model 'gpt-5.5')" in message
+    assert (
+        f"no recorded call in {path} matches POST /v1/chat/completions (openai, model 'gpt-5.5')" in message
+    )
     assert "Closest: line 2," in message
-    assert 'messages[0].content[0].text: recorded "list the files in the repository" but got "list all the files' in message
+    assert (
+        'messages[0].content[0].text: recorded "list the files in the repository" but got "list all the files'
+        in message
+    )
     # Two recordings differ from it in the model only: the first in the file is named.
-    with pytest.raises(ReplayMiss, match=r"Closest: line 2, .* which differs in model: recorded \"gpt-5.5\" but got \"gpt-9\"$"):
+    with pytest.raises(
+        ReplayMiss,
+        match=r"Closest: line 2, .* which differs in model: recorded \"gpt-5.5\" but got \"gpt-9\"$",
+    ):
         replayer.answer(Call("openai", "POST", "/chat/completions", "gpt-9", normalise({"messages": turn})))
 
 
@@ -186,12 +232,40 @@ def test_recorded_bodies_and_events_come_back_byte_for_byte(tmp_path: Path) -> N
     event in a form that is not plain lines; non-JSON data ([DONE])."""
     path = tmp_path / "calls.jsonl"
     rec = Recorder(path)
-    bodies = [b'{"a":1,"b":"\xc3\xa9"}', b'{"a": 1, "b": "\\u00e9"}', b'{\n  "a": [\n    1\n  ]\n}', b"plain text", b"\xff\xfe"]
+    bodies = [
+        b'{"a":1,"b":"\xc3\xa9"}',
+        b'{"a": 1, "b": "\\u00e9"}',
+        b'{\n  "a": [\n    1\n  ]\n}',
+        b"plain text",
+        b"\xff\xfe",
+    ]
     for n, body in enumerate(bodies):
-        rec.add(Call("openai", "POST", f"/x{n}", None, None), None, False, None, 200, {"content-type": "x"}, body, None, 1.0, (None, None))
+        rec.add(
+            Call("openai", "POST", f"/x{n}", None, None),
+            None,
+            False,
+            None,
+            200,
+            {"content-type": "x"},
+            body,
+            None,
+            1.0,
+            (None, None),
+        )
     events = [(1.0, b'event: message_start\ndata: {"type": "message_start"}\n\n'), (2.5, b'data: {"x":"\xc3\xa9"}\n\n'),
               (3.0, b"data: [DONE]\n\n"), (4.0, b": keep-alive\n\n"), (5.0, b"id: 7\ndata: {}\n\n")]  # fmt: skip
-    rec.add(Call("openai", "POST", "/s", None, None), None, False, None, 200, {"content-type": "text/event-stream"}, None, events, 5.0, (3, 4))
+    rec.add(
+        Call("openai", "POST", "/s", None, None),
+        None,
+        False,
+        None,
+        200,
+        {"content-type": "text/event-stream"},
+        None,
+        events,
+        5.0,
+        (3, 4),
+    )
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert lines[0]["response"]["json"] == {"a": 1, "b": "é"} and "style" not in lines[0]["response"]
     assert lines[1]["response"]["style"] == "spaced-ascii" and lines[2]["response"]["style"] == "indent"
@@ -208,7 +282,9 @@ def test_recorded_bodies_and_events_come_back_byte_for_byte(tmp_path: Path) -> N
 def test_keys_and_tokens_are_never_written(tmp_path: Path) -> None:
     path = tmp_path / "calls.jsonl"
     token = "ploy_ai_eyJwIjoiYWJjIiwiZXhwIjoxfQ.c2lnbmF0dXJlc2lnbmF0dXJl"
-    request = {"messages": [{"role": "user", "content": f"my key is sk-proj-abcdefghijklmnopqrstuvwx and {token}"}]}
+    request = {
+        "messages": [{"role": "user", "content": f"my key is sk-proj-abcdefghijklmnopqrstuvwx and {token}"}]
+    }
     Recorder(path, secrets=["custom-secret-1234"]).add(
         Call("openai", "POST", "/chat/completions", None, None), None, False, request, 200,
         {"content-type": "application/json", "set-cookie": "s=1", "authorization": "Bearer custom-secret-1234"},
@@ -257,7 +333,11 @@ def test_record_then_replay_without_upstream_or_keys(stack: AiStack, homes: Path
     assert lines[2]["response"]["events"][0]["ms"] <= lines[2]["response"]["ms"]
     assert lines[4].get("byDefault") is True and "byDefault" not in lines[0]
     text = recording.read_text()
-    assert stack.upstream.openai_key not in text and stack.upstream.anthropic_key not in text and "ploy_ai_" not in text
+    assert (
+        stack.upstream.openai_key not in text
+        and stack.upstream.anthropic_key not in text
+        and "ploy_ai_" not in text
+    )
 
     # A gateway with no credentials at all and no upstream: replay counts as signed in.
     project = homes / "replaying"
@@ -273,11 +353,16 @@ def test_record_then_replay_without_upstream_or_keys(stack: AiStack, homes: Path
         assert offline.upstream.requests == []
         offline.flush_log()
         entries = [json.loads(x) for x in offline.gateway.calllog.path.read_text().splitlines()]
-        assert [e["mode"] for e in entries] == ["replay"] * 5 and entries[0]["outputTokens"] == lines[0]["usage"]["output"]
+        assert [e["mode"] for e in entries] == ["replay"] * 5 and entries[0]["outputTokens"] == lines[0][
+            "usage"
+        ]["output"]
         miss = httpx.post(offline.gateway.base_url + "/v1/chat/completions", headers=auth(offline),
                           json={"model": "openai/gpt-5.5", "messages": [{"role": "user", "content": "hello world"}]})  # fmt: skip
         assert miss.status_code == 404 and miss.headers["x-should-retry"] == "false"
-        assert "Closest: line 1" in miss.json()["error"]["message"] and '"héllo wörld"' in miss.json()["error"]["message"]
+        assert (
+            "Closest: line 1" in miss.json()["error"]["message"]
+            and '"héllo wörld"' in miss.json()["error"]["message"]
+        )
     finally:
         offline.close()
 
@@ -289,12 +374,22 @@ def test_official_sdks_record_and_replay(stack: AiStack, homes: Path) -> None:
 
     def run(s: AiStack) -> list[Any]:
         o = openai.OpenAI(base_url=s.gateway.base_url + "/v1", api_key=s.gateway.mint_token(), max_retries=0)
-        a = anthropic.Anthropic(base_url=s.gateway.base_url + "/v1", api_key=s.gateway.mint_token(), max_retries=0)
+        a = anthropic.Anthropic(
+            base_url=s.gateway.base_url + "/v1", api_key=s.gateway.mint_token(), max_retries=0
+        )
         tools = [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}]
-        done = o.chat.completions.create(model="openai/gpt-5.5", messages=[{"role": "user", "content": "go"}], tools=tools)
-        chunks = o.chat.completions.create(model="openai/gpt-5.5", messages=[{"role": "user", "content": "x y z"}], stream=True)
-        msg = a.messages.create(model="anthropic/claude-x", max_tokens=64, messages=[{"role": "user", "content": "hey"}])
-        with a.messages.stream(model="claude-x", max_tokens=64, messages=[{"role": "user", "content": "s t"}]) as st:
+        done = o.chat.completions.create(
+            model="openai/gpt-5.5", messages=[{"role": "user", "content": "go"}], tools=tools
+        )
+        chunks = o.chat.completions.create(
+            model="openai/gpt-5.5", messages=[{"role": "user", "content": "x y z"}], stream=True
+        )
+        msg = a.messages.create(
+            model="anthropic/claude-x", max_tokens=64, messages=[{"role": "user", "content": "hey"}]
+        )
+        with a.messages.stream(
+            model="claude-x", max_tokens=64, messages=[{"role": "user", "content": "s t"}]
+        ) as st:
             streamed = "".join(st.text_stream)
         return [done.model_dump(), [c.model_dump() for c in chunks], msg.model_dump(), streamed]
 
@@ -312,7 +407,9 @@ def test_official_sdks_record_and_replay(stack: AiStack, homes: Path) -> None:
         offline.close()
 
 
-def soulforge(gateway_url: str, token: str, cwd: Path, prompt: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def soulforge(
+    gateway_url: str, token: str, cwd: Path, prompt: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "PLOY_AI"))}
     env |= {"PLOY_AI_URL": gateway_url, "OPENAI_BASE_URL": gateway_url + "/v1", "OPENAI_API_KEY": token,
             "ANTHROPIC_BASE_URL": gateway_url + "/v1", "ANTHROPIC_API_KEY": token}  # fmt: skip
@@ -323,24 +420,32 @@ def soulforge(gateway_url: str, token: str, cwd: Path, prompt: str, *extra: str)
 @pytest.mark.parametrize("model", ["openai/gpt-5.5", "anthropic/claude-x"])
 def test_a_50_turn_agent_session_replays_to_the_same_output(stack: AiStack, homes: Path, model: str) -> None:
     recording = homes / f"session-{model.split('/')[0]}.jsonl"
-    stack.upstream.script = [ToolCall("run_shell", {"command": f"echo turn {n} > turn.txt && cat turn.txt"}) for n in range(49)]
+    stack.upstream.script = [
+        ToolCall("run_shell", {"command": f"echo turn {n} > turn.txt && cat turn.txt"}) for n in range(49)
+    ]
     stack.upstream.script.append(Text("All 50 turns done; last said {tool_result}"))
     work = homes / f"agent-work-{model.split('/')[0]}"  # the same folder both times: it is in the prompt
     work.mkdir()
     stack.configure(record=recording)
     gw = stack.gateway
-    recorded = soulforge(gw.base_url, gw.mint_token(), work, "take fifty turns", "--model", model, "--max-steps", "60")
+    recorded = soulforge(
+        gw.base_url, gw.mint_token(), work, "take fifty turns", "--model", model, "--max-steps", "60"
+    )
     assert recorded.returncode == 0, recorded.stderr
     assert "All 50 turns done; last said exit code 0\nturn 48" in recorded.stdout
     assert len(stack.upstream.requests) == 50 and len(recording.read_text().splitlines()) == 50
     (work / "turn.txt").unlink()
     stack.configure(replay=recording, speed=0)
     stack.reset()
-    replayed = soulforge(gw.base_url, gw.mint_token(), work, "take fifty turns", "--model", model, "--max-steps", "60")
+    replayed = soulforge(
+        gw.base_url, gw.mint_token(), work, "take fifty turns", "--model", model, "--max-steps", "60"
+    )
     assert replayed.returncode == 0, replayed.stderr
     assert replayed.stdout == recorded.stdout and stack.upstream.requests == []
     # The agent asks for something else: the miss says what changed, and the agent reports it.
-    missed = soulforge(gw.base_url, gw.mint_token(), work, "take sixty turns", "--model", model, "--max-steps", "60")
+    missed = soulforge(
+        gw.base_url, gw.mint_token(), work, "take sixty turns", "--model", model, "--max-steps", "60"
+    )
     assert missed.returncode == 1 and "HTTP 404" in missed.stderr and "no recorded call" in missed.stderr
     assert 'recorded "take fifty turns" but got "take sixty turns"' in missed.stderr
 
@@ -388,7 +493,12 @@ def test_ploy_dev_records_then_replays_offline(tmp_path: Path, dev_server: type[
     (project / "src" / "index.py").write_text(textwrap.dedent(WORKER))
     (project / "ploy.yaml").write_text("kind: dynamic\nai:\n  record: tests/ai-calls.jsonl\n")
     config = {"PLOY_CONFIG_HOME": str(tmp_path / "config")}
-    env = {**config, **NO_KEYS, "PLOY_OPENAI_API_KEY": up.openai_key, "PLOY_OPENAI_BASE_URL": up.openai_base_url}
+    env = {
+        **config,
+        **NO_KEYS,
+        "PLOY_OPENAI_API_KEY": up.openai_key,
+        "PLOY_OPENAI_BASE_URL": up.openai_base_url,
+    }
     server = dev_server(project, env=env).start()
     recording = project / "tests" / "ai-calls.jsonl"
     assert f"ai: recording every call to {recording}" in server.output
@@ -400,8 +510,13 @@ def test_ploy_dev_records_then_replays_offline(tmp_path: Path, dev_server: type[
 
     # No upstream key, no upstream either (requests to it would fail): --ai-replay answers.
     (project / "ploy.yaml").write_text("kind: dynamic\nai: true\n")
-    offline = dev_server(project, env={**config, **NO_KEYS}, args=["--ai-replay", str(recording), "--ai-replay-speed", "0"]).start()
-    assert f"ai: replaying 2 recorded call(s) from {recording} (at once); no provider is called" in offline.output
+    offline = dev_server(
+        project, env={**config, **NO_KEYS}, args=["--ai-replay", str(recording), "--ai-replay-speed", "0"]
+    ).start()
+    assert (
+        f"ai: replaying 2 recorded call(s) from {recording} (at once); no provider is called"
+        in offline.output
+    )
     assert "not signed in" not in offline.output
     before = len(up.requests)
     assert offline.get("/chat?q=one").content == chat.content
@@ -409,7 +524,10 @@ def test_ploy_dev_records_then_replays_offline(tmp_path: Path, dev_server: type[
     assert len(up.requests) == before
     miss = offline.get("/chat?q=three")
     assert miss.status_code == 500 and miss.json()["code"] == "NOT_FOUND"
-    assert 'Closest: line 1, POST /v1/chat/completions (openai, model \'gpt-5.5\'), which differs in messages[0].content[0].text: recorded "one" but got "three"' in miss.json()["message"]
+    assert (
+        'Closest: line 1, POST /v1/chat/completions (openai, model \'gpt-5.5\'), which differs in messages[0].content[0].text: recorded "one" but got "three"'
+        in miss.json()["message"]
+    )
     offline.wait_output("ai: replay: no recorded call")
 
 
@@ -424,7 +542,9 @@ def test_a_broken_recording_stops_ploy_dev_and_a_reload_switches_modes(tmp_path:
     env = {**os.environ, "PLOY_CONFIG_HOME": str(tmp_path / "config"), **NO_KEYS}
     out = subprocess.run([sys.executable, "-m", "runtime.cli", "dev", str(project), "--port", "0"],
                          capture_output=True, text=True, cwd=REPO, env=env, timeout=60)  # fmt: skip
-    assert out.returncode == 2 and f"{project / 'broken.jsonl'}:1: not a recorded call (KeyError" in out.stderr
+    assert (
+        out.returncode == 2 and f"{project / 'broken.jsonl'}:1: not a recorded call (KeyError" in out.stderr
+    )
 
     (project / "ploy.yaml").write_text("kind: dynamic\nai: true\n")
     keys = {"PLOY_CONFIG_HOME": str(tmp_path / "config"), **NO_KEYS, "PLOY_OPENAI_API_KEY": up.openai_key,

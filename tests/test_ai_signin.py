@@ -48,7 +48,7 @@ def test_not_signed_in_gives_sandboxes_nothing_until_a_login(homes: Path) -> Non
         async def chat() -> PloyError | dict[str, object]:
             ai = AiBinding(gw)
             try:
-                return await ai.chat(body)  # type: ignore[no-any-return]
+                return await ai.chat(body)
             except PloyError as exc:
                 return exc
             finally:
@@ -109,7 +109,9 @@ def upstream() -> Iterator[FakeUpstream]:
     bg.stop()
 
 
-def test_ploy_dev_says_what_to_run_then_picks_up_a_login(tmp_path: Path, dev_server: type[DevServer], upstream: FakeUpstream) -> None:
+def test_ploy_dev_says_what_to_run_then_picks_up_a_login(
+    tmp_path: Path, dev_server: type[DevServer], upstream: FakeUpstream
+) -> None:
     project = tmp_path / "proj"
     (project / "src").mkdir(parents=True)
     (project / "src" / "index.py").write_text(textwrap.dedent(WORKER))
@@ -129,4 +131,6 @@ def test_ploy_dev_says_what_to_run_then_picks_up_a_login(tmp_path: Path, dev_ser
     assert login.returncode == 0, login.stderr
     after = server.get("/")  # the next call, without a restart
     assert after.status_code == 200 and after.text == "echo: hi"
-    server.wait_output("ai: signed in (openai): sandboxes get the gateway's credentials from their next call", timeout=10)
+    server.wait_output(
+        "ai: signed in (openai): sandboxes get the gateway's credentials from their next call", timeout=10
+    )

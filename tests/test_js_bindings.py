@@ -162,7 +162,11 @@ async def _harness(tmp_path: Path) -> tuple[Harness, Binding]:
 async def test_env_has_plain_vars_and_proxies(tmp_path: Path, specs: None) -> None:
     h, _ = await _harness(tmp_path)
     try:
-        assert await (await h.request("/")).json() == {"keys": ["TEST", "PLAIN"], "plain": "a string var", "type": "function"}
+        assert await (await h.request("/")).json() == {
+            "keys": ["TEST", "PLAIN"],
+            "plain": "a string var",
+            "type": "function",
+        }
     finally:
         await h.close()
 
@@ -177,7 +181,10 @@ async def test_sync_method_returns_a_lazy_child_proxy(tmp_path: Path, specs: Non
         assert out["tag"] == "[object TestChild]"
         assert binding.log == ["get:alpha", "hello:alpha"]
         out = await (await h.request("/create")).json()
-        assert out == {"name": "beta", "res": {"text": "hello from beta", "options": None, "n": None}}  # async: all props
+        assert out == {
+            "name": "beta",
+            "res": {"text": "hello from beta", "options": None, "n": None},
+        }  # async: all props
     finally:
         await h.close()
 
@@ -213,7 +220,7 @@ async def test_stream_method_is_pulled_on_demand(tmp_path: Path, specs: None) ->
         resp = await h.request("/stream")
         body = resp._body
         assert binding.log == ["get:s"]  # nothing produced before the server reads
-        chunks = [c async for c in body]  # type: ignore[union-attr]
+        chunks = [c async for c in body]
         assert b"".join(chunks) == b"0\n1\n2\n"
         assert binding.log[-1] == "closed"
 

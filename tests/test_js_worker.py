@@ -23,7 +23,10 @@ pytestmark = pytest.mark.asyncio
 
 
 async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path) -> None:
-    h = await Harness.load(write_module(tmp_path, """
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            """
         globalThis.pulls = 0;
         export default {
           fetch(request) {
@@ -41,21 +44,23 @@ async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path)
             return new Response(body, { headers: { "content-type": "text/plain" } });
           },
         };
-    """))
+    """,
+        )
+    )
     try:
         resp = await h.request("/")
         assert resp.status == 200 and resp.headers.get("content-type") == "text/plain"
         body = resp._body
-        chunks = [chunk async for chunk in body]  # type: ignore[union-attr]
+        chunks = [chunk async for chunk in body]
         assert chunks == [b"chunk1;", b"chunk2;", b"chunk3;"]
 
         # a consumer that stops early: nothing is pulled beyond what it asked for, then JS sees cancel
         resp = await h.request("/")
         it = resp._body
-        first = await it.__anext__()  # type: ignore[union-attr]
+        first = await it.__anext__()
         assert first == b"chunk1;"
         await asyncio.sleep(0.05)
-        await it.aclose()  # type: ignore[union-attr]
+        await it.aclose()
         assert any("cancelled after 1" in line for line in h.logs), h.logs
         assert "[test] request aborted: AbortError" in h.logs
     finally:
@@ -64,14 +69,17 @@ async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path)
 
 async def test_infinite_loop_is_an_error_and_the_worker_lives_on(tmp_path: Path) -> None:
     h = await Harness.load(
-        write_module(tmp_path, """
+        write_module(
+            tmp_path,
+            """
             export default {
               async fetch(request) {
                 if (new URL(request.url).pathname === "/loop") { await null; for (;;) {} }
                 return new Response("fine");
               },
             };
-        """),
+        """,
+        ),
         limits=Limits(cpu_ms=100, memory_mb=64),
     )
     try:
@@ -85,10 +93,11 @@ async def test_infinite_loop_is_an_error_and_the_worker_lives_on(tmp_path: Path)
         await h.close()
 
 
-
 async def test_a_timer_callback_stopped_by_the_cpu_limit_leaves_other_timers_running(tmp_path: Path) -> None:
     h = await Harness.load(
-        write_module(tmp_path, """
+        write_module(
+            tmp_path,
+            """
             export default {
               async fetch(request) {
                 if (new URL(request.url).pathname === "/spin-later") {
@@ -99,7 +108,8 @@ async def test_a_timer_callback_stopped_by_the_cpu_limit_leaves_other_timers_run
                 return new Response("woke");
               },
             };
-        """),
+        """,
+        ),
         limits=Limits(cpu_ms=100, memory_mb=64),
     )
     try:
@@ -115,14 +125,17 @@ async def test_a_timer_callback_stopped_by_the_cpu_limit_leaves_other_timers_run
 async def test_many_and_large_host_ops_from_one_turn_all_arrive(tmp_path: Path) -> None:
     """Ops reach the host as JSON texts; several big ones from one turn must not be lost or mangled."""
     h = await Harness.load(
-        write_module(tmp_path, """
+        write_module(
+            tmp_path,
+            """
             export default {
               fetch(request) {
                 for (let i = 0; i < 300; i++) console.log(`line ${i} ` + "x".repeat(i * 7));
                 return new Response("y".repeat(200000) + "é");
               },
             };
-        """),
+        """,
+        ),
     )
     try:
         for _ in range(2):
@@ -133,9 +146,12 @@ async def test_many_and_large_host_ops_from_one_turn_all_arrive(tmp_path: Path) 
     finally:
         await h.close()
 
+
 async def test_memory_limit_error_then_recovery(tmp_path: Path) -> None:
     h = await Harness.load(
-        write_module(tmp_path, """
+        write_module(
+            tmp_path,
+            """
             export default {
               fetch(request) {
                 if (new URL(request.url).pathname === "/hog") {
@@ -145,7 +161,8 @@ async def test_memory_limit_error_then_recovery(tmp_path: Path) -> None:
                 return new Response("fine");
               },
             };
-        """),
+        """,
+        ),
         limits=Limits(cpu_ms=5000, memory_mb=32),
     )
     try:
@@ -158,7 +175,10 @@ async def test_memory_limit_error_then_recovery(tmp_path: Path) -> None:
 
 
 async def test_concurrent_requests_interleave_on_timers(tmp_path: Path) -> None:
-    h = await Harness.load(write_module(tmp_path, """
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            """
         const events = [];
         export default {
           async fetch(request) {
@@ -169,7 +189,9 @@ async def test_concurrent_requests_interleave_on_timers(tmp_path: Path) -> None:
             return Response.json(events);
           },
         };
-    """))
+    """,
+        )
+    )
     try:
         t = time.monotonic()
         slow_task = asyncio.ensure_future(h.request("/slow"))
@@ -186,7 +208,10 @@ async def test_concurrent_requests_interleave_on_timers(tmp_path: Path) -> None:
 
 
 async def test_console_output_is_tagged_with_its_request(tmp_path: Path) -> None:
-    h = await Harness.load(write_module(tmp_path, """
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            """
         export default {
           async fetch(request) {
             const id = new URL(request.url).searchParams.get("id");
@@ -198,12 +223,19 @@ async def test_console_output_is_tagged_with_its_request(tmp_path: Path) -> None
             return new Response("ok");
           },
         };
-    """))
+    """,
+        )
+    )
     try:
         await asyncio.gather(h.request("/?id=1", prefix="[req-1]"), h.request("/?id=2", prefix="[req-2]"))
         await asyncio.sleep(0.05)
-        assert "[req-1] sync 1 { nested: { deep: { deeper: [Array] } }, list: [ 1, 'two' ], m: Set(1) { 'k' } }" in h.logs
-        assert "[req-2] {\n  long: '" + "x" * 70 + "',\n  n: 1\n}" in h.logs  # too long for one line: broken like node
+        assert (
+            "[req-1] sync 1 { nested: { deep: { deeper: [Array] } }, list: [ 1, 'two' ], m: Set(1) { 'k' } }"
+            in h.logs
+        )
+        assert (
+            "[req-2] {\n  long: '" + "x" * 70 + "',\n  n: 1\n}" in h.logs
+        )  # too long for one line: broken like node
         for rid in ("1", "2"):
             assert f"[req-{rid}] after timer {rid}" in h.logs
             assert f"[req-{rid}] late timer {rid}" in h.logs
@@ -212,7 +244,10 @@ async def test_console_output_is_tagged_with_its_request(tmp_path: Path) -> None
 
 
 async def test_uncaught_errors_and_bad_results(tmp_path: Path) -> None:
-    h = await Harness.load(write_module(tmp_path, """
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            """
         export default {
           async fetch(request) {
             const p = new URL(request.url).pathname;
@@ -223,7 +258,9 @@ async def test_uncaught_errors_and_bad_results(tmp_path: Path) -> None:
             return new Response("ok");
           },
         };
-    """))
+    """,
+        )
+    )
     try:
         with pytest.raises(WorkerError, match="TypeError: bad thing") as e:
             await h.request("/throw")
@@ -234,7 +271,10 @@ async def test_uncaught_errors_and_bad_results(tmp_path: Path) -> None:
             await h.request("/notresponse")
         assert await (await h.request("/")).text() == "ok"
         await h.request("/logged")
-        assert any(line.startswith("[test] RangeError: logged\n    at fetch (") and "worker.js:8:" in line for line in h.logs), h.logs
+        assert any(
+            line.startswith("[test] RangeError: logged\n    at fetch (") and "worker.js:8:" in line
+            for line in h.logs
+        ), h.logs
     finally:
         await h.close()
 
@@ -255,7 +295,10 @@ async def test_load_errors_are_readable(tmp_path: Path, source: str, message: st
 
 
 async def test_request_fields_and_body_reach_js(tmp_path: Path) -> None:
-    h = await Harness.load(write_module(tmp_path, """
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            """
         export default {
           async fetch(request) {
             const bytes = new Uint8Array(await request.arrayBuffer());
@@ -265,11 +308,19 @@ async def test_request_fields_and_body_reach_js(tmp_path: Path) -> None:
             }, { headers: [["set-cookie", "a=1"], ["set-cookie", "b=2"]] });
           },
         };
-    """))
+    """,
+        )
+    )
     try:
         body = bytes(range(256)) * 4
         resp = await h.request("/p?q=1", method="PUT", headers={"user-agent": "tester"}, body=body)
-        assert await resp.json() == {"method": "PUT", "url": "http://localhost:8787/p?q=1", "ua": "tester", "len": 1024, "last": 255}
+        assert await resp.json() == {
+            "method": "PUT",
+            "url": "http://localhost:8787/p?q=1",
+            "ua": "tester",
+            "len": 1024,
+            "last": 255,
+        }
         assert resp.headers.getSetCookie() == ["a=1", "b=2"]
     finally:
         await h.close()
@@ -315,13 +366,18 @@ async def test_stack_is_mapped_to_the_typescript_source(tmp_path: Path) -> None:
 
 
 async def test_a_frame_inside_ploys_js_names_its_file_and_line(tmp_path: Path) -> None:
-    h = await Harness.load(write_module(tmp_path, """
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            """
         export default {
           fetch() {
             return new Response("x", { headers: [["bad name", "v"]] });
           },
         };
-    """))
+    """,
+        )
+    )
     try:
         with pytest.raises(WorkerError, match="Invalid header name") as e:
             await h.request("/")
@@ -337,7 +393,10 @@ async def test_a_frame_inside_ploys_js_names_its_file_and_line(tmp_path: Path) -
 async def test_outbound_fetch_streams_and_aborts(tmp_path: Path, unused_tcp_port: int) -> None:
     server = await _start_http_server(unused_tcp_port)
     base = f"http://127.0.0.1:{unused_tcp_port}"
-    h = await Harness.load(write_module(tmp_path, f"""
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            f"""
         const BASE = "{base}";
         export default {{
           async fetch(request) {{
@@ -366,7 +425,9 @@ async def test_outbound_fetch_streams_and_aborts(tmp_path: Path, unused_tcp_port
             return fetch(BASE + "/stream");  // passed straight through
           }},
         }};
-    """))
+    """,
+        )
+    )
     try:
         assert await (await h.request("/json")).json() == {
             "status": 200, "ok": True, "ct": "application/json", "body": {"got": '{"a":1}', "x-test": "yes"},
@@ -378,7 +439,7 @@ async def test_outbound_fetch_streams_and_aborts(tmp_path: Path, unused_tcp_port
         assert await (await h.request("/abort")).text() == "AbortError"
         assert await (await h.request("/refused")).text() == "TypeError"
         resp = await h.request("/stream")
-        chunks = [c async for c in resp._body]  # type: ignore[union-attr]
+        chunks = [c async for c in resp._body]
         assert b"".join(chunks) == b"part0\npart1\npart2\n"
     finally:
         await h.close()
@@ -399,7 +460,10 @@ async def _start_http_server(port: int) -> asyncio.Server:
 
         def send(status: str, hdrs: dict[str, str], data: bytes) -> None:
             extra = "".join(f"{k}: {v}\r\n" for k, v in hdrs.items())
-            writer.write(f"HTTP/1.1 {status}\r\n{extra}content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode() + data)
+            writer.write(
+                f"HTTP/1.1 {status}\r\n{extra}content-length: {len(data)}\r\nconnection: close\r\n\r\n".encode()
+                + data
+            )
 
         if path == "/echo":
             send("200 OK", {"content-type": "application/json"},
@@ -423,17 +487,21 @@ async def _start_http_server(port: int) -> asyncio.Server:
     return await asyncio.start_server(handle, "127.0.0.1", port)
 
 
-
 async def test_unread_fetch_bodies_are_closed(tmp_path: Path, unused_tcp_port: int) -> None:
     server = await _start_http_server(unused_tcp_port)
-    h = await Harness.load(write_module(tmp_path, f"""
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            f"""
         export default {{
           async fetch() {{
             for (let i = 0; i < 3; i++) await fetch("http://127.0.0.1:{unused_tcp_port}/stream");  // bodies ignored
             return new Response("done");
           }},
         }};
-    """))
+    """,
+        )
+    )
     try:
         assert await (await h.request("/")).text() == "done"
         ctx = h.worker._ctx
@@ -448,7 +516,10 @@ async def test_unread_fetch_bodies_are_closed(tmp_path: Path, unused_tcp_port: i
 
 async def test_request_body_forwarded_and_echoed(tmp_path: Path, unused_tcp_port: int) -> None:
     server = await _start_http_server(unused_tcp_port)
-    h = await Harness.load(write_module(tmp_path, f"""
+    h = await Harness.load(
+        write_module(
+            tmp_path,
+            f"""
         export default {{
           async fetch(request) {{
             const p = new URL(request.url).pathname;
@@ -458,14 +529,19 @@ async def test_request_body_forwarded_and_echoed(tmp_path: Path, unused_tcp_port
             return fetch("http://127.0.0.1:{unused_tcp_port}/echo", {{ method: "POST", body: request.body ? await request.arrayBuffer() : null }});
           }},
         }};
-    """))
+    """,
+        )
+    )
     try:
         body = "héllo wörld".encode()
         assert await (await h.request("/echo", method="POST", body=body)).arrayBuffer() == body
         big = os.urandom(300_000)  # binary, every byte value, both conversion paths
         resp = await h.request("/echo", method="POST", body=big)
-        assert b"".join([c async for c in resp._body]) == big  # type: ignore[union-attr]
-        assert await (await h.request("/clone", method="POST", body=body)).json() == ["héllo wörld", len(body)]
+        assert b"".join([c async for c in resp._body]) == big
+        assert await (await h.request("/clone", method="POST", body=body)).json() == [
+            "héllo wörld",
+            len(body),
+        ]
         for path in ("/forward", "/forward2"):
             out = await (await h.request(path, method="POST", body=body)).json()
             assert out["got"] == "héllo wörld"

@@ -3,7 +3,7 @@
 Stdlib only: the sandbox agent imports it too (image.py ships it into the image beside the agent, as
 `error_codes`), so the host, the agent, both bindings and the JS error mapping spell codes from here.
 bindings/errors.py builds the exception types on it; the error tables in bindings/sandbox/README.md and
-bindings/ai/README.md are `markdown_table()` (tests/test_error_codes.py keeps them equal; print them
+bindings/ai/README.md are `markdown_table()` (tests/bindings/test_error_codes.py keeps them equal; print them
 with `python -m bindings.error_codes sandbox|ai`).
 
 Codes are plain strings, so they compare and serialise as before, and a code from an agent of another

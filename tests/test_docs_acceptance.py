@@ -266,7 +266,7 @@ def test_exec_returns_when_the_command_leaves_a_background_child(docs_server: De
 
 def test_a_background_child_of_a_process_outlives_it(docs_server: DevServer) -> None:
     """`startProcess("server &")`: once the process had ended, the child's next write killed it (SIGPIPE)."""
-    from tests.sandbox.helpers import wait_until
+    from tests.bindings.sandbox.helpers import wait_until
 
     marker = f"/tmp/bg-alive-{time.monotonic_ns()}"
     proc = docs_server.get(
@@ -348,7 +348,7 @@ def test_stopping_ploy_dev_removes_its_warm_pool(docs_home: Path, tmp_path: Path
     """SIGTERM (what `kill` and the tests send): uvicorn re-raised it and the process died before its
     cleanup, leaving pool containers running; a refill cut short left one that no pool file named."""
     from bindings.context import project_key
-    from tests.sandbox.helpers import containers, wait_until
+    from tests.bindings.sandbox.helpers import containers, wait_until
 
     for wait_for_pool in (True, False):
         root = tmp_path / f"pool-{wait_for_pool}"

@@ -18,8 +18,8 @@ from functools import cache
 from pathlib import Path
 
 from bindings.sandbox import image
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 AGENT_DIR = REPO / "bindings" / "sandbox" / "agent"
 AGENT_PACKAGE = "bindings.sandbox.agent"
 # Modules both sides import: proto.py and wire.py live with the agent, the rest is shipped beside it.

@@ -3,7 +3,7 @@
 Stdlib only and imported by both sides, like proto.py (frames): the host as
 `bindings.sandbox.agent.wire`, the agent as `wire`. The agent's dispatch table is built from OPS
 (server.py), and the host sends only names declared here (client.py, manager.py, containers.py), so
-an operation cannot exist on one side only; tests/sandbox/test_wire_contract.py checks both against the
+an operation cannot exist on one side only; tests/bindings/sandbox/test_wire_contract.py checks both against the
 SANDBOX binding's spec.
 
 A request is one J frame `{"op": NAME, **fields}`. Every op a SandboxSession has also takes `session`

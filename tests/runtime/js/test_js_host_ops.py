@@ -12,11 +12,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from test_js_harness import Harness, write_module
 
 import runtime.js
 from runtime.js import OP_MODULES, host_ops
 from runtime.workers.js_source import JS_DIR
+from tests.runtime.js.harness import Harness, write_module
 
 # The functions that queue an op (00_bridge.js); a call with a literal name is an op sent.
 SENDERS = ("hostCall", "hostSend", "emit")

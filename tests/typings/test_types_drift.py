@@ -25,10 +25,10 @@ import pytest
 
 import bindings
 from bindings.spec import ObjectSpec
+from tests.conftest import REPO
 
-ROOT = Path(__file__).resolve().parent.parent
-TYPESCRIPT = ROOT / "node_modules" / "typescript"
-TYPINGS_ENTRY = ROOT / "typings" / "index.d.ts"
+TYPESCRIPT = REPO / "node_modules" / "typescript"
+TYPINGS_ENTRY = REPO / "typings" / "index.d.ts"
 
 
 def _binding_specs() -> tuple[list[str], dict[str, ObjectSpec]]:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.helpers import containers
+from tests.bindings.sandbox.helpers import containers
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.podman
-REPO = Path(__file__).resolve().parents[2]
 
 
 def ploy(home: Path, project: Path, *args: str) -> subprocess.CompletedProcess[str]:

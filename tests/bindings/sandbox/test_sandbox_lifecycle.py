@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from bindings.errors import PloyError
-from tests.sandbox.helpers import container_state, containers, wait_until
+from tests.bindings.sandbox.helpers import container_state, containers, wait_until
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.podman
-REPO = Path(__file__).resolve().parents[2]
 
 Run = Callable[..., Any]
 

@@ -18,9 +18,10 @@ from bindings.context import BindingContext, project_key
 from bindings.sandbox import SandboxBinding
 from bindings.sandbox.containers import home_label
 from bindings.sandbox.options import SandboxOptions
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.podman
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-TSC = ROOT / "node_modules" / ".bin" / "tsc"
-EXAMPLES = ROOT / "examples"
+from tests.conftest import REPO
+
+TSC = REPO / "node_modules" / ".bin" / "tsc"
+EXAMPLES = REPO / "examples"
 TS_EXAMPLES = sorted(
     p.parent.parent for p in EXAMPLES.glob("*/src/*.ts") if p.parent.parent.joinpath("ploy.yaml").is_file()
 )
@@ -247,7 +248,7 @@ export async function aiBindingSnippet(env: Env) {
 def ploy(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "runtime.cli", "types", *map(str, args)],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=60,
@@ -440,6 +441,7 @@ PY_WORKER = """\
 from ploy_env import Env
 
 from runtime.http import Request, Response
+from tests.conftest import REPO
 
 
 async def fetch(request: Request, env: Env) -> Response:
@@ -462,7 +464,7 @@ def mypy(source: Path) -> subprocess.CompletedProcess[str]:
             "--follow-imports=silent",
             str(source),
         ],
-        cwd=ROOT,
+        cwd=REPO,
         capture_output=True,
         text=True,
         timeout=300,

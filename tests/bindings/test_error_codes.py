@@ -11,8 +11,8 @@ import pytest
 from bindings import error_codes
 from bindings.errors import InvalidArgument, NotFound, PloyError
 from bindings.sandbox import image
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 README_BLOCK = re.compile(r"<!-- error-codes:(\w+) -->\n(.*?)<!-- /error-codes -->", re.S)
 
 

@@ -20,9 +20,7 @@ from bindings.ai.credentials import Credentials, save_provider
 from bindings.ai.fake_upstream import HOLD_MARKER, Text, ToolCall
 from bindings.ai.testing import AiStack, listening_addresses
 from bindings.ai.tokens import TokenSigner, load_or_create_secret
-from tests.conftest import isolated_homes
-
-REPO = Path(__file__).resolve().parent.parent
+from tests.conftest import REPO, isolated_homes
 
 
 @pytest.fixture(scope="module")

@@ -22,8 +22,8 @@ from bindings.ai.fake_upstream import FakeUpstream, Text, ToolCall
 from bindings.ai.gateway import Gateway
 from bindings.ai.testing import BackgroundLoop
 from bindings.context import BindingContext
+from tests.bindings.ai.test_ai_sandbox import AI_VARS, sdk_bundle
 from tests.conftest import isolated_homes
-from tests.test_ai_sandbox import AI_VARS, sdk_bundle
 
 pytestmark = pytest.mark.podman
 

@@ -15,7 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import pytest_asyncio
-from test_js_harness import JS_DIR, Harness
+
+from tests.runtime.js.harness import JS_DIR, Harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_js_harness import Harness, write_module
 
 from bindings.errors import NotFound, PloyError
 from bindings.spec import REGISTRY, Method, ObjectSpec, register
 from runtime.workers.base import WorkerError
+from tests.runtime.js.harness import Harness, write_module
 
 pytestmark = pytest.mark.asyncio
 
@@ -220,7 +220,7 @@ async def test_stream_method_is_pulled_on_demand(tmp_path: Path, specs: None) ->
         resp = await h.request("/stream")
         body = resp._body
         assert binding.log == ["get:s"]  # nothing produced before the server reads
-        chunks = [c async for c in body]
+        chunks = [c async for c in body]  # type: ignore[union-attr]
         assert b"".join(chunks) == b"0\n1\n2\n"
         assert binding.log[-1] == "closed"
 

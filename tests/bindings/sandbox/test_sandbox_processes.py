@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bindings.sandbox import SandboxClient
-from tests.sandbox.helpers import wait_until
+from tests.bindings.sandbox.helpers import wait_until
 
 pytestmark = pytest.mark.podman
 

@@ -13,8 +13,8 @@ import pytest
 from bindings.plugin import Plugin
 from runtime.config import ConfigError, parse_config
 from runtime.plugins import plugins
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 BINDINGS = REPO / "bindings"
 
 # Modules that may load when ploy.yaml is read: the plugin, options and spec modules, nothing more.

@@ -20,8 +20,8 @@ from bindings.sandbox import image
 from bindings.sandbox.agent import wire
 from bindings.sandbox.client import SandboxClient, SandboxSession
 from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 HOST_MODULES = sorted(p for p in (REPO / "bindings" / "sandbox").glob("*.py"))
 
 

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
-from test_js_harness import Harness, write_module
 
 from runtime.http import Request
 from runtime.workers.base import Limits, WorkerError
 from runtime.workers.js_worker import JsWorker
+from tests.conftest import REPO
+from tests.runtime.js.harness import Harness, write_module
 
-REPO = Path(__file__).resolve().parent.parent
 ESBUILD = REPO / "node_modules" / ".bin" / "esbuild"
 
 pytestmark = pytest.mark.asyncio
@@ -51,16 +51,16 @@ async def test_streamed_body_arrives_in_chunks_with_backpressure(tmp_path: Path)
         resp = await h.request("/")
         assert resp.status == 200 and resp.headers.get("content-type") == "text/plain"
         body = resp._body
-        chunks = [chunk async for chunk in body]
+        chunks = [chunk async for chunk in body]  # type: ignore[union-attr]
         assert chunks == [b"chunk1;", b"chunk2;", b"chunk3;"]
 
         # a consumer that stops early: nothing is pulled beyond what it asked for, then JS sees cancel
         resp = await h.request("/")
         it = resp._body
-        first = await it.__anext__()
+        first = await it.__anext__()  # type: ignore[union-attr]
         assert first == b"chunk1;"
         await asyncio.sleep(0.05)
-        await it.aclose()
+        await it.aclose()  # type: ignore[union-attr]
         assert any("cancelled after 1" in line for line in h.logs), h.logs
         assert "[test] request aborted: AbortError" in h.logs
     finally:
@@ -439,7 +439,7 @@ async def test_outbound_fetch_streams_and_aborts(tmp_path: Path, unused_tcp_port
         assert await (await h.request("/abort")).text() == "AbortError"
         assert await (await h.request("/refused")).text() == "TypeError"
         resp = await h.request("/stream")
-        chunks = [c async for c in resp._body]
+        chunks = [c async for c in resp._body]  # type: ignore[union-attr]
         assert b"".join(chunks) == b"part0\npart1\npart2\n"
     finally:
         await h.close()
@@ -537,7 +537,7 @@ async def test_request_body_forwarded_and_echoed(tmp_path: Path, unused_tcp_port
         assert await (await h.request("/echo", method="POST", body=body)).arrayBuffer() == body
         big = os.urandom(300_000)  # binary, every byte value, both conversion paths
         resp = await h.request("/echo", method="POST", body=big)
-        assert b"".join([c async for c in resp._body]) == big
+        assert b"".join([c async for c in resp._body]) == big  # type: ignore[union-attr]
         assert await (await h.request("/clone", method="POST", body=body)).json() == [
             "héllo wörld",
             len(body),

@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from test_js_harness import JS_DIR, Harness
+
+from tests.runtime.js.harness import JS_DIR, Harness
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -10,7 +10,7 @@ from runtime.http import Request, Response
 from runtime.workers.base import Limits, WorkerError
 from runtime.workers.js_worker import JsWorker
 
-JS_DIR = Path(__file__).resolve().parent / "js"
+JS_DIR = Path(__file__).resolve().parent / "fixtures"
 
 
 class Harness:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from test_js_harness import Harness, write_module
 
 from runtime.http import Request
+from tests.runtime.js.harness import Harness, write_module
 
 pytestmark = pytest.mark.asyncio
 

@@ -257,10 +257,11 @@ async def ensure_image(
             raise podman.PodmanError(f"image {custom_base!r} not found in local podman storage")
         await _build_layer(base, tag, report)
         report(1.0, f"built {tag}")
-        try:
-            await prune_stale_images()  # best effort: a build must never fail because of it
-        except Exception:
-            pass
+        if os.environ.get("PLOY_IMAGE_PRUNE", "1") != "0":
+            try:
+                await prune_stale_images()  # best effort: a build must never fail because of it
+            except Exception:
+                pass
     return tag
 
 

@@ -5,8 +5,18 @@
 
 let userDefault = null;
 let env = {};
-const jsStreams = new Map(); // sid -> {reader, rid}: JS ReadableStreams the host is sending as response bodies
+const jsStreams = new Map(); // sid -> {reader, rid, arg}: JS streams the host pulls (response bodies, stream arguments)
 let nextStreamId = 1;
+
+// A JS stream the host pulls chunk by chunk (pull/cancel below). `reader` needs read() and cancel();
+// `arg` (the method it was given to, e.g. "SandboxClient.writeFile", or false for a response body): a
+// binding method's stream argument says nothing about the request when it ends (its abort signal is
+// left alone).
+function registerJsStream(reader, rid, arg) {
+  const sid = nextStreamId++;
+  jsStreams.set(sid, { reader, rid, arg });
+  return sid;
+}
 
 const execCtx = {
   waitUntil(p) { Promise.resolve(p).catch((err) => reportError(err)); },
@@ -52,8 +62,7 @@ function respond(rid, resp) {
       b.stream._reader = { _readRequests: [], _closed: deferred() };
     } else {
       if (b.stream.locked) { fail(rid, new TypeError("The returned Response's body stream is locked")); return; }
-      kind = 3; data = nextStreamId++;
-      jsStreams.set(data, { reader: b.stream.getReader(), rid });
+      kind = 3; data = registerJsStream(b.stream.getReader(), rid, false);
     }
   }
   if (kind !== 3) requestAborters.delete(rid);
@@ -93,13 +102,15 @@ function pull(sid) {
   if (!s) { hostSend("chunk", sid, null, 0); return; }
   currentRid = s.rid;
   s.reader.read().then(({ value, done }) => {
-    if (done) { jsStreams.delete(sid); requestAborters.delete(s.rid); hostSend("chunk", sid, null, 0); return; }
+    if (done) { jsStreams.delete(sid); if (!s.arg) requestAborters.delete(s.rid); hostSend("chunk", sid, null, 0); return; }
     if (typeof value === "string") hostSend("chunk", sid, value, 1);
     else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) hostSend("chunk", sid, bytesToLatin1(toU8(value)), 0);
     else {
-      const err = new TypeError(`A response body stream chunk must be a Uint8Array, got ${inspect(value, 0)}`);
+      const err = new TypeError(s.arg
+        ? `${s.arg}: a stream chunk must be a Uint8Array or a string, got ${inspect(value, 0)}`
+        : `A response body stream chunk must be a Uint8Array, got ${inspect(value, 0)}`);
       jsStreams.delete(sid);
-      s.reader.cancel(err);
+      Promise.resolve(s.reader.cancel(err)).catch(() => {});
       hostSend("chunkError", sid, ...errorText(err));
     }
   }, (err) => {
@@ -113,6 +124,11 @@ function cancel(sid) {
   if (!s) return;
   jsStreams.delete(sid);
   currentRid = s.rid;
+  if (s.arg) {
+    // the host is done with a stream argument before its end (the call failed or stopped reading)
+    Promise.resolve(s.reader.cancel(new DOMException("The binding call stopped reading the stream", "AbortError"))).catch(() => {});
+    return;
+  }
   const reason = new DOMException("The client disconnected", "AbortError");
   s.reader.cancel(reason).catch(() => {});
   const ac = requestAborters.get(s.rid);

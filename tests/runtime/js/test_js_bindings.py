@@ -7,6 +7,7 @@ async methods with JSON and bytes, stream methods (pulled on demand, cancellable
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,7 @@ class Child:
             sizes.append(len(chunk))
             if how == "one":
                 break
+            self.owner.log.append(hashlib.sha256(chunk).hexdigest()[:16])
         return {"chunks": len(sizes), "bytes": sum(sizes), "type": type(data).__name__}
 
     async def fail(self, code: str) -> None:
@@ -166,6 +168,9 @@ export default {
       async function* gen() { yield "text"; yield new Uint8Array(3); yield new Uint16Array(2); }
       out.generator = await child.sink("all", gen());
       out.plain = await child.sink("all", "just a string");
+      // a big chunk (taken as base64, not in the op's JSON) with every byte value, NULs included
+      const big = new Uint8Array(70000).map((_, i) => (i * 31) & 255);
+      out.big = await child.sink("all", (async function* () { yield big; })());
       // a method that fails before reading: the stream is cancelled, not left locked and pulled later
       let cancelled = null;
       const refused = new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(1)); }, cancel(r) { cancelled = String(r && r.name); } });
@@ -290,6 +295,9 @@ async def test_stream_arguments_are_pulled_by_the_host(tmp_path: Path, specs: No
         assert out["pulledAll"] == 5
         assert out["generator"] == {"chunks": 3, "bytes": 4 + 3 + 4, "type": "JsBodyStream"}
         assert out["plain"] == {"plain": "just a string"}
+        assert out["big"] == {"chunks": 1, "bytes": 70000, "type": "JsBodyStream"}
+        big = bytes((i * 31) & 255 for i in range(70000))
+        assert hashlib.sha256(big).hexdigest()[:16] in binding.log
         assert out["failCode"] == "INVALID_ARGUMENT" and out["cancelled"] == "AbortError"
         assert out["one"]["chunks"] == 1 and out["pulledOne"] <= 3  # not all 4 and the close
         assert out["passthrough"] == {"chunks": 3, "bytes": 6, "type": "HostStream"}

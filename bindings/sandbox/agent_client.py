@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
 UNIX_PATH_MAX = 107
+UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)
+# What an upload op sends as D frames: bytes, or a stream of them sent as it is read.
+Upload = bytes | AsyncIterable[bytes]
 
 
 class AgentUnavailable(PloyError):
@@ -147,18 +150,35 @@ class AgentClient:
             conn.close()
         self._idle.clear()
 
-    async def _send(self, conn: _Conn, request: dict[str, Any], upload: bytes | None) -> None:
+    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload | None) -> None:
         conn.writer.write(proto.json_frame(request))
-        if upload is not None:
+        if isinstance(upload, bytes):
             for i in range(0, len(upload), proto.CHUNK):
                 conn.writer.write(proto.frame(b"D", upload[i : i + proto.CHUNK]))
                 if i % (4 * 1024 * 1024) == 0:
                     await conn.writer.drain()
             conn.writer.write(proto.frame(b"D", b""))
+        elif upload is not None:
+            # A stream: each chunk goes out as it comes, and the next is asked for only once the socket
+            # took it (drain), so a 1 GB upload holds a few MB here and the source's pace is the agent's.
+            # If the source fails, the connection is closed without the final empty frame: the agent
+            # drops the partial upload (a file keeps its old content).
+            pending = 0
+            async for chunk in upload:
+                # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
+                for i in range(0, len(chunk), UPLOAD_FRAME):
+                    piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
+                    conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
+                    conn.writer.write(piece)
+                pending += len(chunk)
+                if pending >= 1024 * 1024:
+                    pending = 0
+                    await conn.writer.drain()
+            conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
 
     async def call(
-        self, request: dict[str, Any], upload: bytes | None = None
+        self, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import stat
+import struct
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
 UNIX_PATH_MAX = 107
+PF_EXITING = 0x4  # linux/sched.h: the task is exiting (its stat's flags field)
 UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)
 # What an upload op sends as D frames: bytes, or a stream of them sent as it is read.
 Upload = bytes | AsyncIterable[bytes]
@@ -85,6 +87,24 @@ def _peer_alive(conn: _Conn) -> bool:
         probe.detach()  # the transport owns the descriptor
 
 
+def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
+    """Whether the process that listens on the socket just connected to is exiting (PF_EXITING in
+    /proc/<pid>/stat; SO_PEERCRED names that process). False when it cannot be told (the pid is not in
+    our pid namespace)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        if pid <= 0:
+            return False
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError, struct.error):
+        return False
+    return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
+
+
 @contextlib.contextmanager
 def _closed_on_failure(conn: _Conn) -> Iterator[None]:
     """Around sending a request and reading its reply: any failure closes the connection, and a lost
@@ -129,7 +149,14 @@ class AgentClient:
             if fd is not None:
                 os.close(fd)
             raise AgentUnavailable(str(exc)) from exc
-        return _Conn(reader, writer, fd)
+        conn = _Conn(reader, writer, fd)
+        if _listener_exiting(writer):
+            # An agent that is being killed still takes connections into its listen backlog for a
+            # moment, then resets them: a request written there was lost unread, yet looked as if it
+            # "may have run". Nothing is sent yet, so this is a safe retry once the agent is back.
+            conn.close()
+            raise AgentUnavailable("the sandbox agent is exiting")
+        return conn
 
     async def _acquire(self) -> tuple[_Conn, bool]:
         while self._idle:

@@ -208,7 +208,14 @@ class Bench:
         await p50("deleteSession", lambda i: sb.deleteSession(sessions[i]), make_session)
         keep = (await sb.createSession()).sessionId
         await p50("exec_with_sessionId_option", lambda i: sb.exec("true", {"sessionId": keep}))
-        await p50("exec_with_stdin", lambda i: sb.exec("cat", {"stdin": "hello"}))
+        await p50("exec_cat_baseline", lambda i: sb.exec("cat"))
+        await p50("exec_cat_with_stdin", lambda i: sb.exec("cat", {"stdin": "hello"}))
+
+        async def raw(i: int) -> None:
+            async for _ in await sb.execStream("echo hi"):
+                pass
+
+        await p50("execStream_raw_echo_baseline", raw)
 
         async def sse(i: int) -> None:
             async for _ in await sb.execStream("echo hi", {"format": "sse"}):

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from bindings.error_codes import INTERNAL, SANDBOX_UNAVAILABLE
+from bindings.error_codes import INTERNAL, INVALID_ARGUMENT, SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.sandbox.agent import proto, wire
 
@@ -52,6 +52,13 @@ def remote_error(error: dict[str, Any]) -> PloyError:
     err = dict(error)
     code = str(err.pop("code", INTERNAL))
     message = str(err.pop("message", code))
+    if code == INVALID_ARGUMENT and message.startswith("unknown operation"):
+        # a container keeps the agent of the image it was made from: one made by an older ploy
+        # lacks the operations added since
+        message += (
+            " (this sandbox's agent is older than this ploy: destroy the sandbox, which removes its "
+            "files, and its next use gets the current agent)"
+        )
     return PloyError(message, code=code, **err)
 
 

@@ -338,12 +338,15 @@ class _Commands:
         self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, A002
         _, session = self._options("getProcessLogs", options, kw)
-        _, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id}, session)
+        result, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id}, session)
 
         def text(kind: bytes) -> str:
             return bytes(data.get(kind, b"")).decode("utf-8", errors="replace")
 
-        return {"logs": text(b"D"), "stdout": text(b"O"), "stderr": text(b"E"), "processId": id}
+        logs = text(b"D")
+        if "stdout" not in (result or {}):  # an agent from before stdout and stderr were kept apart
+            return {"logs": logs, "stdout": logs, "stderr": "", "processId": id}
+        return {"logs": logs, "stdout": text(b"O"), "stderr": text(b"E"), "processId": id}
 
     async def streamProcessLogs(
         self, id: str, options: dict[str, Any] | str | None = None, **kw: Any

@@ -40,6 +40,18 @@ def _open_for_write(path: str) -> tuple[Any, str | None]:
     return os.fdopen(fd, "wb"), tmp
 
 
+def _replace(tmp: str, target: str) -> None:
+    """Rename the complete file over its target; a target that cannot be renamed over (a file mounted
+    into the container: /etc/hosts, /etc/resolv.conf) gets the content copied into it instead."""
+    try:
+        os.replace(tmp, target)
+    except OSError as exc:
+        if exc.errno != errno.EBUSY:
+            raise
+        with open(tmp, "rb") as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1024 * 1024)
+
+
 async def write_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> None:
     error: AgentError | None = None
     f = None
@@ -81,12 +93,11 @@ async def write_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> Non
         if tmp is not None:
             if complete and error is None:
                 try:
-                    os.replace(tmp, os.path.realpath(path))
+                    _replace(tmp, os.path.realpath(path))
                 except OSError as exc:
                     error = os_error(exc, path)
-            if not complete or error is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # gone already when renamed
     if error is not None:
         raise error
     await conn.reply({"path": path, "size": size})

@@ -319,7 +319,7 @@ async def get_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Session 
     await conn.send_data(b"D", log)
     await conn.send_data(b"O", out)
     await conn.send_data(b"E", err)
-    await conn.reply({"size": len(log)})
+    await conn.reply({"size": len(log), "stdout": len(out), "stderr": len(err)})
 
 
 async def stream_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:

@@ -73,7 +73,7 @@ GET_PROCESS_LOGS = Op(
     "getProcessLogs",
     DOWNLOAD,
     ("id",),
-    "D frames: the combined log so far, O: its stdout, E: its stderr; then {size}",
+    "D frames: the combined log so far, O: its stdout, E: its stderr; then {size, stdout, stderr} (sizes)",
 )
 STREAM_PROCESS_LOGS = Op(
     "streamProcessLogs",

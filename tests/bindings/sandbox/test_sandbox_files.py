@@ -221,6 +221,11 @@ def test_write_file_keeps_mode_and_writes_through_links(run: Run, shared: Sandbo
     assert run(shared.exec(f"{wd}/run.sh"))["stdout"] == "two\n"  # still executable, through the link
     assert run(shared.exec(f"test -L {wd}/link.sh"))["exitCode"] == 0
     run(shared.writeFile("/dev/null", "into a device: written in place"))
+    # a file mounted into the container cannot be renamed over: its content is replaced instead
+    hosts = run(shared.readFile("/etc/hosts"))["content"]
+    run(shared.writeFile("/etc/hosts", hosts + "10.1.2.3 added-by-test\n"))
+    assert "added-by-test" in run(shared.exec("cat /etc/hosts"))["stdout"]
+    assert not [n for n in run(shared.exec("ls -a /etc"))["stdout"].split() if ".ploy-" in n]
 
 
 def test_unknown_option_names_are_rejected_everywhere(run: Run, shared: SandboxClient, wd: str) -> None:

@@ -143,3 +143,14 @@ def test_a_connection_is_pooled_after_a_stream_only_for_agents_that_keep_it(
     idle_after = asyncio.run(go())
     # the stream ran on the ping's pooled connection (or a new one): it goes back to the pool or is closed
     assert idle_after == (1 if pooled else 0)
+
+
+def test_an_older_agents_unknown_operation_says_what_to_do() -> None:
+    """A container keeps the agent it was made with: one from an older ploy lacks the newer ops."""
+    from bindings.sandbox.agent_client import remote_error
+
+    err = remote_error({"code": "INVALID_ARGUMENT", "message": "unknown operation 'exists'"})
+    assert (
+        err.code == "INVALID_ARGUMENT" and "older than this ploy" in err.message and "destroy" in err.message
+    )
+    assert remote_error({"code": "NOT_FOUND", "message": "no such file"}).message == "no such file"

@@ -247,7 +247,8 @@ class HttpForwarder:
                 raise
         else:  # pragma: no cover - the loop always breaks or raises
             raise UpstreamError("unreachable")
-        out = [(k, v) for k, v in response_headers if k not in HOP_BY_HOP]
+        # the dev server dates every response itself: a second Date would only disagree with it
+        out = [(k, v) for k, v in response_headers if k not in HOP_BY_HOP and k != "date"]
         return WebResponse(status, out, conn.body())
 
     def close(self) -> None:

@@ -144,7 +144,7 @@ function revive(v) {
   if (typeof v.__ploy_bytes === "string") return latin1ToBytes(v.__ploy_bytes);
   if (v.__ploy_obj) return makeProxy(v.__ploy_obj);
   if (v.__ploy_stream !== undefined) return hostReadableStream(v.__ploy_stream);
-  if (v.__ploy_response !== undefined) return responseFromHost(v.__ploy_response); // 85_websocket.js
+  if (v.__ploy_response !== undefined) return responseFromHost(revive(v.__ploy_response)); // 85_websocket.js
   if (v.__ploy_ws !== undefined) return wsFromHost(v.__ploy_ws);
   for (const k of Object.keys(v)) v[k] = revive(v[k]);
   return v;

@@ -35,9 +35,7 @@ class UpstreamError(Exception):
 
 def _forward_headers(request: RequestLike, client_host: str | None) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = list(request.headers.items())
-    named = {
-        token.strip().lower() for k, v in pairs if k.lower() == "connection" for token in v.split(",")
-    }
+    named = {token.strip().lower() for k, v in pairs if k.lower() == "connection" for token in v.split(",")}
     out = [(k, v) for k, v in pairs if k.lower() not in HOP_BY_HOP and k.lower() not in named]
     url = urlsplit(request.url)
     if url.hostname:
@@ -132,7 +130,9 @@ class _Upstream(asyncio.Protocol):
             self.transport.close()
 
     # request/response
-    def start(self, head: bytes, body: bytes, no_body: bool) -> asyncio.Future[tuple[int, list[tuple[str, str]]]]:
+    def start(
+        self, head: bytes, body: bytes, no_body: bool
+    ) -> asyncio.Future[tuple[int, list[tuple[str, str]]]]:
         assert self.transport is not None
         self.head = asyncio.get_running_loop().create_future()
         self.headers, self.complete, self.error, self.no_body = [], False, None, no_body
@@ -271,7 +271,9 @@ _WS_OWN = frozenset(
 async def _forward_websocket(
     request: RequestLike, host: str, port: int, target: str, headers: list[tuple[str, str]]
 ) -> WebResponse:
-    protocols = [p.strip() for p in (request.headers.get("sec-websocket-protocol") or "").split(",") if p.strip()]
+    protocols = [
+        p.strip() for p in (request.headers.get("sec-websocket-protocol") or "").split(",") if p.strip()
+    ]
     origin = request.headers.get("origin")
     original_host = request.headers.get("host")
     extra = [(k, v) for k, v in headers if k.lower() not in _WS_OWN]
@@ -303,11 +305,13 @@ async def connect_websocket(
         )
     except InvalidStatus as e:
         r = e.response
-        return WebResponse(r.status_code, [(k.lower(), v) for k, v in r.headers.raw_items()], bytes(r.body or b""))
+        return WebResponse(
+            r.status_code, [(k.lower(), v) for k, v in r.headers.raw_items()], bytes(r.body or b"")
+        )
     except (OSError, TimeoutError, InvalidHandshake) as e:
         raise UpstreamError(f"cannot open a WebSocket to {url}: {e or type(e).__name__}") from None
     ws = ClientSocket(conn)
-    headers_out = [("sec-websocket-protocol", conn.subprotocol)] if conn.subprotocol else []
+    headers_out = [("sec-websocket-protocol", str(conn.subprotocol))] if conn.subprotocol else []
     return WebResponse(101, headers_out, None, ws)
 
 

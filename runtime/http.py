@@ -179,9 +179,7 @@ class Response(_Body):
                 raise ValueError("a Response with a webSocket must have status 101 (and a WebSocket end)")
             self.webSocket = webSocket
         elif not 200 <= status <= 599:
-            raise ValueError(
-                f"Response status must be in 200..599 (101 with webSocket=client), got {status}"
-            )
+            raise ValueError(f"Response status must be in 200..599 (101 with webSocket=client), got {status}")
         self.status = status
         self.statusText = statusText
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
@@ -237,4 +235,3 @@ async def proxyToSandbox(request: Request, env: Any) -> Response | None:  # noqa
 
 
 proxy_to_sandbox = proxyToSandbox
-

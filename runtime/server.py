@@ -20,11 +20,11 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.plugin import Service
+from bindings.web import WebSocketClosed
 from runtime.config import ConfigError, ProjectConfig, load_config
 from runtime.entry import Entry, EntryError, resolve_entry
 from runtime.env import WorkerEnv, build_env
 from runtime.error_page import error_response
-from bindings.web import WebSocketClosed
 from runtime.http import Headers, Request, Response
 from runtime.log import log, route_loggers
 from runtime.plugins import plugins
@@ -212,7 +212,6 @@ class DevServer:
             ms = (time.perf_counter() - started) * 1000
             log(f"{method} {path} {status} {ms:.1f}ms")
 
-
     async def serve_websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         """A WebSocket upgrade reaches the worker as a GET with its Upgrade headers (as on Cloudflare);
         the webSocket of a 101 response is then bridged to the client, any other response is sent as
@@ -275,7 +274,8 @@ async def bridge_websocket(response: Response, receive: Any, send: Any) -> None:
     extra = [
         (k.encode("latin-1"), v.encode("latin-1"))
         for k, v in response.headers.items()
-        if k not in ("sec-websocket-protocol", "sec-websocket-accept", "upgrade", "connection", "content-length")
+        if k
+        not in ("sec-websocket-protocol", "sec-websocket-accept", "upgrade", "connection", "content-length")
     ]
     await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": extra})
     if not end.accepted:
@@ -306,7 +306,11 @@ async def bridge_websocket(response: Response, receive: Any, send: Any) -> None:
                 await send({"type": "websocket.send", "bytes": bytes(message)})
         if not client.done():
             await send(
-                {"type": "websocket.close", "code": _sendable_code(end.close_code), "reason": end.close_reason}
+                {
+                    "type": "websocket.close",
+                    "code": _sendable_code(end.close_code),
+                    "reason": end.close_reason,
+                }
             )
     except OSError:
         pass  # the client went away mid-send (uvicorn's ClientDisconnected is one)

@@ -277,4 +277,3 @@ class Duplex:
         if not self.closed:
             self.closed = True
             self._conn.close()
-

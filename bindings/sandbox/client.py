@@ -159,7 +159,9 @@ class _Commands:
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> SandboxProcess:  # noqa: N802
         o = _opts(options, kw)
-        return SandboxProcess(self, await self._result(wire.START_PROCESS, command=self._command(command), **o))
+        return SandboxProcess(
+            self, await self._result(wire.START_PROCESS, command=self._command(command), **o)
+        )
 
     async def listProcesses(self) -> list[SandboxProcess]:  # noqa: N802
         return [SandboxProcess(self, p) for p in await self._result(wire.LIST_PROCESSES)]
@@ -178,7 +180,9 @@ class _Commands:
     async def killProcess(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
         return await self._result(wire.KILL_PROCESS, id=id, **_opts(options, kw))
 
-    async def terminal(self, request: RequestLike, options: dict[str, Any] | None = None, **kw: Any) -> WebResponse:
+    async def terminal(
+        self, request: RequestLike, options: dict[str, Any] | None = None, **kw: Any
+    ) -> WebResponse:
         """A 101 response whose WebSocket is an interactive shell in the sandbox (terminal.py's protocol)."""
         if not is_websocket_upgrade(request):
             raise InvalidArgument("terminal() needs a WebSocket upgrade request (header Upgrade: websocket)")
@@ -219,7 +223,9 @@ class SandboxProcess(dict[str, Any]):
         except KeyError:
             raise AttributeError(name) from None
 
-    async def waitForPort(self, port: int, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+    async def waitForPort(
+        self, port: int, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
         """Resolves once `port` accepts connections (`mode: "tcp"`), or answers `path` (default "/") with
         `status` (default 200-399); PROCESS_EXITED_BEFORE_READY if the process ends first, TIMEOUT after
         `timeoutMs`."""
@@ -227,9 +233,13 @@ class SandboxProcess(dict[str, Any]):
         if "interval" in o and "intervalMs" not in o:
             o["intervalMs"] = o.pop("interval")
         fields = {k: v for k, v in o.items() if k in wire.WAIT_FOR_PORT.fields}
-        return await self._commands._result(wire.WAIT_FOR_PORT, port=check_port(port), processId=self["id"], **fields)
+        return await self._commands._result(
+            wire.WAIT_FOR_PORT, port=check_port(port), processId=self["id"], **fields
+        )
 
-    async def waitForLog(self, pattern: str | re.Pattern[str], options: Any = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+    async def waitForLog(
+        self, pattern: str | re.Pattern[str], options: Any = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
         """Resolves with {line} (and {match}: the groups, for a pattern) for the first log line, from the
         start of the log, that contains `pattern` (a string) or matches it (a compiled pattern)."""
         o = _timeout_option(options, kw, "waitForLog")
@@ -237,10 +247,14 @@ class SandboxProcess(dict[str, Any]):
             if not pattern:
                 raise InvalidArgument("waitForLog: pattern must be a non-empty string or a pattern")
         elif not isinstance(pattern, re.Pattern):
-            raise InvalidArgument(f"waitForLog: pattern must be a string or a pattern, got {type(pattern).__name__}")
+            raise InvalidArgument(
+                f"waitForLog: pattern must be a string or a pattern, got {type(pattern).__name__}"
+            )
         timeout = o.get("timeoutMs")
         try:
-            return await asyncio.wait_for(self._scan_log(pattern), None if timeout is None else timeout / 1000)
+            return await asyncio.wait_for(
+                self._scan_log(pattern), None if timeout is None else timeout / 1000
+            )
         except TimeoutError:
             raise PloyError(
                 f"no log line of process {self['id']} matched {_shown(pattern)} within {timeout} ms",
@@ -279,7 +293,9 @@ class SandboxProcess(dict[str, Any]):
         fields = {k: v for k, v in o.items() if k in wire.WAIT_FOR_EXIT.fields}
         return await self._commands._result(wire.WAIT_FOR_EXIT, id=self["id"], **fields)
 
-    async def kill(self, signal: str | int | None = None, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    async def kill(
+        self, signal: str | int | None = None, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:
         """SIGTERM (then SIGKILL after graceMs) by default; another signal is sent as it is."""
         o = _opts(options, kw)
         if signal is not None:
@@ -362,7 +378,9 @@ class SandboxClient(_Commands):
         """{url, port, name}: `url` reaches `port` of this sandbox through the dev server (proxyToSandbox)."""
         self._check()
         o = _opts(options, kw)
-        return await self._mgr.previews.expose(self.id, check_port(port), o.get("name"), o.get("token"), self._host(o))
+        return await self._mgr.previews.expose(
+            self.id, check_port(port), o.get("name"), o.get("token"), self._host(o)
+        )
 
     async def unexposePort(self, port: int) -> None:  # noqa: N802
         self._check()
@@ -390,7 +408,9 @@ class SandboxClient(_Commands):
         try:
             return await self._mgr.previews.forwarder.forward(request, address, port)
         except UpstreamError as e:
-            return WebResponse.json(502, {"error": f"wsConnect to port {port}: {e}", "code": PORT_UNREACHABLE})
+            return WebResponse.json(
+                502, {"error": f"wsConnect to port {port}: {e}", "code": PORT_UNREACHABLE}
+            )
 
     def __repr__(self) -> str:
         return f"<SandboxClient {self.id}>"

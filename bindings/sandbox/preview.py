@@ -169,7 +169,9 @@ class Previews:
 
     # ---- the API ------------------------------------------------------------------------------
 
-    async def expose(self, sandbox_id: str, port: int, name: str | None, token: str | None, host: str) -> dict[str, Any]:
+    async def expose(
+        self, sandbox_id: str, port: int, name: str | None, token: str | None, host: str
+    ) -> dict[str, Any]:
         port = check_port(port)
         if name is not None and not isinstance(name, str):
             raise InvalidArgument(f"name must be a string, got {type(name).__name__}")
@@ -182,7 +184,9 @@ class Previews:
         address = await self._address(entry.token, boot)
         ports = self._read_ports(entry.dir)
         current = ports.get(str(port)) or {}
-        chosen = token or current.get("token") or "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LEN))
+        chosen = (
+            token or current.get("token") or "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LEN))
+        )
         for other, record in ports.items():
             if other != str(port) and record.get("token") == chosen:
                 raise PloyError(
@@ -282,7 +286,11 @@ class Previews:
             self._routes.pop(key, None)
             if self.current_boot(route.token_dir) is None:
                 return WebResponse.json(
-                    503, {"error": f"sandbox {route.sandbox_id} is not running", "code": codes.SANDBOX_NOT_RUNNING}
+                    503,
+                    {
+                        "error": f"sandbox {route.sandbox_id} is not running",
+                        "code": codes.SANDBOX_NOT_RUNNING,
+                    },
                 )
             return WebResponse.json(
                 502,
@@ -324,14 +332,27 @@ class Previews:
             return None, "gone"
         sandbox_id = meta.get("id")
         record = self._read_ports(token_dir).get(str(port)) or {}
-        if not isinstance(sandbox_id, str) or record.get("token") != token or self._key(port, sandbox_id, token) != key:
+        if (
+            not isinstance(sandbox_id, str)
+            or record.get("token") != token
+            or self._key(port, sandbox_id, token) != key
+        ):
             return None, "gone"
         try:
             st = os.lstat(token_dir / "run" / "boot")
             identity = (st.st_ino, st.st_mtime_ns)
         except OSError:
             identity = (0, 0)
-        route = Route(key, sandbox_id, token_dir, port, record.get("boot", ""), record.get("address", ""), mtime, identity)
+        route = Route(
+            key,
+            sandbox_id,
+            token_dir,
+            port,
+            record.get("boot", ""),
+            record.get("address", ""),
+            mtime,
+            identity,
+        )
         boot = self.current_boot(token_dir)
         if boot is None:
             return route, "stopped"

@@ -32,7 +32,10 @@ _FILE_AND_COMMAND_METHODS = (
     ),
     Method("listProcesses", "async", returns="SandboxProcess", doc="List the background processes."),
     Method(
-        "getProcess", "async", returns="SandboxProcess", doc="One background process by id, or null when unknown."
+        "getProcess",
+        "async",
+        returns="SandboxProcess",
+        doc="One background process by id, or null when unknown.",
     ),
     Method("getProcessLogs", "async", doc="{logs}: the process's combined stdout and stderr so far."),
     Method(
@@ -52,9 +55,15 @@ _TERMINAL = Method(
 SANDBOX_PROCESS = ObjectSpec(
     "SandboxProcess",
     methods=(
-        Method("waitForPort", "async", doc="Resolve once the port answers ({mode, path, status, timeoutMs})."),
-        Method("waitForLog", "async", doc="Resolve with {line, match?} once a log line matches ({timeoutMs})."),
-        Method("waitForExit", "async", doc="Resolve with the final record once the process ends ({timeoutMs})."),
+        Method(
+            "waitForPort", "async", doc="Resolve once the port answers ({mode, path, status, timeoutMs})."
+        ),
+        Method(
+            "waitForLog", "async", doc="Resolve with {line, match?} once a log line matches ({timeoutMs})."
+        ),
+        Method(
+            "waitForExit", "async", doc="Resolve with the final record once the process ends ({timeoutMs})."
+        ),
         Method("kill", "async", doc="Send a signal (SIGTERM by default, then SIGKILL) to the process tree."),
         Method("getStatus", "async", doc="The process's current status."),
         Method("getLogs", "async", doc="{logs}: the combined stdout and stderr so far."),
@@ -93,9 +102,13 @@ SANDBOX_CLIENT = ObjectSpec(
         Method("destroy", "async", doc="Destroy the sandbox and its contents."),
         Method("exposePort", "async", doc="Make a port reachable at a preview URL: {url, port, name}."),
         Method("unexposePort", "async", doc="Stop forwarding a port's preview URL."),
-        Method("getExposedPorts", "async", doc="The preview URLs that forward now: [{url, port, name, status}]."),
+        Method(
+            "getExposedPorts", "async", doc="The preview URLs that forward now: [{url, port, name, status}]."
+        ),
         Method("isPortExposed", "async", doc="Whether the port has a current preview URL."),
-        Method("wsConnect", "async", doc="Answer a WebSocket upgrade by connecting it to a port of the sandbox."),
+        Method(
+            "wsConnect", "async", doc="Answer a WebSocket upgrade by connecting it to a port of the sandbox."
+        ),
         _TERMINAL,
     ),
     props=("id",),

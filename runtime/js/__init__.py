@@ -34,7 +34,18 @@ if TYPE_CHECKING:
 HostOp = Callable[["JsHost", list[Any]], None]
 
 # in the order of their JS files
-OP_MODULES = (timers, console, crypto, compression, host_streams, fetch, binding_proxies, websocket, preview, entry)
+OP_MODULES = (
+    timers,
+    console,
+    crypto,
+    compression,
+    host_streams,
+    fetch,
+    binding_proxies,
+    websocket,
+    preview,
+    entry,
+)
 
 
 def host_ops() -> dict[str, HostOp]:

@@ -154,5 +154,6 @@ def js_regexp(source: str, flags: str) -> re.Pattern[str]:
     try:
         return re.compile(py, value)
     except re.error as e:
-        raise InvalidArgument(f"the regular expression /{source}/{flags} is not supported here: {e}") from None
-
+        raise InvalidArgument(
+            f"the regular expression /{source}/{flags} is not supported here: {e}"
+        ) from None

@@ -118,7 +118,9 @@ async def _flush(box: _Outbox, end: WebSocket) -> None:
 
 
 def _too_slow(ctx: JsHost, sid: int, end: WebSocket) -> None:
-    ctx.log(f"a WebSocket was closed with {TOO_SLOW}: its peer left {MAX_BUFFERED >> 20} MiB of messages unread")
+    ctx.log(
+        f"a WebSocket was closed with {TOO_SLOW}: its peer left {MAX_BUFFERED >> 20} MiB of messages unread"
+    )
     reason = "the peer is not reading"
     if isinstance(end, _PairEnd):
         end.close_nowait(TOO_SLOW, reason)
@@ -140,7 +142,13 @@ _HANDSHAKE = {"upgrade", "connection", "sec-websocket-key", "sec-websocket-versi
 
 async def _connect(url: str, pairs: list[list[str]]) -> Any:
     headers = [(k, v) for k, v in pairs if k.lower() not in _HANDSHAKE]
-    protocols = [p.strip() for k, v in pairs if k.lower() == "sec-websocket-protocol" for p in v.split(",") if p.strip()]
+    protocols = [
+        p.strip()
+        for k, v in pairs
+        if k.lower() == "sec-websocket-protocol"
+        for p in v.split(",")
+        if p.strip()
+    ]
     origin = next((v for k, v in pairs if k.lower() == "origin"), None)
     try:
         return await connect_websocket(url, headers, protocols, origin)

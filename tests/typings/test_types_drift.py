@@ -170,7 +170,9 @@ def test_typescript_return_kinds_match_spec(name: str) -> None:
         if method.returns is not None:
             r = method.returns
             # an async method may give its object, null (getProcess) or a list of them (listProcesses)
-            expected = [r] if method.kind == "sync" else [f"Promise<{r}>", f"Promise<{r} | null>", f"Promise<{r}[]>"]
+            expected = (
+                [r] if method.kind == "sync" else [f"Promise<{r}>", f"Promise<{r} | null>", f"Promise<{r}[]>"]
+            )
             assert returns in expected, where
 
 

@@ -72,7 +72,9 @@ async def run(conn: Conn, req: dict[str, Any], session: Any, cwd: str) -> None:
     if not isinstance(shell, str) or not shell.strip():
         raise AgentError(INVALID_ARGUMENT, "shell must be a non-empty command")
     argv = shlex.split(shell)
-    env = command_env({"TERM": "xterm-256color", "COLORTERM": "truecolor"}, command_env(session.env) if session else None)
+    env = command_env(
+        {"TERM": "xterm-256color", "COLORTERM": "truecolor"}, command_env(session.env) if session else None
+    )
     if session is not None and os.path.basename(argv[0]) == "bash" and len(argv) == 1:
         rc = os.path.join(session.dir, "terminal.rc")
         with open(rc, "w") as f:
@@ -137,7 +139,7 @@ async def run(conn: Conn, req: dict[str, Any], session: Any, cwd: str) -> None:
                 view = view[n:]
             except BlockingIOError:
                 done: asyncio.Future[None] = loop.create_future()
-                loop.add_writer(master, lambda: done.done() or done.set_result(None))
+                loop.add_writer(master, _settle, done)
                 try:
                     await done
                 finally:
@@ -162,7 +164,8 @@ async def run(conn: Conn, req: dict[str, Any], session: Any, cwd: str) -> None:
     out_task = asyncio.ensure_future(output())
     in_task = asyncio.ensure_future(input_())
     try:
-        await asyncio.wait({exited, in_task}, return_when=asyncio.FIRST_COMPLETED)
+        waits: set[asyncio.Future[Any]] = {exited, in_task}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         if exited.done():
             # what the shell printed last is still in the terminal: send it before the reply
             try:
@@ -213,3 +216,8 @@ def _kill_session(sid: int) -> None:
                 os.kill(int(name), signal.SIGKILL)
             except OSError:
                 pass
+
+
+def _settle(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

@@ -81,7 +81,9 @@ WAIT_FOR_PORT = Op(
     "{port, status?} once 127.0.0.1:port (or ::1) accepts, and in http mode answers `path` with `status`",
     session=False,
 )
-WAIT_FOR_EXIT = Op("waitForExit", CALL, ("id", "timeoutMs"), "the process record once it has ended", session=False)
+WAIT_FOR_EXIT = Op(
+    "waitForExit", CALL, ("id", "timeoutMs"), "the process record once it has ended", session=False
+)
 TERMINAL = Op(
     "terminal",
     DUPLEX,

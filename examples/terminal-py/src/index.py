@@ -10,7 +10,10 @@ ASSETS = {
     "/": (ROOT / "src" / "page.html", "text/html; charset=utf-8"),
     "/xterm.js": (ROOT / "node_modules/@xterm/xterm/lib/xterm.js", "text/javascript; charset=utf-8"),
     "/xterm.css": (ROOT / "node_modules/@xterm/xterm/css/xterm.css", "text/css; charset=utf-8"),
-    "/addon-fit.js": (ROOT / "node_modules/@xterm/addon-fit/lib/addon-fit.js", "text/javascript; charset=utf-8"),
+    "/addon-fit.js": (
+        ROOT / "node_modules/@xterm/addon-fit/lib/addon-fit.js",
+        "text/javascript; charset=utf-8",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bindings.context import BindingContext
 from bindings.sandbox import image
 from bindings.sandbox.agent import wire
 from bindings.sandbox.client import SandboxClient, SandboxSession
@@ -112,7 +113,7 @@ class _Recorder:
 
     @property
     def ctx(self) -> Any:
-        return None
+        return BindingContext.for_project(Path("/tmp"))
 
 
 class _HostPreviews:

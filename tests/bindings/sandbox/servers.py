@@ -10,7 +10,7 @@ ECHO_SERVER answers HTTP and WebSockets on one port:
   GET  /ws (Upgrade)     a WebSocket echo (text and binary), closes with the code it is sent "close:NNNN"
 """
 
-ECHO_SERVER = r'''
+ECHO_SERVER = r"""
 import base64, hashlib, json, socket, struct, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -129,4 +129,4 @@ class Handler(BaseHTTPRequestHandler):
 
 ThreadingHTTPServer.daemon_threads = True
 ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), Handler).serve_forever()
-'''
+"""

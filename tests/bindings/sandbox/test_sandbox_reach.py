@@ -66,7 +66,9 @@ async def _preview(
     return r.status, dict(r.headers), data
 
 
-def preview(run: Run, binding: SandboxBinding, url: str, method: str = "GET", **kw: Any) -> tuple[int, dict[str, str], bytes]:
+def preview(
+    run: Run, binding: SandboxBinding, url: str, method: str = "GET", **kw: Any
+) -> tuple[int, dict[str, str], bytes]:
     result: tuple[int, dict[str, str], bytes] = run(_preview(binding, url, method, **kw))
     return result
 
@@ -103,7 +105,10 @@ def test_wait_for_port_http_tcp_status_and_timeouts(run: Run, sb: SandboxClient,
     assert run(server.waitForPort(8090, {"timeoutMs": 10000})) == {"port": 8090, "status": 200}
     assert time.monotonic() - started < 5
     assert run(server.waitForPort(8090, {"mode": "tcp"})) == {"port": 8090}
-    assert run(server.waitForPort(8090, {"path": "/status/204", "status": 204})) == {"port": 8090, "status": 204}
+    assert run(server.waitForPort(8090, {"path": "/status/204", "status": 204})) == {
+        "port": 8090,
+        "status": 204,
+    }
     with pytest.raises(PloyError) as e:
         run(server.waitForPort(8090, {"path": "/status/500", "timeoutMs": 300}))
     assert e.value.code == "TIMEOUT" and "HTTP 500" in str(e.value)
@@ -154,7 +159,9 @@ def test_ports_out_of_range_are_invalid(run: Run, sb: SandboxClient, port: Any) 
 # ---- preview URLs ------------------------------------------------------------------------------
 
 
-def test_preview_url_forwards_http_as_it_is(run: Run, binding: SandboxBinding, sb: SandboxClient, echo_port: int) -> None:
+def test_preview_url_forwards_http_as_it_is(
+    run: Run, binding: SandboxBinding, sb: SandboxClient, echo_port: int
+) -> None:
     exposed = run(sb.exposePort(echo_port, {"name": "echo"}))
     m = re.match(r"^http://8080-reach-([a-z0-9]{16})\.localhost:8787/$", exposed["url"])
     assert m and exposed["port"] == 8080 and exposed["name"] == "echo", exposed
@@ -189,7 +196,9 @@ def test_other_hosts_are_not_previews(run: Run, binding: SandboxBinding) -> None
         assert run(binding.preview_fetch(Request(url))) is None
 
 
-def test_wrong_old_and_unexposed_tokens_are_404(run: Run, binding: SandboxBinding, sb: SandboxClient, echo_port: int) -> None:
+def test_wrong_old_and_unexposed_tokens_are_404(
+    run: Run, binding: SandboxBinding, sb: SandboxClient, echo_port: int
+) -> None:
     url = run(sb.exposePort(echo_port))["url"]
     token = url.split("-")[-1].split(".")[0]
     wrong = url.replace(token, "a" * 16)
@@ -282,7 +291,9 @@ async def _talk(ws: WebSocket, messages: list[str | bytes]) -> list[str | bytes]
     return out
 
 
-def test_ws_connect_and_preview_websockets(run: Run, binding: SandboxBinding, sb: SandboxClient, echo_port: int) -> None:
+def test_ws_connect_and_preview_websockets(
+    run: Run, binding: SandboxBinding, sb: SandboxClient, echo_port: int
+) -> None:
     r: WebResponse = run(sb.wsConnect(upgrade_request("http://x/ws", "chat, other"), echo_port))
     assert r.status == 101 and r.webSocket is not None and r.webSocket.protocol == "chat"
     assert run(_talk(r.webSocket, ["hi", b"\x00\xff"])) == ["hi", b"\x00\xff"]
@@ -308,7 +319,7 @@ def _with_host(request: Request, host: str) -> Request:
 class Term:
     def __init__(self, run: Run, response: WebResponse) -> None:
         assert response.status == 101 and response.webSocket is not None
-        self.run, self.ws, self.out = run, response.webSocket, b""
+        self.run, self.ws, self.out, self.pos = run, response.webSocket, b"", 0
         assert self.run(self._accept()) == '{"type":"ready"}'
 
     async def _accept(self) -> str | bytes:
@@ -320,9 +331,10 @@ class Term:
 
     def until(self, needle: bytes, timeout: float = 15) -> bytes:
         async def read() -> bytes:
-            while needle not in self.out:
+            while needle not in self.out[self.pos :]:
                 m = await self.ws.receive()
                 self.out += m if isinstance(m, bytes) else m.encode()
+            self.pos = self.out.index(needle, self.pos) + len(needle)  # the next wait looks past it
             return self.out
 
         try:
@@ -351,13 +363,18 @@ def test_terminal_types_resizes_interrupts_and_runs_full_screen_programs(run: Ru
     t.send(b"vi /tmp/vi-file\r")
     t.until(b"\x1b[?1049h")  # vi switched to the alternate screen
     t.send(b"ihello from vi\x1b:wq\r")
+    t.until(b"\x1b[?1049l")  # back from the alternate screen: vi exited
     t.send(b"cat /tmp/vi-file\r")
     t.until(b"hello from vi\r\n")
     t.send(b"top -b -n 1 | head -3\r")
     t.until(b"load average")
-    t.send(b"top\r")
+    t.send(b"top -d 0.2\r")
     t.until(b"PID")
-    t.send(b"q")
+    time.sleep(0.5)
+    t.send(b"q")  # top reads single keys in raw mode
+    t.until(b"\x1b[?2004hroot@")  # the shell's prompt again (top drops what was typed meanwhile)
+    t.send(b"echo top-$((2+3))-done\r")
+    t.until(b"top-5-done")
     t.send(b"exit 3\r")
     t.until(b'{"type": "exit", "code": 3}')
     assert wait_until(lambda: t.ws.readyState == 3, timeout=5)

@@ -88,7 +88,7 @@ def talk(coro: Any) -> Any:
 def test_echo_text_binary_and_close_codes(echo_server: Any) -> None:
     async def go() -> tuple[Any, ...]:
         async with connect(echo_server.ws + "/x", proxy=None, compression=None) as ws:
-            header = ws.response.headers.get("x-worker")
+            header = ws.response.headers.get("x-worker") if ws.response else None
             await ws.send("hello")
             text = await ws.recv()
             await ws.send(b"\x00\x01\xfe\xff")

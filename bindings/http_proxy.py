@@ -65,6 +65,7 @@ class _Upstream(asyncio.Protocol):
         self.error: BaseException | None = None
         self.wakeup: asyncio.Future[None] | None = None
         self.no_body = False
+        self.keep_alive = False
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -112,6 +113,8 @@ class _Upstream(asyncio.Protocol):
         if self.complete:
             return
         self.complete = True
+        # asked now: once the message is over, llhttp answers False whatever the response said
+        self.keep_alive = self.parser.should_keep_alive()
         self._wake()
 
     def _fail(self, exc: BaseException) -> None:
@@ -136,6 +139,7 @@ class _Upstream(asyncio.Protocol):
         assert self.transport is not None
         self.head = asyncio.get_running_loop().create_future()
         self.headers, self.complete, self.error, self.no_body = [], False, None, no_body
+        self.keep_alive = False
         self.got_bytes = False
         self.transport.write(head + body if len(body) < 65536 else head)
         if len(body) >= 65536:
@@ -163,7 +167,7 @@ class _Upstream(asyncio.Protocol):
                 await self.wakeup
                 self.wakeup = None
         finally:
-            if done and not self.closed and self.parser.should_keep_alive() and not self.no_body:
+            if done and not self.closed and self.keep_alive and not self.no_body:
                 self.pool.release(self)
             else:
                 self._close()
@@ -249,6 +253,17 @@ class HttpForwarder:
             raise UpstreamError("unreachable")
         # the dev server dates every response itself: a second Date would only disagree with it
         out = [(k, v) for k, v in response_headers if k not in HOP_BY_HOP and k != "date"]
+        if conn.complete:
+            # the whole response came with its head (the usual small one): hand it over as bytes,
+            # which the server writes at once, instead of a stream pulled chunk by chunk
+            body = b"".join(conn.chunks)
+            conn.chunks.clear()
+            conn.buffered = 0
+            if conn.keep_alive and not conn.no_body and not conn.closed:
+                pool.release(conn)
+            else:
+                conn._close()
+            return WebResponse(status, out, body)
         return WebResponse(status, out, conn.body())
 
     def close(self) -> None:

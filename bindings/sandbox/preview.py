@@ -92,6 +92,12 @@ class Route:
     ports_mtime: int
     boot_identity: tuple[int, int]
 
+    def __post_init__(self) -> None:
+        # checked on every request: plain strings, not Path arithmetic
+        self.ports_file = str(self.token_dir / "ports.json")
+        self.socket_file = str(self.token_dir / "run" / "a.sock")
+        self.boot_file = str(self.token_dir / "run" / "boot")
+
 
 class Previews:
     """One binding's side of preview URLs (every binding of a project shares the index folder)."""
@@ -304,12 +310,11 @@ class Previews:
     def _revalidate(self, route: Route) -> str | None:
         """None while the route holds; else what changed: gone, stopped, stale, or reload (records changed)."""
         try:
-            if os.stat(self._ports_path(route.token_dir)).st_mtime_ns != route.ports_mtime:
+            if os.stat(route.ports_file).st_mtime_ns != route.ports_mtime:
                 return "reload"
-            run = route.token_dir / "run"
-            if not stat.S_ISSOCK(os.lstat(run / "a.sock").st_mode):
+            if not stat.S_ISSOCK(os.lstat(route.socket_file).st_mode):
                 return "stopped"
-            st = os.lstat(run / "boot")
+            st = os.lstat(route.boot_file)
         except FileNotFoundError:
             return "reload"
         except OSError:

@@ -126,7 +126,7 @@ async def ws_figures(port: int, sockets: int, dev_pid: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     async with connect(url, proxy=None, compression=None) as ws:
         times = []
-        for i in range(2000):
+        for _i in range(2000):
             t = time.perf_counter()
             await ws.send("x")
             await ws.recv()
@@ -135,7 +135,7 @@ async def ws_figures(port: int, sockets: int, dev_pid: int) -> dict[str, float]:
     await asyncio.sleep(1)
     before = rss_mb(dev_pid)
     conns = []
-    for i in range(sockets):
+    for _i in range(sockets):
         conns.append(await connect(url, proxy=None, compression=None, ping_interval=None))
     for c in conns[:: max(1, sockets // 50)]:  # they all still answer
         await c.send("still there")

@@ -12,9 +12,10 @@ function proxyToSandbox(request, env) {
     if (value && typeof value === "object" && value[PROXY_HANDLE] !== undefined) handles.push(value[PROXY_HANDLE]);
   }
   if (handles.length === 0) return Promise.resolve(null);
-  let args;
-  try { args = encodeForHost([request]); } catch (err) { return Promise.reject(err); }
-  return hostCall("previewProxy", args, handles);
+  let desc;
+  try { desc = requestForHost(request); } catch (err) { return Promise.reject(err); }
+  // a plain object, not encodeForHost's replacer walk: this runs on every preview request
+  return hostCall("previewProxy", desc, handles);
 }
 
 // A Request as the host rebuilds it (encodeForHost's __ploy_request): method, url, headers, and the

@@ -31,6 +31,7 @@ from bindings import podman
 from bindings.errors import InvalidArgument, PloyError
 from bindings.http_proxy import HttpForwarder, UpstreamError
 from bindings.sandbox.agent import wire
+from bindings.sandbox.locks import FileLock
 from bindings.web import RequestLike, WebResponse
 
 TOKEN_LEN = 16
@@ -188,7 +189,21 @@ class Previews:
         entry = self.manager.entries.get(sandbox_id, entry)
         boot = str(ping.get("boot") or "")
         address = await self._address(entry.token, boot)
-        ports = self._read_ports(entry.dir)
+        async with FileLock(entry.dir / "ports.lock"):  # two exposes at once must not lose one
+            return self._record(sandbox_id, entry.dir, port, name, token, boot, address, host)
+
+    def _record(
+        self,
+        sandbox_id: str,
+        d: Path,
+        port: int,
+        name: str | None,
+        token: str | None,
+        boot: str,
+        address: str,
+        host: str,
+    ) -> dict[str, Any]:
+        ports = self._read_ports(d)
         current = ports.get(str(port)) or {}
         chosen = (
             token or current.get("token") or "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(TOKEN_LEN))
@@ -201,8 +216,8 @@ class Previews:
         if current.get("token") and current["token"] != chosen:
             self._unlink(self._key(port, sandbox_id, current["token"]))
         ports[str(port)] = {"token": chosen, "name": name, "boot": boot, "address": address}
-        self._write_ports(entry.dir, ports)
-        self._link(self._key(port, sandbox_id, chosen), entry.dir)
+        self._write_ports(d, ports)
+        self._link(self._key(port, sandbox_id, chosen), d)
         return {"url": self._url(port, sandbox_id, chosen, host), "port": port, "name": name}
 
     def _url(self, port: int, sandbox_id: str, token: str, host: str) -> str:
@@ -217,12 +232,13 @@ class Previews:
         d = self._token_dir(sandbox_id)
         if d is None:
             return
-        ports = self._read_ports(d)
-        record = ports.pop(str(port), None)
-        if record is None:
-            return
-        self._write_ports(d, ports)
-        self._unlink(self._key(port, sandbox_id, record.get("token", "")))
+        async with FileLock(d / "ports.lock"):
+            ports = self._read_ports(d)
+            record = ports.pop(str(port), None)
+            if record is None:
+                return
+            self._write_ports(d, ports)
+            self._unlink(self._key(port, sandbox_id, record.get("token", "")))
 
     def exposed(self, sandbox_id: str, host: str) -> list[dict[str, Any]]:
         """The exposures that forward now: made in the container's current start."""

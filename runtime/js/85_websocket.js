@@ -164,7 +164,7 @@ function responseFromHost(d) {
   r._headers = new Headers();
   r._headers._list = d.headers;
   if (d.stream !== null && d.stream !== undefined) r._body = { source: null, stream: hostReadableStream(d.stream) };
-  else if (d.body !== null && d.body !== undefined) r._body = { source: d.body, stream: null };
+  else if (d.bin !== null && d.bin !== undefined) r._body = { source: null, bin: d.bin, stream: null };
   if (d.ws !== null && d.ws !== undefined) r._webSocket = wsFromHost(d.ws);
   return r;
 }

@@ -98,7 +98,8 @@ class Codec:
             "status": web.status,
             "statusText": web.statusText,
             "headers": [[k.lower(), v] for k, v in web.headers],
-            "body": None if body is None else {"__ploy_bytes": bytes(body).decode("latin-1")},
+            # latin-1 text, kept as the body's `bin` in JS: decoded only if the worker reads it
+            "bin": None if body is None else bytes(body).decode("latin-1"),
             "stream": stream,
             "ws": ws,
         }

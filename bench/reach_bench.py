@@ -5,7 +5,8 @@
 Prints one figure per line (`name value unit`):
   preview_get_p50_direct / _proxied / _added     a small GET to node's http server in a sandbox, straight
                                                  to the container's address vs through a JS worker's
-                                                 proxyToSandbox (keep-alive, one at a time)
+                                                 proxyToSandbox (keep-alive, one at a time); --python:
+                                                 the same through a Python worker
   preview_wrk_direct / _proxied / _ratio         req/s under `wrk -t2 -c32`, both paths
   ws_echo_p50                                    a message's round trip through a JS WebSocketPair echo
   ws_idle_rss_per_1000                           ploy dev's RSS growth holding 1,000 idle sockets
@@ -56,6 +57,33 @@ export default {
     return new Response("ok");
   },
 };
+"""
+WORKER_PY = """
+import asyncio
+from runtime.http import Response, WebSocketPair, proxy_to_sandbox
+
+tasks = set()
+
+
+async def echo(ws):
+    async for message in ws:
+        await ws.send(message)
+
+
+async def fetch(request, env):
+    proxied = await proxy_to_sandbox(request, env)
+    if proxied is not None:
+        return proxied
+    if request.path == "/ws":
+        client, server = WebSocketPair()
+        server.accept()
+        task = asyncio.ensure_future(echo(server))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        return Response(None, status=101, webSocket=client)
+    if request.path == "/term":
+        return await env.SANDBOX.get("bench").terminal(request)
+    return Response("ok")
 """
 NODE_SERVER = "require('http').createServer((q, r) => r.end('hello')).listen(8080, '0.0.0.0')"
 LISTENER = (
@@ -199,6 +227,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--sockets", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--python", action="store_true", help="a Python worker instead of the JS one")
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))  # 1,000 sockets both ends
@@ -207,7 +236,10 @@ def main() -> None:
     home = work / "h"
     project = work / "p"
     (project / "src").mkdir(parents=True)
-    (project / "src" / "index.js").write_text(WORKER)
+    if args.python:
+        (project / "src" / "index.py").write_text(WORKER_PY)
+    else:
+        (project / "src" / "index.js").write_text(WORKER)
     (project / "ploy.yaml").write_text("sandbox:\n  SANDBOX:\n    pool: 0\n")
     port = free_port()
     env = {**os.environ, "PLOY_HOME": str(home)}

@@ -241,7 +241,7 @@ export async function reachShapes(sandbox: SandboxClient, request: Request, env:
 	const proc = await sandbox.startProcess("python3 -m http.server 8080");
 	const info: SandboxProcessInfo = proc;
 	const ready: number = (await proc.waitForPort(8080, { path: "/", status: { min: 200, max: 299 }, timeoutMs: 5000 })).port;
-	const line: string = (await proc.waitForLog(/Serving HTTP on (\S+)/, 5000)).line;
+	const line: string = (await proc.waitForLog(/Serving HTTP on (\\S+)/, 5000)).line;
 	const exit: number | null = (await proc.waitForExit({ timeoutMs: 100 })).exitCode;
 	const killed: SandboxProcessInfo = await proc.kill("SIGINT");
 	const status: "running" | "completed" | "failed" = await proc.getStatus();

@@ -219,3 +219,61 @@ class AgentClient:
             if not done:
                 # closing the socket is how the agent learns to stop the command
                 conn.close()
+
+    async def open_duplex(self, request: dict[str, Any]) -> Duplex:
+        """Start a two-way op (the terminal): AgentUnavailable when the agent could not be reached,
+        AgentInterrupted when it went away after the request was written, a remote error as such.
+        The connection is the op's until Duplex.close(); it never goes back to the pool."""
+        conn = await self._connect()
+        with _closed_on_failure(conn):
+            conn.writer.write(proto.json_frame(request))
+            await conn.writer.drain()
+            kind, payload = await proto.read_frame(conn.reader)  # an empty O once it runs, or its error
+        if kind == b"J":
+            conn.close()
+            reply = json.loads(payload)
+            raise remote_error(reply.get("error") or {"message": "the op ended at once"})
+        return Duplex(conn)
+
+
+class Duplex:
+    """Both directions of a DUPLEX op: send(kind, payload) to the agent, frames() from it."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+        self.closed = False
+
+    async def send(self, kind: bytes, payload: bytes) -> None:
+        if self.closed:
+            raise AgentInterrupted("terminal")
+        try:
+            self._conn.writer.write(proto.frame(kind, payload))
+            await self._conn.writer.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            self.close()
+            raise AgentInterrupted("terminal") from exc
+
+    async def frames(self) -> AsyncIterator[tuple[bytes, bytes]]:
+        """O frames, then the final J reply's (b"J", payload); a remote error raises as such."""
+        try:
+            while True:
+                try:
+                    kind, payload = await proto.read_frame(self._conn.reader)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if self.closed:
+                        return
+                    raise AgentInterrupted("terminal") from exc
+                if kind == b"J":
+                    reply = json.loads(payload)
+                    if not reply.get("ok"):
+                        raise remote_error(reply.get("error") or {})
+                    yield kind, payload
+                    return
+                yield kind, payload
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._conn.close()

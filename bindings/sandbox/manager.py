@@ -16,11 +16,12 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.sandbox.agent import wire
-from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable
+from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Duplex
 from bindings.sandbox.containers import Entry, SandboxContainers
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.pool import WarmPool
+from bindings.sandbox.preview import Previews
 from bindings.sandbox.state import SandboxState, container_name
 
 CONFIG_REFRESH_S = 30.0
@@ -33,6 +34,7 @@ class SandboxManager:
         self.state = SandboxState(ctx, options)
         self.containers = SandboxContainers(self.state)
         self.pool = WarmPool(self.state, self.containers)
+        self.previews = Previews(self)
         self.entries: dict[str, Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -146,6 +148,14 @@ class SandboxManager:
             e = await self._revive(e)
             return await e.agent.open_stream(request)
 
+    async def duplex(self, sandbox_id: str, request: dict[str, Any]) -> Duplex:
+        e = await self.entry(sandbox_id)
+        try:
+            return await e.agent.open_duplex(request)
+        except AgentUnavailable:
+            e = await self._revive(e)
+            return await e.agent.open_duplex(request)
+
     # ---- ids ----------------------------------------------------------------------------------
 
     def exists(self, sandbox_id: str) -> bool:
@@ -187,6 +197,7 @@ class SandboxManager:
         return out
 
     async def close(self) -> None:
+        self.previews.close()
         await self.pool.stop()
         await self.pool.drain()
         for e in self.entries.values():

@@ -114,6 +114,8 @@ function encodeForHost(value) {
     if (raw && typeof raw === "object" && raw[PROXY_HANDLE] !== undefined) {
       return { __ploy_handle: raw[PROXY_HANDLE] };
     }
+    if (raw instanceof Request) return { __ploy_request: requestForHost(raw) }; // 86_preview.js
+    if (raw instanceof RegExp) return { __ploy_regexp: [raw.source, raw.flags] };
     if (typeof raw === "bigint") return Number(raw);
     return v;
   });
@@ -142,6 +144,8 @@ function revive(v) {
   if (typeof v.__ploy_bytes === "string") return latin1ToBytes(v.__ploy_bytes);
   if (v.__ploy_obj) return makeProxy(v.__ploy_obj);
   if (v.__ploy_stream !== undefined) return hostReadableStream(v.__ploy_stream);
+  if (v.__ploy_response !== undefined) return responseFromHost(revive(v.__ploy_response)); // 85_websocket.js
+  if (v.__ploy_ws !== undefined) return wsFromHost(v.__ploy_ws);
   for (const k of Object.keys(v)) v[k] = revive(v[k]);
   return v;
 }

@@ -19,8 +19,14 @@ class Response extends Body {
     else if (typeof init !== "object" && typeof init !== "function") throw new TypeError("ResponseInit must be an object");
     if (init.status !== undefined) {
       const s = unsignedShort(init.status);
-      if (s < 200 || s > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
+      // 101 only with a webSocket (Cloudflare Workers' WebSocket upgrade answer, 85_websocket.js)
+      const upgrade = s === 101 && init.webSocket instanceof WebSocket;
+      if ((s < 200 || s > 599) && !upgrade) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
       this._status = s;
+    }
+    if (init.webSocket !== undefined && init.webSocket !== null) {
+      if (!(init.webSocket instanceof WebSocket) || this._status !== 101) throw new TypeError("ResponseInit.webSocket needs status 101 and a WebSocket");
+      this._webSocket = init.webSocket;
     }
     if (init.statusText !== undefined) {
       const t = String(init.statusText);
@@ -63,7 +69,7 @@ class Response extends Body {
   get type() { return this._type; }
   get url() { return this._url; }
   get redirected() { return this._redirected; }
-  get webSocket() { return null; }
+  get webSocket() { return this._webSocket || null; }
   clone() {
     const r = new Response(INTERNAL);
     r._status = this._status; r._statusText = this._statusText; r._headers = new Headers(this._headers); r._headers._guard = this._headers._guard;

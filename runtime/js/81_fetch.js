@@ -12,6 +12,7 @@ function fetchImpl(input, init) {
   const scheme = req._url.slice(0, req._url.indexOf(":"));
   if (scheme === "data") return dataUrlResponse(req._url);
   if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
+  if ((req._headers.get("upgrade") || "").toLowerCase() === "websocket") return websocketFetch(req);
   const bodyP = req._body === null ? Promise.resolve(null) : req._consume();
   return bodyP.then((body) => {
     const id = nextOpId; // the id hostCall is about to use, so abort can name it

@@ -57,7 +57,11 @@ function respond(rid, resp) {
     }
   }
   if (kind !== 3) requestAborters.delete(rid);
-  hostSend("respond", rid, resp._status, resp._statusText, resp._headers._list, kind, data);
+  let ws = null;
+  if (resp._webSocket) {
+    try { ws = handOverSocket(resp); } catch (err) { fail(rid, err); return; }
+  }
+  hostSend("respond", rid, resp._status, resp._statusText, resp._headers._list, kind, data, ws);
 }
 
 // --- host entries ---

@@ -13,7 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runtime.js import binding_proxies, compression, console, crypto, entry, fetch, host_streams, timers
+from runtime.js import (
+    binding_proxies,
+    compression,
+    console,
+    crypto,
+    entry,
+    fetch,
+    host_streams,
+    preview,
+    timers,
+    websocket,
+)
 
 if TYPE_CHECKING:
     from runtime.js.host import JsHost
@@ -23,7 +34,18 @@ if TYPE_CHECKING:
 HostOp = Callable[["JsHost", list[Any]], None]
 
 # in the order of their JS files
-OP_MODULES = (timers, console, crypto, compression, host_streams, fetch, binding_proxies, entry)
+OP_MODULES = (
+    timers,
+    console,
+    crypto,
+    compression,
+    host_streams,
+    fetch,
+    binding_proxies,
+    websocket,
+    preview,
+    entry,
+)
 
 
 def host_ops() -> dict[str, HostOp]:

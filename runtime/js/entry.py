@@ -16,10 +16,15 @@ if TYPE_CHECKING:
 
 def respond(ctx: JsHost, op: list[Any]) -> None:
     """`kind` says what `data` is: 0 no body, 1 text, 2 bytes as latin-1, 3 the id of a JS stream
-    (pulled as a JsBodyStream), 4 the id of a host stream passed through untouched."""
-    _, rid, status, status_text, pairs, kind, data = op
+    (pulled as a JsBodyStream), 4 the id of a host stream passed through untouched. `ws`: the socket
+    id of a 101 response's webSocket (85_websocket.js), or null."""
+    _, rid, status, status_text, pairs, kind, data, ws = op
     fut = ctx.requests.get(rid)
     if fut is None or fut.done():
+        if ws is not None:  # a 101 whose request is gone: its socket has nobody to talk to
+            end = ctx.sockets.pop(ws, None)
+            if end is not None:
+                ctx.loop.create_task(end.close(1001, "the request went away"))
         if kind == 3:
             ctx.enter(ctx.js_cancel, data)
         elif kind == 4:
@@ -40,6 +45,8 @@ def respond(ctx: JsHost, op: list[Any]) -> None:
     headers._items = [(k, v) for k, v in pairs]
     resp = Response.__new__(Response)
     resp.status, resp.statusText, resp.headers, resp._body = status, status_text, headers, body
+    if ws is not None:
+        resp.webSocket = ctx.sockets.pop(ws, None)  # bridged to the client by the server
     fut.set_result(resp)
 
 

@@ -34,6 +34,8 @@ class JsHost(Protocol):
     host_streams: dict[int, Any]
     tasks: dict[int, asyncio.Task[Any]]
     zlibs: dict[int, Any]
+    sockets: dict[int, Any]  # socket id -> its Python end (bindings.web.WebSocket), see websocket.py
+    socket_tasks: dict[int, asyncio.Task[Any]]  # socket id -> the task delivering its messages to JS
     timer: asyncio.TimerHandle | None
     client: httpx.AsyncClient | None
 
@@ -43,6 +45,7 @@ class JsHost(Protocol):
     js_settle: Any
     js_set_props: Any
     js_feed_entropy: Any
+    js_ws_event: Any
 
     def call_js(self, fn: Any, *args: Any) -> Any:
         """Call into JS without draining: for handlers, which run inside a drain."""

@@ -29,6 +29,7 @@ from runtime.js.binding_proxies import BindingObjects, spec_methods
 from runtime.js.bridge import Codec, error_info
 from runtime.js.crypto import fresh_entropy
 from runtime.js.host_streams import HostStream
+from runtime.js.websocket import close_all as close_sockets
 from runtime.workers.base import Limits, WorkerError
 
 logger = logging.getLogger("ploy.js")
@@ -65,12 +66,14 @@ class JsContext:
         self.host_streams: dict[int, HostStream] = {}
         self.tasks: dict[int, asyncio.Task[Any]] = {}
         self.zlibs: dict[int, Any] = {}  # CompressionStream/DecompressionStream id -> zlib (de)compressor
+        self.sockets: dict[int, Any] = {}  # WebSocket id -> its Python end (runtime/js/websocket.py)
+        self.socket_tasks: dict[int, asyncio.Task[Any]] = {}
         self.next_rid = 1
         self.next_handle = 1
         self.timer: asyncio.TimerHandle | None = None
         self.collector: asyncio.TimerHandle | None = None
         self.client: httpx.AsyncClient | None = None
-        self.codec = Codec(self.register_object, self.register_stream)
+        self.codec = Codec(self.register_object, self.register_stream, self.register_socket)
         self._ops = host_ops()
 
         ctx = self.ctx = quickjs.Context()
@@ -102,6 +105,7 @@ class JsContext:
         self.js_fire_timer, self.js_set_props = get("__ploy_fireTimer"), get("__ploy_setProps")
         self.js_take = get("__ploy_take")
         self.js_feed_entropy, self.js_rid = get("__ploy_feedEntropy"), get("__ploy_rid")
+        self.js_ws_event = get("__ploy_wsEvent")
 
         env_desc: dict[str, Any] = {}
         for name, value in env.items():
@@ -318,6 +322,12 @@ class JsContext:
             self.collector = self.loop.call_later(COLLECT_AFTER_S, self._collect)
         return sid
 
+    def register_socket(self, end: Any) -> int:
+        sid = self.next_handle
+        self.next_handle += 1
+        self.sockets[sid] = end
+        return sid
+
     def _collect(self) -> None:
         """JS objects in cycles (a stream and its controller) are only freed by QuickJS's cycle
         collector; run it while host streams are open so unread bodies release their connections.
@@ -339,6 +349,7 @@ class JsContext:
         for task in list(self.tasks.values()):
             task.cancel()
         self._fail_all("Error: the worker was unloaded")
+        await close_sockets(self)
         for sid in list(self.host_streams):
             stream = self.host_streams.pop(sid)
             try:

@@ -11,6 +11,7 @@ group, appends its merged stdout+stderr to `log` and writes `exit.json` when it 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -270,20 +271,41 @@ def running_count() -> int:
     return n
 
 
-async def kill(pid_id: str, grace: float = KILL_GRACE_S) -> dict[str, Any]:
+def signal_number(name: Any) -> int:
+    """SIGTERM when not given; a name ("SIGINT", "INT") or a number otherwise."""
+    if name is None:
+        return signal.SIGTERM
+    if isinstance(name, int) and not isinstance(name, bool):
+        try:
+            return signal.Signals(name).value
+        except ValueError:
+            pass
+    elif isinstance(name, str):
+        key = name.upper() if name.upper().startswith("SIG") else "SIG" + name.upper()
+        if key in signal.Signals.__members__:
+            return signal.Signals[key].value
+    raise AgentError(INVALID_ARGUMENT, f"unknown signal {name!r} (use e.g. 'SIGTERM', 'SIGINT', 'SIGKILL')")
+
+
+async def kill(pid_id: str, grace: float = KILL_GRACE_S, sig: int = signal.SIGTERM) -> dict[str, Any]:
     current = info(pid_id)
     if current["status"] != "running":
         return current
     d = _dir(pid_id)
     open(os.path.join(d, "kill"), "w").close()
     pid = int(current["pid"])
-    kill_tree(pid, signal.SIGTERM, include_self=False)
+    kill_tree(pid, sig, include_self=False)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
     while loop.time() < deadline:
         if os.path.exists(os.path.join(d, "exit.json")):
             return info(pid_id)
         await asyncio.sleep(0.02)
+    if sig not in (signal.SIGTERM, signal.SIGKILL):
+        # a signal the process may handle and live on (SIGHUP, SIGUSR1): sent, never escalated
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(d, "kill"))
+        return info(pid_id)
     kill_tree(pid, signal.SIGKILL, include_self=False)
     for _ in range(200):
         if os.path.exists(os.path.join(d, "exit.json")):

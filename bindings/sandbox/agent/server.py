@@ -21,9 +21,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import execs  # noqa: E402
 import files  # noqa: E402
+import ports  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
+import terminal  # noqa: E402
 import wire  # noqa: E402
 from common import (  # noqa: E402
     BOOT,
@@ -289,7 +291,8 @@ async def stream_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Sessi
 
 async def kill_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
     grace = req.get("graceMs")
-    await conn.reply(await procs.kill(req.get("id"), procs.KILL_GRACE_S if grace is None else grace / 1000))
+    grace_s = procs.KILL_GRACE_S if grace is None else grace / 1000
+    await conn.reply(await procs.kill(req.get("id"), grace_s, procs.signal_number(req.get("signal"))))
 
 
 async def create_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
@@ -298,6 +301,18 @@ async def create_session(conn: Conn, req: dict[str, Any], s: sessions.Session | 
 
 async def get_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
     await conn.reply(sessions.describe(sessions.get(req.get("sessionId"))))
+
+
+async def wait_for_port(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await ports.wait_for_port(req))
+
+
+async def wait_for_exit(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await ports.wait_for_exit(req))
+
+
+async def terminal_op(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await terminal.run(conn, req, s, cwd)
 
 
 HANDLERS: dict[str, Handler] = wire.table(
@@ -320,6 +335,9 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.KILL_PROCESS: kill_process,
         wire.CREATE_SESSION: create_session,
         wire.GET_SESSION: get_session,
+        wire.WAIT_FOR_PORT: wait_for_port,
+        wire.WAIT_FOR_EXIT: wait_for_exit,
+        wire.TERMINAL: terminal_op,
     }
 )
 

@@ -21,6 +21,9 @@ UPLOAD = "upload"  # J request, then D frames ended by an empty D frame; one J r
 DOWNLOAD = "download"  # J request; D frames, then the J reply (read whole by the host)
 STREAM = "stream"  # J request; O or D frames as they come, then the J reply; the host closing the
 #                    connection stops the op (kills the command / stops following the log)
+DUPLEX = "duplex"  # J request; an empty O frame once the op runs (or its J error); then both ways at
+#                    once: the host sends D (input) and J (control) frames, the agent O frames, until
+#                    its J reply; the host closing the connection stops the op
 
 EXEC_FIELDS = ("command", "cwd", "env", "timeoutMs", "outputLimit")
 
@@ -66,9 +69,27 @@ STREAM_PROCESS_LOGS = Op(
     ("id",),
     "D frames: the log from its start, then live until the process ends; then its record",
 )
-KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs"), "the process record")
+KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs", "signal"), "the process record")
 CREATE_SESSION = Op("createSession", CALL, ("options",), "{sessionId, cwd}", session=False)
 GET_SESSION = Op("getSession", CALL, ("sessionId",), "{sessionId, cwd}", session=False)
+
+# Readiness and terminals (the process object's waits, SandboxClient.terminal / SandboxSession.terminal)
+WAIT_FOR_PORT = Op(
+    "waitForPort",
+    CALL,
+    ("port", "mode", "path", "status", "timeoutMs", "intervalMs", "processId"),
+    "{port, status?} once 127.0.0.1:port (or ::1) accepts, and in http mode answers `path` with `status`",
+    session=False,
+)
+WAIT_FOR_EXIT = Op(
+    "waitForExit", CALL, ("id", "timeoutMs"), "the process record once it has ended", session=False
+)
+TERMINAL = Op(
+    "terminal",
+    DUPLEX,
+    ("cols", "rows", "shell"),
+    "O frames: the PTY's output; the host sends D (keystrokes) and J {resize: [cols, rows]}; then {exitCode}",
+)
 
 OPS: tuple[Op, ...] = (
     PING,
@@ -89,6 +110,9 @@ OPS: tuple[Op, ...] = (
     KILL_PROCESS,
     CREATE_SESSION,
     GET_SESSION,
+    WAIT_FOR_PORT,
+    WAIT_FOR_EXIT,
+    TERMINAL,
 )
 BY_NAME = {op.name: op for op in OPS}
 
@@ -97,6 +121,11 @@ BY_NAME = {op.name: op for op in OPS}
 HOST_ONLY = {
     "get": "SandboxBinding.get: makes a client for an id; nothing reaches the agent",
     "destroy": "SandboxClient.destroy: removes the container and its files with Podman",
+    "exposePort": "SandboxClient.exposePort: host-side preview records; pings the agent for its boot",
+    "unexposePort": "SandboxClient.unexposePort: host-side preview records only",
+    "getExposedPorts": "SandboxClient.getExposedPorts: host-side preview records only (never wakes)",
+    "isPortExposed": "SandboxClient.isPortExposed: host-side preview records only (never wakes)",
+    "wsConnect": "SandboxClient.wsConnect: a WebSocket to the sandbox's address; pings the agent first",
 }
 
 H = TypeVar("H")

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bindings.context import BindingContext
 from bindings.sandbox import image
 from bindings.sandbox.agent import wire
 from bindings.sandbox.client import SandboxClient, SandboxSession
@@ -44,7 +45,7 @@ def test_session_scoped_ops_are_the_session_methods() -> None:
 
 def test_ops_are_declared_once() -> None:
     assert len({op.name for op in wire.OPS}) == len(wire.OPS)
-    assert {op.moves for op in wire.OPS} <= {wire.CALL, wire.UPLOAD, wire.DOWNLOAD, wire.STREAM}
+    assert {op.moves for op in wire.OPS} <= {wire.CALL, wire.UPLOAD, wire.DOWNLOAD, wire.STREAM, wire.DUPLEX}
     declared = {v for k, v in vars(wire).items() if isinstance(v, wire.Op)}
     assert declared == set(wire.OPS)
     with pytest.raises(ValueError, match="missing"):
@@ -87,7 +88,9 @@ class _Recorder:
         self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         self.sent.append(("call", request, upload))
-        return {"path": "/p", "sessionId": "s1", "cwd": "/"}, {b"D": bytearray(b"x")}
+        if request["op"] == wire.LIST_PROCESSES.name:
+            return [{"id": "p"}], {}
+        return {"path": "/p", "sessionId": "s1", "cwd": "/", "id": "p"}, {b"D": bytearray(b"x")}
 
     async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
         self.sent.append(("stream", request, None))
@@ -97,8 +100,46 @@ class _Recorder:
 
         return frames()
 
+    async def duplex(self, sandbox_id: str, request: dict[str, Any]) -> Any:
+        self.sent.append(("duplex", request, None))
+        return None
+
     async def destroy(self, sandbox_id: str) -> bool:
         return True
+
+    @property
+    def previews(self) -> Any:
+        return _HostPreviews()
+
+    @property
+    def ctx(self) -> Any:
+        return BindingContext.for_project(Path("/tmp"))
+
+
+class _HostPreviews:
+    """The host-side preview records: what exposePort & co. use instead of agent ops."""
+
+    forwarder = None
+
+    async def expose(self, *args: Any) -> dict[str, Any]:
+        return {"url": "http://x/", "port": args[1], "name": None}
+
+    async def unexpose(self, *args: Any) -> None:
+        return None
+
+    def exposed(self, *args: Any) -> list[dict[str, Any]]:
+        return []
+
+    async def target(self, sandbox_id: str) -> str:
+        raise RuntimeError("not reached: the request below is no upgrade for the recorder")
+
+
+class _Upgrade:
+    method, url = "GET", "http://x/"
+    headers = {"upgrade": "websocket"}
+
+    async def arrayBuffer(self) -> bytes:  # noqa: N802
+        return b""
 
 
 ARGS: dict[str, tuple[Any, ...]] = {
@@ -120,6 +161,11 @@ ARGS: dict[str, tuple[Any, ...]] = {
     "createSession": (),
     "getSession": ("s1",),
     "destroy": (),
+    "exposePort": (8080,),
+    "unexposePort": (8080,),
+    "getExposedPorts": (),
+    "isPortExposed": (8080,),
+    "terminal": (_Upgrade(),),
 }
 
 
@@ -132,6 +178,9 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
 
     async def each() -> None:
         for name in spec.method_names:
+            if name == "wsConnect":
+                continue  # host-only, and it needs a sandbox to connect to (test_sandbox_reach.py)
+            client._destroyed = False  # destroy() comes before the preview methods in the spec
             rec.sent.clear()
             result = await getattr(target, name)(*ARGS[name])
             if hasattr(result, "__aiter__"):
@@ -144,7 +193,7 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
             assert len(rec.sent) == 1, name
             how, request, upload = rec.sent[0]
             assert request["op"] == name
-            assert how == ("stream" if op.moves == wire.STREAM else "call"), name
+            assert how == {wire.STREAM: "stream", wire.DUPLEX: "duplex"}.get(op.moves, "call"), name
             assert (upload is not None) == (op.moves == wire.UPLOAD), name
             assert ("session" in request) == (scope == "session"), name
             assert set(request) - {"op", "session"} <= set(op.fields), (name, request)

@@ -83,12 +83,22 @@ def _peer_alive(conn: _Conn) -> bool:
 
 
 @contextlib.contextmanager
-def _closed_on_failure(conn: _Conn) -> Iterator[None]:
+def _closed_on_failure(conn: _Conn, whole_request_unread_on_reset: bool = False) -> Iterator[None]:
     """Around sending a request and reading its reply: any failure closes the connection, and a lost
     connection is AgentInterrupted, since from the first write on the agent may have the request (so
-    it is no longer a retry)."""
+    it is no longer a retry).
+
+    Except a reset of a request that is one frame (no upload): a unix socket whose peer closes with our
+    bytes unread, or is closed while our connection waits in its backlog, reports ECONNRESET, and only
+    then. The agent reads a request whole before it acts, so that request never ran: AgentUnavailable,
+    retried after recovery (an agent killed just after the previous call, before its listener closed)."""
     try:
         yield
+    except ConnectionResetError as exc:
+        conn.close()
+        if whole_request_unread_on_reset:
+            raise AgentUnavailable(f"the sandbox agent went away before it read the request: {exc}") from exc
+        raise AgentInterrupted() from exc
     except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
         conn.close()
         raise AgentInterrupted() from exc
@@ -164,7 +174,7 @@ class AgentClient:
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
-        with _closed_on_failure(conn):
+        with _closed_on_failure(conn, whole_request_unread_on_reset=upload is None):
             await self._send(conn, request, upload)
             while True:
                 kind, payload = await proto.read_frame(conn.reader)
@@ -184,7 +194,7 @@ class AgentClient:
         """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
         AgentInterrupted when it went away after the request was written."""
         conn, _ = await self._acquire()
-        with _closed_on_failure(conn):
+        with _closed_on_failure(conn, whole_request_unread_on_reset=True):
             await self._send(conn, request, None)
             first = await proto.read_frame(conn.reader)
         if first[0] == b"J":

@@ -281,9 +281,12 @@ def _image_exists(name: str) -> bool:
     return subprocess.run(["podman", "image", "exists", name]).returncode == 0
 
 
-def test_an_image_build_removes_stale_sandbox_images(run: Run, sandbox_image: str) -> None:
+def test_an_image_build_removes_stale_sandbox_images(
+    run: Run, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bindings.sandbox import image as images
 
+    monkeypatch.delenv("PLOY_IMAGE_PRUNE", raising=False)  # what this test checks is the default
     stale = f"localhost/ploy-sandbox:stale-build-{os.getpid()}"
     subprocess.run(["podman", "tag", sandbox_image, stale], check=True)
     try:

@@ -26,8 +26,20 @@ function emit(op) {
   globalThis.__ploy_out = queued.length === 1 ? s : 1;
 }
 
-// Host entry: every queued op, as the items of a JSON array.
+// A host operation without an answer, sent as lines rather than JSON: `op`, then `lines` (which must
+// hold no line break but in the last; a JSON text starts with "[", so the host tells them apart).
+// Joined, not concatenated: a long concatenation is a rope string, which the host's binding cannot read.
+function hostSendText(op, lines) {
+  lines.unshift(op);
+  const s = lines.join("\n");
+  if (globalThis.__ploy_out === "") queued.length = 0;
+  queued.push(s);
+  globalThis.__ploy_out = queued.length === 1 ? s : 1;
+}
+
+// Host entry: every queued op, as the items of a JSON array (hostSendText's as JSON strings).
 function take() {
+  for (let i = 0; i < queued.length; i++) if (queued[i][0] !== "[") queued[i] = stringify(queued[i]);
   const s = queued.join(",");
   queued.length = 0;
   globalThis.__ploy_out = "";

@@ -7,20 +7,20 @@ function fetchImpl(input, init) {
   } catch (err) {
     return Promise.reject(err);
   }
-  const signal = req._signal;
+  const signal = req[kSignal];
   if (signal && signal.aborted) return Promise.reject(signal.reason);
-  const scheme = req._url.slice(0, req._url.indexOf(":"));
-  if (scheme === "data") return dataUrlResponse(req._url);
+  const scheme = req[kUrl].slice(0, req[kUrl].indexOf(":"));
+  if (scheme === "data") return dataUrlResponse(req[kUrl]);
   if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
-  const bodyP = req._body === null ? Promise.resolve(null) : req._consume();
+  const bodyP = req[kBody] === null ? Promise.resolve(null) : consumeBody(req);
   return bodyP.then((body) => {
     const id = nextOpId; // the id hostCall is about to use, so abort can name it
     const p = hostCall("fetch", encodeForHost({
-      url: req._url,
-      method: req._method,
-      headers: req._headers._list,
+      url: req[kUrl],
+      method: req[kMethod],
+      headers: req[kHeaders]._list,
       body: body === null ? null : typeof body === "string" ? utf8Encode(body) : body.bin !== undefined ? { __ploy_bytes: body.bin } : body,
-      redirect: req._redirect,
+      redirect: req[kRedirect],
     }));
     if (!signal) return p.then((meta) => fetchResponse(meta, null));
     return new Promise((resolve, reject) => {
@@ -68,25 +68,25 @@ function dataUrlResponse(url) {
     }
   }
   const r = new Response(INTERNAL);
-  r._status = 200; r._statusText = "OK"; r._type = "basic"; r._url = url;
-  r._headers = headersFromFlat(`content-type\n${type}`, "immutable");
-  r._body = { source: null, bin: body, stream: null };
+  r[kStatus] = 200; r[kStatusText] = "OK"; r[kType] = "basic"; r[kUrl] = url;
+  r[kHeaders] = headersFromFlat(`content-type\n${type}`, "immutable");
+  r[kBody] = { source: null, bin: body, stream: null };
   return Promise.resolve(r);
 }
 
 function fetchResponse(meta, signal) {
   const r = new Response(INTERNAL);
-  r._status = meta.status;
-  r._statusText = meta.statusText;
-  r._headers = new Headers();
-  r._headers._list = meta.headers;
-  r._headers._guard = "immutable";
-  r._url = meta.url;
-  r._redirected = meta.redirected;
-  r._type = "basic";
+  r[kStatus] = meta.status;
+  r[kStatusText] = meta.statusText;
+  r[kHeaders] = new Headers();
+  r[kHeaders]._list = meta.headers;
+  r[kHeaders]._guard = "immutable";
+  r[kUrl] = meta.url;
+  r[kRedirected] = meta.redirected;
+  r[kType] = "basic";
   if (meta.stream !== null) {
     const stream = hostReadableStream(meta.stream);
-    r._body = { source: null, stream };
+    r[kBody] = { source: null, stream };
     if (signal) {
       const onAbort = (reason) => {
         stream._controller.error(reason);

@@ -31,20 +31,22 @@ function respond(rid, resp) {
     fail(rid, new TypeError(`The fetch handler must return a Response, got ${inspect(resp, 0)}`));
     return;
   }
-  if (resp._type === "error") {
+  if (resp[kType] === "error") {
     fail(rid, new TypeError("The fetch handler returned Response.error()"));
     return;
   }
-  const b = resp._body;
+  const b = resp[kBody];
   let kind = 0;
-  let data = null;
+  let data = "";
   if (b !== null) {
     if (resp.bodyUsed) { fail(rid, new TypeError("The returned Response's body has already been used")); return; }
-    resp._used = true;
+    resp[kUsed] = true;
     if (b.stream === null) {
-      if (b.bin !== undefined) { kind = 2; data = b.bin; }
-      else if (typeof b.source === "string") { kind = 1; data = b.source; }
-      else { kind = 2; data = bytesToLatin1(b.source); }
+      // JSON-quoted: the host's binding reads strings as C strings (a NUL would end them) and as
+      // strict UTF-8 (a lone surrogate would fail)
+      if (b.bin !== undefined) { kind = 2; data = stringify(b.bin); }
+      else if (typeof b.source === "string") { kind = 1; data = stringify(b.source); }
+      else { kind = 2; data = stringify(bytesToLatin1(b.source)); }
     } else if (b.stream._hostSid !== undefined && !b.stream.locked && !b.stream._disturbed) {
       // A host stream passed through untouched (fetch body, execStream): the host pipes it itself.
       kind = 4; data = b.stream._hostSid;
@@ -57,7 +59,14 @@ function respond(rid, resp) {
     }
   }
   if (kind !== 3) requestAborters.delete(rid);
-  hostSend("respond", rid, resp._status, resp._statusText, resp._headers._list, kind, data);
+  // As lines, not JSON (no header name, value or status text can hold a line break): the one op of
+  // every request, cheaper to build here and to split in Python than JSON both ways.
+  const list = resp[kHeaders]._list;
+  const n = list.length;
+  const lines = [rid, resp[kStatus], kind, resp[kStatusText], n];
+  for (let i = 0; i < n; i++) lines.push(list[i][0], list[i][1]);
+  lines.push(data);
+  hostSendText("respond", lines);
 }
 
 // --- host entries ---
@@ -85,6 +94,7 @@ function request(rid, method, url, headersFlat, body) {
     return;
   }
   if (result instanceof Response) respond(rid, result);
+  else if (result instanceof Promise) result.then((r) => respond(rid, r), (err) => fail(rid, err));
   else Promise.resolve(result).then((r) => respond(rid, r), (err) => fail(rid, err));
 }
 

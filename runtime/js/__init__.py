@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from runtime.workers.js_context import JsContext
 
 # The op's list is passed whole, not spread into arguments: a call with *args costs several times
-# a plain call, and respond and log run on every request.
-HostOp = Callable[["JsContext", list[Any]], None]
+# a plain call, and respond and log run on every request. A text op (hostSendText) gets its text.
+HostOp = Callable[["JsContext", Any], None]
 
 # in the order of their JS files
 OP_MODULES = (timers, console, crypto, compression, host_streams, fetch, binding_proxies, entry)

@@ -4,6 +4,7 @@ of a response body that is a JS ReadableStream, pulled one at a time (JsBodyStre
 from __future__ import annotations
 
 import asyncio
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, Any
 
 from runtime.http import Headers, Response
@@ -14,32 +15,42 @@ if TYPE_CHECKING:
     from runtime.workers.js_context import JsContext
 
 
-def respond(ctx: JsContext, op: list[Any]) -> None:
-    """`kind` says what `data` is: 0 no body, 1 text, 2 bytes as latin-1, 3 the id of a JS stream
-    (pulled as a JsBodyStream), 4 the id of a host stream passed through untouched."""
-    _, rid, status, status_text, pairs, kind, data = op
-    fut = ctx.requests.get(rid)
+def respond(ctx: JsContext, text: str) -> None:
+    """A text op (see respond in 90_entry.js): lines rid, status, kind, status text, the number of
+    headers, each header's name and value, then `data`. `kind` says what `data` is: 0 no body, 1 text
+    (a JSON string), 2 bytes as latin-1 (a JSON string), 3 the id of a JS stream (pulled as a
+    JsBodyStream), 4 the id of a host stream passed through untouched."""
+    rid_s, status, kind_s, status_text, n_s, rest = text.split("\n", 5)
+    n = int(n_s)
+    if n:
+        parts = rest.split("\n", 2 * n)
+        data = parts.pop()
+        pairs = list(zip(parts[::2], parts[1::2], strict=True))
+    else:
+        data, pairs = rest, []
+    kind = int(kind_s)
+    fut = ctx.requests.get(int(rid_s))
     if fut is None or fut.done():
         if kind == 3:
-            ctx.enter(ctx.js_cancel, data)
+            ctx.enter(ctx.js_cancel, int(data))
         elif kind == 4:
-            close_stream(ctx, data)
+            close_stream(ctx, int(data))
         return
     body: Any
     if kind == 0:
         body = None
     elif kind == 1:
-        body = data.encode("utf-8", "surrogatepass")
+        body = scanstring(data, 1)[0].encode("utf-8", "surrogatepass")
     elif kind == 2:
-        body = data.encode("latin-1")
+        body = scanstring(data, 1)[0].encode("latin-1")
     elif kind == 3:
-        body = JsBodyStream(ctx, data)
+        body = JsBodyStream(ctx, int(data))
     else:
-        body = ctx.host_streams.pop(data)
-    headers = Headers()
-    headers._items = [(k, v) for k, v in pairs]
+        body = ctx.host_streams.pop(int(data))
+    headers = Headers.__new__(Headers)
+    headers._items = pairs
     resp = Response.__new__(Response)
-    resp.status, resp.statusText, resp.headers, resp._body = status, status_text, headers, body
+    resp.status, resp.statusText, resp.headers, resp._body = int(status), status_text, headers, body
     fut.set_result(resp)
 
 

@@ -17,6 +17,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import httpx
@@ -29,6 +30,7 @@ from runtime.js.binding_proxies import BindingObjects, spec_methods
 from runtime.js.bridge import Codec, error_info
 from runtime.js.crypto import fresh_entropy
 from runtime.js.host_streams import HostStream
+from runtime.workers import quickjs_hooks
 from runtime.workers.base import Limits, WorkerError
 
 logger = logging.getLogger("ploy.js")
@@ -76,7 +78,10 @@ class JsContext:
         ctx = self.ctx = quickjs.Context()
         ctx.set_memory_limit(limits.memory_mb * 1024 * 1024)
         ctx.set("__ploy_seed", fresh_entropy())
-        ctx.set_time_limit(limits.cpu_ms / 1000)
+        self.hooks = quickjs_hooks.attach(ctx, limits.cpu_ms / 1000)
+        if self.hooks is None:  # not the binding layout expected: its own limit, no rejection tracking
+            logger.warning("ploy: the quickjs binding is not the one expected; unhandled rejections are not reported")
+            ctx.set_time_limit(limits.cpu_ms / 1000)
         try:
             promise = ctx.module(source)
             watch = ctx.eval(
@@ -129,6 +134,8 @@ class JsContext:
     def call_js(self, fn: Any, *args: Any) -> Any:
         """Calls into JS without draining: for handlers, which run inside a drain."""
         self._entered = True
+        if self.hooks is not None:
+            self.hooks.run += 1  # a new run: the CPU limit counts afresh
         try:
             return fn(*args)
         except JS_ERRORS as e:
@@ -137,10 +144,16 @@ class JsContext:
 
     def _jobs(self) -> None:
         ctx = self.ctx
+        hooks = self.hooks
         while True:
             try:
+                if hooks is None:
+                    while ctx.execute_pending_job():
+                        pass
+                    return
+                hooks.run += 1
                 while ctx.execute_pending_job():
-                    pass
+                    hooks.run += 1
                 return
             except JS_ERRORS as e:
                 if not hasattr(self, "js_rid"):
@@ -155,30 +168,24 @@ class JsContext:
             self._jobs()
             if self.dead:
                 return
-            out = self._take()
-            if not out:
+            out = self.ctx.get("__ploy_out")
+            if out == "":
                 return
             self._entered = False
-            for op in json.loads(f"[{out}]"):
+            if isinstance(out, str):  # the usual case: one op, read without a call into JS
+                self.ctx.set("__ploy_out", "")
+                ops: list[Any] = [out]
+            else:
+                ops = json.loads(f"[{self.call_js(self.js_take) or ''}]")
+            for op in ops:
                 try:
                     self._dispatch(op)
                 except Exception:  # a bug in ploy must not take the worker down
-                    logger.exception("ploy: JS host op %s failed", op[0])
+                    logger.exception("ploy: JS host op %s failed", str(op)[:40])
             if not self._entered:
                 # Only JS queues jobs and fills the outbox: if no op ran JS, both are empty, and another
                 # round (a job-queue poll, a call into JS, and a read of the outbox) would find nothing.
                 return
-
-    def _take(self) -> str:
-        """The ops JS queued since the last take, comma-separated JSON (see 00_bridge.js): usually one,
-        read from a global without a call into JS."""
-        out = self.ctx.get("__ploy_out")
-        if out == "":
-            return ""
-        if isinstance(out, str):
-            self.ctx.set("__ploy_out", "")
-            return out
-        return self.call_js(self.js_take) or ""
 
     def enter(self, fn: Any, *args: Any) -> None:
         """Calls into JS and drains: for callbacks from the event loop."""
@@ -234,7 +241,7 @@ class JsContext:
             if request.method not in ("GET", "HEAD") or request._body:
                 data = await request.arrayBuffer()
                 body = data.decode("latin-1") if data or request.method not in ("GET", "HEAD") else None
-            headers = "\n".join(f"{k}\n{v}" for k, v in request.headers.items())
+            headers = "\n".join(chain.from_iterable(request.headers._items))
             self.enter(self.js_request, rid, request.method, request.url, headers, body)
             if self.dead and not fut.done():
                 raise WorkerError("Error: the worker's JS context is unusable")
@@ -251,7 +258,20 @@ class JsContext:
                 w.set_exception(WorkerError(message))
 
     # ------------------------------------------------------------------ the outbox
-    def _dispatch(self, op: list[Any]) -> None:
+    def _dispatch(self, op: list[Any] | str) -> None:
+        """`op` is a JSON op (its text, or parsed: [name, *args]) or a text op (hostSendText): its
+        name, a line break, and the text its handler parses."""
+        if type(op) is str:
+            if op[0] == "[":
+                op = json.loads(op)
+            else:
+                name, _, text = op.partition("\n")
+                handler = self._ops.get(name)
+                if handler is None:
+                    logger.error("ploy: unknown JS host op %r", name)
+                    return
+                handler(self, text)
+                return
         handler = self._ops.get(op[0])
         if handler is None:
             logger.error("ploy: unknown JS host op %r", op[0])
@@ -333,6 +353,8 @@ class JsContext:
     # ------------------------------------------------------------------ teardown
     async def close(self) -> None:
         self.dead = True
+        if self.hooks is not None:
+            self.hooks.detach()
         for handle in (self.timer, self.collector):
             if handle is not None:
                 handle.cancel()

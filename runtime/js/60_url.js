@@ -643,9 +643,12 @@ function toUSVString(v) {
   return String(v).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
 
+let linkParams, urlRecord; // set by the classes' static blocks: their private state, for each other
+
 class URLSearchParams {
   #list = [];
-  _url = null; // the URL this object is linked to
+  #url = null; // the URL this object is linked to
+  static { linkParams = (params, url) => { params.#url = url; }; }
   constructor(init = "") {
     if (init instanceof URLSearchParams) { this.#list = init.#list.map((p) => p.slice()); return; }
     if (init !== null && typeof init === "object" || typeof init === "function") {
@@ -667,9 +670,9 @@ class URLSearchParams {
   }
   _setList(list) { this.#list = list; }
   #update() {
-    if (!this._url) return;
+    if (!this.#url) return;
     const q = formEncode(this.#list);
-    const rec = this._url._rec;
+    const rec = urlRecord(this.#url);
     rec.query = q === "" ? null : q;
     if (q === "") stripOpaquePathSpaces(rec);
   }
@@ -715,6 +718,9 @@ class URLSearchParams {
 }
 
 class URL {
+  #rec;
+  #sp = null;
+  static { urlRecord = (url) => url.#rec; }
   constructor(url, base = undefined) {
     let baseRec = null;
     if (arguments.length === 0) throw new TypeError("URL constructor requires at least 1 argument");
@@ -725,8 +731,7 @@ class URL {
     const str = typeof url === "string" ? url : toUSVString(url);
     const rec = baseRec === null ? cachedParse(str) : basicParse(toUSVString(str), baseRec);
     if (rec === null) throw new TypeError(`Invalid URL: ${url}`);
-    this._rec = rec;
-    this._sp = null;
+    this.#rec = rec;
   }
   static canParse(url, base = undefined) {
     argc(arguments.length, 1, "URL.canParse");
@@ -736,15 +741,15 @@ class URL {
     argc(arguments.length, 1, "URL.parse");
     try { return new URL(url, base); } catch { return null; }
   }
-  get href() { return serializeURL(this._rec); }
+  get href() { return serializeURL(this.#rec); }
   set href(v) {
     const rec = basicParse(toUSVString(v), null);
     if (rec === null) throw new TypeError(`Invalid URL: ${v}`);
-    this._rec = rec;
-    if (this._sp) this._sp._setList(formDecode(rec.query || ""));
+    this.#rec = rec;
+    if (this.#sp) this.#sp._setList(formDecode(rec.query || ""));
   }
   get origin() {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.scheme === "blob") {
       try { const inner = new URL(serializePath(r)); if (inner.protocol === "http:" || inner.protocol === "https:") return inner.origin; } catch {}
       return "null";
@@ -752,64 +757,64 @@ class URL {
     if (!isSpecialScheme(r.scheme) || r.scheme === "file") return "null";
     return `${r.scheme}://${r.host}${r.port !== null ? ":" + r.port : ""}`;
   }
-  get protocol() { return this._rec.scheme + ":"; }
-  set protocol(v) { basicParse(toUSVString(v) + ":", null, this._rec, "scheme start"); }
-  get username() { return this._rec.username; }
+  get protocol() { return this.#rec.scheme + ":"; }
+  set protocol(v) { basicParse(toUSVString(v) + ":", null, this.#rec, "scheme start"); }
+  get username() { return this.#rec.username; }
   set username(v) {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     r.username = pctEncodeString(toUSVString(v), USERINFO_SET);
   }
-  get password() { return this._rec.password; }
+  get password() { return this.#rec.password; }
   set password(v) {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     r.password = pctEncodeString(toUSVString(v), USERINFO_SET);
   }
   get host() {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.host === null) return "";
     return r.port === null ? r.host : `${r.host}:${r.port}`;
   }
-  set host(v) { if (!this._rec.opaque) this.#reparse(v, "host"); }
-  get hostname() { return this._rec.host === null ? "" : this._rec.host; }
-  set hostname(v) { if (!this._rec.opaque) this.#reparse(v, "hostname"); }
-  get port() { return this._rec.port === null ? "" : String(this._rec.port); }
+  set host(v) { if (!this.#rec.opaque) this.#reparse(v, "host"); }
+  get hostname() { return this.#rec.host === null ? "" : this.#rec.host; }
+  set hostname(v) { if (!this.#rec.opaque) this.#reparse(v, "hostname"); }
+  get port() { return this.#rec.port === null ? "" : String(this.#rec.port); }
   set port(v) {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     v = toUSVString(v);
     if (v === "") r.port = null;
     else this.#reparse(v, "port");
   }
-  get pathname() { return serializePath(this._rec); }
+  get pathname() { return serializePath(this.#rec); }
   set pathname(v) {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.opaque) return;
     const copy = { ...r, path: [] };
     const out = basicParse(toUSVString(v), null, copy, "path start");
     if (out) r.path = out.path;
   }
-  get search() { const q = this._rec.query; return q === null || q === "" ? "" : "?" + q; }
+  get search() { const q = this.#rec.query; return q === null || q === "" ? "" : "?" + q; }
   set search(v) {
-    const r = this._rec;
+    const r = this.#rec;
     v = toUSVString(v);
-    if (v === "") { r.query = null; stripOpaquePathSpaces(r); if (this._sp) this._sp._setList([]); return; }
+    if (v === "") { r.query = null; stripOpaquePathSpaces(r); if (this.#sp) this.#sp._setList([]); return; }
     if (v.startsWith("?")) v = v.slice(1);
     r.query = "";
     basicParse(v, null, r, "query");
-    if (this._sp) this._sp._setList(formDecode(v));
+    if (this.#sp) this.#sp._setList(formDecode(v));
   }
   get searchParams() {
-    if (!this._sp) {
-      this._sp = new URLSearchParams(this._rec.query || "");
-      this._sp._url = this;
+    if (!this.#sp) {
+      this.#sp = new URLSearchParams(this.#rec.query || "");
+      linkParams(this.#sp, this);
     }
-    return this._sp;
+    return this.#sp;
   }
-  get hash() { const f = this._rec.fragment; return f === null || f === "" ? "" : "#" + f; }
+  get hash() { const f = this.#rec.fragment; return f === null || f === "" ? "" : "#" + f; }
   set hash(v) {
-    const r = this._rec;
+    const r = this.#rec;
     v = toUSVString(v);
     if (v === "") { r.fragment = null; stripOpaquePathSpaces(r); return; }
     if (v.startsWith("#")) v = v.slice(1);
@@ -817,9 +822,9 @@ class URL {
     basicParse(v, null, r, "fragment");
   }
   #reparse(v, state) {
-    const copy = { ...this._rec, path: Array.isArray(this._rec.path) ? this._rec.path.slice() : this._rec.path };
+    const copy = { ...this.#rec, path: Array.isArray(this.#rec.path) ? this.#rec.path.slice() : this.#rec.path };
     const out = basicParse(toUSVString(v), null, copy, state);
-    if (out) this._rec = out;
+    if (out) this.#rec = out;
   }
   toString() { return this.href; }
   toJSON() { return this.href; }

@@ -13,7 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runtime.js import binding_proxies, compression, console, crypto, entry, fetch, host_streams, timers
+from runtime.js import (
+    binding_proxies,
+    compression,
+    console,
+    crypto,
+    entry,
+    fetch,
+    globals,
+    host_streams,
+    timers,
+)
 
 if TYPE_CHECKING:
     from runtime.workers.js_context import JsContext
@@ -23,7 +33,7 @@ if TYPE_CHECKING:
 HostOp = Callable[["JsContext", Any], None]
 
 # in the order of their JS files
-OP_MODULES = (timers, console, crypto, compression, host_streams, fetch, binding_proxies, entry)
+OP_MODULES = (timers, console, crypto, globals, compression, host_streams, fetch, binding_proxies, entry)
 
 
 def host_ops() -> dict[str, HostOp]:

@@ -107,6 +107,7 @@ class JsContext:
         self.js_fire_timer, self.js_set_props = get("__ploy_fireTimer"), get("__ploy_setProps")
         self.js_take = get("__ploy_take")
         self.js_feed_entropy, self.js_rid = get("__ploy_feedEntropy"), get("__ploy_rid")
+        self.js_report_rejections = get("__ploy_reportRejections")
 
         env_desc: dict[str, Any] = {}
         for name, value in env.items():

@@ -26,12 +26,12 @@ function emit(op) {
   globalThis.__ploy_out = queued.length === 1 ? s : 1;
 }
 
-// A host operation without an answer, sent as lines rather than JSON: `op`, then `lines` (which must
-// hold no line break but in the last; a JSON text starts with "[", so the host tells them apart).
-// Joined, not concatenated: a long concatenation is a rope string, which the host's binding cannot read.
-function hostSendText(op, lines) {
-  lines.unshift(op);
-  const s = lines.join("\n");
+// A host operation without an answer, sent as a text rather than JSON: `op`, a line break, then
+// `text` in the format its handler parses (a JSON text starts with "[", so the host tells them
+// apart). A long text may be a rope string, which the host's binding cannot read from __ploy_out:
+// the host then calls take(), whose join flattens it.
+function hostSendText(op, text) {
+  const s = op + "\n" + text;
   if (globalThis.__ploy_out === "") queued.length = 0;
   queued.push(s);
   globalThis.__ploy_out = queued.length === 1 ? s : 1;

@@ -570,7 +570,8 @@ function fastParse(input) {
 }
 
 // A worker parses the same few URLs over and over (`new URL(request.url)` on every request): keep the
-// records of recent base-less parses and hand out copies, since URL setters mutate their record.
+// records of recent base-less parses, shared (`shared: true`) by the URLs made from them until a
+// setter copies its own (URL's #writable).
 const parsedURLs = new Map();
 const PARSED_URLS_MAX = 512;
 function cachedParse(str) {
@@ -579,12 +580,10 @@ function cachedParse(str) {
     rec = fastParse(str) || basicParse(toUSVString(str), null);
     if (rec === null || str.length > 2048) return rec;
     if (parsedURLs.size >= PARSED_URLS_MAX) parsedURLs.clear();
+    rec.shared = true;
     parsedURLs.set(str, rec);
   }
-  return {
-    scheme: rec.scheme, username: rec.username, password: rec.password, host: rec.host, port: rec.port,
-    path: rec.opaque ? rec.path : rec.path.slice(), opaque: rec.opaque, query: rec.query, fragment: rec.fragment,
-  };
+  return rec;
 }
 
 function serializePath(url) {
@@ -720,7 +719,7 @@ class URLSearchParams {
 class URL {
   #rec;
   #sp = null;
-  static { urlRecord = (url) => url.#rec; }
+  static { urlRecord = (url) => url.#writable(); }
   constructor(url, base = undefined) {
     let baseRec = null;
     if (arguments.length === 0) throw new TypeError("URL constructor requires at least 1 argument");
@@ -749,7 +748,7 @@ class URL {
     if (this.#sp) this.#sp._setList(formDecode(rec.query || ""));
   }
   get origin() {
-    const r = this.#rec;
+    const r = this.#writable();
     if (r.scheme === "blob") {
       try { const inner = new URL(serializePath(r)); if (inner.protocol === "http:" || inner.protocol === "https:") return inner.origin; } catch {}
       return "null";
@@ -758,16 +757,16 @@ class URL {
     return `${r.scheme}://${r.host}${r.port !== null ? ":" + r.port : ""}`;
   }
   get protocol() { return this.#rec.scheme + ":"; }
-  set protocol(v) { basicParse(toUSVString(v) + ":", null, this.#rec, "scheme start"); }
+  set protocol(v) { basicParse(toUSVString(v) + ":", null, this.#writable(), "scheme start"); }
   get username() { return this.#rec.username; }
   set username(v) {
-    const r = this.#rec;
+    const r = this.#writable();
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     r.username = pctEncodeString(toUSVString(v), USERINFO_SET);
   }
   get password() { return this.#rec.password; }
   set password(v) {
-    const r = this.#rec;
+    const r = this.#writable();
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     r.password = pctEncodeString(toUSVString(v), USERINFO_SET);
   }
@@ -781,7 +780,7 @@ class URL {
   set hostname(v) { if (!this.#rec.opaque) this.#reparse(v, "hostname"); }
   get port() { return this.#rec.port === null ? "" : String(this.#rec.port); }
   set port(v) {
-    const r = this.#rec;
+    const r = this.#writable();
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     v = toUSVString(v);
     if (v === "") r.port = null;
@@ -789,7 +788,7 @@ class URL {
   }
   get pathname() { return serializePath(this.#rec); }
   set pathname(v) {
-    const r = this.#rec;
+    const r = this.#writable();
     if (r.opaque) return;
     const copy = { ...r, path: [] };
     const out = basicParse(toUSVString(v), null, copy, "path start");
@@ -797,7 +796,7 @@ class URL {
   }
   get search() { const q = this.#rec.query; return q === null || q === "" ? "" : "?" + q; }
   set search(v) {
-    const r = this.#rec;
+    const r = this.#writable();
     v = toUSVString(v);
     if (v === "") { r.query = null; stripOpaquePathSpaces(r); if (this.#sp) this.#sp._setList([]); return; }
     if (v.startsWith("?")) v = v.slice(1);
@@ -814,12 +813,20 @@ class URL {
   }
   get hash() { const f = this.#rec.fragment; return f === null || f === "" ? "" : "#" + f; }
   set hash(v) {
-    const r = this.#rec;
+    const r = this.#writable();
     v = toUSVString(v);
     if (v === "") { r.fragment = null; stripOpaquePathSpaces(r); return; }
     if (v.startsWith("#")) v = v.slice(1);
     r.fragment = "";
     basicParse(v, null, r, "fragment");
+  }
+  // Records from the parse cache are shared by every URL parsed from the same string: copied before
+  // a setter changes one.
+  #writable() {
+    const r = this.#rec;
+    if (!r.shared) return r;
+    return (this.#rec = { scheme: r.scheme, username: r.username, password: r.password, host: r.host, port: r.port,
+      path: r.opaque ? r.path : r.path.slice(), opaque: r.opaque, query: r.query, fragment: r.fragment });
   }
   #reparse(v, state) {
     const copy = { ...this.#rec, path: Array.isArray(this.#rec.path) ? this.#rec.path.slice() : this.#rec.path };

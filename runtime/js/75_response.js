@@ -12,38 +12,52 @@ const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 
 const kStatus = Symbol("status"), kStatusText = Symbol("statusText"), kType = Symbol("type");
 const kRedirected = Symbol("redirected");
+// A Response made without init headers builds its Headers only if someone reads them (respond()
+// reads the list without them); until then kHeaders is null and kContentType the one header it has.
+const kContentType = Symbol("contentType");
+
+function lazyResponseHeaders(r) {
+  const h = new Headers();
+  const type = r[kContentType];
+  if (type !== null) headersList(h).push(["content-type", type]);
+  return (r[kHeaders] = h);
+}
 
 class Response {
   constructor(body = null, init = undefined) {
     if (body === INTERNAL) return;
     let headers;
-    if (init === undefined || init === null) headers = new Headers();
+    let status = 200;
+    if (init === undefined || init === null) headers = null;
     else {
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("ResponseInit must be an object");
-      const status = init.status;
-      if (status !== undefined) {
-        const s = unsignedShort(status);
-        if (s < 200 || s > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${status}`);
-        if (s !== 200) this[kStatus] = s;
+      if (init.status !== undefined) {
+        status = unsignedShort(init.status);
+        if (status < 200 || status > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
+        if (status !== 200) this[kStatus] = status;
       }
       if (init.statusText !== undefined) {
         const t = String(init.statusText);
         if (/[^\t\x20-\x7e\x80-\xff]/.test(t)) throw new TypeError("Invalid statusText");
         this[kStatusText] = t;
       }
-      headers = new Headers(init.headers);
+      headers = init.headers === undefined ? null : new Headers(init.headers);
     }
-    this[kHeaders] = headers;
+    if (headers !== null) this[kHeaders] = headers;
     if (body !== null && body !== undefined) {
-      if (NULL_BODY_STATUS.includes(this[kStatus])) throw new TypeError(`Response with null body status ${this[kStatus]} cannot have a body`);
+      if (status !== 200 && NULL_BODY_STATUS.includes(status)) throw new TypeError(`Response with null body status ${status} cannot have a body`);
+      let type;
       if (typeof body === "string") {
         this[kBody] = { source: body, stream: null };
-        if (!headers.has("content-type")) headers._list.push(["content-type", "text/plain;charset=UTF-8"]);
+        type = "text/plain;charset=UTF-8";
       } else {
-        const [b, type] = extractBody(body);
-        this[kBody] = b;
-        if (type && !headers.has("content-type")) headers._list.push(["content-type", type]);
+        const b = extractBody(body);
+        this[kBody] = b[0];
+        type = b[1];
       }
+      if (!type) return;
+      if (headers === null) this[kContentType] = type;
+      else if (!headers.has("content-type")) headersList(headers).push(["content-type", type]);
     }
   }
   static json(data, init = undefined) {
@@ -53,7 +67,8 @@ class Response {
     if (NULL_BODY_STATUS.includes(r[kStatus])) throw new TypeError(`Response with null body status ${r[kStatus]} cannot have a body`);
     r[kBody] = { source: text, stream: null };
     const headers = r[kHeaders];
-    if (!headers.has("content-type")) headers._list.push(["content-type", "application/json"]);
+    if (headers === null) r[kContentType] = "application/json";
+    else if (!headers.has("content-type")) headersList(headers).push(["content-type", "application/json"]);
     return r;
   }
   static redirect(url, status = 302) {
@@ -61,8 +76,8 @@ class Response {
     status = unsignedShort(status);
     if (!REDIRECT_STATUS.includes(status)) throw new RangeError(`Invalid redirect status: ${status}`);
     const r = new Response(null, { status });
-    r[kHeaders].set("location", parsed.href);
-    r[kHeaders]._guard = "immutable";
+    r.headers.set("location", parsed.href);
+    r.headers._guard = "immutable";
     return r;
   }
   static error() {
@@ -73,22 +88,23 @@ class Response {
   get status() { return this[kStatus]; }
   get statusText() { return this[kStatusText]; }
   get ok() { return this[kStatus] >= 200 && this[kStatus] <= 299; }
-  get headers() { return this[kHeaders]; }
+  get headers() { const h = this[kHeaders]; return h !== null ? h : lazyResponseHeaders(this); }
   get type() { return this[kType]; }
   get url() { return this[kUrl]; }
   get redirected() { return this[kRedirected]; }
   get webSocket() { return null; }
   clone() {
     const r = new Response(INTERNAL);
-    r[kStatus] = this[kStatus]; r[kStatusText] = this[kStatusText]; r[kHeaders] = new Headers(this[kHeaders]); r[kHeaders]._guard = this[kHeaders]._guard;
+    r[kStatus] = this[kStatus]; r[kStatusText] = this[kStatusText]; r[kHeaders] = new Headers(this.headers); r[kHeaders]._guard = this.headers._guard;
     r[kType] = this[kType]; r[kUrl] = this[kUrl]; r[kRedirected] = this[kRedirected];
     r[kBody] = cloneBody(this);
     return r;
   }
   get [Symbol.toStringTag]() { return "Response"; }
-  [INSPECT]() { return `Response { status: ${this[kStatus]}, statusText: ${quoteString(this[kStatusText])}, headers: ${inspect(this[kHeaders])}, bodyUsed: ${this.bodyUsed} }`; }
+  [INSPECT]() { return `Response { status: ${this[kStatus]}, statusText: ${quoteString(this[kStatusText])}, headers: ${inspect(this.headers)}, bodyUsed: ${this.bodyUsed} }`; }
 }
 
 includeBody(Response);
-internalDefaults(Response.prototype, [[kStatus, 200], [kStatusText, ""], [kType, "default"], [kUrl, ""], [kRedirected, false]]);
+internalDefaults(Response.prototype, [[kStatus, 200], [kStatusText, ""], [kType, "default"], [kUrl, ""], [kRedirected, false],
+  [kHeaders, null], [kContentType, null]]);
 expose("Response", Response);

@@ -39,7 +39,7 @@ function respond(rid, resp) {
   let kind = 0;
   let data = "";
   if (b !== null) {
-    if (resp.bodyUsed) { fail(rid, new TypeError("The returned Response's body has already been used")); return; }
+    if (resp[kUsed] || (b.stream !== null && b.stream._disturbed)) { fail(rid, new TypeError("The returned Response's body has already been used")); return; }
     resp[kUsed] = true;
     if (b.stream === null) {
       // JSON-quoted: the host's binding reads strings as C strings (a NUL would end them) and as
@@ -58,15 +58,22 @@ function respond(rid, resp) {
       jsStreams.set(data, { reader: b.stream.getReader(), rid });
     }
   }
-  if (kind !== 3) requestAborters.delete(rid);
+  if (kind !== 3 && requestAborters.size !== 0) requestAborters.delete(rid);
   // As lines, not JSON (no header name, value or status text can hold a line break): the one op of
   // every request, cheaper to build here and to split in Python than JSON both ways.
-  const list = resp[kHeaders]._list;
-  const n = list.length;
-  const lines = [rid, resp[kStatus], kind, resp[kStatusText], n];
-  for (let i = 0; i < n; i++) lines.push(list[i][0], list[i][1]);
-  lines.push(data);
-  hostSendText("respond", lines);
+  const h = resp[kHeaders];
+  let text = rid + "\n" + resp[kStatus] + "\n" + kind + "\n" + resp[kStatusText] + "\n";
+  if (h === null) {
+    const type = resp[kContentType];
+    text += type === null ? "0\n" : "1\ncontent-type\n" + type + "\n";
+  } else {
+    const list = headersList(h);
+    const n = list.length;
+    text += n;
+    for (let i = 0; i < n; i++) text += "\n" + list[i][0] + "\n" + list[i][1];
+    text += "\n";
+  }
+  hostSendText("respond", text + data);
 }
 
 // --- host entries ---

@@ -169,7 +169,10 @@ class JsContext:
             self._jobs()
             if self.dead:
                 return
-            out = self.ctx.get("__ploy_out")
+            try:
+                out = self.ctx.get("__ploy_out")
+            except TypeError:  # a rope string (a long text op, see hostSendText): take() flattens it
+                out = 1
             if out == "":
                 return
             self._entered = False

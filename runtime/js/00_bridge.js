@@ -28,10 +28,10 @@ function emit(op) {
 
 // A host operation without an answer, sent as a text rather than JSON: `op`, a line break, then
 // `text` in the format its handler parses (a JSON text starts with "[", so the host tells them
-// apart). A long text may be a rope string, which the host's binding cannot read from __ploy_out:
-// the host then calls take(), whose join flattens it.
+// apart). Concatenating a string longer than 512 characters makes a rope, which the host's binding
+// cannot read: joined then (a rope that gets here anyway makes the host call take(), which flattens).
 function hostSendText(op, text) {
-  const s = op + "\n" + text;
+  const s = text.length <= 512 ? op + "\n" + text : [op, text].join("\n");
   if (globalThis.__ploy_out === "") queued.length = 0;
   queued.push(s);
   globalThis.__ploy_out = queued.length === 1 ? s : 1;

@@ -74,6 +74,7 @@ class ReadableStreamDefaultController {
     this._started = false;
     this._pulling = false;
     this._pullAgain = false;
+    this._onPulled = null; // called once when the pull under way has finished (a body sent to the host)
     this._closeRequested = false;
   }
   get desiredSize() {
@@ -131,6 +132,8 @@ class ReadableStreamDefaultController {
     p.then(() => {
       this._pulling = false;
       if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+      const f = this._onPulled;
+      if (f !== null) { this._onPulled = null; f(); }
     }, (err) => this.error(err));
   }
   _pullChunk(readRequest) {

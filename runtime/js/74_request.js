@@ -157,14 +157,15 @@ function followSignal(signal) {
 
 const requestAborters = new Map(); // rid -> AbortController of an incoming request whose signal was read
 
-function incomingRequest(rid, method, url, headersFlat, body) {
+// `body`: null, the body decoded from UTF-8 (`text`), or its bytes as latin-1 (decoded only if read)
+function incomingRequest(rid, method, url, headersFlat, body, text) {
   const r = new Request(INTERNAL);
   r[kRid] = rid;
   r[kUrl] = url;
   r[kMethod] = method;
   r[kHeaders] = null;
   r[kHeadersFlat] = headersFlat;
-  if (body !== null) r[kBody] = { source: null, bin: body, stream: null }; // decoded only if read
+  if (body !== null) r[kBody] = text ? { source: body, stream: null } : { source: null, bin: body, stream: null };
   return r;
 }
 

@@ -65,7 +65,8 @@ class Response {
     if (text === undefined) throw new TypeError("Value is not JSON serializable");
     const r = new Response(null, init);
     if (NULL_BODY_STATUS.includes(r[kStatus])) throw new TypeError(`Response with null body status ${r[kStatus]} cannot have a body`);
-    r[kBody] = { source: text, stream: null };
+    // `json`: the text can cross to the host as it is (JSON.stringify escapes NUL and lone surrogates)
+    r[kBody] = { source: text, stream: null, json: true };
     const headers = r[kHeaders];
     if (headers === null) r[kContentType] = "application/json";
     else if (!headers.has("content-type")) headersList(headers).push(["content-type", "application/json"]);

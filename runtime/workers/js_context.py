@@ -29,6 +29,7 @@ from runtime.js import host_ops
 from runtime.js.binding_proxies import BindingObjects, spec_methods
 from runtime.js.bridge import Codec, error_info
 from runtime.js.crypto import fresh_entropy
+from runtime.js.entry import JsBodyStream
 from runtime.js.host_streams import HostStream
 from runtime.workers import quickjs_hooks
 from runtime.workers.base import Limits, WorkerError
@@ -62,7 +63,7 @@ class JsContext:
         self._entered = False  # set whenever Python calls into JS (see _drain)
         self.requests: dict[int, asyncio.Future[Response]] = {}
         self.prefixes: OrderedDict[int, str] = OrderedDict()
-        self.stream_waiters: dict[int, asyncio.Future[bytes | None]] = {}
+        self.body_streams: dict[int, JsBodyStream] = {}  # JS ReadableStreams being sent as response bodies
         self.objects = BindingObjects()
         self.host_streams: dict[int, HostStream] = {}
         self.tasks: dict[int, asyncio.Task[Any]] = {}
@@ -103,6 +104,7 @@ class JsContext:
             get("__ploy_pull"),
             get("__ploy_cancel"),
         )
+        self.js_take_chunks = get("__ploy_takeChunks")
         self.js_settle, self.js_settle_bytes = get("__ploy_settle"), get("__ploy_settleBytes")
         self.js_fire_timer, self.js_set_props = get("__ploy_fireTimer"), get("__ploy_setProps")
         self.js_take = get("__ploy_take")
@@ -242,11 +244,18 @@ class JsContext:
             self.prefixes.popitem(last=False)
         try:
             body: str | None = None
+            text = False
             if request.method not in ("GET", "HEAD") or request._body:
                 data = await request.arrayBuffer()
-                body = data.decode("latin-1") if data or request.method not in ("GET", "HEAD") else None
+                if data or request.method not in ("GET", "HEAD"):
+                    # UTF-8 (JSON, forms, text) is decoded here, ~20x faster than in QuickJS; other
+                    # bytes cross as latin-1, one character per byte
+                    try:
+                        body, text = data.decode("utf-8"), True
+                    except UnicodeDecodeError:
+                        body = data.decode("latin-1")
             headers = "\n".join(chain.from_iterable(request.headers._items))
-            self.enter(self.js_request, rid, request.method, request.url, headers, body)
+            self.enter(self.js_request, rid, request.method, request.url, headers, body, text)
             if self.dead and not fut.done():
                 raise WorkerError("Error: the worker's JS context is unusable")
             return await fut
@@ -257,9 +266,8 @@ class JsContext:
         for fut in self.requests.values():
             if not fut.done():
                 fut.set_exception(WorkerError(message))
-        for w in self.stream_waiters.values():
-            if not w.done():
-                w.set_exception(WorkerError(message))
+        for stream in list(self.body_streams.values()):
+            stream.fail(WorkerError(message))
 
     # ------------------------------------------------------------------ the outbox
     def _dispatch(self, op: list[Any] | str) -> None:

@@ -54,16 +54,12 @@ const BodyMixin = {
     const b = this[kBody];
     return this[kUsed] || (b !== null && b.stream !== null && b.stream._disturbed);
   },
-  async text() {
-    const v = await consumeBody(this);
-    let s;
-    if (typeof v === "string") s = v;
-    else if (v.bin !== undefined) s = v.bin.length ? utf8DecodeBin(v.bin, false) : "";
-    else s = utf8Decode(v, false);
-    return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s; // UTF-8 decode drops a leading BOM
+  // text() and json() chain on the body's promise rather than await it: two fewer jobs per call
+  text() {
+    try { return consumeBody(this).then(bodyText); } catch (err) { return Promise.reject(err); }
   },
-  async json() {
-    return JSON.parse(await this.text());
+  json() {
+    try { return consumeBody(this).then(bodyJSON); } catch (err) { return Promise.reject(err); }
   },
   async bytes() {
     const v = await consumeBody(this);
@@ -88,6 +84,18 @@ const BodyMixin = {
     throw new TypeError(`Could not parse content as FormData (content-type: ${ct || "none"})`);
   },
 };
+
+function bodyText(v) {
+  let s;
+  if (typeof v === "string") s = v;
+  else if (v.bin !== undefined) s = v.bin.length ? utf8DecodeBin(v.bin, false) : "";
+  else s = utf8Decode(v, false);
+  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s; // UTF-8 decode drops a leading BOM
+}
+
+function bodyJSON(v) {
+  return JSON.parse(bodyText(v));
+}
 
 // Resolves with a string (text), a Uint8Array, or {bin} (bytes as a latin-1 string) of the whole body.
 function consumeBody(r) {

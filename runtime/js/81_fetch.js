@@ -1,5 +1,11 @@
 // fetch() (Fetch Standard): http(s) requests go to the host, data: URLs are answered here.
 
+// Fetch Standard, "port blocking": ports of other protocols a request must not reach
+const BAD_PORTS = new Set([0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+  103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526,
+  530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190,
+  5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]);
+
 function fetchImpl(input, init) {
   let req;
   try {
@@ -12,6 +18,8 @@ function fetchImpl(input, init) {
   const scheme = req[kUrl].slice(0, req[kUrl].indexOf(":"));
   if (scheme === "data") return dataUrlResponse(req[kUrl]);
   if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
+  const port = new URL(req[kUrl]).port;
+  if (port !== "" && BAD_PORTS.has(Number(port))) return Promise.reject(new TypeError(`fetch: port ${port} is blocked (Fetch Standard "bad port")`));
   const bodyP = req[kBody] === null ? Promise.resolve(null) : consumeBody(req);
   return bodyP.then((body) => {
     const id = nextOpId; // the id hostCall is about to use, so abort can name it

@@ -253,6 +253,10 @@ function punycodeDecode(input) {
 // UTS #46 "ignored" code points (mapped to nothing)
 const IDNA_IGNORED = /[\u00ad\u034f\u180b-\u180d\u180f\u200b\u2060\ufe00-\ufe0f\ufeff]|\ud82f[\udca0-\udca3]|\udb40[\udd00-\uddef]/g;
 
+// Code points UTS #46 disallows in a label whatever the options: unassigned ones and noncharacters
+// (U+FDD0-U+FDEF, U+xxFFFE/F, all general category Cn), private use, controls, surrogates, U+FFFD.
+const IDNA_DISALLOWED = /[\p{Cn}\p{Co}\p{Cc}\p{Cs}\ufffd]/u;
+
 function domainToASCII(domain) {
   // A reduced UTS #46: ignored code points dropped, compatibility mapping (NFKC) and case fold,
   // dot variants, punycode for non-ASCII labels and a check of the "xn--" labels given.
@@ -264,10 +268,17 @@ function domainToASCII(domain) {
   const labels = mapped.split(".");
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i];
-    if (!/^[\x00-\x7f]*$/.test(label)) labels[i] = "xn--" + punycodeEncode(label);
-    else if (label.startsWith("xn--")) {
+    if (!/^[\x00-\x7f]*$/.test(label)) {
+      if (IDNA_DISALLOWED.test(label)) return null;
+      labels[i] = "xn--" + punycodeEncode(label);
+    } else if (label.startsWith("xn--")) {
+      // UTS #46 processing: the label must decode (Punycode), to a label that would encode back to
+      // it, and that holds no code point UTS #46 disallows
       const u = punycodeDecode(label.slice(4));
       if (u === null || u === "" || /^[\x00-\x7f]*$/.test(u) || /[\x80-\x9f]/.test(u) || u.normalize("NFC") !== u) return null;
+      if (IDNA_DISALLOWED.test(u) || "xn--" + punycodeEncode(u) !== label) return null;
+      // ... and none that UTS #46 maps to something else (compatibility forms, upper case)
+      if (u.normalize("NFKC").toLowerCase() !== u) return null;
     }
   }
   return labels.join(".");
@@ -525,6 +536,8 @@ function basicParse(input, base, url, stateOverride) {
       case "opaque path":
         if (c === "?") { url.query = ""; state = "query"; }
         else if (c === "#") { url.fragment = ""; state = "fragment"; }
+        // a space before the query or fragment is encoded, so that removing them leaves it intact
+        else if (c === " " && (cps[p + 1] === "?" || cps[p + 1] === "#")) url.path += "%20";
         else if (c !== undefined) url.path += pctEncodeCodePoint(c.codePointAt(0), C0);
         break;
       case "query":
@@ -629,10 +642,6 @@ function formEncode(list) {
   return list.map(([k, v]) => pctEncodeString(k, FORM_SET, true) + "=" + pctEncodeString(v, FORM_SET, true)).join("&");
 }
 
-// "Potentially strip trailing spaces from an opaque path": once it has neither query nor fragment.
-function stripOpaquePathSpaces(rec) {
-  if (rec.opaque && rec.fragment === null && rec.query === null && rec.path.endsWith(" ")) rec.path = rec.path.replace(/ +$/, "");
-}
 
 function argc(n, need, what) {
   if (n < need) throw new TypeError(`${what} requires ${need} argument${need > 1 ? "s" : ""}`);
@@ -649,17 +658,32 @@ class URLSearchParams {
   #url = null; // the URL this object is linked to
   static { linkParams = (params, url) => { params.#url = url; }; }
   constructor(init = "") {
-    if (init instanceof URLSearchParams) { this.#list = init.#list.map((p) => p.slice()); return; }
-    if (init !== null && typeof init === "object" || typeof init === "function") {
-      if (typeof init[Symbol.iterator] === "function") {
-        for (const pair of init) {
+    // WebIDL (sequence<sequence<USVString>> or record<USVString, USVString> or USVString), converted
+    // in the standard's order: @@iterator read once and used even on a URLSearchParams
+    if (init !== null && (typeof init === "object" || typeof init === "function")) {
+      const method = init[Symbol.iterator];
+      if (method !== undefined && method !== null) {
+        if (typeof method !== "function") throw new TypeError("URLSearchParams init's Symbol.iterator is not a function");
+        for (const pair of iterateWith(init, method)) {
           if (pair === null || (typeof pair !== "object" && typeof pair !== "function")) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
-          const arr = Array.from(pair);
+          const inner = pair[Symbol.iterator];
+          if (typeof inner !== "function") throw new TypeError("Each query pair must be an iterable [name, value] tuple");
+          const arr = [];
+          for (const v of iterateWith(pair, inner)) arr.push(toUSVString(v));
           if (arr.length !== 2) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
-          this.#list.push([toUSVString(arr[0]), toUSVString(arr[1])]);
+          this.#list.push(arr);
         }
       } else {
-        for (const k of Object.keys(init)) this.#list.push([toUSVString(k), toUSVString(init[k])]);
+        const seen = new Map(); // a record: keys that convert alike keep the first's place, the last's value
+        for (const k of Reflect.ownKeys(init)) {
+          if (!Object.prototype.propertyIsEnumerable.call(init, k)) continue;
+          if (typeof k === "symbol") throw new TypeError("URLSearchParams init keys must be strings");
+          const key = toUSVString(k);
+          const value = toUSVString(init[k]);
+          const at = seen.get(key);
+          if (at === undefined) { seen.set(key, this.#list.length); this.#list.push([key, value]); }
+          else this.#list[at][1] = value;
+        }
       }
       return;
     }
@@ -673,7 +697,6 @@ class URLSearchParams {
     const q = formEncode(this.#list);
     const rec = urlRecord(this.#url);
     rec.query = q === "" ? null : q;
-    if (q === "") stripOpaquePathSpaces(rec);
   }
   get size() { return this.#list.length; }
   append(name, value) { argc(arguments.length, 2, "URLSearchParams.append"); this.#list.push([toUSVString(name), toUSVString(value)]); this.#update(); }
@@ -798,7 +821,7 @@ class URL {
   set search(v) {
     const r = this.#writable();
     v = toUSVString(v);
-    if (v === "") { r.query = null; stripOpaquePathSpaces(r); if (this.#sp) this.#sp._setList([]); return; }
+    if (v === "") { r.query = null; if (this.#sp) this.#sp._setList([]); return; }
     if (v.startsWith("?")) v = v.slice(1);
     r.query = "";
     basicParse(v, null, r, "query");
@@ -806,7 +829,8 @@ class URL {
   }
   get searchParams() {
     if (!this.#sp) {
-      this.#sp = new URLSearchParams(this.#rec.query || "");
+      this.#sp = new URLSearchParams();
+      this.#sp._setList(formDecode(this.#rec.query || ""));
       linkParams(this.#sp, this);
     }
     return this.#sp;
@@ -815,7 +839,7 @@ class URL {
   set hash(v) {
     const r = this.#writable();
     v = toUSVString(v);
-    if (v === "") { r.fragment = null; stripOpaquePathSpaces(r); return; }
+    if (v === "") { r.fragment = null; return; }
     if (v.startsWith("#")) v = v.slice(1);
     r.fragment = "";
     basicParse(v, null, r, "fragment");

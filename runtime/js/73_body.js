@@ -62,9 +62,7 @@ const BodyMixin = {
     try { return consumeBody(this).then(bodyJSON); } catch (err) { return Promise.reject(err); }
   },
   async bytes() {
-    const v = await consumeBody(this);
-    if (v.bin !== undefined) return latin1ToBytes(v.bin);
-    return typeof v === "string" ? utf8Encode(v) : v;
+    return bodyBytes(await consumeBody(this));
   },
   async arrayBuffer() {
     const v = await this.bytes();
@@ -73,24 +71,37 @@ const BodyMixin = {
   async blob() {
     return new Blob([await this.bytes()], { type: this.headers.get("content-type") || "" });
   },
-  async formData() {
-    const ct = this.headers.get("content-type") || "";
-    if (/^multipart\/form-data/i.test(ct)) return parseMultipart(await this.bytes(), ct);
-    if (/^application\/x-www-form-urlencoded/i.test(ct)) {
-      const fd = new FormData();
-      for (const [k, v] of formDecode(await this.text())) fd.append(k, v);
-      return fd;
+  // The body is read whole first (so a stream's error is what rejects), then parsed by its type.
+  formData() {
+    try {
+      const ct = this.headers.get("content-type") || "";
+      return consumeBody(this).then((v) => {
+        if (/^multipart\/form-data/i.test(ct)) return parseMultipart(bodyBytes(v), ct);
+        if (/^application\/x-www-form-urlencoded/i.test(ct)) {
+          const fd = new FormData();
+          for (const [k, val] of formDecode(bodyText(v, true))) fd.append(k, val);
+          return fd;
+        }
+        throw new TypeError(`Could not parse content as FormData (content-type: ${ct || "none"})`);
+      });
+    } catch (err) {
+      return Promise.reject(err);
     }
-    throw new TypeError(`Could not parse content as FormData (content-type: ${ct || "none"})`);
   },
 };
 
-function bodyText(v) {
+// `keepBOM`: "UTF-8 decode without BOM" (the urlencoded parser's), else UTF-8 decode, which drops one
+function bodyText(v, keepBOM) {
   let s;
   if (typeof v === "string") s = v;
   else if (v.bin !== undefined) s = v.bin.length ? utf8DecodeBin(v.bin, false) : "";
   else s = utf8Decode(v, false);
-  return s.charCodeAt(0) === 0xfeff ? s.slice(1) : s; // UTF-8 decode drops a leading BOM
+  return s.charCodeAt(0) === 0xfeff && keepBOM !== true ? s.slice(1) : s;
+}
+
+function bodyBytes(v) {
+  if (v.bin !== undefined) return latin1ToBytes(v.bin);
+  return typeof v === "string" ? utf8Encode(v) : v;
 }
 
 function bodyJSON(v) {

@@ -70,16 +70,36 @@ class Request {
       throw new TypeError("Request with GET/HEAD method cannot have body.");
     }
     if (hasBody) {
+      if (src && src[kBody] !== null && !src.bodyUsed) {
+        // a usable input body is disturbed all the same, though this request has a body of its own
+        const st = src[kBody].stream;
+        if (st === null) src[kUsed] = true;
+        else if (!st.locked) { st.getReader(); st._disturbed = true; src[kUsed] = true; }
+      }
       const [body, type] = extractBody(init.body);
+      if (body.stream !== null) {
+        if (init.duplex !== "half") throw new TypeError("RequestInit.duplex must be 'half' when the body is a ReadableStream");
+        if (this[kExtra] !== undefined && this[kExtra].keepalive) throw new TypeError("A keepalive request cannot have a ReadableStream body");
+      }
       this[kBody] = body;
       if (type && !this[kHeaders].has("content-type")) this[kHeaders].set("content-type", type);
     } else if (src && src[kBody] !== null) {
       if (src.bodyUsed || (src[kBody].stream !== null && src[kBody].stream.locked)) {
         throw new TypeError("Cannot construct a Request with a Request whose body is used or locked");
       }
-      // the body moves here; the input keeps a used (disturbed and locked) one
-      this[kBody] = src[kBody];
-      src[kBody] = { source: new Uint8Array(0), stream: null };
+      const b = src[kBody];
+      if (b.stream === null) {
+        // not looked at yet: the bytes move here; the input's body reads as used (disturbed, locked)
+        this[kBody] = { source: b.source, bin: b.bin, stream: null };
+      } else {
+        // the input keeps its stream, now locked and disturbed, and this one reads through it
+        const reader = b.stream.getReader();
+        b.stream._disturbed = true;
+        this[kBody] = { source: null, stream: new ReadableStream({
+          pull(c) { return reader.read().then((r) => { if (r.done) c.close(); else c.enqueue(r.value); }); },
+          cancel(reason) { return reader.cancel(reason); },
+        }) };
+      }
       src[kUsed] = true;
     }
   }
@@ -110,6 +130,8 @@ class Request {
   get referrer() { return this[kExtra] !== undefined ? this[kExtra].referrer : "about:client"; }
   get referrerPolicy() { return this[kExtra] !== undefined ? this[kExtra].referrerPolicy : ""; }
   get duplex() { return "half"; }
+  get isReloadNavigation() { return false; }
+  get isHistoryNavigation() { return false; }
   clone() {
     const r = new Request(INTERNAL);
     r[kUrl] = this[kUrl]; r[kMethod] = this[kMethod]; r[kHeaders] = new Headers(this.headers); r[kHeaders]._guard = this.headers._guard;

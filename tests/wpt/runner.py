@@ -90,7 +90,9 @@ self.location = { search: "", hash: "", pathname: %(path)s, href: "http://web-pl
   const RealRequest = Request;
   self.Request = new Proxy(RealRequest, {
     construct(target, args, newTarget) {
-      if (args.length && relative(args[0])) args[0] = new URL(args[0], location.href).href;
+      if (args.length && !(args[0] instanceof RealRequest) && !(args[0] instanceof URL) && relative(String(args[0]))) {
+        args[0] = new URL(String(args[0]), location.href).href;
+      }
       return Reflect.construct(target, args, newTarget);
     },
   });

@@ -241,74 +241,32 @@ class ReadableStream {
     return new ReadableStreamDefaultReader(this);
   }
 
-  pipeThrough(transform, options) {
+  pipeThrough(transform, options = undefined) {
+    if (!isReadableStream(this)) throw new TypeError("pipeThrough called on a non-ReadableStream");
+    // WebIDL: ReadableWritablePair's members in order, each checked as it is read, then the options
     checkObject(transform, "pipeThrough's transform");
-    const { readable, writable } = transform;
-    if (!(readable instanceof ReadableStream)) throw new TypeError("pipeThrough: transform.readable must be a ReadableStream");
-    if (!(writable instanceof WritableStream)) throw new TypeError("pipeThrough: transform.writable must be a WritableStream");
-    checkPipeOptions(options);
+    const readable = transform.readable;
+    if (!isReadableStream(readable)) throw new TypeError("pipeThrough: transform.readable must be a ReadableStream");
+    const writable = transform.writable;
+    if (!isWritableStream(writable)) throw new TypeError("pipeThrough: transform.writable must be a WritableStream");
+    const opts = pipeOptions(options);
     if (this.locked) throw new TypeError("ReadableStream is locked");
     if (writable.locked) throw new TypeError("WritableStream is locked");
-    markHandled(this.pipeTo(writable, options));
+    markHandled(readableStreamPipeTo(this, writable, opts));
     return readable;
   }
 
-  pipeTo(dest, options = {}) {
-    try { checkPipeOptions(options); } catch (err) { return Promise.reject(err); }
-    if (this.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
-    if (!(dest instanceof WritableStream)) return Promise.reject(new TypeError("pipeTo requires a WritableStream"));
-    if (dest.locked) return Promise.reject(new TypeError("WritableStream is locked"));
-    const { preventClose = false, preventAbort = false, preventCancel = false, signal } = options || {};
-    const reader = this.getReader();
-    const writer = dest.getWriter();
-    this._disturbed = true;
-    return new Promise((resolve, reject) => {
-      let done = false;
-      const finish = (err, isError) => {
-        if (done) return;
-        done = true;
-        if (signal) signal._algorithms.delete(onAbort);
-        reader.releaseLock();
-        writer.releaseLock();
-        isError ? reject(err) : resolve();
-      };
-      const onAbort = (reason) => {
-        const acts = [];
-        if (!preventAbort && dest._state === "writable") acts.push(dest._abort(reason));
-        if (!preventCancel && this._state === "readable") acts.push(this._cancel(reason));
-        Promise.all(acts).then(() => finish(reason, true), (e) => finish(e, true));
-      };
-      if (signal) {
-        if (signal.aborted) { onAbort(signal.reason); return; }
-        signal._algorithms.add(onAbort);
-      }
-      const loop = async () => {
-        try {
-          while (!done) {
-            await writer.ready;
-            if (done) return;
-            const { value, done: end } = await reader.read();
-            if (done) return;
-            if (end) {
-              if (!preventClose) await writer.close();
-              finish();
-              return;
-            }
-            markHandled(writer.write(value));
-          }
-        } catch (err) {
-          if (done) return;
-          if (this._state === "errored") {
-            if (!preventAbort) await dest._abort(this._storedError).catch(() => {});
-            finish(this._storedError, true);
-          } else {
-            if (!preventCancel) await this._cancel(err).catch(() => {});
-            finish(err, true);
-          }
-        }
-      };
-      loop();
-    });
+  pipeTo(dest, options = undefined) {
+    try {
+      if (!isReadableStream(this)) throw new TypeError("pipeTo called on a non-ReadableStream");
+      if (!isWritableStream(dest)) throw new TypeError("pipeTo requires a WritableStream");
+      const opts = pipeOptions(options);
+      if (this.locked) throw new TypeError("ReadableStream is locked");
+      if (dest.locked) throw new TypeError("WritableStream is locked");
+      return readableStreamPipeTo(this, dest, opts);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   tee() {
@@ -320,7 +278,7 @@ class ReadableStream {
     const pull = () => {
       if (reading) { readAgain = true; return Promise.resolve(); }
       reading = true;
-      reader.read().then(({ value, done }) => {
+      readRequest(reader, ({ value, done }) => {
         reading = false;
         if (done) {
           if (!canceled1) b1._controller.close();
@@ -653,7 +611,7 @@ class WritableStream {
     if (this._pendingAbort) return this._pendingAbort.d.promise;
     const d = deferred();
     const wasErroring = this._state === "erroring";
-    this._pendingAbort = { d, reason: wasErroring ? undefined : reason };
+    this._pendingAbort = { d, reason: wasErroring ? undefined : reason, wasErroring };
     // finishes (and calls the sink's abort) once no write is in flight and start() has settled
     if (!wasErroring) this._startErroring(reason);
     return d.promise;
@@ -678,6 +636,8 @@ class WritableStream {
     const pa = this._pendingAbort;
     if (pa) {
       this._pendingAbort = null;
+      // an abort of a stream already erroring does not reach the sink: it fails with the stream's error
+      if (pa.wasErroring) { pa.d.reject(err); return; }
       Promise.resolve(this._sink.abort ? this._sink.abort.call(this._sink, pa.reason) : undefined).then(() => pa.d.resolve(), (e) => pa.d.reject(e));
     }
   }
@@ -890,7 +850,11 @@ class TextDecoderStream {
   constructor(label = "utf-8", options = {}) {
     const dec = this.#dec = new TextDecoder(label, options);
     this.#ts = new TransformStream({
-      transform(chunk, c) { const s = dec.decode(chunk, { stream: true }); if (s) c.enqueue(s); },
+      transform(chunk, c) {
+        if (chunk === undefined) throw new TypeError("TextDecoderStream chunks must be BufferSources"); // decode() would read it as empty
+        const s = dec.decode(chunk, { stream: true });
+        if (s) c.enqueue(s);
+      },
       flush(c) { const s = dec.decode(); if (s) c.enqueue(s); },
     });
   }
@@ -902,11 +866,155 @@ class TextDecoderStream {
   get [Symbol.toStringTag]() { return "TextDecoderStream"; }
 }
 
-function checkPipeOptions(options) {
+// A read through a read request, its steps in a microtask (as tee's are): no promise is resolved
+// with the result object, so a patched Object.prototype.then cannot see or change it.
+function readRequest(reader, onResult, onError) {
+  const stream = reader._stream;
+  stream._disturbed = true;
+  if (stream._state === "closed") { queueMicrotask(() => onResult({ value: undefined, done: true })); return; }
+  if (stream._state === "errored") { const e = stream._storedError; queueMicrotask(() => onError(e)); return; }
+  stream._controller._pullChunk({ resolve: (r) => queueMicrotask(() => onResult(r)), reject: onError });
+}
+
+// Brand checks: a real stream has its state as an own field (an object made from the prototype has not).
+function isReadableStream(x) { return x instanceof ReadableStream && Object.hasOwn(x, "_state"); }
+function isWritableStream(x) { return x instanceof WritableStream && Object.hasOwn(x, "_state"); }
+
+// StreamPipeOptions as WebIDL converts it: each member read once, in order.
+function pipeOptions(options) {
   checkDict(options, "The pipe options");
-  if (options && options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
-    throw new TypeError("The pipe options' signal must be an AbortSignal");
+  if (options === undefined || options === null) return { preventAbort: false, preventCancel: false, preventClose: false, signal: undefined };
+  const preventAbort = !!options.preventAbort;
+  const preventCancel = !!options.preventCancel;
+  const preventClose = !!options.preventClose;
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw new TypeError("The pipe options' signal must be an AbortSignal");
+  return { preventAbort, preventCancel, preventClose, signal };
+}
+
+// The Streams Standard's ReadableStreamPipeTo, on this file's internals: reads go through read
+// requests (not promises of result objects) and nothing resolves a promise with an object, so a
+// patched Object.prototype.then sees nothing.
+function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preventClose, signal }) {
+  const reader = new ReadableStreamDefaultReader(source);
+  const writer = new WritableStreamDefaultWriter(dest);
+  source._disturbed = true;
+  let shuttingDown = false;
+  let currentWrite = Promise.resolve();
+  const result = deferred();
+  let abortAlgorithm;
+
+  const closeQueuedOrInFlight = () => dest._closeRequested;
+  const waitForWritesToFinish = () => {
+    const old = currentWrite;
+    return currentWrite.then(() => (old !== currentWrite ? waitForWritesToFinish() : undefined));
+  };
+  const finalize = (isError, error) => {
+    writer.releaseLock();
+    reader.releaseLock();
+    if (signal !== undefined) signal._algorithms.delete(abortAlgorithm);
+    if (isError) result.reject(error);
+    else result.resolve(undefined);
+  };
+  const shutdownWithAction = (action, originalIsError, originalError) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    const doTheRest = () => {
+      let p;
+      try { p = action(); } catch (err) { p = Promise.reject(err); }
+      p.then(() => finalize(originalIsError, originalError), (newError) => finalize(true, newError));
+    };
+    if (dest._state === "writable" && !closeQueuedOrInFlight()) waitForWritesToFinish().then(doTheRest);
+    else doTheRest();
+  };
+  const shutdown = (isError, error) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    if (dest._state === "writable" && !closeQueuedOrInFlight()) waitForWritesToFinish().then(() => finalize(isError, error));
+    else finalize(isError, error);
+  };
+
+  if (signal !== undefined) {
+    abortAlgorithm = () => {
+      const error = signal.reason;
+      const actions = [];
+      if (!preventAbort) actions.push(() => (dest._state === "writable" ? dest._abort(error) : Promise.resolve()));
+      if (!preventCancel) actions.push(() => (source._state === "readable" ? source._cancel(error) : Promise.resolve()));
+      shutdownWithAction(() => allSettledFirstError(actions.map((a) => a())), true, error);
+    };
+    if (signal.aborted) { abortAlgorithm(); return result.promise; }
+    signal._algorithms.add(abortAlgorithm);
   }
+
+  const pipeStep = () => new Promise((resolveStep, rejectStep) => {
+    writer._ready.promise.then(() => {
+      if (shuttingDown) { resolveStep(true); return; }
+      if (source._state === "closed") { resolveStep(true); return; }
+      if (source._state === "errored") { rejectStep(source._storedError); return; }
+      source._controller._pullChunk({
+        resolve(r) {
+          if (r.done) { resolveStep(true); return; }
+          // in a microtask: an enqueue() that fulfils this read must not run the sink's write itself
+          queueMicrotask(() => {
+            currentWrite = dest._write(r.value).then(undefined, () => {});
+            resolveStep(false);
+          });
+        },
+        reject: rejectStep,
+      });
+    }, rejectStep);
+  });
+  const pipeLoop = () => {
+    if (shuttingDown) return;
+    pipeStep().then((done) => { if (!done) pipeLoop(); }, () => {});
+  };
+
+  // errors must be propagated forward
+  const onSourceError = (storedError) => {
+    if (!preventAbort) shutdownWithAction(() => dest._abort(storedError), true, storedError);
+    else shutdown(true, storedError);
+  };
+  if (source._state === "errored") onSourceError(source._storedError);
+  else reader._closed.promise.then(undefined, onSourceError);
+  // errors must be propagated backward
+  const onDestError = (storedError) => {
+    if (!preventCancel) shutdownWithAction(() => source._cancel(storedError), true, storedError);
+    else shutdown(true, storedError);
+  };
+  if (dest._state === "errored") onDestError(dest._storedError);
+  else writer._closedD.promise.then(undefined, onDestError);
+  // closing must be propagated forward
+  const onSourceClosed = () => {
+    if (!preventClose) {
+      shutdownWithAction(() => {
+        if (closeQueuedOrInFlight() || dest._state === "closed") return Promise.resolve();
+        if (dest._state === "errored") return Promise.reject(dest._storedError);
+        return dest._close();
+      });
+    } else shutdown();
+  };
+  if (source._state === "closed") onSourceClosed();
+  else reader._closed.promise.then(onSourceClosed, () => {});
+  // closing must be propagated backward
+  if (closeQueuedOrInFlight() || dest._state === "closed") {
+    const destClosed = new TypeError("the destination writable stream closed before all data could be piped to it");
+    if (!preventCancel) shutdownWithAction(() => source._cancel(destClosed), true, destClosed);
+    else shutdown(true, destClosed);
+  }
+  pipeLoop();
+  return result.promise;
+}
+
+// Waits for every promise; rejects with the first rejection, as the pipe's abort actions want.
+function allSettledFirstError(promises) {
+  return new Promise((resolve, reject) => {
+    let left = promises.length, failed = false, first;
+    if (left === 0) { resolve(); return; }
+    for (const p of promises) {
+      p.then(() => { if (--left === 0) { if (failed) reject(first); else resolve(); } },
+        (e) => { if (!failed) { failed = true; first = e; } if (--left === 0) reject(first); });
+    }
+  });
 }
 
 for (const key of ["desiredSize", "close", "error"]) {

@@ -96,7 +96,8 @@ class ReadableStreamDefaultController {
     } else {
       let size;
       try {
-        size = this._size(chunk);
+        const sizeFn = this._size;
+        size = sizeFn(chunk); // a function, not a method of this controller
         if (!(size >= 0) || size === Infinity) throw new RangeError("Invalid chunk size");
       } catch (err) {
         this.error(err);
@@ -125,7 +126,7 @@ class ReadableStreamDefaultController {
     this._pulling = true;
     let p;
     try {
-      p = Promise.resolve(this._source.pull ? this._source.pull.call(this._source._self, this) : undefined);
+      p = Promise.resolve(this._source.pull ? Reflect.apply(this._source.pull, this._source._self, [this]) : undefined);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -154,7 +155,7 @@ class ReadableStreamDefaultController {
     this._queueSize = 0;
     const src = this._source;
     try {
-      return Promise.resolve(src.cancel ? src.cancel.call(src._self, reason) : undefined).then(() => undefined);
+      return Promise.resolve(src.cancel ? Reflect.apply(src.cancel, src._self, [reason]) : undefined).then(() => undefined);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -187,7 +188,7 @@ class ReadableStream {
     const c = new (isBytes ? ReadableByteStreamController : ReadableStreamDefaultController)(RS_KEY, this, source, hwm, size);
     this._controller = c;
     let startResult;
-    startResult = source.start ? source.start.call(src, c) : undefined;
+    startResult = source.start ? Reflect.apply(source.start, src, [c]) : undefined;
     Promise.resolve(startResult).then(() => {
       c._started = true;
       c._pullIfNeeded();
@@ -556,7 +557,7 @@ class WritableStream {
     this._started = false;
     this._pendingAbort = null;
     this._controller = new WritableStreamDefaultController(WS_KEY, this);
-    Promise.resolve(sink.start ? sink.start.call(sink, this._controller) : undefined).then(() => {
+    Promise.resolve(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined).then(() => {
       this._started = true;
       this._advance();
     }, (err) => { this._started = true; this._startErroring(err); this._finishErroring(); });
@@ -587,7 +588,8 @@ class WritableStream {
     if (this._state === "errored" || this._state === "erroring") return Promise.reject(this._storedError);
     if (this._closeRequested || this._state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
     let size;
-    try { size = this._size(chunk); } catch (err) { this._startErroring(err); return Promise.reject(err); }
+    const sizeFn = this._size; // called as a function, not as a method of the stream
+    try { size = sizeFn(chunk); } catch (err) { this._startErroring(err); return Promise.reject(err); }
     const d = deferred();
     this._queue.push({ chunk, size, d });
     this._queueSize += size;
@@ -638,7 +640,10 @@ class WritableStream {
       this._pendingAbort = null;
       // an abort of a stream already erroring does not reach the sink: it fails with the stream's error
       if (pa.wasErroring) { pa.d.reject(err); return; }
-      Promise.resolve(this._sink.abort ? this._sink.abort.call(this._sink, pa.reason) : undefined).then(() => pa.d.resolve(), (e) => pa.d.reject(e));
+      let p;
+      try { p = Promise.resolve(this._sink.abort ? Reflect.apply(this._sink.abort, this._sink, [pa.reason]) : undefined); }
+      catch (e) { p = Promise.reject(e); }
+      p.then(() => pa.d.resolve(), (e) => pa.d.reject(e));
     }
   }
   _advance() {
@@ -651,8 +656,8 @@ class WritableStream {
     let p;
     try {
       p = item.close
-        ? Promise.resolve(sink.close ? sink.close.call(sink) : undefined)
-        : Promise.resolve(sink.write ? sink.write.call(sink, item.chunk, this._controller) : undefined);
+        ? Promise.resolve(sink.close ? Reflect.apply(sink.close, sink, []) : undefined)
+        : Promise.resolve(sink.write ? Reflect.apply(sink.write, sink, [item.chunk, this._controller]) : undefined);
     } catch (err) {
       p = Promise.reject(err);
     }
@@ -660,12 +665,18 @@ class WritableStream {
       this._inFlight = false;
       this._queue.shift();
       if (item.close) {
+        // an abort that came while the close was in flight resolves; the close wins (Streams: "finish
+        // in-flight close")
+        if (this._state === "erroring") this._storedError = undefined;
+        const pa = this._pendingAbort;
+        if (pa) { this._pendingAbort = null; pa.d.resolve(); }
         this._state = "closed";
         item.d.resolve();
         if (this._writer) this._writer._closedD.resolve();
         return;
       }
       this._queueSize -= item.size;
+      if (this._queueSize < 0) this._queueSize = 0; // floating point (Streams: DequeueValue)
       item.d.resolve();
       if (this._state === "erroring") { this._finishErroring(); return; }
       this._updateBackpressure();
@@ -674,6 +685,7 @@ class WritableStream {
       this._inFlight = false;
       this._queue.shift();
       item.d.reject(err);
+      if (item.close && this._pendingAbort) { const pa = this._pendingAbort; this._pendingAbort = null; pa.d.reject(err); }
       if (this._state === "writable") this._startErroring(err);
       this._finishErroring();
     });
@@ -767,7 +779,7 @@ class TransformStream {
     this._bpChange = null;
     const startD = deferred();
     const transform = t.transform
-      ? (chunk) => t.transform.call(t, chunk, controller)
+      ? (chunk) => Reflect.apply(t.transform, t, [chunk, controller])
       : (chunk) => controller.enqueue(chunk);
     this._writable = new WritableStream({
       start: () => startD.promise,
@@ -782,13 +794,13 @@ class TransformStream {
         }
         return go();
       },
-      close: () => new Promise((resolve) => resolve(t.flush ? t.flush.call(t, controller) : undefined)).then(() => {
+      close: () => new Promise((resolve) => resolve(t.flush ? Reflect.apply(t.flush, t, [controller]) : undefined)).then(() => {
         const rc = this._readable._controller;
         if (this._readable._state === "readable" && !rc._closeRequested) rc.close();
       }, (err) => { this._error(err); throw err; }),
       abort: (reason) => {
         this._readable._controller.error(reason);
-        return t.cancel ? t.cancel.call(t, reason) : undefined;
+        return t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined;
       },
     }, writableStrategy);
     this._readable = new ReadableStream({
@@ -796,11 +808,11 @@ class TransformStream {
       pull: () => { this._setBackpressure(false); return this._bpChange.promise; },
       cancel: (reason) => {
         this._errorWritable(reason);
-        return t.cancel ? t.cancel.call(t, reason) : undefined;
+        return t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined;
       },
     }, readableStrategy === undefined ? { highWaterMark: 0 } : readableStrategy);
     this._setBackpressure(true);
-    Promise.resolve(t.start ? t.start.call(t, controller) : undefined).then(startD.resolve, startD.reject);
+    Promise.resolve(t.start ? Reflect.apply(t.start, t, [controller]) : undefined).then(startD.resolve, startD.reject);
   }
   get readable() { return this._readable; }
   get writable() { return this._writable; }

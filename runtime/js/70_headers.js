@@ -28,7 +28,7 @@ function headerName(name) {
   return key;
 }
 
-let headersList; // (headers) -> its list of [name, value], for the runtime's own fast paths
+let headersList, headersWithList, isHeaders; // the private list, for the runtime's own fast paths
 
 class Headers {
   // Private, so a Headers has no own properties (JSON.stringify gives "{}", as in browsers); the
@@ -39,39 +39,13 @@ class Headers {
   set _list(v) { this.#list = v; }
   get _guard() { return this.#guard; }
   set _guard(v) { this.#guard = v; }
-  static { headersList = (h) => h.#list; }
+  static {
+    headersList = (h) => h.#list;
+    headersWithList = (list) => { const h = new Headers(); h.#list = list; return h; };
+    isHeaders = (x) => #list in x;
+  }
   constructor(init = undefined) {
-    if (init === undefined) return;
-    if (init === null || (typeof init !== "object" && typeof init !== "function")) {
-      throw new TypeError("Headers init must be an object or iterable");
-    }
-    // WebIDL (sequence<sequence<ByteString>> or record<ByteString, ByteString>): converted whole,
-    // in the standard's order of operations (observable through a Proxy), before anything is added
-    const method = init[Symbol.iterator];
-    const flat = []; // name, value, name, value, ...
-    if (method !== undefined && method !== null) {
-      if (typeof method !== "function") throw new TypeError("Headers init's Symbol.iterator is not a function");
-      if (method === headersIterator && #list in init) { this.#list = init.#list.map((p) => p.slice()); return; }
-      for (const pair of iterateWith(init, method)) {
-        if (pair === null || (typeof pair !== "object" && typeof pair !== "function")) throw new TypeError("Headers init pairs must be sequences");
-        const inner = pair[Symbol.iterator];
-        if (typeof inner !== "function") throw new TypeError("Headers init pairs must be sequences");
-        const arr = [];
-        for (const v of iterateWith(pair, inner)) arr.push(byteString(v));
-        if (arr.length !== 2) throw new TypeError("Headers init pairs must have exactly two items");
-        flat.push(arr[0], arr[1]);
-      }
-    } else {
-      const keys = Reflect.ownKeys(init);
-      for (let i = 0; i < keys.length; i++) {
-        const k = keys[i];
-        if (!propertyIsEnumerable.call(init, k)) continue;
-        if (typeof k === "symbol") throw new TypeError("Headers init keys must be strings");
-        flat.push(byteString(k), byteString(init[k]));
-      }
-    }
-    const list = this.#list;
-    for (let i = 0; i < flat.length; i += 2) list.push([headerName(flat[i]), headerValue(flat[i + 1])]);
+    if (init !== undefined) this.#list = headersInitList(init);
   }
   #check() {
     if (this.#guard === "immutable") throw new TypeError("Headers are immutable");
@@ -143,7 +117,7 @@ const NOT_BYTES = /[^\x00-\xff]/;
 // WebIDL ByteString: a string of code units up to U+00FF
 function byteString(v) {
   v = typeof v === "string" ? v : String(v);
-  if (validValues.has(v) || validNames.has(v)) return v; // checked already, and without a regex
+  if (validNames.has(v) || validValues.has(v)) return v; // checked already, and without a regex
   if (NOT_BYTES.test(v)) throw new TypeError(`Not a ByteString: ${JSON.stringify(v)}`);
   return v;
 }
@@ -159,6 +133,42 @@ function* iterateWith(obj, method) {
     if (r.done) return;
     yield r.value;
   }
+}
+
+// A HeadersInit converted (and checked) into a list of [lowercased name, value]; Headers' constructor,
+// and Response's, which keeps the list and makes its Headers only if they are read.
+function headersInitList(init) {
+  if (init === null || (typeof init !== "object" && typeof init !== "function")) {
+    throw new TypeError("Headers init must be an object or iterable");
+  }
+  // WebIDL (sequence<sequence<ByteString>> or record<ByteString, ByteString>): converted whole,
+  // in the standard's order of operations (observable through a Proxy), before anything is added
+  const method = init[Symbol.iterator];
+  const flat = []; // name, value, name, value, ...
+  if (method !== undefined && method !== null) {
+    if (typeof method !== "function") throw new TypeError("Headers init's Symbol.iterator is not a function");
+    if (method === headersIterator && isHeaders(init)) return headersList(init).map((p) => p.slice());
+    for (const pair of iterateWith(init, method)) {
+      if (pair === null || (typeof pair !== "object" && typeof pair !== "function")) throw new TypeError("Headers init pairs must be sequences");
+      const inner = pair[Symbol.iterator];
+      if (typeof inner !== "function") throw new TypeError("Headers init pairs must be sequences");
+      const arr = [];
+      for (const v of iterateWith(pair, inner)) arr.push(byteString(v));
+      if (arr.length !== 2) throw new TypeError("Headers init pairs must have exactly two items");
+      flat.push(arr[0], arr[1]);
+    }
+  } else {
+    const keys = Reflect.ownKeys(init);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i];
+      if (!propertyIsEnumerable.call(init, k)) continue;
+      if (typeof k === "symbol") throw new TypeError("Headers init keys must be strings");
+      flat.push(byteString(k), byteString(init[k]));
+    }
+  }
+  const list = [];
+  for (let i = 0; i < flat.length; i += 2) list.push([headerName(flat[i]), headerValue(flat[i + 1])]);
+  return list;
 }
 
 function headersFromFlat(flat, guard) {

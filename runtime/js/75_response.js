@@ -12,24 +12,40 @@ const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 
 const kStatus = Symbol("status"), kStatusText = Symbol("statusText"), kType = Symbol("type");
 const kRedirected = Symbol("redirected");
-// A Response made without init headers builds its Headers only if someone reads them (respond()
-// reads the list without them); until then kHeaders is null and kContentType the one header it has.
-const kContentType = Symbol("contentType");
+// A Response builds its Headers only if someone reads them (respond() reads the list without them):
+// until then kHeaders is null, kHeaderList the init headers converted (or null), and kContentType the
+// content type its body adds when they have none.
+const kContentType = Symbol("contentType"), kHeaderList = Symbol("headerList");
 
 function lazyResponseHeaders(r) {
-  const h = new Headers();
+  const list = r[kHeaderList];
+  const h = list === null ? new Headers() : headersWithList(list);
   const type = r[kContentType];
   if (type !== null) headersList(h).push(["content-type", type]);
   return (r[kHeaders] = h);
 }
 
+// The header list a Response would have, without making its Headers.
+function responseHeaderList(r) {
+  const h = r[kHeaders];
+  if (h !== null) return headersList(h);
+  const list = r[kHeaderList];
+  const type = r[kContentType];
+  if (type === null) return list === null ? [] : list;
+  return list === null ? [["content-type", type]] : [...list, ["content-type", type]];
+}
+
+function hasContentType(list) {
+  for (let i = 0; i < list.length; i++) if (list[i][0] === "content-type") return true;
+  return false;
+}
+
 class Response {
   constructor(body = null, init = undefined) {
     if (body === INTERNAL) return;
-    let headers;
+    let list = null;
     let status = 200;
-    if (init === undefined || init === null) headers = null;
-    else {
+    if (init !== undefined && init !== null) {
       if (typeof init !== "object" && typeof init !== "function") throw new TypeError("ResponseInit must be an object");
       if (init.status !== undefined) {
         status = unsignedShort(init.status);
@@ -41,9 +57,8 @@ class Response {
         if (/[^\t\x20-\x7e\x80-\xff]/.test(t)) throw new TypeError("Invalid statusText");
         this[kStatusText] = t;
       }
-      headers = init.headers === undefined ? null : new Headers(init.headers);
+      if (init.headers !== undefined) this[kHeaderList] = list = headersInitList(init.headers);
     }
-    if (headers !== null) this[kHeaders] = headers;
     if (body !== null && body !== undefined) {
       if (status !== 200 && NULL_BODY_STATUS.includes(status)) throw new TypeError(`Response with null body status ${status} cannot have a body`);
       let type;
@@ -55,9 +70,7 @@ class Response {
         this[kBody] = b[0];
         type = b[1];
       }
-      if (!type) return;
-      if (headers === null) this[kContentType] = type;
-      else if (!headers.has("content-type")) headersList(headers).push(["content-type", type]);
+      if (type && (list === null || !hasContentType(list))) this[kContentType] = type;
     }
   }
   static json(data, init = undefined) {
@@ -67,9 +80,8 @@ class Response {
     if (NULL_BODY_STATUS.includes(r[kStatus])) throw new TypeError(`Response with null body status ${r[kStatus]} cannot have a body`);
     // `json`: the text can cross to the host as it is (JSON.stringify escapes NUL and lone surrogates)
     r[kBody] = { source: text, stream: null, json: true };
-    const headers = r[kHeaders];
-    if (headers === null) r[kContentType] = "application/json";
-    else if (!headers.has("content-type")) headersList(headers).push(["content-type", "application/json"]);
+    const list = r[kHeaderList];
+    if (list === null || !hasContentType(list)) r[kContentType] = "application/json";
     return r;
   }
   static redirect(url, status = 302) {
@@ -107,5 +119,5 @@ class Response {
 
 includeBody(Response);
 internalDefaults(Response.prototype, [[kStatus, 200], [kStatusText, ""], [kType, "default"], [kUrl, ""], [kRedirected, false],
-  [kHeaders, null], [kContentType, null]]);
+  [kHeaders, null], [kContentType, null], [kHeaderList, null]]);
 expose("Response", Response);

@@ -62,18 +62,11 @@ function respond(rid, resp) {
   if (kind !== 3 && requestAborters.size !== 0) requestAborters.delete(rid);
   // As lines, not JSON (no header name, value or status text can hold a line break): the one op of
   // every request, cheaper to build here and to split in Python than JSON both ways.
-  const h = resp[kHeaders];
-  let text = rid + "\n" + resp[kStatus] + "\n" + kind + "\n" + resp[kStatusText] + "\n";
-  if (h === null) {
-    const type = resp[kContentType];
-    text += type === null ? "0\n" : "1\ncontent-type\n" + type + "\n";
-  } else {
-    const list = headersList(h);
-    const n = list.length;
-    text += n;
-    for (let i = 0; i < n; i++) text += "\n" + list[i][0] + "\n" + list[i][1];
-    text += "\n";
-  }
+  const list = responseHeaderList(resp);
+  const n = list.length;
+  let text = rid + "\n" + resp[kStatus] + "\n" + kind + "\n" + resp[kStatusText] + "\n" + n;
+  for (let i = 0; i < n; i++) text += "\n" + list[i][0] + "\n" + list[i][1];
+  text += "\n";
   hostSendText("respond", data.length <= 512 ? text + data : [text, data].join(""));
 }
 

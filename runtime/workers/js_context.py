@@ -203,6 +203,8 @@ class JsContext:
     def _crashed(self, e: BaseException) -> None:
         """JS was interrupted (CPU limit), ran out of memory, or overflowed the stack."""
         head, stack = self._split_exception(e)
+        if self.hooks is not None:
+            self.hooks.run += 1  # the calls below are runs of their own
         try:
             rid = int(self.js_rid())
         except JS_ERRORS:
@@ -227,6 +229,8 @@ class JsContext:
             self.timer = self.loop.call_soon(self.fire_timers)  # type: ignore[assignment]
 
     def _healthy(self) -> bool:
+        if self.hooks is not None:
+            self.hooks.run += 1
         try:
             self.ctx.gc()
             return self.ctx.eval("1 + 1") == 2

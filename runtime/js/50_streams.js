@@ -15,18 +15,28 @@ function checkCallbacks(dict, what, names) {
   }
 }
 
-function extractHWM(strategy, dflt) {
+// QueuingStrategy as WebIDL converts it: highWaterMark, then size, each read once; a size that is
+// not a function fails before a bad highWaterMark does (its type is checked by the conversion).
+function strategyDict(strategy) {
   checkDict(strategy, "The queuing strategy");
-  if (!strategy || strategy.highWaterMark === undefined) return dflt;
-  const h = Number(strategy.highWaterMark);
+  if (!strategy) return { highWaterMark: undefined, size: undefined };
+  const highWaterMark = strategy.highWaterMark === undefined ? undefined : Number(strategy.highWaterMark);
+  const size = strategy.size;
+  if (size !== undefined && typeof size !== "function") throw new TypeError("size must be a function");
+  return { highWaterMark, size };
+}
+
+function extractHWM(strategy, dflt) {
+  if (strategy.highWaterMark === undefined) return dflt;
+  const h = strategy.highWaterMark;
   if (Number.isNaN(h) || h < 0) throw new RangeError("Invalid highWaterMark");
   return h;
 }
 
 function extractSize(strategy) {
-  if (!strategy || strategy.size === undefined) return () => 1;
-  if (typeof strategy.size !== "function") throw new TypeError("size must be a function");
-  return (chunk) => strategy.size(chunk);
+  const size = strategy.size;
+  if (size === undefined) return () => 1;
+  return (chunk) => size(chunk); // called as a function, not as a method of the strategy
 }
 
 function deferred() {
@@ -38,8 +48,10 @@ function deferred() {
 function markHandled(p) { p.catch(() => {}); return p; }
 
 // The strategies' size functions are one function each (per realm), named "size".
-const countSize = function size() { return 1; };
-const byteLengthSize = function size(chunk) { return chunk.byteLength; };
+// Methods of an object literal: named "size", with no prototype and not constructors (Streams: the
+// strategies' size functions are built from steps, as such functions are).
+const countSize = { size() { return 1; } }.size;
+const byteLengthSize = { size(chunk) { return chunk.byteLength; } }.size;
 function strategyHWM(init) {
   if (init === undefined) throw new TypeError("A queuing strategy needs an init dictionary");
   checkDict(init, "The queuing strategy init");
@@ -168,6 +180,7 @@ class ReadableStream {
     this._reader = null;
     this._disturbed = false;
     this._storedError = undefined;
+    strategy = strategyDict(strategy); // the strategy argument is converted before the source's members are read
     if (underlyingSource !== undefined) checkObject(underlyingSource, "The underlying source");
     const src = underlyingSource === undefined ? {} : underlyingSource;
     checkCallbacks(src, "The underlying source", ["start", "pull", "cancel"]);
@@ -180,8 +193,7 @@ class ReadableStream {
     if (isBytes) {
       const n = src.autoAllocateChunkSize;
       if (n !== undefined && !(+n >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
-      checkDict(strategy, "The queuing strategy");
-      if (strategy && strategy.size !== undefined) throw new RangeError("A byte stream's strategy cannot have a size");
+      if (strategy.size !== undefined) throw new RangeError("A byte stream's strategy cannot have a size");
     }
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
@@ -540,6 +552,7 @@ class WritableStreamDefaultController {
 
 class WritableStream {
   constructor(underlyingSink = undefined, strategy = undefined) {
+    strategy = strategyDict(strategy); // converted before the sink's members are read
     if (underlyingSink !== undefined) checkObject(underlyingSink, "The underlying sink");
     const sink = underlyingSink === undefined ? {} : underlyingSink;
     checkCallbacks(sink, "The underlying sink", ["start", "write", "close", "abort"]);

@@ -790,6 +790,7 @@ class TransformStream {
     this._controller = controller;
     this._backpressure = undefined;
     this._bpChange = null;
+    this._finish = null;
     const startD = deferred();
     const transform = t.transform
       ? (chunk) => Reflect.apply(t.transform, t, [chunk, controller])
@@ -807,28 +808,40 @@ class TransformStream {
         }
         return go();
       },
-      close: () => new Promise((resolve) => resolve(t.flush ? Reflect.apply(t.flush, t, [controller]) : undefined)).then(() => {
-        const rc = this._readable._controller;
-        if (this._readable._state === "readable" && !rc._closeRequested) rc.close();
-      }, (err) => { this._error(err); throw err; }),
-      abort: (reason) => {
-        this._readable._controller.error(reason);
-        return t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined;
-      },
+      // close, abort and cancel share one "finish promise" (Streams): the transformer's flush or
+      // cancel runs once, and what comes after waits for it
+      close: () => this._finishWith(() => (t.flush ? Reflect.apply(t.flush, t, [controller]) : undefined),
+        () => { const rc = this._readable._controller; if (!rc._closeRequested) rc.close(); }, this._readable,
+        (r) => this._readable._controller.error(r)),
+      abort: (reason) => this._finishWith(() => (t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined),
+        () => this._readable._controller.error(reason), this._readable, (r) => this._readable._controller.error(r)),
     }, writableStrategy);
     this._readable = new ReadableStream({
       start: () => startD.promise,
       pull: () => { this._setBackpressure(false); return this._bpChange.promise; },
-      cancel: (reason) => {
-        this._errorWritable(reason);
-        return t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined;
-      },
+      cancel: (reason) => this._finishWith(() => (t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined),
+        () => this._errorWritable(reason), this._writable, (r) => this._errorWritable(r)),
     }, readableStrategy === undefined ? { highWaterMark: 0 } : readableStrategy);
     this._setBackpressure(true);
     Promise.resolve(t.start ? Reflect.apply(t.start, t, [controller]) : undefined).then(startD.resolve, startD.reject);
   }
   get readable() { return this._readable; }
   get writable() { return this._writable; }
+  // Runs `algorithm` (flush or cancel) once for the first of close/abort/cancel; then, unless
+  // `other` (the other side) errored meanwhile, `onDone`; on a rejection, `onFail`.
+  _finishWith(algorithm, onDone, other, onFail) {
+    if (this._finish) return this._finish;
+    const d = deferred();
+    this._finish = d.promise;
+    let p;
+    try { p = Promise.resolve(algorithm()); } catch (err) { p = Promise.reject(err); }
+    p.then(() => {
+      if (other._state === "errored") { d.reject(other._storedError); return; }
+      onDone();
+      d.resolve();
+    }, (r) => { onFail(r); d.reject(r); });
+    return d.promise;
+  }
   _setBackpressure(bp) {
     if (this._bpChange) this._bpChange.resolve();
     this._bpChange = deferred();

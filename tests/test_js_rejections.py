@@ -91,3 +91,25 @@ async def test_request_response_and_url_expose_no_internal_fields() -> None:
         assert out == [[[]] * 6, [[]] * 6, ["{}", "{}", "{}", '"http://a/b?c"', "{}", "{}"], []]
     finally:
         await h.close()
+
+
+async def test_on_an_unknown_binding_the_cpu_limit_falls_back_to_the_bindings_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.workers import quickjs_hooks
+    from runtime.workers.base import Limits
+
+    monkeypatch.setattr(quickjs_hooks, "KNOWN_BINDINGS", ("9.9.",))
+    h = await Harness.load(
+        write_module(tmp_path, 'export default { fetch(r) { if (r.url.endsWith("/loop")) for (;;) {} return new Response("ok"); } };'),
+        limits=Limits(cpu_ms=200, memory_mb=64),
+    )
+    try:
+        assert h.worker._ctx is not None and h.worker._ctx.hooks is None
+        from runtime.workers.base import WorkerError
+
+        with pytest.raises(WorkerError, match="CPU time limit"):
+            await h.request("/loop")
+        assert await (await h.request("/")).text() == "ok"
+    finally:
+        await h.close()

@@ -11,13 +11,15 @@ that its extension module exports (ctypes, no compiler needed):
   (every 10,000 function calls or loop iterations), starting a run's clock at its first poll.
 
 Both depend on the binding's object layout (its Context struct starts with the JSRuntime and
-JSContext pointers after the Python object header); `attach` checks it against the engine and
-returns None when it does not hold, and the caller then falls back to the binding's time limit.
+JSContext pointers after the Python object header): `attach` only tries on a binding version it knows
+(KNOWN_BINDINGS), checks the pointers against the engine, and returns None when either fails; the
+caller then falls back to the binding's own time limit, without rejection tracking.
 """
 
 from __future__ import annotations
 
 import ctypes
+import importlib.metadata
 import time
 import weakref
 from typing import Any
@@ -119,8 +121,22 @@ _NO_INTERRUPT = _INTERRUPT()
 _NO_TRACKER = _TRACKER()
 
 
+# The binding versions whose Context layout this was written against (module.c's RuntimeData); on
+# another, the pointers are not even looked at.
+KNOWN_BINDINGS = ("0.17.",)
+
+
+def _binding_version() -> str:
+    try:
+        return importlib.metadata.version("quickjs-ng")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
 def _pointers(context: Any) -> tuple[int, int] | None:
     """The JSRuntime and JSContext of a binding Context, if its layout is the one expected."""
+    if not _binding_version().startswith(KNOWN_BINDINGS):
+        return None
     if type(context).__name__ != "Context" or not hasattr(context, "execute_pending_job"):
         return None
     words = (ctypes.c_void_p * 4).from_address(id(context))

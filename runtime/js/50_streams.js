@@ -188,8 +188,9 @@ class ReadableStream {
       _self: src,
       start: src.start, pull: src.pull, cancel: src.cancel,
     };
-    const isBytes = src.type === "bytes";
-    if (src.type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${src.type}`);
+    const type = src.type === undefined ? undefined : String(src.type); // a WebIDL enum: converted to a string
+    const isBytes = type === "bytes";
+    if (type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${type}`);
     if (isBytes) {
       const n = src.autoAllocateChunkSize;
       if (n !== undefined && !(+n >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
@@ -197,7 +198,9 @@ class ReadableStream {
     }
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
-    const c = new (isBytes ? ReadableByteStreamController : ReadableStreamDefaultController)(RS_KEY, this, source, hwm, size);
+    const c = isBytes
+      ? new ReadableByteStreamController(RS_KEY, this, source, hwm, size, src.autoAllocateChunkSize === undefined ? undefined : Math.trunc(+src.autoAllocateChunkSize))
+      : new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
     this._controller = c;
     let startResult;
     startResult = source.start ? Reflect.apply(source.start, src, [c]) : undefined;
@@ -219,16 +222,27 @@ class ReadableStream {
     if (this._state === "closed") return Promise.resolve();
     if (this._state === "errored") return Promise.reject(this._storedError);
     this._close();
+    const r = this._reader;
+    if (r instanceof ReadableStreamBYOBReader) {
+      // a cancel ends pending BYOB reads with no view (ReadableStreamCancel)
+      const reqs = r._readIntoRequests;
+      r._readIntoRequests = [];
+      for (const req of reqs) req.close(undefined);
+    }
     return this._controller._cancel(reason);
   }
 
+  // (a BYOB reader's pending reads are ended by its controller, which has their views)
   _close() {
     if (this._state !== "readable") return;
     this._state = "closed";
     const r = this._reader;
     if (r) {
-      for (const req of r._readRequests) req.resolve({ value: undefined, done: true });
-      r._readRequests = [];
+      if (r._readRequests) {
+        const reqs = r._readRequests;
+        r._readRequests = [];
+        for (const req of reqs) req.resolve({ value: undefined, done: true });
+      }
       r._closed.resolve();
     }
   }
@@ -239,8 +253,15 @@ class ReadableStream {
     this._storedError = e;
     const r = this._reader;
     if (r) {
-      for (const req of r._readRequests) req.reject(e);
-      r._readRequests = [];
+      if (r._readRequests) {
+        const reqs = r._readRequests;
+        r._readRequests = [];
+        for (const req of reqs) req.reject(e);
+      } else {
+        const reqs = r._readIntoRequests;
+        r._readIntoRequests = [];
+        for (const req of reqs) req.error(e);
+      }
       r._closed.reject(e);
       markHandled(r._closed.promise);
     }
@@ -294,14 +315,21 @@ class ReadableStream {
       readRequest(reader, ({ value, done }) => {
         reading = false;
         if (done) {
-          if (!canceled1) b1._controller.close();
-          if (!canceled2) b2._controller.close();
+          // a branch's pending BYOB read ends empty with the close (ReadableByteStreamTee's respond(0))
+          const closeBranch = (b) => {
+            const c = b._controller;
+            c.close();
+            if (c instanceof ReadableByteStreamController && c._pendingPullIntos.length) c._respond(0);
+          };
+          if (!canceled1) closeBranch(b1);
+          if (!canceled2) closeBranch(b2);
           cancelDone.resolve();
           return;
         }
         // Each branch gets its own copy of binary chunks so one consumer cannot mutate the other's.
         // (a byte stream's controller copies what it is given)
-        const v2 = type === undefined && ArrayBuffer.isView(value) ? structuredCloneImpl(value, new Map()) : value;
+        // (a byte stream's enqueue takes the chunk's buffer: the second branch gets a copy first)
+        const v2 = type === "bytes" ? value.slice() : ArrayBuffer.isView(value) ? structuredCloneImpl(value, new Map()) : value;
         if (!canceled1) b1._controller.enqueue(value);
         if (!canceled2) b2._controller.enqueue(v2);
         if (readAgain) { readAgain = false; pull(); }
@@ -441,6 +469,7 @@ class ReadableStreamDefaultReader {
     const stream = this._stream;
     if (!stream) return;
     const err = new TypeError("Reader was released");
+    if (stream._controller instanceof ReadableByteStreamController) stream._controller._release();
     for (const req of this._readRequests) req.reject(err);
     this._readRequests = [];
     if (stream._state === "readable") this._closed.reject(err);
@@ -452,91 +481,402 @@ class ReadableStreamDefaultReader {
 }
 
 // ---------------------------------------------------------------- byte streams
-// A byte stream is a default stream whose chunks are copied Uint8Arrays, plus BYOB reads that fill
-// the reader's view from the front of the queue (a partly used chunk stays at the front).
-// byobRequest is always null: sources enqueue, and a BYOB read takes what it needs.
-class ReadableByteStreamController extends ReadableStreamDefaultController {
-  get byobRequest() { return null; }
+// The Streams Standard's ReadableByteStreamController: a queue of byte ranges, and pull-into
+// descriptors for reads into caller-given views (BYOB reads, and default reads when
+// autoAllocateChunkSize is set), which the source fills through byobRequest.respond() or by enqueue.
+// Read requests are {resolve(result), reject(e)} (as the default controller's); read-into requests
+// are {chunk(view), close(view), error(e)}.
+const BYOB_KEY = Symbol("byob");
+
+function transferBuffer(buffer) {
+  if (buffer.detached) throw new TypeError("The ArrayBuffer is detached");
+  return buffer.transfer();
+}
+
+class ReadableByteStreamController {
+  constructor(key, stream, source, hwm, size, autoAllocateChunkSize) {
+    if (key !== RS_KEY) throw new TypeError("Illegal constructor");
+    this._stream = stream;
+    this._source = source;
+    this._queue = []; // {buffer, byteOffset, byteLength}
+    this._queueSize = 0;
+    this._hwm = hwm;
+    this._started = false;
+    this._pulling = false;
+    this._pullAgain = false;
+    this._closeRequested = false;
+    this._pendingPullIntos = [];
+    this._byobRequest = null;
+    this._autoAllocateChunkSize = autoAllocateChunkSize;
+  }
+  get byobRequest() {
+    if (this._byobRequest === null && this._pendingPullIntos.length) {
+      const first = this._pendingPullIntos[0];
+      const view = new Uint8Array(first.buffer, first.byteOffset + first.bytesFilled, first.byteLength - first.bytesFilled);
+      this._byobRequest = new ReadableStreamBYOBRequest(BYOB_KEY, this, view);
+    }
+    return this._byobRequest;
+  }
+  get desiredSize() {
+    const s = this._stream._state;
+    if (s === "errored") return null;
+    if (s === "closed") return 0;
+    return this._hwm - this._queueSize;
+  }
+  close() {
+    if (this._closeRequested) throw new TypeError("The stream is already closing");
+    if (this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
+    if (this._queueSize > 0) { this._closeRequested = true; return; }
+    if (this._pendingPullIntos.length) {
+      const first = this._pendingPullIntos[0];
+      if (first.bytesFilled % first.elementSize !== 0) {
+        const e = new TypeError("Insufficient bytes to fill elements in the given buffer");
+        this.error(e);
+        throw e;
+      }
+    }
+    this._closeRequested = true;
+    this._stream._close();
+  }
   enqueue(chunk) {
     if (!ArrayBuffer.isView(chunk)) throw new TypeError("A byte stream chunk must be an ArrayBufferView");
     if (chunk.byteLength === 0) throw new TypeError("A byte stream chunk must not be empty");
-    super.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength).slice());
+    if (chunk.buffer.byteLength === 0) throw new TypeError("A byte stream chunk's buffer must not be empty");
+    if (this._closeRequested) throw new TypeError("The stream is closing");
+    if (this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits enqueue");
+    const byteOffset = chunk.byteOffset, byteLength = chunk.byteLength;
+    const buffer = transferBuffer(chunk.buffer);
+    const stream = this._stream;
+    if (this._pendingPullIntos.length) {
+      const first = this._pendingPullIntos[0];
+      if (first.buffer.detached) throw new TypeError("The BYOB request's buffer is detached");
+      this._invalidateBYOBRequest();
+      first.buffer = transferBuffer(first.buffer);
+      if (first.readerType === "none") this._enqueueDetachedPullInto(first);
+    }
+    const reader = stream._reader;
+    if (reader instanceof ReadableStreamDefaultReader) {
+      this._processReadRequestsUsingQueue();
+      if (reader._readRequests.length === 0) this._enqueueChunk(buffer, byteOffset, byteLength);
+      else {
+        if (this._pendingPullIntos.length) this._pendingPullIntos.shift();
+        const req = reader._readRequests.shift();
+        req.resolve({ value: new Uint8Array(buffer, byteOffset, byteLength), done: false });
+      }
+    } else if (reader instanceof ReadableStreamBYOBReader) {
+      this._enqueueChunk(buffer, byteOffset, byteLength);
+      for (const d of this._processPullIntosUsingQueue()) this._commit(d);
+    } else this._enqueueChunk(buffer, byteOffset, byteLength);
+    this._pullIfNeeded();
+  }
+  error(e) {
+    if (this._stream._state !== "readable") return;
+    this._clearPendingPullIntos();
+    this._queue = [];
+    this._queueSize = 0;
+    this._stream._error(e);
+  }
+
+  // --- internals ---
+  _enqueueChunk(buffer, byteOffset, byteLength) {
+    this._queue.push({ buffer, byteOffset, byteLength });
+    this._queueSize += byteLength;
+  }
+  _enqueueDetachedPullInto(d) {
+    if (d.bytesFilled > 0) this._enqueueChunk(d.buffer.slice(d.byteOffset, d.byteOffset + d.bytesFilled), 0, d.bytesFilled);
+    this._pendingPullIntos.shift();
+  }
+  _invalidateBYOBRequest() {
+    const r = this._byobRequest;
+    if (r === null) return;
+    r._controller = undefined;
+    r._view = null;
+    this._byobRequest = null;
+  }
+  _clearPendingPullIntos() {
+    this._invalidateBYOBRequest();
+    this._pendingPullIntos = [];
+  }
+  _shouldPull() {
+    const stream = this._stream;
+    if (stream._state !== "readable" || this._closeRequested || !this._started) return false;
+    const r = stream._reader;
+    if (r instanceof ReadableStreamDefaultReader && r._readRequests.length > 0) return true;
+    if (r instanceof ReadableStreamBYOBReader && r._readIntoRequests.length > 0) return true;
+    return this.desiredSize > 0;
+  }
+  _pullIfNeeded() {
+    if (!this._shouldPull()) return;
+    if (this._pulling) { this._pullAgain = true; return; }
+    this._pulling = true;
+    let p;
+    try {
+      p = Promise.resolve(this._source.pull ? Reflect.apply(this._source.pull, this._source._self, [this]) : undefined);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(() => {
+      this._pulling = false;
+      if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+    }, (err) => this.error(err));
+  }
+  _handleQueueDrain() {
+    if (this._queueSize === 0 && this._closeRequested) this._stream._close();
+    else this._pullIfNeeded();
+  }
+  _fillReadRequestFromQueue(req) {
+    const e = this._queue.shift();
+    this._queueSize -= e.byteLength;
+    this._handleQueueDrain();
+    req.resolve({ value: new Uint8Array(e.buffer, e.byteOffset, e.byteLength), done: false });
+  }
+  _processReadRequestsUsingQueue() {
+    const reader = this._stream._reader;
+    while (reader._readRequests.length) {
+      if (this._queueSize === 0) return;
+      this._fillReadRequestFromQueue(reader._readRequests.shift());
+    }
+  }
+  _fillPullIntoFromQueue(d) {
+    const maxBytesToCopy = Math.min(this._queueSize, d.byteLength - d.bytesFilled);
+    const maxBytesFilled = d.bytesFilled + maxBytesToCopy;
+    let remaining = maxBytesToCopy;
+    let ready = false;
+    const maxAligned = maxBytesFilled - (maxBytesFilled % d.elementSize);
+    if (maxAligned >= d.minimumFill) { remaining = maxAligned - d.bytesFilled; ready = true; }
+    while (remaining > 0) {
+      const head = this._queue[0];
+      const n = Math.min(remaining, head.byteLength);
+      new Uint8Array(d.buffer, d.byteOffset + d.bytesFilled, n).set(new Uint8Array(head.buffer, head.byteOffset, n));
+      if (head.byteLength === n) this._queue.shift();
+      else { head.byteOffset += n; head.byteLength -= n; }
+      this._queueSize -= n;
+      d.bytesFilled += n;
+      remaining -= n;
+    }
+    return ready;
+  }
+  _processPullIntosUsingQueue() {
+    const filled = [];
+    while (this._pendingPullIntos.length) {
+      if (this._queueSize === 0) break;
+      const d = this._pendingPullIntos[0];
+      if (this._fillPullIntoFromQueue(d)) { this._pendingPullIntos.shift(); filled.push(d); }
+    }
+    return filled;
+  }
+  _convert(d) {
+    return new d.viewConstructor(d.buffer, d.byteOffset, d.bytesFilled / d.elementSize);
+  }
+  _commit(d) {
+    const stream = this._stream;
+    const done = stream._state === "closed";
+    const view = this._convert(d);
+    const r = stream._reader;
+    if (d.readerType === "default") {
+      if (r instanceof ReadableStreamDefaultReader && r._readRequests.length) r._readRequests.shift().resolve({ value: view, done });
+    } else if (r instanceof ReadableStreamBYOBReader && r._readIntoRequests.length) {
+      const req = r._readIntoRequests.shift();
+      if (done) req.close(view); else req.chunk(view);
+    }
+  }
+  // a default reader's read (PullSteps)
+  _pullChunk(req) {
+    if (this._queueSize > 0) { this._fillReadRequestFromQueue(req); return; }
+    const n = this._autoAllocateChunkSize;
+    if (n !== undefined) {
+      let buffer;
+      try { buffer = new ArrayBuffer(n); } catch (e) { req.reject(e); return; }
+      this._pendingPullIntos.push({ buffer, bufferByteLength: n, byteOffset: 0, byteLength: n, bytesFilled: 0, minimumFill: 1,
+        elementSize: 1, viewConstructor: Uint8Array, readerType: "default" });
+    }
+    this._stream._reader._readRequests.push(req);
+    this._pullIfNeeded();
+  }
+  _pullInto(view, min, req) {
+    const stream = this._stream;
+    const ctor = view.constructor === DataView ? DataView : view.constructor;
+    const elementSize = ctor === DataView ? 1 : ctor.BYTES_PER_ELEMENT;
+    const byteOffset = view.byteOffset, byteLength = view.byteLength;
+    let buffer;
+    try { buffer = transferBuffer(view.buffer); } catch (e) { req.error(e); return; }
+    const d = { buffer, bufferByteLength: buffer.byteLength, byteOffset, byteLength, bytesFilled: 0,
+      minimumFill: min * elementSize, elementSize, viewConstructor: ctor, readerType: "byob" };
+    if (this._pendingPullIntos.length) {
+      this._pendingPullIntos.push(d);
+      stream._reader._readIntoRequests.push(req);
+      return;
+    }
+    if (stream._state === "closed") { req.close(new ctor(buffer, byteOffset, 0)); return; }
+    if (this._queueSize > 0) {
+      if (this._fillPullIntoFromQueue(d)) {
+        const filled = this._convert(d);
+        this._handleQueueDrain();
+        req.chunk(filled);
+        return;
+      }
+      if (this._closeRequested) {
+        const e = new TypeError("Insufficient bytes to fill elements in the given buffer");
+        this.error(e);
+        req.error(e);
+        return;
+      }
+    }
+    this._pendingPullIntos.push(d);
+    stream._reader._readIntoRequests.push(req);
+    this._pullIfNeeded();
+  }
+  _respond(bytesWritten) {
+    const first = this._pendingPullIntos[0];
+    if (this._stream._state === "closed") {
+      if (bytesWritten !== 0) throw new TypeError("bytesWritten must be 0 once the stream is closed");
+    } else {
+      if (bytesWritten === 0) throw new TypeError("bytesWritten must be more than 0 while the stream is readable");
+      if (first.bytesFilled + bytesWritten > first.byteLength) throw new RangeError("bytesWritten out of range");
+    }
+    first.buffer = transferBuffer(first.buffer);
+    this._respondInternal(bytesWritten);
+  }
+  _respondWithNewView(view) {
+    const first = this._pendingPullIntos[0];
+    if (this._stream._state === "closed") {
+      if (view.byteLength !== 0) throw new TypeError("The view must be empty once the stream is closed");
+    } else if (view.byteLength === 0) throw new TypeError("The view must not be empty while the stream is readable");
+    if (first.byteOffset + first.bytesFilled !== view.byteOffset) throw new RangeError("The view's offset does not match the request's");
+    if (first.bufferByteLength !== view.buffer.byteLength) throw new RangeError("The view's buffer length does not match the request's");
+    if (first.bytesFilled + view.byteLength > first.byteLength) throw new RangeError("The view is too long");
+    const n = view.byteLength;
+    first.buffer = transferBuffer(view.buffer);
+    this._respondInternal(n);
+  }
+  _respondInternal(bytesWritten) {
+    const first = this._pendingPullIntos[0];
+    this._invalidateBYOBRequest();
+    if (this._stream._state === "closed") {
+      if (first.readerType === "none") this._pendingPullIntos.shift();
+      const r = this._stream._reader;
+      if (r instanceof ReadableStreamBYOBReader) while (r._readIntoRequests.length) this._commit(this._pendingPullIntos.shift());
+    } else {
+      first.bytesFilled += bytesWritten;
+      if (first.readerType === "none") {
+        this._enqueueDetachedPullInto(first);
+        for (const d of this._processPullIntosUsingQueue()) this._commit(d);
+      } else if (first.bytesFilled >= first.minimumFill) {
+        this._pendingPullIntos.shift();
+        const rem = first.bytesFilled % first.elementSize;
+        if (rem > 0) {
+          const end = first.byteOffset + first.bytesFilled;
+          this._enqueueChunk(first.buffer.slice(end - rem, end), 0, rem);
+          first.bytesFilled -= rem;
+        }
+        const filled = this._processPullIntosUsingQueue();
+        this._commit(first);
+        for (const d of filled) this._commit(d);
+      }
+    }
+    this._pullIfNeeded();
+  }
+  _release() {
+    if (this._pendingPullIntos.length) {
+      const first = this._pendingPullIntos[0];
+      first.readerType = "none";
+      this._pendingPullIntos = [first];
+    }
+  }
+  _cancel(reason) {
+    this._clearPendingPullIntos();
+    this._queue = [];
+    this._queueSize = 0;
+    const src = this._source;
+    try {
+      return Promise.resolve(src.cancel ? Reflect.apply(src.cancel, src._self, [reason]) : undefined).then(() => undefined);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}
+
+class ReadableStreamBYOBRequest {
+  constructor(key, controller, view) {
+    if (key !== BYOB_KEY) throw new TypeError("Illegal constructor");
+    this._controller = controller;
+    this._view = view;
+  }
+  get view() { return this._view; }
+  respond(bytesWritten) {
+    if (this._controller === undefined) throw new TypeError("This BYOB request is no longer valid");
+    const n = Number(bytesWritten);
+    if (!Number.isFinite(n) || n < 0) throw new TypeError("bytesWritten must be a non-negative number");
+    if (this._view.buffer.detached) throw new TypeError("The BYOB request's buffer is detached");
+    this._controller._respond(Math.trunc(n));
+  }
+  respondWithNewView(view) {
+    if (!ArrayBuffer.isView(view)) throw new TypeError("respondWithNewView needs an ArrayBufferView");
+    if (this._controller === undefined) throw new TypeError("This BYOB request is no longer valid");
+    if (view.buffer.detached) throw new TypeError("The view's buffer is detached");
+    this._controller._respondWithNewView(view);
   }
 }
 
 class ReadableStreamBYOBReader {
   constructor(stream) {
     if (!(stream instanceof ReadableStream)) throw new TypeError("ReadableStreamBYOBReader needs a ReadableStream");
-    if (!(stream._controller instanceof ReadableByteStreamController)) throw new TypeError("BYOB readers need a byte stream (type: 'bytes')");
     if (stream._reader) throw new TypeError("ReadableStream is locked");
+    if (!(stream._controller instanceof ReadableByteStreamController)) throw new TypeError("BYOB readers need a byte stream (type: 'bytes')");
     this._stream = stream;
-    this._readRequests = [];
+    this._readIntoRequests = [];
     this._closed = deferred();
-    this._last = Promise.resolve();
     stream._reader = this;
     if (stream._state === "closed") this._closed.resolve();
     else if (stream._state === "errored") { this._closed.reject(stream._storedError); markHandled(this._closed.promise); }
   }
   get closed() { return this._closed.promise; }
-  read(view) {
+  read(view, options = undefined) {
     if (!ArrayBuffer.isView(view)) return Promise.reject(new TypeError("read(view) needs an ArrayBufferView"));
     if (view.byteLength === 0) return Promise.reject(new TypeError("read(view) needs a non-empty view"));
+    if (view.buffer.byteLength === 0) return Promise.reject(new TypeError("read(view) needs a non-empty buffer"));
     if (view.buffer.detached) return Promise.reject(new TypeError("read(view): the view's buffer is detached"));
-    if (!this._stream) return Promise.reject(new TypeError("This reader has been released"));
-    // one read at a time: a chunk's remainder goes back to the queue before the next read looks
-    const p = this._last.then(() => this._readInto(view));
-    this._last = p.catch(() => {});
-    return p;
-  }
-  _readInto(view) {
+    try { checkDict(options, "read options"); } catch (e) { return Promise.reject(e); }
+    let min = 1;
+    if (options !== undefined && options !== null && options.min !== undefined) {
+      min = Number(options.min);
+      if (!Number.isFinite(min) || min < 0 || min > Number.MAX_SAFE_INTEGER) return Promise.reject(new TypeError("read(view): min out of range"));
+      min = Math.trunc(min);
+    }
+    if (min === 0) return Promise.reject(new TypeError("read(view): min must be positive"));
+    if (view instanceof DataView ? min > view.byteLength : min > view.length) return Promise.reject(new RangeError("read(view): min is larger than the view"));
     const stream = this._stream;
     if (!stream) return Promise.reject(new TypeError("This reader has been released"));
     stream._disturbed = true;
-    const ctor = view.constructor;
-    const unit = ctor.BYTES_PER_ELEMENT || 1;
-    const offset = view.byteOffset, length = view.byteLength;
-    const buffer = view.buffer.transfer(); // the caller's buffer moves into the result (as the spec's transfer)
-    const target = new Uint8Array(buffer, offset, length);
-    const result = (n, done) => ({ value: new ctor(buffer, offset, Math.floor(n / unit)), done });
-    const c = stream._controller;
-    const take = (chunk) => {
-      const n = Math.min(chunk.byteLength, target.byteLength - (target.byteLength % unit)) || chunk.byteLength;
-      target.set(chunk.subarray(0, Math.min(n, target.byteLength)));
-      return n < chunk.byteLength ? chunk.subarray(n) : null;
-    };
-    if (stream._state === "errored") return Promise.reject(stream._storedError);
-    if (c._queue.length) {
-      const [chunk, size] = c._queue[0];
-      const rest = take(chunk);
-      const used = chunk.byteLength - (rest ? rest.byteLength : 0);
-      if (rest) { c._queue[0] = [rest, size - used]; c._queueSize -= used; }
-      else { c._queue.shift(); c._queueSize -= size; }
-      if (c._queueSize < 0) c._queueSize = 0;
-      if (c._closeRequested && c._queue.length === 0) stream._close();
-      else c._pullIfNeeded();
-      return Promise.resolve(result(used, false));
-    }
-    if (stream._state === "closed") return Promise.resolve(result(0, true));
     const d = deferred();
-    // resolved synchronously by enqueue(): the remainder is queued before anything else runs
-    this._readRequests.push({
-      resolve: ({ value, done }) => {
-        if (done) { d.resolve(result(0, true)); return; }
-        const rest = take(value);
-        if (rest) { c._queue.unshift([rest, rest.byteLength]); c._queueSize += rest.byteLength; }
-        d.resolve(result(value.byteLength - (rest ? rest.byteLength : 0), false));
-      },
-      reject: d.reject,
-    });
-    c._pullIfNeeded();
+    const req = {
+      chunk: (v) => d.resolve({ value: v, done: false }),
+      close: (v) => d.resolve({ value: v, done: true }),
+      error: (e) => d.reject(e),
+    };
+    if (stream._state === "errored") req.error(stream._storedError);
+    else stream._controller._pullInto(view, min, req);
     return d.promise;
   }
+  cancel(reason) {
+    if (!this._stream) return Promise.reject(new TypeError("This reader has been released"));
+    return this._stream._cancel(reason);
+  }
+  releaseLock() {
+    const stream = this._stream;
+    if (!stream) return;
+    const err = new TypeError("Reader was released");
+    if (stream._state === "readable") this._closed.reject(err);
+    else this._closed = { promise: Promise.reject(err) };
+    markHandled(this._closed.promise);
+    stream._controller._release();
+    stream._reader = null;
+    this._stream = null;
+    const reqs = this._readIntoRequests;
+    this._readIntoRequests = [];
+    for (const req of reqs) req.error(err);
+  }
   get [Symbol.toStringTag]() { return "ReadableStreamBYOBReader"; }
-}
-for (const name of ["cancel", "releaseLock"]) {
-  Object.defineProperty(ReadableStreamBYOBReader.prototype, name, {
-    value: ReadableStreamDefaultReader.prototype[name], writable: true, configurable: true,
-  });
 }
 
 // ---------------------------------------------------------------- WritableStream
@@ -1055,11 +1395,8 @@ function allSettledFirstError(promises) {
   });
 }
 
-for (const key of ["desiredSize", "close", "error"]) {
-  Object.defineProperty(ReadableByteStreamController.prototype, key, Object.getOwnPropertyDescriptor(ReadableStreamDefaultController.prototype, key));
-}
 
-for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, ReadableStreamDefaultReader, WritableStreamDefaultController,
+for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, ReadableStreamBYOBRequest, ReadableStreamDefaultReader, WritableStreamDefaultController,
   WritableStreamDefaultWriter, TransformStreamDefaultController, CountQueuingStrategy, ByteLengthQueuingStrategy]) {
   Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
 }
@@ -1069,6 +1406,7 @@ expose("ReadableStreamDefaultReader", ReadableStreamDefaultReader);
 expose("ReadableStreamDefaultController", ReadableStreamDefaultController);
 expose("ReadableStreamBYOBReader", ReadableStreamBYOBReader);
 expose("ReadableByteStreamController", ReadableByteStreamController);
+expose("ReadableStreamBYOBRequest", ReadableStreamBYOBRequest);
 expose("WritableStream", WritableStream);
 expose("WritableStreamDefaultWriter", WritableStreamDefaultWriter);
 expose("WritableStreamDefaultController", WritableStreamDefaultController);

@@ -85,13 +85,14 @@ class File extends Blob {
   [INSPECT]() { return `File { name: ${quoteString(this.name)}, size: ${this.size}, type: ${quoteString(this.type)} }`; }
 }
 
-// A byte stream (FileAPI and Fetch bodies are; BYOB readers work): the chunk handed out is a
-// copy, so a consumer writing to it cannot change the Blob or body it came from.
+// A byte stream (FileAPI and Fetch bodies are; BYOB readers work). It enqueues a copy: enqueue()
+// takes (detaches) the buffer it is given, and a consumer writing to a chunk must not change the
+// Blob or body it came from.
 function bytesStream(bytes) {
   return new ReadableStream({
     type: "bytes",
     pull(c) {
-      if (bytes.length) c.enqueue(bytes);
+      if (bytes.length) c.enqueue(bytes.slice());
       c.close();
     },
   });

@@ -253,6 +253,9 @@ class ReadableStream {
     this._storedError = e;
     const r = this._reader;
     if (r) {
+      // closed first, then the pending reads (ReadableStreamError)
+      r._closed.reject(e);
+      markHandled(r._closed.promise);
       if (r._readRequests) {
         const reqs = r._readRequests;
         r._readRequests = [];
@@ -262,12 +265,11 @@ class ReadableStream {
         r._readIntoRequests = [];
         for (const req of reqs) req.error(e);
       }
-      r._closed.reject(e);
-      markHandled(r._closed.promise);
     }
   }
 
   getReader(options) {
+    checkDict(options, "getReader's options");
     if (options && options.mode !== undefined) {
       if (String(options.mode) === "byob") return new ReadableStreamBYOBReader(this);
       throw new TypeError(`Invalid reader mode: ${options.mode}`);
@@ -942,7 +944,10 @@ class WritableStream {
     if (this._closeRequested || this._state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
     let size;
     const sizeFn = this._size; // called as a function, not as a method of the stream
-    try { size = sizeFn(chunk); } catch (err) { this._startErroring(err); return Promise.reject(err); }
+    try {
+      size = sizeFn(chunk);
+      if (!(size >= 0) || size === Infinity) throw new RangeError("A chunk's size must be a finite, non-negative number");
+    } catch (err) { this._startErroring(err); return Promise.reject(err); }
     const d = deferred();
     this._queue.push({ chunk, size, d });
     this._queueSize += size;

@@ -1,8 +1,8 @@
 """Runs a vendored web-platform-tests `.any.js` file in a ploy JS worker, as a Ploy worker runs.
 
-Each file gets a fresh worker whose module evaluates, as global (sloppy) scripts: a `self.GLOBAL`
-that says "worker" (as WPT's generated `.any.worker.js` wrappers do), testharness.js, the file's
-`// META: script=` helpers, then the file. testharness.js finds no window or worker scope and uses
+Each file gets a fresh worker, in which these run as classic global scripts, one after another: a
+`self.GLOBAL` that says "worker" (as WPT's generated `.any.worker.js` wrappers do), testharness.js,
+the file's `// META: script=` helpers, then the file. testharness.js finds no window or worker scope and uses
 its shell environment; the worker's fetch handler answers once the harness completes, with every
 subtest's status, name and message as JSON. A file still running after TIMEOUT_S is stopped with
 testharness's own timeout(), which reports what did not finish as TIMEOUT/NOTRUN.
@@ -110,8 +110,9 @@ self.location = { search: "", hash: "", pathname: %(path)s, href: "http://web-pl
 }
 """
 
-# One classic script, as a page's <script>s share one global scope: top-level `const`s of a helper
-# are seen by the test (separate indirect evals would each keep their own).
+# The worker's module only collects the results; the scripts themselves are then evaluated as
+# classic global scripts, one by one (as a page's <script>s: each with its own "use strict" prologue,
+# all sharing one global scope, so a helper's top-level `const` is seen by the test).
 WORKER = """
 const __wptResults = new Promise((resolve) => { globalThis.__wptResolve = resolve; });
 globalThis.__wptHarnessLoaded = () => {
@@ -121,11 +122,6 @@ globalThis.__wptHarnessLoaded = () => {
   }));
   setTimeout(() => timeout(), %(timeout_ms)d);
 };
-try {
-  (0, eval)(%(source)s);
-} catch (e) {
-  globalThis.__wptResolve({ harness: 1, message: `${e && e.name}: ${e && e.message}`, subtests: [] });
-}
 export default { async fetch() { return Response.json(await __wptResults); } };
 """
 
@@ -140,24 +136,38 @@ def data_files(test: Path) -> dict[str, str]:
     return out
 
 
-def worker_source(test: Path) -> str:
+def classic_scripts(test: Path) -> list[tuple[str, str]]:
+    """(name, source) of the scripts a file runs with, in order."""
     rel = "/" + test.relative_to(UPSTREAM).as_posix()
-    parts = [PRELUDE % {"path": json.dumps(rel), "data": json.dumps(data_files(test))}]
-    parts.append((UPSTREAM / "resources" / "testharness.js").read_text())
-    parts.append("__wptHarnessLoaded();")
-    parts += [p.read_text() for p in scripts(test)]
-    return WORKER % {"source": json.dumps("\n;\n".join(parts)), "timeout_ms": TIMEOUT_S * 1000}
+    out = [("prelude", PRELUDE % {"path": json.dumps(rel), "data": json.dumps(data_files(test))})]
+    out.append(("/resources/testharness.js", (UPSTREAM / "resources" / "testharness.js").read_text()))
+    out.append(("harness hook", "__wptHarnessLoaded();"))
+    out += [("/" + p.relative_to(UPSTREAM).as_posix(), p.read_text()) for p in scripts(test)]
+    return out
 
 
 async def run_file(test: Path, tmp: Path) -> FileResult:
+    import quickjs
     from test_js_harness import Harness
 
     from runtime.workers.base import Limits
 
     module = tmp / (test.name.replace(".", "_") + ".mjs")
-    module.write_text(worker_source(test))
+    module.write_text(WORKER % {"timeout_ms": TIMEOUT_S * 1000})
     h = await Harness.load(module, limits=Limits(cpu_ms=60_000, memory_mb=256))
     try:
+        ctx = h.worker._ctx
+        assert ctx is not None
+        for name, code in classic_scripts(test):
+            if ctx.hooks is not None:
+                ctx.hooks.run += 1
+            try:
+                ctx.ctx.eval(code)
+            except quickjs.JSException as e:  # an uncaught error at a script's top level ends the file
+                return FileResult("ERROR", f"{name}: {str(e).splitlines()[0]}", [])
+        # no microtask checkpoint between the scripts: testharness's shell environment counts the
+        # tests as loaded at its first one, and would finish with those it has
+        ctx._drain()
         resp = await h.request("/")
         data = json.loads(await resp.text()) if resp.status == 200 else None
     finally:

@@ -331,7 +331,7 @@ class ReadableStream {
         // Each branch gets its own copy of binary chunks so one consumer cannot mutate the other's.
         // (a byte stream's controller copies what it is given)
         // (a byte stream's enqueue takes the chunk's buffer: the second branch gets a copy first)
-        const v2 = type === "bytes" ? value.slice() : ArrayBuffer.isView(value) ? structuredCloneImpl(value, new Map()) : value;
+        const v2 = type === "bytes" ? value.slice() : ArrayBuffer.isView(value) || value instanceof ArrayBuffer ? structuredCloneImpl(value, new Map()) : value;
         if (!canceled1) b1._controller.enqueue(value);
         if (!canceled2) b2._controller.enqueue(v2);
         if (readAgain) { readAgain = false; pull(); }

@@ -54,15 +54,15 @@ const BodyMixin = {
     const b = this[kBody];
     return this[kUsed] || (b !== null && b.stream !== null && b.stream._disturbed);
   },
-  // text() and json() chain on the body's promise rather than await it: two fewer jobs per call
+  // The consumers hand consumeBody what to make of the body, rather than awaiting it (fewer jobs)
   text() {
-    try { return consumeBody(this).then(bodyText); } catch (err) { return Promise.reject(err); }
+    return consumeBody(this, bodyText);
   },
   json() {
-    try { return consumeBody(this).then(bodyJSON); } catch (err) { return Promise.reject(err); }
+    return consumeBody(this, bodyJSON);
   },
-  async bytes() {
-    return bodyBytes(await consumeBody(this));
+  bytes() {
+    return consumeBody(this, bodyBytes);
   },
   async arrayBuffer() {
     const v = await this.bytes();
@@ -75,7 +75,7 @@ const BodyMixin = {
   formData() {
     try {
       const ct = this.headers.get("content-type") || "";
-      return consumeBody(this).then((v) => {
+      return consumeBody(this, (v) => {
         if (/^multipart\/form-data/i.test(ct)) return parseMultipart(bodyBytes(v), ct);
         if (/^application\/x-www-form-urlencoded/i.test(ct)) {
           const fd = new FormData();
@@ -108,15 +108,19 @@ function bodyJSON(v) {
   return JSON.parse(bodyText(v));
 }
 
-// Resolves with a string (text), a Uint8Array, or {bin} (bytes as a latin-1 string) of the whole body.
-function consumeBody(r) {
-  const b = r[kBody];
-  if (b === null) return Promise.resolve(new Uint8Array(0)); // a null body is never disturbed
-  if (r.bodyUsed) return Promise.reject(new TypeError("Body has already been used"));
-  if (b.stream !== null && b.stream.locked) return Promise.reject(new TypeError("ReadableStream is locked"));
-  r[kUsed] = true;
-  if (b.stream === null) return Promise.resolve(b.bin !== undefined ? { bin: b.bin } : b.source);
-  return readAll(b.stream);
+// Reads the whole body and resolves with finish(v), v being a string (text), a Uint8Array, or {bin}
+// (bytes as a latin-1 string). No promise is resolved with v itself, and a stream is read through
+// read requests: a patched Object.prototype.then sees none of it (Fetch: "fully read").
+function consumeBody(r, finish) {
+  return new Promise((resolve, reject) => {
+    const b = r[kBody];
+    if (b === null) { resolve(finish(new Uint8Array(0))); return; } // a null body is never disturbed
+    if (r.bodyUsed) throw new TypeError("Body has already been used");
+    if (b.stream !== null && b.stream.locked) throw new TypeError("ReadableStream is locked");
+    r[kUsed] = true;
+    if (b.stream === null) { resolve(finish(b.bin !== undefined ? { bin: b.bin } : b.source)); return; }
+    readAll(b.stream, (bytes) => { try { resolve(finish(bytes)); } catch (err) { reject(err); } }, reject);
+  });
 }
 
 function cloneBody(r) {
@@ -129,21 +133,21 @@ function cloneBody(r) {
   return { source: null, stream: s2 };
 }
 
-async function readAll(stream) {
-  const reader = stream.getReader();
+function readAll(stream, onDone, onError) {
+  const reader = new ReadableStreamDefaultReader(stream);
   const chunks = [];
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    if (!(value instanceof Uint8Array)) {
+  const step = (r) => {
+    if (r.done) { reader.releaseLock(); onDone(concatBytes(chunks)); return; }
+    if (!(r.value instanceof Uint8Array)) {
       const err = new TypeError("A body stream chunk must be a Uint8Array");
       reader.cancel(err).catch(() => {});
-      throw err;
+      onError(err);
+      return;
     }
-    chunks.push(value);
-  }
-  reader.releaseLock();
-  return concatBytes(chunks);
+    chunks.push(r.value);
+    readRequest(reader, step, onError);
+  };
+  readRequest(reader, step, onError);
 }
 
 // Request and Response made bare, their fields then set by ploy (clones, fetch results, incoming requests).

@@ -20,7 +20,7 @@ function fetchImpl(input, init) {
   if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
   const port = new URL(req[kUrl]).port;
   if (port !== "" && BAD_PORTS.has(Number(port))) return Promise.reject(new TypeError(`fetch: port ${port} is blocked (Fetch Standard "bad port")`));
-  const bodyP = req[kBody] === null ? Promise.resolve(null) : consumeBody(req);
+  const bodyP = req[kBody] === null ? Promise.resolve(null) : consumeBody(req, (v) => v);
   return bodyP.then((body) => {
     const id = nextOpId; // the id hostCall is about to use, so abort can name it
     const p = hostCall("fetch", encodeForHost({

@@ -357,14 +357,13 @@ class ReadableStream {
   }
 
   values(options) {
+    checkDict(options, "values() options");
+    const preventCancel = !!(options && options.preventCancel);
     const it = Object.create(ReadableStreamAsyncIteratorPrototype);
-    it._reader = this.getReader();
-    it._preventCancel = !!(options && options.preventCancel);
-    it._finished = false;
-    it._ongoing = null;
+    // the reader made directly, not through a getReader() someone may have patched
+    asyncIterators.set(it, { reader: new ReadableStreamDefaultReader(this), preventCancel, finished: false, ongoing: null });
     return it;
   }
-
   [Symbol.asyncIterator](options) { return this.values(options); }
 
   static from(iterable) {
@@ -390,53 +389,55 @@ class ReadableStream {
 }
 
 // %ReadableStreamAsyncIteratorPrototype%: inherits %AsyncIteratorPrototype% ([Symbol.asyncIterator]).
+// An iterator's state lives in asyncIterators (its only own properties are none, as WebIDL's).
+const asyncIterators = new WeakMap();
+
+function asyncIteratorNextSteps(st) {
+  if (st.finished) return Promise.resolve({ value: undefined, done: true });
+  const reader = st.reader;
+  return new Promise((resolve, reject) => {
+    readRequest(reader, (r) => {
+      if (r.done) { st.finished = true; Reflect.apply(readerReleaseLock, reader, []); resolve({ value: undefined, done: true }); }
+      else resolve({ value: r.value, done: false });
+    }, (err) => { st.finished = true; Reflect.apply(readerReleaseLock, reader, []); reject(err); });
+  });
+}
+
+function asyncIteratorReturnSteps(st, value) {
+  if (st.finished) return Promise.resolve({ value, done: true });
+  st.finished = true;
+  const reader = st.reader;
+  if (!st.preventCancel) {
+    const p = reader._stream._cancel(value);
+    Reflect.apply(readerReleaseLock, reader, []);
+    return p.then(() => ({ value, done: true }));
+  }
+  Reflect.apply(readerReleaseLock, reader, []);
+  return Promise.resolve({ value, done: true });
+}
+
+// WebIDL async iterators: next() and return() each wait for the call before them to settle
+function asyncIteratorChain(it, steps) {
+  const st = asyncIterators.get(it);
+  if (st === undefined) return Promise.reject(new TypeError("Not a ReadableStream async iterator"));
+  const prev = st.ongoing;
+  const p = prev ? prev.then(() => steps(st), () => steps(st)) : steps(st);
+  st.ongoing = p;
+  const clear = () => { if (st.ongoing === p) st.ongoing = null; };
+  p.then(clear, clear);
+  return p;
+}
+
 const ReadableStreamAsyncIteratorPrototype = Object.create(
   Object.getPrototypeOf(Object.getPrototypeOf(async function* () {}).prototype),
   {
-    // WebIDL async iterators: next() and return() wait for the next() before them to settle
     next: {
-      value: function next() {
-        const prev = this._ongoing;
-        const p = prev ? prev.then(() => this._nextSteps(), () => this._nextSteps()) : this._nextSteps();
-        this._ongoing = p;
-        const clear = () => { if (this._ongoing === p) this._ongoing = null; };
-        p.then(clear, clear);
-        return p;
-      },
-      writable: true, configurable: true,
-    },
-    _nextSteps: {
-      value: function () {
-        if (this._finished) return Promise.resolve({ value: undefined, done: true });
-        const reader = this._reader;
-        return reader.read().then((r) => {
-          if (r.done) { this._finished = true; reader.releaseLock(); }
-          return r;
-        }, (err) => { this._finished = true; reader.releaseLock(); throw err; });
-      },
-      writable: true, configurable: true,
+      value: function next() { return asyncIteratorChain(this, asyncIteratorNextSteps); },
+      writable: true, configurable: true, enumerable: true,
     },
     return: {
-      value: function (value) {
-        const steps = () => this._returnSteps(value);
-        return this._ongoing ? this._ongoing.then(steps, steps) : steps();
-      },
-      writable: true, configurable: true,
-    },
-    _returnSteps: {
-      value: function (value) {
-        if (this._finished) return Promise.resolve({ value, done: true });
-        this._finished = true;
-        const reader = this._reader;
-        if (!this._preventCancel) {
-          const p = reader.cancel(value);
-          reader.releaseLock();
-          return p.then(() => ({ value, done: true }));
-        }
-        reader.releaseLock();
-        return Promise.resolve({ value, done: true });
-      },
-      writable: true, configurable: true,
+      value: function (value) { return asyncIteratorChain(this, (st) => asyncIteratorReturnSteps(st, value)); },
+      writable: true, configurable: true, enumerable: true,
     },
   },
 );
@@ -1405,6 +1406,9 @@ for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, 
   WritableStreamDefaultWriter, TransformStreamDefaultController, CountQueuingStrategy, ByteLengthQueuingStrategy]) {
   Object.defineProperty(C.prototype, Symbol.toStringTag, { value: C.name, configurable: true });
 }
+
+// the original, before worker code can patch it (the async iterator releases its reader with it)
+const readerReleaseLock = ReadableStreamDefaultReader.prototype.releaseLock;
 
 expose("ReadableStream", ReadableStream);
 expose("ReadableStreamDefaultReader", ReadableStreamDefaultReader);

@@ -42,7 +42,12 @@ function extractSize(strategy) {
 function deferred() {
   let resolve, reject;
   const promise = new Promise((a, b) => { resolve = a; reject = b; });
-  return { promise, resolve, reject };
+  const d = {
+    promise, settled: false,
+    resolve(v) { d.settled = true; resolve(v); },
+    reject(e) { d.settled = true; reject(e); },
+  };
+  return d;
 }
 
 function markHandled(p) { p.catch(() => {}); return p; }
@@ -986,24 +991,32 @@ class WritableStream {
     else if (w) { w._ready = { promise: markHandled(Promise.reject(reason)) }; }
     if (!this._inFlight && this._started) this._finishErroring();
   }
+  // Streams: WritableStreamFinishErroring. Queued writes fail now; a queued close and the writer's
+  // closed fail once the sink's abort (if one was asked for) has settled.
   _finishErroring() {
     if (this._state !== "erroring") return;
     this._state = "errored";
     const err = this._storedError;
-    for (const item of this._queue) item.d.reject(err);
+    const closes = [];
+    for (const item of this._queue) {
+      if (item.close) closes.push(item);
+      else item.d.reject(err);
+    }
     this._queue = [];
     this._queueSize = 0;
-    if (this._writer) { this._writer._closedD.reject(err); markHandled(this._writer._closedD.promise); }
+    const rejectCloseAndClosed = () => {
+      for (const item of closes) item.d.reject(err);
+      if (this._writer) { this._writer._closedD.reject(err); markHandled(this._writer._closedD.promise); }
+    };
     const pa = this._pendingAbort;
-    if (pa) {
-      this._pendingAbort = null;
-      // an abort of a stream already erroring does not reach the sink: it fails with the stream's error
-      if (pa.wasErroring) { pa.d.reject(err); return; }
-      let p;
-      try { p = Promise.resolve(this._sink.abort ? Reflect.apply(this._sink.abort, this._sink, [pa.reason]) : undefined); }
-      catch (e) { p = Promise.reject(e); }
-      p.then(() => pa.d.resolve(), (e) => pa.d.reject(e));
-    }
+    if (!pa) { rejectCloseAndClosed(); return; }
+    this._pendingAbort = null;
+    // an abort of a stream already erroring does not reach the sink: it fails with the stream's error
+    if (pa.wasErroring) { pa.d.reject(err); rejectCloseAndClosed(); return; }
+    let p;
+    try { p = Promise.resolve(this._sink.abort ? Reflect.apply(this._sink.abort, this._sink, [pa.reason]) : undefined); }
+    catch (e) { p = Promise.reject(e); }
+    p.then(() => { pa.d.resolve(); rejectCloseAndClosed(); }, (e) => { pa.d.reject(e); rejectCloseAndClosed(); });
   }
   _advance() {
     if (!this._started || this._inFlight) return;
@@ -1027,10 +1040,10 @@ class WritableStream {
         // an abort that came while the close was in flight resolves; the close wins (Streams: "finish
         // in-flight close")
         if (this._state === "erroring") this._storedError = undefined;
+        item.d.resolve(); // the close's promise first, then a pending abort's (Streams: finish in-flight close)
         const pa = this._pendingAbort;
         if (pa) { this._pendingAbort = null; pa.d.resolve(); }
         this._state = "closed";
-        item.d.resolve();
         if (this._writer) this._writer._closedD.resolve();
         return;
       }
@@ -1096,7 +1109,9 @@ class WritableStreamDefaultWriter {
     const err = new TypeError("Writer was released");
     if (this._readyPending) { this._readyPending = false; this._ready.reject(err); markHandled(this._ready.promise); }
     else this._ready = { promise: markHandled(Promise.reject(err)) };
-    if (s._state === "writable" || s._state === "erroring") { this._closedD.reject(err); markHandled(this._closedD.promise); }
+    // Streams: "ensure closed promise rejected": the pending one if it is, else a new rejected one
+    if (this._closedD.settled === false) { this._closedD.reject(err); markHandled(this._closedD.promise); }
+    else this._closedD = { promise: markHandled(Promise.reject(err)), settled: true };
     s._writer = null;
     this._stream = null;
   }

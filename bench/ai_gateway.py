@@ -39,7 +39,12 @@ SOULFORGE = REPO / "bindings" / "sandbox" / "image" / "bin" / "soulforge"
 
 def _spawn(args: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", *args], cwd=REPO, env=env, stdout=subprocess.PIPE, text=True, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        stderr=subprocess.DEVNULL,
     )
     assert proc.stdout is not None
     return proc, proc.stdout.readline()
@@ -70,7 +75,11 @@ def _gateway(project: Path, env: dict[str, str], *flags: str) -> tuple[subproces
 
 def _soulforge(info: dict[str, str], cwd: Path, turns: int) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "PLOY_AI"))}
-    env |= {"PLOY_AI_URL": info["baseUrl"], "OPENAI_BASE_URL": info["baseUrl"] + "/v1", "OPENAI_API_KEY": info["token"]}
+    env |= {
+        "PLOY_AI_URL": info["baseUrl"],
+        "OPENAI_BASE_URL": info["baseUrl"] + "/v1",
+        "OPENAI_API_KEY": info["token"],
+    }
     start = time.perf_counter()
     out = subprocess.run([sys.executable, str(SOULFORGE), "--headless", "--model", "openai/gpt-bench",
                           "--max-steps", str(turns + 5), "take many small steps"],
@@ -91,13 +100,19 @@ def _agent_session(tmp: Path, env: dict[str, str], turns: int) -> tuple[float, f
 
     async def start() -> FakeUpstream:
         up = await FakeUpstream().start()
-        up.script = [ToolCall("run_shell", {"command": f"echo step {n}"}) for n in range(turns - 1)] + [Text("done")]
+        up.script = [ToolCall("run_shell", {"command": f"echo step {n}"}) for n in range(turns - 1)] + [
+            Text("done")
+        ]
         return up
 
     upstream = asyncio.run_coroutine_threadsafe(start(), loop).result(30)
     recording, work = tmp / "session.jsonl", tmp / "agent-work"
     work.mkdir()
-    keys = {**env, "PLOY_OPENAI_API_KEY": upstream.openai_key, "PLOY_OPENAI_BASE_URL": upstream.openai_base_url}
+    keys = {
+        **env,
+        "PLOY_OPENAI_API_KEY": upstream.openai_key,
+        "PLOY_OPENAI_BASE_URL": upstream.openai_base_url,
+    }
     procs = []
     try:
         recorder, info = _gateway(tmp / "agent", keys, "--record", str(recording))
@@ -111,7 +126,9 @@ def _agent_session(tmp: Path, env: dict[str, str], turns: int) -> tuple[float, f
             raise SystemExit(f"recorded {calls} calls, expected {turns}")
         replayer, info = _gateway(tmp / "agent", env, "--replay", str(recording), "--replay-speed", "0")
         procs.append(replayer)
-        _soulforge(info, work, turns)  # warm (imports, page cache); the figure is the median of the next three
+        _soulforge(
+            info, work, turns
+        )  # warm (imports, page cache); the figure is the median of the next three
         replayed = statistics.median(_soulforge(info, work, turns) for _ in range(3))
         return recorded, replayed
     finally:
@@ -123,13 +140,21 @@ def _agent_session(tmp: Path, env: dict[str, str], turns: int) -> tuple[float, f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--turns", type=int, default=50, help="model calls in the replayed agent session")
     opts = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="ploy-ai-bench-"))
     env = {**os.environ, "PLOY_HOME": str(tmp / "state"), "PLOY_CONFIG_HOME": str(tmp / "config")}
-    for name in ("PLOY_OPENAI_API_KEY", "OPENAI_API_KEY", "PLOY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY", "PLOY_AI_LOCAL_RULES"):
+    for name in (
+        "PLOY_OPENAI_API_KEY",
+        "OPENAI_API_KEY",
+        "PLOY_ANTHROPIC_API_KEY",
+        "ANTHROPIC_API_KEY",
+        "PLOY_AI_LOCAL_RULES",
+    ):
         env.pop(name, None)
     # The fake prints its two base URLs, one a line: "openai URL" comes first.
     upstream, first_line = _spawn(["bindings.ai.fake_upstream"], env)
@@ -144,12 +169,22 @@ def main() -> None:
         procs.append(recorder)
         with httpx.Client(timeout=30) as client:
             for stream in (False, True):
-                _timed(client, rec_info["baseUrl"] + "/v1/chat/completions", {"authorization": f"Bearer {rec_info['token']}"}, stream)
-        replayer, rep_info = _gateway(tmp / "replayer", env, "--replay", str(recording), "--replay-speed", "0")
+                _timed(
+                    client,
+                    rec_info["baseUrl"] + "/v1/chat/completions",
+                    {"authorization": f"Bearer {rec_info['token']}"},
+                    stream,
+                )
+        replayer, rep_info = _gateway(
+            tmp / "replayer", env, "--replay", str(recording), "--replay-speed", "0"
+        )
         procs.append(replayer)
         direct = (upstream_url + "/chat/completions", {"authorization": "Bearer sk-fake-openai"})
         via = (info["baseUrl"] + "/v1/chat/completions", {"authorization": f"Bearer {info['token']}"})
-        replay = (rep_info["baseUrl"] + "/v1/chat/completions", {"authorization": f"Bearer {rep_info['token']}"})
+        replay = (
+            rep_info["baseUrl"] + "/v1/chat/completions",
+            {"authorization": f"Bearer {rep_info['token']}"},
+        )
         targets = (("direct", direct), ("gateway", via), ("replay", replay))
         with httpx.Client(timeout=30) as client:
             results: dict[tuple[str, bool], list[float]] = {}

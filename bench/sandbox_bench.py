@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
-from bindings.sandbox.manager import home_label  # noqa: E402
+from bindings.sandbox.containers import home_label  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
 
@@ -64,8 +64,12 @@ class Bench:
         self.home, self.project = home, project
 
     def binding(self, **opts: Any) -> SandboxBinding:
-        ctx = BindingContext(project_root=self.project, project_name="bench", project_key=project_key(self.project),
-                             state_dir=self.home)
+        ctx = BindingContext(
+            project_root=self.project,
+            project_name="bench",
+            project_key=project_key(self.project),
+            state_dir=self.home,
+        )
         opts.setdefault("pool", 0)
         return SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", **opts))
 
@@ -114,8 +118,14 @@ class Bench:
         emit("streamProcessLogs_line_latency_p99", pct(lat, 99), "ms")
 
         # resource cost of an idle sandbox: host processes (conmon) and inside (init + agent)
-        pid = int(subprocess.run(["podman", "inspect", "--format", "{{.State.ConmonPid}}", name],
-                                 capture_output=True, text=True, check=True).stdout)
+        pid = int(
+            subprocess.run(
+                ["podman", "inspect", "--format", "{{.State.ConmonPid}}", name],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         emit("idle_sandbox_host_rss_conmon", rss_kib(pid) / 1024, "MB")
         inside = await sb.exec("ps -o rss= -p 1; pgrep -f agent/server.py | xargs ps -o rss= -p")
         emit("idle_sandbox_in_container_rss", sum(int(x) for x in inside["stdout"].split()) / 1024, "MB")
@@ -133,8 +143,23 @@ class Bench:
         runs = []
         for _ in range(5):
             t = time.perf_counter()
-            subprocess.run(["podman", "run", "--rm", "--runtime", "runc", "--ulimit", "nofile=1024:1024",
-                            "--ulimit", "nproc=1024:1024", image, "true"], capture_output=True, check=True)
+            subprocess.run(
+                [
+                    "podman",
+                    "run",
+                    "--rm",
+                    "--runtime",
+                    "runc",
+                    "--ulimit",
+                    "nofile=1024:1024",
+                    "--ulimit",
+                    "nproc=1024:1024",
+                    image,
+                    "true",
+                ],
+                capture_output=True,
+                check=True,
+            )
             runs.append((time.perf_counter() - t) * 1000)
         emit("podman_run_rm_true_p50", pct(runs, 50), "ms")
 
@@ -182,8 +207,13 @@ def http_bench(home: Path, tmp: Path) -> None:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         env = {**os.environ, "PLOY_HOME": str(home)}
-        proc = subprocess.Popen([sys.executable, "-m", "runtime.cli", "dev", str(project), "--port", str(port)],
-                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "dev", str(project), "--port", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
                 deadline = time.monotonic() + 60
@@ -221,8 +251,11 @@ async def main(quick: bool) -> None:
             await bench.fifty()
             await asyncio.to_thread(http_bench, home, tmp)
     finally:
-        subprocess.run(f"podman ps -aq --filter label=ploy.home={home_label(home)} | xargs -r podman rm -f -t 0",
-                       shell=True, capture_output=True)
+        subprocess.run(
+            f"podman ps -aq --filter label=ploy.home={home_label(home)} | xargs -r podman rm -f -t 0",
+            shell=True,
+            capture_output=True,
+        )
         shutil.rmtree(tmp, ignore_errors=True)
 
 

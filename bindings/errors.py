@@ -1,14 +1,19 @@
-"""Typed errors every binding raises. In JS they reject with an Error whose `code` and `name` are set."""
+"""Typed errors every binding raises. In JS they reject with an Error whose `code` and `name` are set.
+
+The codes and what they mean are declared in bindings/error_codes.py; these are the exception types.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from bindings import error_codes
+
 
 class PloyError(Exception):
     """An error with a stable machine-readable code (NOT_FOUND, TIMEOUT, INVALID_ARGUMENT, ...)."""
 
-    code: str = "INTERNAL"
+    code: str = error_codes.INTERNAL
 
     def __init__(self, message: str, code: str | None = None, **details: Any) -> None:
         super().__init__(message)
@@ -25,8 +30,8 @@ class PloyError(Exception):
 
 
 class InvalidArgument(PloyError):
-    code = "INVALID_ARGUMENT"
+    code = error_codes.INVALID_ARGUMENT
 
 
 class NotFound(PloyError):
-    code = "NOT_FOUND"
+    code = error_codes.NOT_FOUND

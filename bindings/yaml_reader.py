@@ -61,6 +61,17 @@ def parse_duration(text: str | int | float) -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+def compose(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree of a file's text (None when empty); a syntax error is a ConfigError at its line."""
+    try:
+        return yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(
+            path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}"
+        ) from None
+
+
 class Reader:
     """Typed access to the nodes of one ploy.yaml, raising ConfigError at the node's line."""
 
@@ -70,7 +81,9 @@ class Reader:
         self._owners: dict[str, str] = {}
 
     def error(self, node: yaml.Node | None, field_name: str, message: str) -> ConfigError:
-        return ConfigError(self.path, node.start_mark.line + 1 if node is not None else None, field_name, message)
+        return ConfigError(
+            self.path, node.start_mark.line + 1 if node is not None else None, field_name, message
+        )
 
     def mapping(self, node: yaml.Node, field_name: str) -> list[tuple[str, yaml.Node, yaml.Node]]:
         """(key, key node, value node) of a mapping; keys must be strings and unique."""
@@ -109,7 +122,11 @@ class Reader:
     def env_name(self, key_node: yaml.Node, field_name: str, name: str) -> None:
         """Claim `name` on env for `field_name`: it must be a JS identifier and not taken already."""
         if not JS_IDENTIFIER.match(name) or name in RESERVED_WORDS:
-            raise self.error(key_node, field_name, f"binding name {name!r} is not a valid JavaScript identifier")
+            raise self.error(
+                key_node, field_name, f"binding name {name!r} is not a valid JavaScript identifier"
+            )
         if name in self._owners:
-            raise self.error(key_node, field_name, f"binding name {name!r} is already used by {self._owners[name]}")
+            raise self.error(
+                key_node, field_name, f"binding name {name!r} is already used by {self._owners[name]}"
+            )
         self._owners[name] = field_name

@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bindings.yaml_reader import ConfigError, Reader, parse_duration
+from bindings.yaml_reader import ConfigError, Reader, compose, parse_duration
 from runtime.plugins import plugins
 from runtime.workers.base import Limits
 
@@ -33,13 +31,20 @@ class ProjectConfig:
     main: str | None = None
     build: str | None = None
     out: str | None = None
-    vars: dict[str, str] = field(default_factory=dict)  # from ploy.yaml `vars:`; .dev.vars/.env added by env.py
+    vars: dict[str, str] = field(
+        default_factory=dict
+    )  # from ploy.yaml `vars:`; .dev.vars/.env added by env.py
     limits: Limits = field(default_factory=Limits)
     # plugin field (`sandbox`, `ai`) -> what that plugin parsed; a field not in the file is absent
     sections: dict[str, Any] = field(default_factory=dict)
 
     def binding_names(self) -> list[str]:
-        return [m.name for p in plugins() if p.field in self.sections for m in p.env_members(self.sections[p.field])]
+        return [
+            m.name
+            for p in plugins()
+            if p.field in self.sections
+            for m in p.env_members(self.sections[p.field])
+        ]
 
 
 def _fields() -> str:
@@ -49,11 +54,7 @@ def _fields() -> str:
 
 def parse_config(text: str, path: Path, root: Path | None = None) -> ProjectConfig:
     r = Reader(path)
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}") from None
+    node = compose(text, path)
     root = root or path.parent
     cfg = ProjectConfig(root=root, path=path, name=root.resolve().name)
     if node is None:

@@ -93,7 +93,9 @@ async def run_build(cfg: ProjectConfig) -> None:
     )
     out, _ = await proc.communicate()
     if proc.returncode != 0:
-        raise EntryError(f"`{cfg.build}` failed with exit code {proc.returncode}:\n{out.decode(errors='replace')}")
+        raise EntryError(
+            f"`{cfg.build}` failed with exit code {proc.returncode}:\n{out.decode(errors='replace')}"
+        )
 
 
 def _build_usable(cfg: ProjectConfig) -> bool:
@@ -130,7 +132,9 @@ async def resolve_entry(cfg: ProjectConfig) -> Entry:
             raise EntryError(f"`{cfg.build}` ran but {out_dir} has none of {', '.join(OUT_ENTRIES)}")
         inputs = await bundle(built, outfile, root)
         sources = {p for p in (root / "src").rglob("*") if p.is_file()} if (root / "src").is_dir() else set()
-        return Entry("js", outfile, f"entry: ran `{cfg.build}`, loading {built.relative_to(root)}", always | sources)
+        return Entry(
+            "js", outfile, f"entry: ran `{cfg.build}`, loading {built.relative_to(root)}", always | sources
+        )
 
     py = root / "src" / "index.py"
     if py.is_file():
@@ -138,7 +142,11 @@ async def resolve_entry(cfg: ProjectConfig) -> Entry:
     for name in JS_SOURCES:
         src = root / "src" / name
         if src.is_file():
-            why = " (build skipped: no package.json)" if cfg.build and not (root / "package.json").is_file() else ""
+            why = (
+                " (build skipped: no package.json)"
+                if cfg.build and not (root / "package.json").is_file()
+                else ""
+            )
             inputs = await bundle(src, outfile, root)
             return Entry("js", outfile, f"entry: bundled src/{name} with esbuild{why}", always | inputs)
     raise EntryError(

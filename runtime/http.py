@@ -152,7 +152,9 @@ class _ClassOrInstance:
 
 
 class Response(_Body):
-    def __init__(self, body: BodyInit = None, status: int = 200, headers: HeadersInit = None, statusText: str = "") -> None:  # noqa: N803
+    def __init__(
+        self, body: BodyInit = None, status: int = 200, headers: HeadersInit = None, statusText: str = ""
+    ) -> None:  # noqa: N803
         if not 200 <= status <= 599:
             raise ValueError(f"Response status must be in 200..599, got {status}")
         self.status = status

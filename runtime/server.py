@@ -47,7 +47,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         if e.errno == errno.EADDRINUSE:
-            raise PortInUse(f"port {port} on {host} is already in use: stop the other server or pass --port") from None
+            raise PortInUse(
+                f"port {port} on {host} is already in use: stop the other server or pass --port"
+            ) from None
         raise
     sock.listen(2048)
     sock.set_inheritable(True)
@@ -91,7 +93,6 @@ class DevServer:
         self.cfg: ProjectConfig | None = None
         self.current: Generation | None = None
         self.services: dict[str, Service | None] = {}  # plugin field -> its running service
-        self._requests = 0
         self._reload_lock = asyncio.Lock()
 
     # -- loading -------------------------------------------------------------------------------------
@@ -178,7 +179,6 @@ class DevServer:
         gen = self.current
         assert gen is not None
         started = time.perf_counter()
-        self._requests += 1
         method, path = scope["method"], scope["path"]
         request = await _to_request(scope, receive)
         gen.inflight += 1

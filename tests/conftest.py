@@ -132,7 +132,7 @@ def project(tmp_path: Path) -> Path:
 def short_ploy_home(prefix: str) -> Iterator[Path]:
     """A PLOY_HOME short enough for the agents' unix sockets below it (paths are limited to 107 bytes);
     the containers made under it are removed afterwards."""
-    from bindings.sandbox.manager import home_label
+    from bindings.sandbox.containers import home_label
 
     home = Path(f"/tmp/{prefix}-{os.getpid()}")
     home.mkdir(exist_ok=True)
@@ -157,5 +157,7 @@ def isolated_homes(base: Path) -> Iterator[Path]:
 
 def copy_example(name: str, dest: Path) -> Path:
     target = dest / name
-    shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist", "env.d.ts"))
+    shutil.copytree(
+        EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist", "env.d.ts")
+    )
     return target

@@ -125,7 +125,7 @@ export default {
 } satisfies Ploy;
 """
 
-WORKER_PY = r'''
+WORKER_PY = r"""
 import asyncio
 import json
 from urllib.parse import parse_qs, urlparse
@@ -193,7 +193,7 @@ async def fetch(request, env):
         plain = await sandbox.exec("echo still working")
         return Response.json({"again": again["stdout"], "plain": plain["stdout"]})
     return Response("Sandbox Worker")
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +203,9 @@ def docs_home() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _serve(root: Path, home: Path, entry: str, source: str, ploy_yaml: str = PLOY_YAML) -> Iterator[DevServer]:
+def _serve(
+    root: Path, home: Path, entry: str, source: str, ploy_yaml: str = PLOY_YAML
+) -> Iterator[DevServer]:
     (root / "src").mkdir(parents=True)
     (root / "ploy.yaml").write_text(ploy_yaml)
     (root / "src" / entry).write_text(source)
@@ -215,7 +217,9 @@ def _serve(root: Path, home: Path, entry: str, source: str, ploy_yaml: str = PLO
 
 
 @pytest.fixture(scope="module", params=["ts", "py"])
-def docs_server(request: pytest.FixtureRequest, docs_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+def docs_server(
+    request: pytest.FixtureRequest, docs_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DevServer]:
     root = tmp_path_factory.mktemp(f"docs-{request.param}")
     entry, source = ("index.ts", WORKER_TS) if request.param == "ts" else ("index.py", WORKER_PY)
     with _serve(root, docs_home, entry, source) as server:
@@ -230,7 +234,9 @@ def _exec(server: DevServer, cmd: str, id: str | None = None, **opts: Any) -> di
 
 
 def test_docs_exec_snippet_shape(docs_server: DevServer) -> None:
-    result = _exec(docs_server, "ls -la; pwd; echo $GREETING", cwd="/tmp", env={"GREETING": "hi"}, timeoutMs=5000)
+    result = _exec(
+        docs_server, "ls -la; pwd; echo $GREETING", cwd="/tmp", env={"GREETING": "hi"}, timeoutMs=5000
+    )
     assert set(result) >= {"stdout", "stderr", "exitCode", "success"}
     assert result["exitCode"] == 0 and result["success"] is True
     assert result["stdout"].endswith("/tmp\nhi\n")
@@ -260,12 +266,16 @@ def test_exec_returns_when_the_command_leaves_a_background_child(docs_server: De
 
 def test_a_background_child_of_a_process_outlives_it(docs_server: DevServer) -> None:
     """`startProcess("server &")`: once the process had ended, the child's next write killed it (SIGPIPE)."""
-    from tests.sandbox.helpers import wait_until
+    from tests.bindings.sandbox.helpers import wait_until
 
     marker = f"/tmp/bg-alive-{time.monotonic_ns()}"
-    proc = docs_server.get("/start", params={"cmd": f"(sleep 1; echo late; touch {marker}) & echo started"}).json()
+    proc = docs_server.get(
+        "/start", params={"cmd": f"(sleep 1; echo late; touch {marker}) & echo started"}
+    ).json()
     assert proc["status"] == "running"
-    assert wait_until(lambda: docs_server.get("/process", params={"pid": proc["id"]}).json()["status"] == "completed")
+    assert wait_until(
+        lambda: docs_server.get("/process", params={"pid": proc["id"]}).json()["status"] == "completed"
+    )
     assert wait_until(lambda: _exec(docs_server, f"test -e {marker}")["exitCode"] == 0, timeout=5)
 
 
@@ -308,7 +318,9 @@ def _ploy(home: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]
                           capture_output=True, text=True, timeout=120)  # fmt: skip
 
 
-def test_cli_reaches_the_workers_sandbox_with_options_after_the_id(docs_server: DevServer, docs_home: Path) -> None:
+def test_cli_reaches_the_workers_sandbox_with_options_after_the_id(
+    docs_server: DevServer, docs_home: Path
+) -> None:
     sandbox_id = "docs" if (docs_server.project / "src" / "index.ts").exists() else "docs-py"
     _exec(docs_server, "echo from-worker > /workspace/mark.txt")
     listing = _ploy(docs_home, docs_server.project, "sandbox", "list")
@@ -320,9 +332,13 @@ def test_cli_reaches_the_workers_sandbox_with_options_after_the_id(docs_server: 
     assert r.returncode == 3
 
 
-def test_a_sandbox_identifier_that_is_no_image_runs_the_default_image(docs_home: Path, tmp_path: Path) -> None:
+def test_a_sandbox_identifier_that_is_no_image_runs_the_default_image(
+    docs_home: Path, tmp_path: Path
+) -> None:
     """The docs call the value in `sandbox: {SANDBOX: default}` "the sandbox identifier"."""
-    with _serve(tmp_path / "named", docs_home, "index.ts", WORKER_TS, PLOY_YAML.replace("default", "my-app")) as server:
+    with _serve(
+        tmp_path / "named", docs_home, "index.ts", WORKER_TS, PLOY_YAML.replace("default", "my-app")
+    ) as server:
         result = _exec(server, "echo hi")
         assert result["stdout"] == "hi\n", result
         assert "'my-app'" in server.output and "default image" in server.output
@@ -332,7 +348,7 @@ def test_stopping_ploy_dev_removes_its_warm_pool(docs_home: Path, tmp_path: Path
     """SIGTERM (what `kill` and the tests send): uvicorn re-raised it and the process died before its
     cleanup, leaving pool containers running; a refill cut short left one that no pool file named."""
     from bindings.context import project_key
-    from tests.sandbox.helpers import containers, wait_until
+    from tests.bindings.sandbox.helpers import containers, wait_until
 
     for wait_for_pool in (True, False):
         root = tmp_path / f"pool-{wait_for_pool}"

@@ -13,6 +13,14 @@ import httpx
 
 from bindings.ai.gateway import Gateway
 from bindings.ai.spec import AI_BINDING
+from bindings.error_codes import (
+    AI_NOT_CONFIGURED,
+    INVALID_ARGUMENT,
+    NOT_FOUND,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    UPSTREAM_ERROR,
+)
 from bindings.errors import InvalidArgument, PloyError
 
 
@@ -26,20 +34,20 @@ def _request_of(request: dict[str, Any] | None, kwargs: dict[str, Any]) -> dict[
 
 
 def _error_from(status: int, content: bytes) -> PloyError:
-    message, code = content[:500].decode("utf-8", "replace"), "UPSTREAM_ERROR"
+    message, code = content[:500].decode("utf-8", "replace"), UPSTREAM_ERROR
     try:
         err = httpx.Response(status, content=content).json().get("error") or {}
         message = err.get("message") or message
         if err.get("type") == "ploy_ai_not_configured":
-            code = "AI_NOT_CONFIGURED"  # not signed in, or no key for this provider
+            code = AI_NOT_CONFIGURED  # not signed in, or no key for this provider
         elif err.get("type") == "ploy_replay_miss":
-            code = "NOT_FOUND"  # replaying, and no recorded call matches this one
+            code = NOT_FOUND  # replaying, and no recorded call matches this one
     except (ValueError, AttributeError):
         pass
     if status in (401, 403):
-        code = "UNAUTHORIZED"
+        code = UNAUTHORIZED
     elif status == 400:
-        code = "INVALID_ARGUMENT"
+        code = INVALID_ARGUMENT
     return PloyError(f"AI gateway answered {status}: {message}", code, status=status)
 
 
@@ -71,7 +79,7 @@ class AiBinding:
         try:
             resp = await self._http.post("/v1/chat/completions", json=body, headers=self._headers())
         except httpx.HTTPError as exc:
-            raise PloyError(f"AI gateway unreachable: {exc!r}", "UNAVAILABLE") from exc
+            raise PloyError(f"AI gateway unreachable: {exc!r}", UNAVAILABLE) from exc
         if resp.status_code >= 400:
             raise _error_from(resp.status_code, resp.content)
         return resp.json()
@@ -83,7 +91,7 @@ class AiBinding:
         try:
             resp = await self._http.send(req, stream=True)
         except httpx.HTTPError as exc:
-            raise PloyError(f"AI gateway unreachable: {exc!r}", "UNAVAILABLE") from exc
+            raise PloyError(f"AI gateway unreachable: {exc!r}", UNAVAILABLE) from exc
         if resp.status_code >= 400:
             content = await resp.aread()
             await resp.aclose()

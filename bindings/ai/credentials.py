@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bindings.context import config_home
+from bindings.error_codes import AI_NOT_CONFIGURED, INVALID_ARGUMENT
 from bindings.errors import PloyError
 
 API_PROVIDERS = ("openai", "anthropic")  # reached over HTTP with an API key
@@ -44,7 +45,7 @@ NOT_SIGNED_IN = (
 
 
 class NotConfigured(PloyError):
-    code = "AI_NOT_CONFIGURED"
+    code = AI_NOT_CONFIGURED
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def save_provider(
     `local` takes no key: only its rules file (absolute), or nothing for the project's ai-rules.yaml."""
     if provider not in PROVIDERS:
         raise PloyError(
-            f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", "INVALID_ARGUMENT"
+            f"unknown provider {provider!r} (expected one of {', '.join(PROVIDERS)})", INVALID_ARGUMENT
         )
     path = credentials_path()
     data = load_file(path)

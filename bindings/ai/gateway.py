@@ -33,12 +33,14 @@ from bindings.ai.credentials import LOCAL, NOT_SIGNED_IN, CredentialsWatch, NotC
 from bindings.ai.embedded_server import EmbeddedServer
 from bindings.ai.exchange import Answer, paced, wait_until
 from bindings.ai.local_model import LocalModel, RulesError
-from bindings.ai.network import listen_socket, podman_bridge
+from bindings.ai.network import listen_socket
 from bindings.ai.recording import Call, Recorder, Replayer, ReplayMiss, normalise, upstream_model
 from bindings.ai.routing import RouteError, route
 from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from bindings.ai.usage import Usage, relay_sse
 from bindings.context import BindingContext
+from bindings.error_codes import INVALID_ARGUMENT, UNAUTHORIZED, http_status
+from bindings.podman.bridge import podman_bridge
 
 DEFAULT_TTL_S = 6 * 3600.0  # long enough for agent runs of many minutes; PLOY_AI_TOKEN_TTL overrides
 SIGN_IN_POLL_S = 1.0  # how often the gateway looks for a `ploy login` to say so (calls see it at once)
@@ -143,7 +145,7 @@ class Gateway:
         secret = await asyncio.to_thread(load_or_create_secret)
         gateway = cls(ctx, TokenSigner(secret), ttl_s, environ)
         # The bridge's MAC is pinned by the sandbox backend whenever it starts a container (see
-        # bindings/sandbox/bridge.py), so sandboxes keep reaching this listener.
+        # bindings/podman/bridge.py), so sandboxes keep reaching this listener.
         if bridge == "auto":
             found = await podman_bridge()
             host = found[0] if found else None
@@ -321,7 +323,7 @@ class Gateway:
                 "authentication_error",
             )
         if verdict is Verdict.INVALID:
-            return fail(401, "invalid ploy AI gateway token", "authentication_error")
+            return fail(http_status(UNAUTHORIZED), "invalid ploy AI gateway token", "authentication_error")
         if verdict is Verdict.EXPIRED:
             return fail(
                 401, "expired ploy AI gateway token: get a fresh one (PLOY_AI_TOKEN)", "authentication_error"
@@ -339,7 +341,9 @@ class Gateway:
             try:
                 payload = json.loads(body)
             except ValueError:
-                return fail(400, "request body is not valid JSON", "invalid_request_error")
+                return fail(
+                    http_status(INVALID_ARGUMENT), "request body is not valid JSON", "invalid_request_error"
+                )
         model = payload.get("model") if isinstance(payload, dict) else None
         entry["model"] = model if isinstance(model, str) else None
         credentials = self.credentials.current()
@@ -357,10 +361,10 @@ class Gateway:
             chosen = route(subpath, entry["model"], default, anthropic_client)
             upstream = None if replayer is not None else credentials.upstream(chosen.provider)
         except RouteError as exc:
-            return fail(400, exc.message, "invalid_request_error")
+            return fail(http_status(exc.code), exc.message, "invalid_request_error")
         except NotConfigured as exc:
             entry["provider"] = exc.details.get("provider")
-            return fail(503, exc.message, "ploy_ai_not_configured")
+            return fail(http_status(exc.code), exc.message, "ploy_ai_not_configured")
         entry["provider"] = chosen.provider
         if chosen.model is not None and subpath.startswith("/models/"):
             subpath = "/models/" + chosen.model

@@ -1,4 +1,5 @@
-"""Where the gateway listens: loopback for the local user, the Podman bridge address for sandboxes.
+"""How the gateway listens: loopback for the local user, the Podman bridge address for sandboxes
+(found by bindings.podman.bridge).
 
 Never on every interface: a gateway token is a credential, so only the machine itself and its own
 containers may reach the listener.
@@ -6,48 +7,9 @@ containers may reach the listener.
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
-import os
-import shutil
 import socket
 
-from bindings.sandbox.bridge import FALLBACK_INTERFACE
-
-FALLBACK_BRIDGE = "10.88.0.1"  # Podman's default network gateway
 _IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
-
-
-async def podman_bridge(network: str = "podman") -> tuple[str, str] | None:
-    """(the host's address on the Podman network, the bridge interface's name), as containers see it.
-
-    PLOY_AI_BRIDGE_ADDR overrides the address; without Podman there is no bridge (and no sandboxes)."""
-    override = os.environ.get("PLOY_AI_BRIDGE_ADDR")
-    if shutil.which("podman") is None:
-        return (override, FALLBACK_INTERFACE) if override else None
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            "podman", "network", "inspect", network, "--format",
-            "{{.NetworkInterface}} {{range .Subnets}}{{.Gateway}} {{end}}",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=15)
-    except (TimeoutError, OSError):
-        return override or FALLBACK_BRIDGE, FALLBACK_INTERFACE
-    words = out.decode().split()
-    interface = words[0] if words else FALLBACK_INTERFACE
-    for word in words[1:]:
-        try:
-            if ipaddress.ip_address(word).version == 4:
-                return override or word, interface
-        except ValueError:
-            continue
-    return override or FALLBACK_BRIDGE, interface
-
-
-async def bridge_address(network: str = "podman") -> str | None:
-    found = await podman_bridge(network)
-    return found[0] if found else None
 
 
 def listen_socket(host: str, port: int) -> socket.socket:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bindings.ai.credentials import LOCAL, PROVIDERS
+from bindings.error_codes import INVALID_ARGUMENT
 from bindings.errors import PloyError
 
 # Endpoints (below /v1) that only one provider implements.
@@ -23,7 +24,7 @@ _LOCAL = ("/chat/completions", "/messages", "/models")  # what the local model a
 
 
 class RouteError(PloyError):
-    code = "INVALID_ARGUMENT"
+    code = INVALID_ARGUMENT
 
 
 @dataclass(frozen=True)

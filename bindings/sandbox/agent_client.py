@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+from bindings.error_codes import INTERNAL, SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
-from bindings.sandbox.agent import proto
+from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
 UNIX_PATH_MAX = 107
@@ -25,14 +26,14 @@ class AgentUnavailable(PloyError):
 
     A PloyError, so when the retry fails too the worker sees SANDBOX_UNAVAILABLE rather than INTERNAL."""
 
-    code = "SANDBOX_UNAVAILABLE"
+    code = SANDBOX_UNAVAILABLE
 
 
 class AgentInterrupted(PloyError):
     """The agent went away after the request was (or may have been) written to it: the call may or may
     not have run, so it is never retried (exec, writeFile, startProcess could run twice)."""
 
-    code = "SANDBOX_UNAVAILABLE"
+    code = SANDBOX_UNAVAILABLE
 
     def __init__(self, what: str = "call") -> None:
         super().__init__(
@@ -44,7 +45,7 @@ class AgentInterrupted(PloyError):
 
 def remote_error(error: dict[str, Any]) -> PloyError:
     err = dict(error)
-    code = str(err.pop("code", "INTERNAL"))
+    code = str(err.pop("code", INTERNAL))
     message = str(err.pop("message", code))
     return PloyError(message, code=code, **err)
 
@@ -112,7 +113,7 @@ class AgentClient:
             raise AgentUnavailable(str(exc)) from exc
         if not stat.S_ISSOCK(mode):
             # the folder is writable from inside the sandbox: never follow a link planted there
-            raise PloyError(f"{self.socket_path} is not a socket", code="SANDBOX_UNAVAILABLE")
+            raise PloyError(f"{self.socket_path} is not a socket", code=SANDBOX_UNAVAILABLE)
         path = str(self.socket_path)
         fd = None
         if len(path) >= UNIX_PATH_MAX:
@@ -156,7 +157,9 @@ class AgentClient:
             conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
 
-    async def call(self, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    async def call(
+        self, request: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
         """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
@@ -173,7 +176,7 @@ class AgentClient:
         if not reply.get("ok"):
             raise remote_error(reply.get("error") or {})
         result = reply.get("result")
-        if request.get("op") == "ping" and isinstance(result, dict):
+        if request.get("op") == wire.PING.name and isinstance(result, dict):
             self.reuse_after_stream = int(result.get("version") or 0) >= proto.STREAM_REUSE_VERSION
         return result, data
 

@@ -49,7 +49,11 @@ async def _list(args: argparse.Namespace) -> int:
 
     ctx, options = _project(args)
     bindings_dir = ctx.project_state / "sandboxes"
-    names = sorted({*options, *(p.name for p in bindings_dir.iterdir() if p.is_dir())} if bindings_dir.is_dir() else options)
+    names = sorted(
+        {*options, *(p.name for p in bindings_dir.iterdir() if p.is_dir())}
+        if bindings_dir.is_dir()
+        else options
+    )
     rows = []
     for name in names:
         b = SandboxBinding(ctx, SandboxOptions(binding=name, pool=0))
@@ -81,7 +85,7 @@ def _exec_command(args: argparse.Namespace) -> list[str]:
 
 
 async def _exec(args: argparse.Namespace) -> int:
-    from bindings.sandbox.manager import validate_id
+    from bindings.sandbox.state import validate_id
 
     command = _exec_command(args)
     if not command:
@@ -92,11 +96,16 @@ async def _exec(args: argparse.Namespace) -> int:
     if not args.create and not b.manager.exists(validate_id(args.id)):
         # a typo must not silently make (and leave running) a new empty sandbox
         binding = b.options.binding
-        others = sorted(p.parent.name for p in (b.ctx.project_state / "sandboxes").glob(f"*/{args.id}")
-                        if p.is_symlink() and p.parent.name != binding)
+        others = sorted(
+            p.parent.name
+            for p in (b.ctx.project_state / "sandboxes").glob(f"*/{args.id}")
+            if p.is_symlink() and p.parent.name != binding
+        )
         hint = f" (it exists for binding {others[0]}: pass --binding {others[0]})" if others else ""
-        raise NotFound(f"no sandbox {args.id!r} for binding {binding} of project {b.ctx.project_name}{hint}; "
-                       "`ploy sandbox list` shows the existing ones, --create makes a new one")
+        raise NotFound(
+            f"no sandbox {args.id!r} for binding {binding} of project {b.ctx.project_name}{hint}; "
+            "`ploy sandbox list` shows the existing ones, --create makes a new one"
+        )
     try:
         options: dict[str, Any] = {}
         if args.cwd:
@@ -119,8 +128,8 @@ async def _destroy(args: argparse.Namespace) -> int:
 async def _prune(args: argparse.Namespace) -> int:
     """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`), then the
     machine's sandbox images of older image recipes that no container uses."""
-    from bindings.sandbox import podman
-    from bindings.sandbox.manager import home_label
+    from bindings import podman
+    from bindings.sandbox.containers import home_label
 
     ctx, _ = _project(args)
     claimed: set[str] = set()
@@ -129,7 +138,9 @@ async def _prune(args: argparse.Namespace) -> int:
         if link.is_symlink():
             claimed.add(Path(os.readlink(link)).name)
     removed = 0
-    for c in await podman.ps({"ploy.project": ctx.project_key, "ploy.home": home_label(ctx.state_dir), "ploy.pool": "1"}):
+    for c in await podman.ps(
+        {"ploy.project": ctx.project_key, "ploy.home": home_label(ctx.state_dir), "ploy.pool": "1"}
+    ):
         name = c["Names"][0]
         token = name.removeprefix("ploy-")
         if token in claimed:
@@ -181,7 +192,9 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even if an image for this recipe exists")
     build.set_defaults(func=_runner(_image_build))
 
-    sandbox = subparsers.add_parser("sandbox", help="list, run commands in, and destroy a project's sandboxes")
+    sandbox = subparsers.add_parser(
+        "sandbox", help="list, run commands in, and destroy a project's sandboxes"
+    )
     sandbox.set_defaults(load_project=load_project)
     sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
 
@@ -193,17 +206,25 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
     common(ls)
     ls.set_defaults(func=_runner(_list))
 
-    ex = sandbox_sub.add_parser("exec", help="run a command in an existing sandbox: ploy sandbox exec ID -- CMD")
+    ex = sandbox_sub.add_parser(
+        "exec", help="run a command in an existing sandbox: ploy sandbox exec ID -- CMD"
+    )
     common(ex)
     ex.add_argument("--cwd", help="working directory inside the sandbox")
-    ex.add_argument("--create", action="store_true",
-                    help="create the sandbox if it does not exist (without it, an unknown ID is an error)")
+    ex.add_argument(
+        "--create",
+        action="store_true",
+        help="create the sandbox if it does not exist (without it, an unknown ID is an error)",
+    )
     ex.add_argument("id")
     ex.add_argument("command", nargs=argparse.REMAINDER)
     ex.set_defaults(func=_runner(_exec))
 
-    pr = sandbox_sub.add_parser("prune", help="remove the project's unclaimed warm-pool containers and unused "
-                                "sandbox images of older image recipes")
+    pr = sandbox_sub.add_parser(
+        "prune",
+        help="remove the project's unclaimed warm-pool containers and unused "
+        "sandbox images of older image recipes",
+    )
     common(pr)
     pr.set_defaults(func=_runner(_prune))
 

@@ -11,10 +11,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.error_codes import SANDBOX_DESTROYED
 from bindings.errors import InvalidArgument, PloyError
-from bindings.sandbox.manager import SandboxManager, validate_id
+from bindings.sandbox.agent import wire
+from bindings.sandbox.manager import SandboxManager
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+from bindings.sandbox.state import validate_id
 
 
 def _camel(name: str) -> str:
@@ -65,21 +68,24 @@ class _Commands:
     def _check(self) -> None:
         pass
 
-    async def _call(self, request: dict[str, Any], upload: bytes | None = None) -> tuple[Any, dict[bytes, bytearray]]:
+    def _request(self, op: wire.Op, fields: dict[str, Any]) -> dict[str, Any]:
         self._check()
+        request = {"op": op.name, **fields}
         if self._session is not None:
             request["session"] = self._session
-        return await self._mgr.call(self._sandbox_id, request, upload)
+        return request
 
-    async def _result(self, op: str, **fields: Any) -> Any:
-        result, _ = await self._call({"op": op, **fields})
+    async def _call(
+        self, op: wire.Op, fields: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
+        return await self._mgr.call(self._sandbox_id, self._request(op, fields), upload)
+
+    async def _result(self, op: wire.Op, **fields: Any) -> Any:
+        result, _ = await self._call(op, fields)
         return result
 
-    async def _stream(self, request: dict[str, Any]) -> AsyncIterator[bytes]:
-        self._check()
-        if self._session is not None:
-            request["session"] = self._session
-        return _payloads(await self._mgr.stream(self._sandbox_id, request))
+    async def _stream(self, op: wire.Op, fields: dict[str, Any]) -> AsyncIterator[bytes]:
+        return _payloads(await self._mgr.stream(self._sandbox_id, self._request(op, fields)))
 
     @staticmethod
     def _command(command: Any) -> str:
@@ -89,22 +95,26 @@ class _Commands:
 
     async def exec(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         o = _opts(options, kw)
-        return await self._result("exec", command=self._command(command), **o)
+        return await self._result(wire.EXEC, command=self._command(command), **o)
 
-    async def execStream(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> AsyncIterator[bytes]:  # noqa: N802
+    async def execStream(
+        self, command: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> AsyncIterator[bytes]:  # noqa: N802
         o = _opts(options, kw)
-        return await self._stream({"op": "execStream", "command": self._command(command), **o})
+        return await self._stream(wire.EXEC_STREAM, {"command": self._command(command), **o})
 
-    async def writeFile(self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+    async def writeFile(
+        self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
         data = _content_bytes(content, o.get("encoding"))
-        result, _ = await self._call({"op": "writeFile", "path": path}, upload=data)
+        result, _ = await self._call(wire.WRITE_FILE, {"path": path}, upload=data)
         return result
 
     async def readFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
         encoding = str(o.get("encoding") or "utf-8").lower()
-        result, data = await self._call({"op": "readFile", "path": path})
+        result, data = await self._call(wire.READ_FILE, {"path": path})
         raw = bytes(data.get(b"D", b""))
         content: str | bytes
         if encoding == "base64":
@@ -119,41 +129,47 @@ class _Commands:
         return {"content": content, "encoding": encoding, "path": result["path"], "size": len(raw)}
 
     async def deleteFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        return await self._result("deleteFile", path=path, **_opts(options, kw))
+        return await self._result(wire.DELETE_FILE, path=path, **_opts(options, kw))
 
     async def mkdir(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        return await self._result("mkdir", path=path, **_opts(options, kw))
+        return await self._result(wire.MKDIR, path=path, **_opts(options, kw))
 
-    async def listFiles(self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any) -> list[dict[str, Any]]:  # noqa: N802
-        return await self._result("listFiles", path=path, **_opts(options, kw))
+    async def listFiles(
+        self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
+    ) -> list[dict[str, Any]]:  # noqa: N802
+        return await self._result(wire.LIST_FILES, path=path, **_opts(options, kw))
 
-    async def gitCheckout(self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, N803
-        return await self._result("gitCheckout", repoUrl=repoUrl, **_opts(options, kw))
+    async def gitCheckout(
+        self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, N803
+        return await self._result(wire.GIT_CHECKOUT, repoUrl=repoUrl, **_opts(options, kw))
 
     async def setEnvVars(self, vars: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
         merged = dict(vars or {})
         merged.update(kw)
-        return await self._result("setEnvVars", vars=merged)
+        return await self._result(wire.SET_ENV_VARS, vars=merged)
 
-    async def startProcess(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+    async def startProcess(
+        self, command: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
-        return await self._result("startProcess", command=self._command(command), **o)
+        return await self._result(wire.START_PROCESS, command=self._command(command), **o)
 
     async def listProcesses(self) -> list[dict[str, Any]]:  # noqa: N802
-        return await self._result("listProcesses")
+        return await self._result(wire.LIST_PROCESSES)
 
     async def getProcess(self, id: str | None) -> dict[str, Any] | None:  # noqa: N802, A002
-        return await self._result("getProcess", id=id)
+        return await self._result(wire.GET_PROCESS, id=id)
 
     async def getProcessLogs(self, id: str) -> dict[str, Any]:  # noqa: N802, A002
-        _, data = await self._call({"op": "getProcessLogs", "id": id})
+        _, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id})
         return {"logs": bytes(data.get(b"D", b"")).decode("utf-8", errors="replace")}
 
     async def streamProcessLogs(self, id: str) -> AsyncIterator[bytes]:  # noqa: N802, A002
-        return await self._stream({"op": "streamProcessLogs", "id": id})
+        return await self._stream(wire.STREAM_PROCESS_LOGS, {"id": id})
 
     async def killProcess(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
-        return await self._result("killProcess", id=id, **_opts(options, kw))
+        return await self._result(wire.KILL_PROCESS, id=id, **_opts(options, kw))
 
 
 class SandboxSession(_Commands):
@@ -185,14 +201,14 @@ class SandboxClient(_Commands):
 
     def _check(self) -> None:
         if self._destroyed:
-            raise PloyError(f"sandbox {self.id} was destroyed", code="SANDBOX_DESTROYED", id=self.id)
+            raise PloyError(f"sandbox {self.id} was destroyed", code=SANDBOX_DESTROYED, id=self.id)
 
     async def createSession(self, options: dict[str, Any] | None = None, **kw: Any) -> SandboxSession:  # noqa: N802
-        info = await self._result("createSession", options=_opts(options, kw))
+        info = await self._result(wire.CREATE_SESSION, options=_opts(options, kw))
         return SandboxSession(self, info["sessionId"], info)
 
     async def getSession(self, sessionId: str) -> SandboxSession:  # noqa: N802, N803
-        info = await self._result("getSession", sessionId=sessionId)
+        info = await self._result(wire.GET_SESSION, sessionId=sessionId)
         return SandboxSession(self, info["sessionId"], info)
 
     async def destroy(self) -> dict[str, Any]:

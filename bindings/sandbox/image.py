@@ -22,12 +22,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from bindings.sandbox import podman
+from bindings import podman
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.progress import Progress, StderrProgress
 
 HERE = Path(__file__).parent
 AGENT_DIR = HERE / "agent"
+# Modules of ploy's host side the agent imports too (by their bare name, beside its own modules).
+AGENT_SHARED = (HERE.parent / "error_codes.py",)
 BIN_DIR = HERE / "image" / "bin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -51,13 +53,17 @@ CA_ENV = (
 
 
 def _base_recipe() -> str:
-    return (f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {SUITE}\n"
-            f"apt-get install --no-install-recommends {' '.join(APT_PACKAGES)}\n")
+    return (
+        f"debootstrap --variant=minbase --include={','.join(PACKAGES)} {SUITE}\n"
+        f"apt-get install --no-install-recommends {' '.join(APT_PACKAGES)}\n"
+    )
 
 
 def _layer_files() -> list[tuple[str, Path]]:
     """(path inside the build context, source) for every file of layer 2."""
-    files = [(f"agent/{p.name}", p) for p in sorted(AGENT_DIR.glob("*.py"))]
+    files = [
+        (f"agent/{p.name}", p) for p in sorted([*AGENT_DIR.glob("*.py"), *AGENT_SHARED], key=lambda p: p.name)
+    ]
     if BIN_DIR.is_dir():
         files += [(f"bin/{p.name}", p) for p in sorted(BIN_DIR.iterdir()) if p.is_file()]
     if HOST_CA_BUNDLE.is_file():
@@ -132,8 +138,13 @@ def _lock_path() -> Path:
     return Path(tempfile.gettempdir()) / f"ploy-image-build-{os.getuid()}.lock"
 
 
-_PHASES = {"Retrieving": (0.02, 0.25), "Validating": (0.25, 0.3), "Extracting": (0.3, 0.38),
-           "Unpacking": (0.38, 0.5), "Configuring": (0.5, 0.6)}
+_PHASES = {
+    "Retrieving": (0.02, 0.25),
+    "Validating": (0.25, 0.3),
+    "Extracting": (0.3, 0.38),
+    "Unpacking": (0.38, 0.5),
+    "Configuring": (0.5, 0.6),
+}
 _APT_PHASES = {"Get:": (0.6, 0.7), "Unpacking": (0.7, 0.8), "Setting": (0.8, 0.88)}
 
 
@@ -162,10 +173,14 @@ async def _build_base(tag: str, progress: Progress) -> None:
             raise podman.PodmanError("debootstrap failed:\n" + "\n".join(tail))
         progress(0.6, "apt-get install " + " ".join(APT_PACKAGES))
         apt = await asyncio.create_subprocess_exec(
-            "chroot", rootfs, "sh", "-c",
+            "chroot",
+            rootfs,
+            "sh",
+            "-c",
             "apt-get update -q && apt-get install -y -q --no-install-recommends " + " ".join(APT_PACKAGES),
             env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
         )
         assert apt.stdout is not None
         counts.clear()
@@ -186,8 +201,14 @@ async def _build_base(tag: str, progress: Progress) -> None:
                 if p.is_file():
                     p.unlink()
         tar = await asyncio.create_subprocess_exec(
-            "sh", "-c", f'tar -C "$1" -c . | {podman.PODMAN} import - "$2"', "sh", rootfs, tag,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+            "sh",
+            "-c",
+            f'tar -C "$1" -c . | {podman.PODMAN} import - "$2"',
+            "sh",
+            rootfs,
+            tag,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
         _, err = await tar.communicate()
         if tar.returncode != 0:
@@ -204,11 +225,23 @@ async def _build_layer(base: str, tag: str, progress: Progress) -> None:
             shutil.copyfile(src, target)
             target.chmod(0o755 if dst.startswith("bin/") else 0o644)
         Path(ctx, "Containerfile").write_text(_containerfile(base, files))
-        await podman.run("build", *podman.RUNTIME_FLAGS, *podman.ULIMIT_FLAGS, "--pull=never", "-q", "-t", tag,
-                         "-f", str(Path(ctx, "Containerfile")), ctx)
+        await podman.run(
+            "build",
+            *podman.RUNTIME_FLAGS,
+            *podman.ULIMIT_FLAGS,
+            "--pull=never",
+            "-q",
+            "-t",
+            tag,
+            "-f",
+            str(Path(ctx, "Containerfile")),
+            ctx,
+        )
 
 
-async def ensure_image(custom_base: str | None = None, progress: Progress | None = None, force: bool = False) -> str:
+async def ensure_image(
+    custom_base: str | None = None, progress: Progress | None = None, force: bool = False
+) -> str:
     """The image tag to run, building what is missing. `custom_base` replaces the debootstrap base."""
     base = custom_base or base_tag()
     tag = layer_tag(base)
@@ -224,10 +257,11 @@ async def ensure_image(custom_base: str | None = None, progress: Progress | None
             raise podman.PodmanError(f"image {custom_base!r} not found in local podman storage")
         await _build_layer(base, tag, report)
         report(1.0, f"built {tag}")
-        try:
-            await prune_stale_images()  # best effort: a build must never fail because of it
-        except Exception:
-            pass
+        if os.environ.get("PLOY_IMAGE_PRUNE", "1") != "0":
+            try:
+                await prune_stale_images()  # best effort: a build must never fail because of it
+            except Exception:
+                pass
     return tag
 
 
@@ -254,8 +288,13 @@ async def prune_stale_images() -> list[str]:
             if repo not in (IMAGE_REPO, BASE_REPO) or name in current:
                 continue
             base = (img.get("Labels") or {}).get("ploy.base")
-            if (repo == IMAGE_REPO and base and not base.startswith(f"{BASE_REPO}:") and name == layer_tag(base)
-                    and await podman.image_exists(base)):
+            if (
+                repo == IMAGE_REPO
+                and base
+                and not base.startswith(f"{BASE_REPO}:")
+                and name == layer_tag(base)
+                and await podman.image_exists(base)
+            ):
                 continue  # the current layer of a custom image
             stale.append(name)
         if not stale or (len(stale) == len(names) and img.get("Containers")):
@@ -269,12 +308,24 @@ async def prune_stale_images() -> list[str]:
     return removed
 
 
-async def ensure_containerfile_image(containerfile: Path, context: Path, progress: Progress | None = None) -> str:
+async def ensure_containerfile_image(
+    containerfile: Path, context: Path, progress: Progress | None = None
+) -> str:
     """Build a user's Containerfile (tagged by its content), then add the agent layer on top."""
     digest = _digest(containerfile.read_bytes(), str(context.resolve()).encode())
     user_tag = f"localhost/ploy-user:{digest}"
     if not await podman.image_exists(user_tag):
         async with FileLock(_lock_path()):
             if not await podman.image_exists(user_tag):
-                await podman.run("build", *podman.RUNTIME_FLAGS, *podman.ULIMIT_FLAGS, "--pull=never", "-t", user_tag, "-f", str(containerfile), str(context))
+                await podman.run(
+                    "build",
+                    *podman.RUNTIME_FLAGS,
+                    *podman.ULIMIT_FLAGS,
+                    "--pull=never",
+                    "-t",
+                    user_tag,
+                    "-f",
+                    str(containerfile),
+                    str(context),
+                )
     return await ensure_image(custom_base=user_tag, progress=progress)

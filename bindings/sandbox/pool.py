@@ -15,30 +15,37 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from bindings.sandbox import podman
-
-if TYPE_CHECKING:
-    from bindings.sandbox.manager import SandboxManager
+from bindings.sandbox.containers import SandboxContainers
+from bindings.sandbox.state import SandboxState
 
 
 class WarmPool:
-    def __init__(self, mgr: SandboxManager) -> None:
-        self.mgr = mgr
-        o = mgr.options
-        spec = json.dumps([mgr.ctx.project_key, o.binding, o.template, o.image, o.containerfile, o.memory, o.cpus,
-                           o.pids, str(mgr.home)])
+    def __init__(self, state: SandboxState, containers: SandboxContainers) -> None:
+        self.state = state
+        self.containers = containers
+        o = state.options
+        spec = json.dumps(
+            [
+                state.ctx.project_key,
+                o.binding,
+                o.template,
+                o.image,
+                o.containerfile,
+                o.memory,
+                o.cpus,
+                o.pids,
+                str(state.home),
+            ]
+        )
         self.key = hashlib.sha256(spec.encode()).hexdigest()[:12]
-        self.dir = mgr.home / "pool" / self.key
+        self.dir = state.home / "pool" / self.key
         self._task: asyncio.Task[None] | None = None
         self._checked = False
 
     @property
     def size(self) -> int:
-        return max(int(self.mgr.options.pool), 0)
+        return max(int(self.state.options.pool), 0)
 
     def kick(self) -> None:
         """Refill in the background (no-op without a running loop or with pool: 0)."""
@@ -61,22 +68,19 @@ class WarmPool:
             if not self._checked:
                 self._checked = True
                 for token in self._tokens():
-                    if await podman.container_state(f"ploy-{token}") != "running":
+                    if await self.containers.state_of(token) != "running":
                         try:
                             os.unlink(self.dir / token)
                         except FileNotFoundError:
                             continue  # claimed meanwhile: it is the claimer's sandbox now, keep its folder
-                        await podman.remove(f"ploy-{token}")
-                        shutil.rmtree(self.mgr.token_dir(token), ignore_errors=True)
+                        await self.containers.remove(token)
+                        self.state.remove_token_dir(token)
             while len(self._tokens()) < self.size:
-                token, d = self.mgr.new_token_dir(None)
-                from bindings.sandbox.agent_client import AgentClient
-                from bindings.sandbox.manager import Entry
-
-                run = asyncio.ensure_future(self.mgr.run_container(token, d, None))
+                token, d = self.state.new_token_dir(None)
+                run = asyncio.ensure_future(self.containers.run(token, d, None))
                 try:
                     await asyncio.shield(run)
-                    await self.mgr.wait_ready(Entry("", token, d, AgentClient(d / "run" / "a.sock")))
+                    await self.containers.wait_ready(self.containers.entry("", token))
                     self.dir.mkdir(parents=True, exist_ok=True)
                     (self.dir / token).touch()
                 except BaseException:
@@ -85,11 +89,11 @@ class WarmPool:
                     # finish first, or the remove could come before the container exists.
                     with contextlib.suppress(BaseException):
                         await run
-                    await podman.remove(f"ploy-{token}")
-                    shutil.rmtree(d, ignore_errors=True)
+                    await self.containers.remove(token)
+                    self.state.remove_token_dir(token)
                     raise
         except Exception as exc:  # a failed refill must not break the request that triggered it
-            print(f"ploy: sandbox pool refill failed: {exc}", flush=True)
+            self.state.ctx.logger("sandbox").warning(f"pool refill failed: {exc}")
 
     async def claim(self) -> str | None:
         if self.size == 0:
@@ -120,10 +124,5 @@ class WarmPool:
                 os.unlink(self.dir / token)
             except FileNotFoundError:
                 continue
-            await podman.remove(f"ploy-{token}")
-            shutil.rmtree(self.mgr.token_dir(token), ignore_errors=True)
-
-    @staticmethod
-    def all_tokens(home: Path) -> list[str]:
-        root = home / "pool"
-        return [p.name for d in root.iterdir() if d.is_dir() for p in d.iterdir()] if root.is_dir() else []
+            await self.containers.remove(token)
+            self.state.remove_token_dir(token)

@@ -40,7 +40,3 @@ class StderrProgress:
             self._last_phase = phase
             self.stream.write(f"{self.title}: {fraction * 100:3.0f}% {message}\n")
             self.stream.flush()
-
-
-def quiet(fraction: float, message: str) -> None:
-    pass

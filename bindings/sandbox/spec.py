@@ -5,20 +5,38 @@ from __future__ import annotations
 from bindings.spec import Method, ObjectSpec, register
 
 _FILE_AND_COMMAND_METHODS = (
-    Method("exec", "async", doc="Run a command and resolve once it finishes with {stdout, stderr, exitCode, success}."),
-    Method("execStream", "stream", doc="Run a command and return a ReadableStream of its output as it is produced."),
+    Method(
+        "exec",
+        "async",
+        doc="Run a command and resolve once it finishes with {stdout, stderr, exitCode, success}.",
+    ),
+    Method(
+        "execStream",
+        "stream",
+        doc="Run a command and return a ReadableStream of its output as it is produced.",
+    ),
     Method("writeFile", "async", doc="Write text or bytes to a file, creating parent directories."),
-    Method("readFile", "async", doc="Read a file: {content} (utf-8 text, or base64 with {encoding: 'base64'})."),
+    Method(
+        "readFile", "async", doc="Read a file: {content} (utf-8 text, or base64 with {encoding: 'base64'})."
+    ),
     Method("deleteFile", "async", doc="Remove a file."),
     Method("mkdir", "async", doc="Create a directory ({recursive: true} creates parents)."),
     Method("listFiles", "async", doc="List a directory: [{name, path, type, size}]."),
     Method("gitCheckout", "async", doc="Clone a git repository ({branch, depth, targetDir})."),
     Method("setEnvVars", "async", doc="Set environment variables for later commands."),
-    Method("startProcess", "async", doc="Start a command in the background and return its SandboxProcessInfo at once."),
+    Method(
+        "startProcess",
+        "async",
+        doc="Start a command in the background and return its SandboxProcessInfo at once.",
+    ),
     Method("listProcesses", "async", doc="List the background processes."),
     Method("getProcess", "async", doc="One background process by id, or null when unknown."),
     Method("getProcessLogs", "async", doc="{logs}: the process's combined stdout and stderr so far."),
-    Method("streamProcessLogs", "stream", doc="Replay the log from the start, follow it live, end when the process exits."),
+    Method(
+        "streamProcessLogs",
+        "stream",
+        doc="Replay the log from the start, follow it live, end when the process exits.",
+    ),
     Method("killProcess", "async", doc="Stop a background process and its child tree."),
 )
 
@@ -43,13 +61,15 @@ SANDBOX_CLIENT = ObjectSpec(
 
 SANDBOX_BINDING = ObjectSpec(
     "SandboxBinding",
-    methods=(Method(
+    methods=(
+        Method(
             "get",
             "sync",
             returns="SandboxClient",
             props_from_args=("id",),
             doc="A client for the sandbox with this id (nothing starts yet).",
-        ),),
+        ),
+    ),
     doc="The SANDBOX binding declared in ploy.yaml.",
 )
 

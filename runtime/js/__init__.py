@@ -26,11 +26,11 @@ from runtime.js import (
 )
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 # The op's list is passed whole, not spread into arguments: a call with *args costs several times
 # a plain call, and respond and log run on every request. A text op (hostSendText) gets its text.
-HostOp = Callable[["JsContext", Any], None]
+HostOp = Callable[["JsHost", Any], None]
 
 # in the order of their JS files
 OP_MODULES = (timers, console, crypto, globals, compression, host_streams, fetch, binding_proxies, entry)

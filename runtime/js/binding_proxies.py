@@ -2,7 +2,7 @@
 return), and releasing the objects JS no longer holds.
 
 The objects are in `ctx.objects` (BindingObjects) under the handle JS knows them by: positive handles
-the host gave (JsContext.register_object), negative ones JS chose for the result of a sync method.
+the host gave (JsHost.register_object), negative ones JS chose for the result of a sync method.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from runtime.js.host_streams import HostStream
 from runtime.workers.base import WorkerError
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
 class _Failed:
@@ -41,12 +41,12 @@ class BindingObjects(dict[int, Any]):
         return obj
 
 
-def call(ctx: JsContext, op: list[Any]) -> None:
+def call(ctx: JsHost, op: list[Any]) -> None:
     _, op_id, handle, method, args_json = op
     ctx.start(op_id, _binding_call(ctx, handle, method, args_json))
 
 
-def call_sync(ctx: JsContext, op: list[Any]) -> None:
+def call_sync(ctx: JsHost, op: list[Any]) -> None:
     """A sync method: JS already holds a proxy for its result, under `handle`."""
     _, handle, target, method, args_json = op
     try:
@@ -65,12 +65,12 @@ def call_sync(ctx: JsContext, op: list[Any]) -> None:
         ctx.call_js(ctx.js_set_props, handle, json.dumps(props, default=str))
 
 
-def release(ctx: JsContext, op: list[Any]) -> None:
+def release(ctx: JsHost, op: list[Any]) -> None:
     """JS collected the last proxy for the object."""
     ctx.objects.pop(op[1], None)
 
 
-def _binding_call(ctx: JsContext, handle: int, method: str, args_json: str) -> Any:
+def _binding_call(ctx: JsHost, handle: int, method: str, args_json: str) -> Any:
     """Resolves the target and arguments now (a temporary proxy may be released right after the
     call), and returns the coroutine that runs the method."""
     try:

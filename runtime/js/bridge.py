@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from bindings.error_codes import INTERNAL
 from bindings.errors import PloyError
 from bindings.spec import ObjectSpec, spec_of
 from runtime.js.binding_proxies import spec_methods
@@ -21,7 +22,7 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     """The JSON a JS Error is rebuilt from: name, message, code (+ details)."""
     if isinstance(exc, PloyError):
         return exc.to_json()
-    return {"name": "Error", "code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"}
+    return {"name": "Error", "code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"}
 
 
 class Codec:

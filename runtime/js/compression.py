@@ -11,7 +11,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 ZLIB_WBITS = {"gzip": 31, "deflate": 15, "deflate-raw": -15}
 ZLIB_OUT_CHUNK = 1 << 20  # decompressed output reaches JS in pieces of at most this size
@@ -43,7 +43,7 @@ def zlib_step(zlibs: dict[int, Any], zid: int, mode: str, fmt: str, data: bytes,
     return [c for c in out if c]
 
 
-def zlib_chunk(ctx: JsContext, op: list[Any]) -> None:
+def zlib_chunk(ctx: JsHost, op: list[Any]) -> None:
     """One chunk through the stream; the chunks out settle the op now."""
     _, op_id, zid, mode, fmt, data, final = op
     try:
@@ -57,7 +57,7 @@ def zlib_chunk(ctx: JsContext, op: list[Any]) -> None:
     ctx.resolve(op_id, chunks)
 
 
-def zlib_free(ctx: JsContext, op: list[Any]) -> None:
+def zlib_free(ctx: JsHost, op: list[Any]) -> None:
     ctx.zlibs.pop(op[1], None)
 
 

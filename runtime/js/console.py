@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
-def log(ctx: JsContext, op: list[Any]) -> None:
+def log(ctx: JsHost, op: list[Any]) -> None:
     _, rid, _level, text = op  # the level is dropped: the worker's log callback takes one line
     if "<input>:" in text:  # a logged Error's stack
         text = ctx.map_stack(text)

@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 ENTROPY_BYTES = 65536
 
@@ -18,17 +18,17 @@ def fresh_entropy() -> str:
     return os.urandom(ENTROPY_BYTES).decode("latin-1")
 
 
-def digest(ctx: JsContext, op: list[Any]) -> None:
+def digest(ctx: JsHost, op: list[Any]) -> None:
     _, op_id, alg, data = op
     ctx.resolve(op_id, hashlib.new(alg, data.encode("latin-1")).digest())
 
 
-def hmac_sign(ctx: JsContext, op: list[Any]) -> None:
+def hmac_sign(ctx: JsHost, op: list[Any]) -> None:
     _, op_id, alg, key, data = op
     ctx.resolve(op_id, hmac.new(key.encode("latin-1"), data.encode("latin-1"), alg).digest())
 
 
-def entropy(ctx: JsContext, op: list[Any]) -> None:
+def entropy(ctx: JsHost, op: list[Any]) -> None:
     """The pool ran low."""
     ctx.call_js(ctx.js_feed_entropy, fresh_entropy())
 

@@ -12,10 +12,10 @@ from runtime.js.host_streams import close_stream
 from runtime.workers.base import WorkerError
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
-def respond(ctx: JsContext, text: str) -> None:
+def respond(ctx: JsHost, text: str) -> None:
     """A text op (see respond in 90_entry.js): lines rid, status, kind, status text, the number of
     headers, each header's name and value, then `data`. `kind` says what `data` is: 0 no body, 1 text
     (a JSON string), 2 bytes as latin-1 (a JSON string), 3 the id of a JS stream (pulled as a
@@ -57,7 +57,7 @@ def respond(ctx: JsContext, text: str) -> None:
     fut.set_result(resp)
 
 
-def fail(ctx: JsContext, op: list[Any]) -> None:
+def fail(ctx: JsHost, op: list[Any]) -> None:
     _, rid, headline, stack = op
     fut = ctx.requests.get(rid)
     err = WorkerError(headline, f"{headline}\n{ctx.map_stack(stack)}".rstrip())
@@ -67,7 +67,7 @@ def fail(ctx: JsContext, op: list[Any]) -> None:
         ctx.log(f"{ctx.prefixes.get(rid, '')} Uncaught {err.stack}")
 
 
-def chunk(ctx: JsContext, op: list[Any]) -> None:
+def chunk(ctx: JsHost, op: list[Any]) -> None:
     """JS read more of a JsBodyStream (and maybe its end): take it. Ops are handled once the job
     queue ran empty, so this takes every chunk the stream produced meanwhile, as one."""
     sid = op[1]
@@ -79,7 +79,7 @@ def chunk(ctx: JsContext, op: list[Any]) -> None:
     stream.feed(data, text[0] == "1")
 
 
-def chunk_error(ctx: JsContext, op: list[Any]) -> None:
+def chunk_error(ctx: JsHost, op: list[Any]) -> None:
     _, sid, headline, stack = op
     stream = ctx.body_streams.get(sid)
     if stream is not None:
@@ -90,7 +90,7 @@ class JsBodyStream:
     """A JS ReadableStream response body. JS reads it ahead by up to a batch (90_entry.js); the server
     takes what was read so far, and asks for more when it has taken everything (backpressure)."""
 
-    def __init__(self, ctx: JsContext, sid: int) -> None:
+    def __init__(self, ctx: JsHost, sid: int) -> None:
         self.ctx = ctx
         self.sid = sid
         self.done = False  # nothing more will come from JS

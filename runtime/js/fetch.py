@@ -8,27 +8,28 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from bindings.error_codes import FETCH_FAILED
 from bindings.errors import PloyError
 from runtime.js.host_streams import HostStream
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
-def fetch(ctx: JsContext, op: list[Any]) -> None:
+def fetch(ctx: JsHost, op: list[Any]) -> None:
     """Settles with the response's status, headers and url, and its body as a host stream."""
     _, op_id, req_json = op
     ctx.start(op_id, _fetch(ctx, req_json))
 
 
-def abort_op(ctx: JsContext, op: list[Any]) -> None:
+def abort_op(ctx: JsHost, op: list[Any]) -> None:
     """The request's signal aborted: JS has rejected already, and the op is never settled."""
     task = ctx.tasks.pop(op[1], None)
     if task is not None:
         task.cancel()
 
 
-async def _fetch(ctx: JsContext, req_json: str) -> Any:
+async def _fetch(ctx: JsHost, req_json: str) -> Any:
     req = json.loads(req_json, object_hook=_bytes_hook)
     if ctx.client is None:
         # fetch() in a worker has no cookie jar: a Set-Cookie from one call must never ride
@@ -86,8 +87,8 @@ async def outbound_fetch(
 
 
 def _network_error(message: str) -> PloyError:
-    err = PloyError(message, code="FETCH_FAILED")
-    err.to_json = lambda: {"name": "TypeError", "code": "FETCH_FAILED", "message": message}  # type: ignore[method-assign]
+    err = PloyError(message, code=FETCH_FAILED)
+    err.to_json = lambda: {"name": "TypeError", "code": FETCH_FAILED, "message": message}  # type: ignore[method-assign]
     return err
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
-def rejections(ctx: JsContext, op: list[Any]) -> None:
+def rejections(ctx: JsHost, op: list[Any]) -> None:
     """Sent when a promise is rejected with no handler. Ops are handled after the job queue ran
     empty, so what is still unhandled now stays so (HTML's microtask checkpoint): have JS log it."""
     ctx.call_js(ctx.js_report_rejections)

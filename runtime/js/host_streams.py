@@ -1,7 +1,7 @@
 """Host ops of 80_host_streams.js: byte streams that live in Python (a fetch response body, a sandbox
 execStream), read by JS one chunk per `read` op.
 
-The streams are in `ctx.host_streams` under the id JS knows them by (see JsContext.register_stream).
+The streams are in `ctx.host_streams` under the id JS knows them by (see JsHost.register_stream).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
 class HostStream:
@@ -50,13 +50,13 @@ class HostStream:
                     await result
 
 
-def read(ctx: JsContext, op: list[Any]) -> None:
+def read(ctx: JsHost, op: list[Any]) -> None:
     """The next chunk, settled as bytes (null at the end)."""
     _, op_id, sid = op
     ctx.start(op_id, _read(ctx, sid), raw=True)
 
 
-async def _read(ctx: JsContext, sid: int) -> bytes | None:
+async def _read(ctx: JsHost, sid: int) -> bytes | None:
     stream = ctx.host_streams.get(sid)
     if stream is None:
         return None
@@ -70,12 +70,12 @@ async def _read(ctx: JsContext, sid: int) -> bytes | None:
         raise
 
 
-def cancel_stream(ctx: JsContext, op: list[Any]) -> None:
+def cancel_stream(ctx: JsHost, op: list[Any]) -> None:
     """JS cancelled the stream, or collected it unread."""
     close_stream(ctx, op[1])
 
 
-def close_stream(ctx: JsContext, sid: int) -> None:
+def close_stream(ctx: JsHost, sid: int) -> None:
     """Closes the source in the background (entry.respond too: a body whose request is gone)."""
     stream = ctx.host_streams.pop(sid, None)
     if stream is not None:

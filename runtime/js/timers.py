@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runtime.workers.js_context import JsContext
+    from runtime.js.host import JsHost
 
 
-def timer(ctx: JsContext, op: list[Any]) -> None:
+def timer(ctx: JsHost, op: list[Any]) -> None:
     """The earliest deadline moved: wake JS `delay_ms` from now (negative: no timers left)."""
     delay_ms = op[1]
     if ctx.timer is not None:

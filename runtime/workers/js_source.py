@@ -55,10 +55,6 @@ _EXPORT_CLAUSE = re.compile(r"^[ \t]*export\s*\{([^}]*)\}\s*;?[ \t]*$", re.M)
 _EXPORT_DEFAULT = re.compile(r"^[ \t]*(export default )", re.M)
 
 
-class ModuleShapeError(Exception):
-    pass
-
-
 def default_export_trailer(bundle: str) -> tuple[str, str]:
     """Returns (bundle, trailer statement) such that the trailer hands the default export to ploy.
 

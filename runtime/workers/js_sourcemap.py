@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 _INLINE = re.compile(
     r"//# sourceMappingURL=data:application/json(?:;charset=[\w-]+)?;base64,([A-Za-z0-9+/=]+)\s*$"
@@ -34,7 +35,7 @@ def _vlq_segment(seg: str) -> list[int]:
 class SourceMap:
     """Maps generated (line, column), both 0-based, to (source path, line, column), 1-based line."""
 
-    def __init__(self, data: dict, map_dir: Path) -> None:
+    def __init__(self, data: dict[str, Any], map_dir: Path) -> None:
         root = data.get("sourceRoot") or ""
         self.sources = [self._display(map_dir, root, s) for s in data.get("sources", [])]
         self.names: list[str] = data.get("names", [])

@@ -37,9 +37,15 @@ class Env:
 
 def _user_stack(exc: BaseException, root: Path) -> str:
     """The traceback without ploy's own frames, so it points at the user's file and line."""
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve().is_relative_to(root)]
+    frames = [
+        f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve().is_relative_to(root)
+    ]
     lines = traceback.format_list(frames) if frames else traceback.format_tb(exc.__traceback__)
-    return "Traceback (most recent call last):\n" + "".join(lines) + "".join(traceback.format_exception_only(exc))
+    return (
+        "Traceback (most recent call last):\n"
+        + "".join(lines)
+        + "".join(traceback.format_exception_only(exc))
+    )
 
 
 class PythonWorker:

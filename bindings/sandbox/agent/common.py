@@ -9,6 +9,18 @@ import signal
 import time
 from typing import Any
 
+from error_codes import (
+    ALREADY_EXISTS,
+    DIRECTORY_NOT_EMPTY,
+    INVALID_ARGUMENT,
+    IO_ERROR,
+    IS_DIRECTORY,
+    NO_SPACE,
+    NOT_A_DIRECTORY,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+)
+
 RUN_DIR = os.environ.get("PLOY_RUN_DIR", "/run/ploy")  # the bind-mounted host folder (socket, config)
 STATE_DIR = os.environ.get("PLOY_STATE_DIR", "/var/lib/ploy")  # records that live with the container
 WORKDIR = "/workspace"
@@ -27,20 +39,20 @@ class AgentError(Exception):
 
 
 _ERRNO_CODES = {
-    errno.ENOENT: "NOT_FOUND",
-    errno.EISDIR: "IS_DIRECTORY",
-    errno.ENOTDIR: "NOT_A_DIRECTORY",
-    errno.EEXIST: "ALREADY_EXISTS",
-    errno.ENOTEMPTY: "DIRECTORY_NOT_EMPTY",
-    errno.EACCES: "PERMISSION_DENIED",
-    errno.EPERM: "PERMISSION_DENIED",
-    errno.ENOSPC: "NO_SPACE",
-    errno.ENAMETOOLONG: "INVALID_ARGUMENT",
+    errno.ENOENT: NOT_FOUND,
+    errno.EISDIR: IS_DIRECTORY,
+    errno.ENOTDIR: NOT_A_DIRECTORY,
+    errno.EEXIST: ALREADY_EXISTS,
+    errno.ENOTEMPTY: DIRECTORY_NOT_EMPTY,
+    errno.EACCES: PERMISSION_DENIED,
+    errno.EPERM: PERMISSION_DENIED,
+    errno.ENOSPC: NO_SPACE,
+    errno.ENAMETOOLONG: INVALID_ARGUMENT,
 }
 
 
 def os_error(exc: OSError, path: str) -> AgentError:
-    code = _ERRNO_CODES.get(exc.errno or 0, "IO_ERROR")
+    code = _ERRNO_CODES.get(exc.errno or 0, IO_ERROR)
     return AgentError(code, f"{exc.strerror or exc}: {path}", path=path)
 
 
@@ -128,9 +140,9 @@ def command_env(extra: dict[str, Any] | None, base: dict[str, str] | None = None
 
 def resolve(path: str, cwd: str = WORKDIR) -> str:
     if not isinstance(path, str) or not path:
-        raise AgentError("INVALID_ARGUMENT", "path must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "path must be a non-empty string")
     if "\0" in path:
-        raise AgentError("INVALID_ARGUMENT", "path must not contain NUL")
+        raise AgentError(INVALID_ARGUMENT, "path must not contain NUL")
     return os.path.normpath(os.path.join(cwd, path))
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from common import CONFIG, WORKDIR, AgentError, command_env, kill_tree, resolve
 from conn import Conn
+from error_codes import INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
 # After the command exits, how long its output pipes may stay open (held by a child it left running in
 # the background) before we stop waiting for them.
@@ -54,11 +55,15 @@ def _drain_later(pumps: asyncio.Future[Any], *sinks: Capped) -> None:
 
 async def _reader(fd: int) -> asyncio.StreamReader:
     reader = asyncio.StreamReader(limit=1 << 20)
-    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), open(fd, "rb", 0))
+    await asyncio.get_running_loop().connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), open(fd, "rb", 0)
+    )
     return reader
 
 
-async def _spawn(command: str, cwd: str, env: dict[str, str], merged: bool) -> tuple[Any, list[asyncio.StreamReader]]:
+async def _spawn(
+    command: str, cwd: str, env: dict[str, str], merged: bool
+) -> tuple[Any, list[asyncio.StreamReader]]:
     """`bash -c command` in its own process group, its output on plain pipes we read ourselves.
 
     Not asyncio's PIPE: with it, Process.wait() waits until every writer has closed the pipe, so a
@@ -66,8 +71,15 @@ async def _spawn(command: str, cwd: str, env: dict[str, str], merged: bool) -> t
     fds = [os.pipe() for _ in range(1 if merged else 2)]
     try:
         proc = await asyncio.create_subprocess_exec(
-            "/bin/bash", "-c", command, cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
-            stdout=fds[0][1], stderr=fds[-1][1], start_new_session=True,
+            "/bin/bash",
+            "-c",
+            command,
+            cwd=cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=fds[0][1],
+            stderr=fds[-1][1],
+            start_new_session=True,
         )
     except BaseException:
         for r, _ in fds:
@@ -84,20 +96,22 @@ def timeout_s(req: dict[str, Any]) -> float | None:
     if ms is None:
         return None
     if not isinstance(ms, (int, float)) or ms <= 0:
-        raise AgentError("INVALID_ARGUMENT", "timeoutMs must be a positive number")
+        raise AgentError(INVALID_ARGUMENT, "timeoutMs must be a positive number")
     return ms / 1000
 
 
-def prepare(req: dict[str, Any], cwd_default: str = WORKDIR, env_base: dict[str, str] | None = None) -> tuple[str, str, dict[str, str]]:
+def prepare(
+    req: dict[str, Any], cwd_default: str = WORKDIR, env_base: dict[str, str] | None = None
+) -> tuple[str, str, dict[str, str]]:
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
-        raise AgentError("INVALID_ARGUMENT", "command must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
     cwd = resolve(req.get("cwd") or cwd_default, cwd_default)
     if not os.path.isdir(cwd):
-        raise AgentError("NOT_FOUND", f"working directory does not exist: {cwd}", path=cwd)
+        raise AgentError(NOT_FOUND, f"working directory does not exist: {cwd}", path=cwd)
     env = req.get("env")
     if env is not None and not isinstance(env, dict):
-        raise AgentError("INVALID_ARGUMENT", "env must be an object of strings")
+        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
     return command, cwd, command_env(env, env_base)
 
 
@@ -125,12 +139,20 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     stderr = err.data.decode("utf-8", errors="replace")
     if timed_out:
         raise AgentError(
-            "TIMEOUT", f"command timed out after {req.get('timeoutMs')} ms and was killed",
-            stdout=stdout, stderr=stderr, timeoutMs=req.get("timeoutMs"),
+            TIMEOUT,
+            f"command timed out after {req.get('timeoutMs')} ms and was killed",
+            stdout=stdout,
+            stderr=stderr,
+            timeoutMs=req.get("timeoutMs"),
         )
     code = proc.returncode if proc.returncode is not None else -1
     exit_code = code if code >= 0 else 128 - code
-    result: dict[str, Any] = {"stdout": stdout, "stderr": stderr, "exitCode": exit_code, "success": exit_code == 0}
+    result: dict[str, Any] = {
+        "stdout": stdout,
+        "stderr": stderr,
+        "exitCode": exit_code,
+        "success": exit_code == 0,
+    }
     if out.truncated or err.truncated:
         result["truncated"] = True
     await conn.reply(result)
@@ -148,8 +170,14 @@ async def run_stream(conn: Conn, req: dict[str, Any]) -> None:
     await conn.reply({"exitCode": exit_code, "success": exit_code == 0})
 
 
-async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, timeout: float | None, req: dict[str, Any],
-                        exited: asyncio.Future[Any] | None = None) -> None:
+async def stream_output(
+    conn: Conn,
+    pid: int,
+    stdout: asyncio.StreamReader,
+    timeout: float | None,
+    req: dict[str, Any],
+    exited: asyncio.Future[Any] | None = None,
+) -> None:
     """Forward output until EOF; kill the tree on timeout or when the host goes away.
 
     With `exited`, the stream also ends PIPE_GRACE_S after the command exits, even if a child it left
@@ -171,8 +199,11 @@ async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, time
             if exited is not None and grace_end is None:
                 watch.add(exited)
             read = asyncio.ensure_future(stdout.read(256 * 1024))
-            done, _ = await asyncio.wait({read, *watch}, timeout=None if end is None else max(end - loop.time(), 0),
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {read, *watch},
+                timeout=None if end is None else max(end - loop.time(), 0),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
             if read not in done:
                 read.cancel()
                 if closed in done:
@@ -181,8 +212,11 @@ async def stream_output(conn: Conn, pid: int, stdout: asyncio.StreamReader, time
                 if grace_end is not None or (exited is not None and exited in done):
                     continue  # the command has exited: the top of the loop handles the grace period
                 kill_tree(pid)
-                raise AgentError("TIMEOUT", f"command timed out after {req.get('timeoutMs')} ms and was killed",
-                                 timeoutMs=req.get("timeoutMs"))
+                raise AgentError(
+                    TIMEOUT,
+                    f"command timed out after {req.get('timeoutMs')} ms and was killed",
+                    timeoutMs=req.get("timeoutMs"),
+                )
             chunk = read.result()
             if not chunk:
                 return

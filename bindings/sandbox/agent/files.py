@@ -9,6 +9,7 @@ from typing import Any
 
 from common import WORKDIR, AgentError, os_error, resolve
 from conn import Conn
+from error_codes import ALREADY_EXISTS, IS_DIRECTORY, NOT_A_DIRECTORY
 
 
 async def write_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> None:
@@ -21,7 +22,7 @@ async def write_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> Non
         try:
             os.makedirs(parent, exist_ok=True)
         except FileExistsError:
-            raise AgentError("NOT_A_DIRECTORY", f"a parent of {path} is not a directory", path=path) from None
+            raise AgentError(NOT_A_DIRECTORY, f"a parent of {path} is not a directory", path=path) from None
         except OSError as exc:
             raise os_error(exc, path) from None
         try:
@@ -55,7 +56,7 @@ async def read_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> None
     size = 0
     with f:
         if stat.S_ISDIR(os.fstat(f.fileno()).st_mode):
-            raise AgentError("IS_DIRECTORY", f"is a directory: {path}", path=path)
+            raise AgentError(IS_DIRECTORY, f"is a directory: {path}", path=path)
         while True:
             try:
                 chunk = f.read(256 * 1024)
@@ -88,7 +89,7 @@ def mkdir(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
         else:
             os.mkdir(path)
     except FileExistsError:
-        kind = "NOT_A_DIRECTORY" if req.get("recursive") else "ALREADY_EXISTS"
+        kind = NOT_A_DIRECTORY if req.get("recursive") else ALREADY_EXISTS
         raise AgentError(kind, f"already exists: {path}", path=path) from None
     except OSError as exc:
         raise os_error(exc, path) from None

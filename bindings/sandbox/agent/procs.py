@@ -31,6 +31,7 @@ from common import (
     write_json_atomic,
 )
 from conn import Conn
+from error_codes import INVALID_ARGUMENT, NOT_FOUND
 
 PROCS = os.path.join(STATE_DIR, "procs")
 KILL_GRACE_S = 3.0
@@ -39,11 +40,13 @@ FOLLOW_POLL_S = 0.004
 
 def _dir(pid_id: str) -> str:
     if not isinstance(pid_id, str) or not pid_id or "/" in pid_id or pid_id.startswith("."):
-        raise AgentError("INVALID_ARGUMENT", "process id must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "process id must be a non-empty string")
     return os.path.join(PROCS, pid_id)
 
 
-def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float | None, log_limit: int) -> None:
+def _runner(
+    d: str, command: str, cwd: str, env: dict[str, str], timeout: float | None, log_limit: int
+) -> None:
     """Runs in the forked runner process: plain blocking code, no asyncio.
 
     The runner leads the process group (its pid is the `pid` of the record) and the command runs in
@@ -54,12 +57,19 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
     r, w = os.pipe()
     try:
         child = subprocess.Popen(
-            ["/bin/bash", "-c", command], cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=w, stderr=w,
+            ["/bin/bash", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=w,
+            stderr=w,
             close_fds=True,
         )
     except OSError as exc:
-        write_json_atomic(os.path.join(d, "exit.json"), {"exitCode": 127, "status": "failed",
-                                                          "endedAt": iso_now(), "error": str(exc)})
+        write_json_atomic(
+            os.path.join(d, "exit.json"),
+            {"exitCode": 127, "status": "failed", "endedAt": iso_now(), "error": str(exc)},
+        )
         return
     os.close(w)
     written, truncated, timed_out = 0, False, False
@@ -79,7 +89,9 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
                 written += len(keep)
             if len(keep) < len(chunk) and not truncated:
                 truncated = True
-                os.write(log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode())
+                os.write(
+                    log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode()
+                )
         if deadline is not None and not timed_out and time.monotonic() > deadline:
             timed_out = True
             kill_tree(os.getpid(), signal.SIGTERM, include_self=False)
@@ -95,8 +107,11 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
                 break
     rc = child.wait()
     exit_code = rc if rc >= 0 else 128 - rc
-    record: dict[str, Any] = {"exitCode": exit_code, "status": "completed" if exit_code == 0 else "failed",
-                              "endedAt": iso_now()}
+    record: dict[str, Any] = {
+        "exitCode": exit_code,
+        "status": "completed" if exit_code == 0 else "failed",
+        "endedAt": iso_now(),
+    }
     if timed_out:
         record["timedOut"] = True
     if os.path.exists(os.path.join(d, "kill")):
@@ -115,15 +130,29 @@ def _runner(d: str, command: str, cwd: str, env: dict[str, str], timeout: float 
             continue
 
 
-def start(req: dict[str, Any], command: str, cwd: str, env: dict[str, str], timeout: float | None,
-          session: str | None = None, shown: str | None = None) -> dict[str, Any]:
+def start(
+    req: dict[str, Any],
+    command: str,
+    cwd: str,
+    env: dict[str, str],
+    timeout: float | None,
+    session: str | None = None,
+    shown: str | None = None,
+) -> dict[str, Any]:
     """`shown` is the command as the caller gave it, when `command` wraps it (a session's state)."""
     os.makedirs(PROCS, exist_ok=True)
     pid_id = "proc_" + uuid.uuid4().hex[:16]
     d = _dir(pid_id)
     os.mkdir(d)
-    meta: dict[str, Any] = {"id": pid_id, "pid": None, "command": shown or command, "startedAt": iso_now(), "cwd": cwd,
-                            "boot": BOOT, "session": session}
+    meta: dict[str, Any] = {
+        "id": pid_id,
+        "pid": None,
+        "command": shown or command,
+        "startedAt": iso_now(),
+        "cwd": cwd,
+        "boot": BOOT,
+        "session": session,
+    }
     open(os.path.join(d, "log"), "wb").close()
     log_limit = CONFIG.log_limit
     # One fork, no waiting for the command to be exec'd: startProcess answers in ~2 ms. The runner is
@@ -171,7 +200,7 @@ def info(pid_id: str) -> dict[str, Any]:
     try:
         meta = read_json(os.path.join(d, "meta.json"))
     except FileNotFoundError:
-        raise AgentError("NOT_FOUND", f"no process with id {pid_id}", id=pid_id) from None
+        raise AgentError(NOT_FOUND, f"no process with id {pid_id}", id=pid_id) from None
     out: dict[str, Any] = {k: meta.get(k) for k in ("id", "pid", "command", "startedAt")}
     end = _exit_record(d, meta)
     if end is None:

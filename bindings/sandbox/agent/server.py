@@ -15,7 +15,7 @@ import sys
 import time
 import traceback
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,6 +24,7 @@ import files  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
+import wire  # noqa: E402
 from common import (  # noqa: E402
     BOOT,
     CONFIG,
@@ -38,6 +39,7 @@ from common import (  # noqa: E402
     write_json_atomic,
 )
 from conn import Conn  # noqa: E402
+from error_codes import ALREADY_EXISTS, GIT_ERROR, INTERNAL, INVALID_ARGUMENT, NOT_FOUND, TIMEOUT  # noqa: E402
 from execs import Capped  # noqa: E402
 
 IDLE_EXIT = 75
@@ -56,11 +58,11 @@ ACTIVITY = Activity()
 
 def _env_vars(vars_: Any) -> dict[str, str | None]:
     if not isinstance(vars_, dict):
-        raise AgentError("INVALID_ARGUMENT", "setEnvVars expects an object of name -> string")
+        raise AgentError(INVALID_ARGUMENT, "setEnvVars expects an object of name -> string")
     out: dict[str, str | None] = {}
     for k, v in vars_.items():
         if not isinstance(k, str) or not ENV_NAME.match(k):
-            raise AgentError("INVALID_ARGUMENT", f"invalid environment variable name: {k!r}")
+            raise AgentError(INVALID_ARGUMENT, f"invalid environment variable name: {k!r}")
         out[k] = None if v is None else str(v)
     return out
 
@@ -68,7 +70,7 @@ def _env_vars(vars_: Any) -> dict[str, str | None]:
 async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], stream: bool) -> None:
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
-        raise AgentError("INVALID_ARGUMENT", "command must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
     prefix = ""
     if req.get("cwd"):
         prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd))} || return 1\n"
@@ -110,7 +112,9 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
 async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[str, Any]:
     vars_ = _env_vars(req.get("vars"))
     if s is not None:
-        script = "\n".join(f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items())
+        script = "\n".join(
+            f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items()
+        )
         async with s.lock:
             async for _ in s.run(script or ":", None, 1024):
                 pass
@@ -130,7 +134,7 @@ async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[
 async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) -> dict[str, Any]:
     url = req.get("repoUrl")
     if not isinstance(url, str) or not url.strip() or url.startswith("-"):
-        raise AgentError("INVALID_ARGUMENT", "repoUrl must be a repository URL")
+        raise AgentError(INVALID_ARGUMENT, "repoUrl must be a repository URL")
     branch, depth, target = req.get("branch"), req.get("depth"), req.get("targetDir")
     if target is None:
         target = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
@@ -139,98 +143,195 @@ async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) 
     args = ["git", "clone", "--quiet"]
     if branch:
         if not isinstance(branch, str) or branch.startswith("-"):
-            raise AgentError("INVALID_ARGUMENT", "branch must be a branch or tag name")
+            raise AgentError(INVALID_ARGUMENT, "branch must be a branch or tag name")
         args += ["--branch", branch, "--single-branch"]
     if depth is not None:
         if not isinstance(depth, int) or depth < 1:
-            raise AgentError("INVALID_ARGUMENT", "depth must be a positive integer")
+            raise AgentError(INVALID_ARGUMENT, "depth must be a positive integer")
         args += ["--depth", str(depth)]
     args += ["--", url, target_abs]
     env = command_env({"GIT_TERMINAL_PROMPT": "0"}, env_base)
     timeout = execs.timeout_s(req) or 300.0
-    proc = await asyncio.create_subprocess_exec(*args, cwd=cwd if os.path.isdir(cwd) else WORKDIR, env=env,
-                                                stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=cwd if os.path.isdir(cwd) else WORKDIR,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         _, err = await asyncio.wait_for(proc.communicate(), timeout)
     except TimeoutError:
         from common import kill_tree
 
         kill_tree(proc.pid)
-        raise AgentError("TIMEOUT", f"git clone timed out after {int(timeout * 1000)} ms") from None
+        raise AgentError(TIMEOUT, f"git clone timed out after {int(timeout * 1000)} ms") from None
     if proc.returncode != 0:
         message = err.decode(errors="replace").strip()
-        code = "ALREADY_EXISTS" if "already exists" in message else "GIT_ERROR"
+        code = ALREADY_EXISTS if "already exists" in message else GIT_ERROR
         raise AgentError(code, message or "git clone failed", repoUrl=url, exitCode=proc.returncode)
-    rev = await asyncio.create_subprocess_exec("git", "-C", target_abs, "rev-parse", "HEAD", "--abbrev-ref", "HEAD",
-                                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env)
+    rev = await asyncio.create_subprocess_exec(
+        "git",
+        "-C",
+        target_abs,
+        "rev-parse",
+        "HEAD",
+        "--abbrev-ref",
+        "HEAD",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
     out, _ = await rev.communicate()
     lines = out.decode().split()
-    return {"success": True, "repoUrl": url, "targetDir": target_abs,
-            "commit": lines[0] if lines else None, "branch": lines[1] if len(lines) > 1 else branch}
+    return {
+        "success": True,
+        "repoUrl": url,
+        "targetDir": target_abs,
+        "commit": lines[0] if lines else None,
+        "branch": lines[1] if len(lines) > 1 else branch,
+    }
+
+
+if TYPE_CHECKING:  # not at run time: custom images may have python 3.9, which cannot evaluate `X | None`
+    from collections.abc import Awaitable, Callable
+
+    # One handler per op of wire.OPS: (connection, request, its session or None, the cwd it runs in).
+    Handler = Callable[[Conn, dict[str, Any], sessions.Session | None, str], Awaitable[None]]
+
+
+async def ping(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply({"version": proto.VERSION, "boot": BOOT, "startedAt": os.environ.get("PLOY_STARTED")})
+
+
+async def exec_(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    if s is not None:
+        await session_command(conn, s, req, stream=False)
+    else:
+        await execs.run_exec(conn, req)
+
+
+async def exec_stream(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    if s is not None:
+        await session_command(conn, s, req, stream=True)
+    else:
+        await execs.run_stream(conn, req)
+
+
+async def write_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await files.write_file(conn, req, cwd)
+
+
+async def read_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await files.read_file(conn, req, cwd)
+
+
+async def delete_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(files.delete_file(req, cwd))
+
+
+async def mkdir(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(files.mkdir(req, cwd))
+
+
+async def list_files(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(files.list_files(req, cwd))
+
+
+async def git_checkout_op(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    base = command_env(s.env) if s is not None else None
+    await conn.reply(await git_checkout(req, cwd, base or command_env(None)))
+
+
+async def set_env_vars_op(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await set_env_vars(req, s))
+
+
+async def start_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    base = command_env(s.env) if s is not None else None
+    command, pcwd, env = execs.prepare(req, cwd, base)
+    shown = command
+    if s is not None and os.path.exists(s.env_file):
+        # the session's exported state first, then this command's own env on top of it
+        own = "".join(
+            f"export {k}={shlex.quote(v)}\n"
+            for k, v in _env_vars(req.get("env") or {}).items()
+            if v is not None
+        )
+        command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
+    await conn.reply(procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown))
+
+
+async def list_processes(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(procs.list_all())
+
+
+async def get_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    try:
+        await conn.reply(procs.info(req.get("id")))
+    except AgentError as exc:
+        if exc.code not in (NOT_FOUND, INVALID_ARGUMENT):
+            raise
+        await conn.reply(None)  # unknown or missing id (e.g. a query parameter that was not given)
+
+
+async def get_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    data = procs.read_logs(req.get("id"))
+    await conn.send_data(b"D", data)
+    await conn.reply({"size": len(data)})
+
+
+async def stream_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await procs.stream_logs(conn, req.get("id"))
+
+
+async def kill_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    grace = req.get("graceMs")
+    await conn.reply(await procs.kill(req.get("id"), procs.KILL_GRACE_S if grace is None else grace / 1000))
+
+
+async def create_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(sessions.describe(sessions.create(req.get("options") or {})))
+
+
+async def get_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(sessions.describe(sessions.get(req.get("sessionId"))))
+
+
+HANDLERS: dict[str, Handler] = wire.table(
+    {
+        wire.PING: ping,
+        wire.EXEC: exec_,
+        wire.EXEC_STREAM: exec_stream,
+        wire.WRITE_FILE: write_file,
+        wire.READ_FILE: read_file,
+        wire.DELETE_FILE: delete_file,
+        wire.MKDIR: mkdir,
+        wire.LIST_FILES: list_files,
+        wire.GIT_CHECKOUT: git_checkout_op,
+        wire.SET_ENV_VARS: set_env_vars_op,
+        wire.START_PROCESS: start_process,
+        wire.LIST_PROCESSES: list_processes,
+        wire.GET_PROCESS: get_process,
+        wire.GET_PROCESS_LOGS: get_process_logs,
+        wire.STREAM_PROCESS_LOGS: stream_process_logs,
+        wire.KILL_PROCESS: kill_process,
+        wire.CREATE_SESSION: create_session,
+        wire.GET_SESSION: get_session,
+    }
+)
 
 
 async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
     op = req.get("op")
+    # the session first: a request naming an unknown session fails with NOT_FOUND, whatever its op
     s = sessions.get(req["session"]) if req.get("session") else None
-    cwd = s.cwd if s is not None else WORKDIR
-    if op == "ping":
-        await conn.reply({"version": proto.VERSION, "boot": BOOT, "startedAt": os.environ.get("PLOY_STARTED")})
-    elif op in ("exec", "execStream"):
-        if s is not None:
-            await session_command(conn, s, req, stream=op == "execStream")
-        elif op == "exec":
-            await execs.run_exec(conn, req)
-        else:
-            await execs.run_stream(conn, req)
-    elif op == "writeFile":
-        await files.write_file(conn, req, cwd)
-    elif op == "readFile":
-        await files.read_file(conn, req, cwd)
-    elif op == "deleteFile":
-        await conn.reply(files.delete_file(req, cwd))
-    elif op == "mkdir":
-        await conn.reply(files.mkdir(req, cwd))
-    elif op == "listFiles":
-        await conn.reply(files.list_files(req, cwd))
-    elif op == "gitCheckout":
-        base = command_env(s.env) if s is not None else None
-        await conn.reply(await git_checkout(req, cwd, base or command_env(None)))
-    elif op == "setEnvVars":
-        await conn.reply(await set_env_vars(req, s))
-    elif op == "startProcess":
-        base = command_env(s.env) if s is not None else None
-        command, pcwd, env = execs.prepare(req, cwd, base)
-        shown = command
-        if s is not None and os.path.exists(s.env_file):
-            # the session's exported state first, then this command's own env on top of it
-            own = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in _env_vars(req.get("env") or {}).items() if v is not None)
-            command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
-        await conn.reply(procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown))
-    elif op == "listProcesses":
-        await conn.reply(procs.list_all())
-    elif op == "getProcess":
-        try:
-            await conn.reply(procs.info(req.get("id")))
-        except AgentError as exc:
-            if exc.code not in ("NOT_FOUND", "INVALID_ARGUMENT"):
-                raise
-            await conn.reply(None)  # unknown or missing id (e.g. a query parameter that was not given)
-    elif op == "getProcessLogs":
-        data = procs.read_logs(req.get("id"))
-        await conn.send_data(b"D", data)
-        await conn.reply({"size": len(data)})
-    elif op == "streamProcessLogs":
-        await procs.stream_logs(conn, req.get("id"))
-    elif op == "killProcess":
-        grace = req.get("graceMs")
-        await conn.reply(await procs.kill(req.get("id"), procs.KILL_GRACE_S if grace is None else grace / 1000))
-    elif op == "createSession":
-        await conn.reply(sessions.describe(sessions.create(req.get("options") or {})))
-    elif op == "getSession":
-        await conn.reply(sessions.describe(sessions.get(req.get("sessionId"))))
-    else:
-        raise AgentError("INVALID_ARGUMENT", f"unknown operation {op!r}")
+    handler = HANDLERS.get(op) if isinstance(op, str) else None  # an op sent as a list is unhashable
+    if handler is None:
+        raise AgentError(INVALID_ARGUMENT, f"unknown operation {op!r}")
+    await handler(conn, req, s, s.cwd if s is not None else WORKDIR)
 
 
 async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -252,7 +353,7 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 break
             except Exception as exc:
                 traceback.print_exc()
-                await conn.fail({"code": "INTERNAL", "message": f"{type(exc).__name__}: {exc}"})
+                await conn.fail({"code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"})
             finally:
                 ACTIVITY.active -= 1
                 ACTIVITY.last = time.monotonic()
@@ -279,7 +380,11 @@ async def idle_watch(server: asyncio.AbstractServer) -> None:
             server.close()
             await asyncio.sleep(0.05)
             if ACTIVITY.active == 0:
-                print(f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox", file=sys.stderr, flush=True)
+                print(
+                    f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 os._exit(IDLE_EXIT)
             os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
 

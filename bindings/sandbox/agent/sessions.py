@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from common import STATE_DIR, WORKDIR, AgentError, command_env, kill_tree, read_json, write_json_atomic
+from error_codes import ALREADY_EXISTS, INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
 SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
 _sessions: dict[str, Session] = {}
@@ -51,7 +52,9 @@ class Session:
         return os.path.join(self.dir, "env.sh")
 
     def save(self) -> None:
-        write_json_atomic(os.path.join(self.dir, "meta.json"), {"id": self.id, "cwd": self.cwd, "env": self.env})
+        write_json_atomic(
+            os.path.join(self.dir, "meta.json"), {"id": self.id, "cwd": self.cwd, "env": self.env}
+        )
 
     async def _ensure_shell(self) -> asyncio.subprocess.Process:
         if self.proc is not None and self.proc.returncode is None:
@@ -60,9 +63,16 @@ class Session:
         r, w = os.pipe()
         cwd = self.cwd if os.path.isdir(self.cwd) else WORKDIR
         self.proc = await asyncio.create_subprocess_exec(
-            "/bin/bash", "--noprofile", "--norc", cwd=cwd, env=command_env(self.env),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            pass_fds=(w,), start_new_session=True,
+            "/bin/bash",
+            "--noprofile",
+            "--norc",
+            cwd=cwd,
+            env=command_env(self.env),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            pass_fds=(w,),
+            start_new_session=True,
         )
         os.close(w)
         loop = asyncio.get_running_loop()
@@ -75,7 +85,9 @@ class Session:
         self.proc.stdin.write(boot.encode())
         return self.proc
 
-    async def run(self, command: str, timeout: float | None, limit: int, merge: bool = False) -> AsyncIterator[tuple[bytes, bytes]]:
+    async def run(
+        self, command: str, timeout: float | None, limit: int, merge: bool = False
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
         """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done.
 
         merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order."""
@@ -139,8 +151,11 @@ class Session:
             status = await self._status()
             status_read = True
             if timed_out:
-                raise AgentError("TIMEOUT", f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
-                                 timeoutMs=int((timeout or 0) * 1000))
+                raise AgentError(
+                    TIMEOUT,
+                    f"command timed out after {int((timeout or 0) * 1000)} ms and was killed",
+                    timeoutMs=int((timeout or 0) * 1000),
+                )
             yield b"R", str(status).encode()
         finally:
             self.busy = False
@@ -216,7 +231,9 @@ class Session:
 
 
 def _stop_idle_shells(keep: Session) -> None:
-    live = [s for s in _sessions.values() if s is not keep and s.proc is not None and s.proc.returncode is None]
+    live = [
+        s for s in _sessions.values() if s is not keep and s.proc is not None and s.proc.returncode is None
+    ]
     idle = sorted((s for s in live if not s.busy and not s.lock.locked()), key=lambda s: s.used)
     for s in idle[: max(len(live) - MAX_SHELLS + 1, 0)]:
         s.stop_shell()
@@ -225,17 +242,17 @@ def _stop_idle_shells(keep: Session) -> None:
 def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
     cwd = options.get("cwd") or sandbox_cwd
     if not isinstance(cwd, str):
-        raise AgentError("INVALID_ARGUMENT", "cwd must be a string")
+        raise AgentError(INVALID_ARGUMENT, "cwd must be a string")
     cwd = os.path.normpath(os.path.join(sandbox_cwd, cwd))
     os.makedirs(cwd, exist_ok=True)
     env = options.get("env") or {}
     if not isinstance(env, dict):
-        raise AgentError("INVALID_ARGUMENT", "env must be an object of strings")
+        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
     sid = options.get("id") or "session_" + uuid.uuid4().hex[:16]
     if not isinstance(sid, str) or not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
-        raise AgentError("INVALID_ARGUMENT", "session id: 1-64 letters, digits, '-' or '_'")
+        raise AgentError(INVALID_ARGUMENT, "session id: 1-64 letters, digits, '-' or '_'")
     if sid in _sessions or os.path.exists(os.path.join(SESSIONS_DIR, sid)):
-        raise AgentError("ALREADY_EXISTS", f"session {sid} already exists", sessionId=sid)
+        raise AgentError(ALREADY_EXISTS, f"session {sid} already exists", sessionId=sid)
     s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()})
     os.makedirs(s.dir, exist_ok=True)
     s.save()
@@ -245,14 +262,14 @@ def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
 
 def get(sid: Any) -> Session:
     if not isinstance(sid, str) or not sid or "/" in sid or sid.startswith("."):
-        raise AgentError("INVALID_ARGUMENT", "sessionId must be a non-empty string")
+        raise AgentError(INVALID_ARGUMENT, "sessionId must be a non-empty string")
     s = _sessions.get(sid)
     if s is not None:
         return s
     try:
         meta = read_json(os.path.join(SESSIONS_DIR, sid, "meta.json"))
     except (OSError, ValueError):
-        raise AgentError("NOT_FOUND", f"no session with id {sid}", sessionId=sid) from None
+        raise AgentError(NOT_FOUND, f"no session with id {sid}", sessionId=sid) from None
     s = _sessions[sid] = Session(sid, meta.get("cwd") or WORKDIR, meta.get("env") or {})
     return s
 

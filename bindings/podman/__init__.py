@@ -1,0 +1,99 @@
+"""Podman through its CLI, asynchronously, for every binding that runs Podman (bridge.py: the bridge
+network, which the sandbox backend and the AI gateway both depend on).
+
+CLI rather than the REST API: the REST API needs a `podman system service` process kept alive beside
+`ploy dev`, and on this machine `podman run -d` through the CLI already takes ~140 ms, within the cold
+start budget. Hot paths (exec, files) never touch Podman: they go to the in-container agent.
+
+The machine facts (NOTES.md) are applied on every call that creates a container: runc (crun fails on
+hybrid cgroups here) and explicit ulimits (the defaults cannot be set here).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from bindings.error_codes import PODMAN_ERROR
+from bindings.errors import PloyError
+
+PODMAN = os.environ.get("PLOY_PODMAN", "podman")
+RUNTIME_FLAGS = ("--runtime", "runc")
+# nproc is counted per host uid (root here), so it must stay far above what one sandbox uses; the
+# per-sandbox bound on processes is --pids-limit.
+ULIMIT_FLAGS = ("--ulimit", "nofile=1024:1024", "--ulimit", "nproc=32768:32768")
+
+
+class PodmanError(PloyError):
+    code = PODMAN_ERROR
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode(errors="replace").strip()
+
+
+async def run(*args: str, check: bool = True) -> Result:
+    """Run podman in a worker thread with plain subprocess.
+
+    Not asyncio's subprocess: under uvloop the child inherited descriptors of ours (the server's
+    listening socket ended up held by conmon, which outlives `podman run -d`), and its socketpair stdio
+    stayed open in conmon so reading output to EOF never finished. subprocess closes every other fd, and
+    output goes to temp files, which need no EOF.
+    """
+
+    def call() -> tuple[int, bytes, bytes]:
+        with tempfile.TemporaryFile() as out_f, tempfile.TemporaryFile() as err_f:
+            code = subprocess.call(
+                [PODMAN, *args], stdin=subprocess.DEVNULL, stdout=out_f, stderr=err_f, close_fds=True
+            )
+            out_f.seek(0)
+            err_f.seek(0)
+            return code, out_f.read(), err_f.read()
+
+    try:
+        code, out, err = await asyncio.to_thread(call)
+    except FileNotFoundError:
+        raise PodmanError(
+            f"{PODMAN} is not installed: sandboxes need Podman (apt-get install podman runc)"
+        ) from None
+    res = Result(code, out, err)
+    if check and res.returncode != 0:
+        raise PodmanError(f"podman {args[0]} failed: {err.decode(errors='replace').strip()}", args=list(args))
+    return res
+
+
+async def image_exists(ref: str) -> bool:
+    return (await run("image", "exists", ref, check=False)).returncode == 0
+
+
+async def container_state(name: str) -> str | None:
+    """'running', 'exited', 'created', ... or None when the container does not exist."""
+    res = await run("container", "inspect", "--format", "{{.State.Status}}", name, check=False)
+    if res.returncode != 0:
+        return None
+    return res.text or None
+
+
+async def ps(labels: dict[str, str]) -> list[dict[str, Any]]:
+    args = ["ps", "-a", "--format", "json"]
+    for k, v in labels.items():
+        args += ["--filter", f"label={k}={v}"]
+    res = await run(*args)
+    data = json.loads(res.stdout or b"[]")
+    return data if isinstance(data, list) else []
+
+
+async def remove(name: str) -> None:
+    await run("rm", "-f", "-t", "0", name, check=False)

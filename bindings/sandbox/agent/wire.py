@@ -1,0 +1,111 @@
+"""The agent's operations, each declared once: name, request fields, result and how its data moves.
+
+Stdlib only and imported by both sides, like proto.py (frames): the host as
+`bindings.sandbox.agent.wire`, the agent as `wire`. The agent's dispatch table is built from OPS
+(server.py), and the host sends only names declared here (client.py, manager.py, containers.py), so
+an operation cannot exist on one side only; tests/bindings/sandbox/test_wire_contract.py checks both against the
+SANDBOX binding's spec.
+
+A request is one J frame `{"op": NAME, **fields}`. Every op a SandboxSession has also takes `session`
+(the session id), which scopes it to that session's shell, cwd and environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import NamedTuple, TypeVar
+
+# How an op moves its data (see proto.py for the frame types):
+CALL = "call"  # one J request, one J reply
+UPLOAD = "upload"  # J request, then D frames ended by an empty D frame; one J reply
+DOWNLOAD = "download"  # J request; D frames, then the J reply (read whole by the host)
+STREAM = "stream"  # J request; O or D frames as they come, then the J reply; the host closing the
+#                    connection stops the op (kills the command / stops following the log)
+
+EXEC_FIELDS = ("command", "cwd", "env", "timeoutMs", "outputLimit")
+
+
+class Op(NamedTuple):
+    name: str
+    moves: str  # CALL, UPLOAD, DOWNLOAD or STREAM
+    fields: tuple[str, ...]  # request fields besides "op" and "session"
+    result: str  # the J reply's result (and the data frames before it)
+    session: bool = True  # accepts "session"
+
+
+PING = Op(
+    "ping",
+    CALL,
+    (),
+    "{version, boot, startedAt}: ploy's own health check, which has no effect",
+    session=False,
+)
+EXEC = Op("exec", CALL, EXEC_FIELDS, "{stdout, stderr, exitCode, success, truncated?}")
+EXEC_STREAM = Op(
+    "execStream", STREAM, EXEC_FIELDS, "O frames: merged stdout and stderr; then {exitCode, success}"
+)
+WRITE_FILE = Op("writeFile", UPLOAD, ("path",), "{path, size}")
+READ_FILE = Op("readFile", DOWNLOAD, ("path",), "D frames: the file; then {path, size}")
+DELETE_FILE = Op("deleteFile", CALL, ("path", "recursive"), "{path, deleted}")
+MKDIR = Op("mkdir", CALL, ("path", "recursive"), "{path}")
+LIST_FILES = Op("listFiles", CALL, ("path",), "[{name, path, type, size?}] sorted by name")
+GIT_CHECKOUT = Op(
+    "gitCheckout",
+    CALL,
+    ("repoUrl", "branch", "depth", "targetDir", "timeoutMs"),
+    "{success, repoUrl, targetDir, commit, branch}",
+)
+SET_ENV_VARS = Op("setEnvVars", CALL, ("vars",), "{ok}")
+START_PROCESS = Op("startProcess", CALL, ("command", "cwd", "env", "timeoutMs"), "the process record")
+LIST_PROCESSES = Op("listProcesses", CALL, (), "[process record]")
+GET_PROCESS = Op("getProcess", CALL, ("id",), "the process record, or null for an unknown id")
+GET_PROCESS_LOGS = Op("getProcessLogs", DOWNLOAD, ("id",), "D frames: the log so far; then {size}")
+STREAM_PROCESS_LOGS = Op(
+    "streamProcessLogs",
+    STREAM,
+    ("id",),
+    "D frames: the log from its start, then live until the process ends; then its record",
+)
+KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs"), "the process record")
+CREATE_SESSION = Op("createSession", CALL, ("options",), "{sessionId, cwd}", session=False)
+GET_SESSION = Op("getSession", CALL, ("sessionId",), "{sessionId, cwd}", session=False)
+
+OPS: tuple[Op, ...] = (
+    PING,
+    EXEC,
+    EXEC_STREAM,
+    WRITE_FILE,
+    READ_FILE,
+    DELETE_FILE,
+    MKDIR,
+    LIST_FILES,
+    GIT_CHECKOUT,
+    SET_ENV_VARS,
+    START_PROCESS,
+    LIST_PROCESSES,
+    GET_PROCESS,
+    GET_PROCESS_LOGS,
+    STREAM_PROCESS_LOGS,
+    KILL_PROCESS,
+    CREATE_SESSION,
+    GET_SESSION,
+)
+BY_NAME = {op.name: op for op in OPS}
+
+# Methods of the SANDBOX binding's spec (bindings/sandbox/spec.py) that are no agent op: the host does
+# them itself. Every other method of SandboxClient and SandboxSession is the op of the same name.
+HOST_ONLY = {
+    "get": "SandboxBinding.get: makes a client for an id; nothing reaches the agent",
+    "destroy": "SandboxClient.destroy: removes the container and its files with Podman",
+}
+
+H = TypeVar("H")
+
+
+def table(handlers: Mapping[Op, H]) -> dict[str, H]:
+    """op name -> handler, for exactly the declared ops (so a missing or unknown one fails at start-up)."""
+    missing = [op.name for op in OPS if op not in handlers]
+    unknown = [op.name for op in handlers if BY_NAME.get(op.name) != op]
+    if missing or unknown:
+        raise ValueError(f"agent handlers do not match wire.OPS: missing {missing}, undeclared {unknown}")
+    return {op.name: handlers[op] for op in OPS}

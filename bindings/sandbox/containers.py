@@ -1,0 +1,205 @@
+"""The containers behind a binding's sandboxes: which image, how `podman run` starts one, when its agent
+is ready, and bringing a sandbox back when its agent cannot be reached.
+
+The container is `ploy-<token>`, labelled ploy.sandbox / ploy.project / ploy.binding / ploy.home (and
+ploy.id, or ploy.pool for a warm-pool container). What lives on disk beside it is state.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bindings import podman
+from bindings.error_codes import SANDBOX_UNAVAILABLE
+from bindings.errors import PloyError
+from bindings.podman.bridge import pin_bridge_mac
+from bindings.sandbox import image as images
+from bindings.sandbox.agent import wire
+from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
+from bindings.sandbox.locks import FileLock
+from bindings.sandbox.state import SandboxState, container_name
+
+# Kept from podman's defaults; dropped: SETFCAP, SETPCAP, SYS_CHROOT (and NET_RAW, MKNOD, AUDIT_WRITE,
+# which podman 4 already drops). Enough for apt/pip/npm as root; no admin capability.
+CAPS = "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID,NET_BIND_SERVICE"
+READY_TIMEOUT_S = 30.0
+
+
+def home_label(home: Path) -> str:
+    return hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:12]
+
+
+@dataclass
+class Entry:
+    """One sandbox as the host reaches it: its id (empty for a pool container), token folder and agent."""
+
+    id: str
+    token: str
+    dir: Path
+    agent: AgentClient
+    config_at: float = field(default_factory=time.monotonic)
+    env_written: dict[str, str] | None = None  # the injected env its config.json was last checked against
+
+    @property
+    def container(self) -> str:
+        return container_name(self.token)
+
+
+class SandboxContainers:
+    def __init__(self, state: SandboxState) -> None:
+        self.state = state
+        self.ctx = state.ctx
+        self.options = state.options
+        self._image: str | None = None
+        self._image_lock: asyncio.Lock | None = None
+
+    def entry(self, sandbox_id: str, token: str) -> Entry:
+        return Entry(
+            sandbox_id, token, self.state.token_dir(token), AgentClient(self.state.socket_path(token))
+        )
+
+    async def image(self) -> str:
+        if self._image is not None:
+            return self._image
+        if self._image_lock is None:
+            self._image_lock = asyncio.Lock()
+        async with self._image_lock:
+            if self._image is None:
+                if self.options.containerfile:
+                    cf = (self.ctx.project_root / self.options.containerfile).resolve()
+                    self._image = await images.ensure_containerfile_image(cf, cf.parent)
+                else:
+                    custom = self.options.image or (
+                        None if self.options.template == "default" else self.options.template
+                    )
+                    if not self.options.image and custom and not await podman.image_exists(custom):
+                        # the docs call this value "the sandbox identifier": a name that is no local image
+                        # (e.g. `SANDBOX: my-app`) runs the default image rather than failing every call
+                        self.ctx.logger("sandbox").warning(
+                            f"template {custom!r} of {self.options.binding} is not a local podman image; "
+                            "using the default image"
+                        )
+                        custom = None
+                    self._image = await images.ensure_image(custom_base=custom)
+        return self._image
+
+    def labels(self, sandbox_id: str | None) -> dict[str, str]:
+        labels = {
+            "ploy.sandbox": "1",
+            "ploy.project": self.ctx.project_key,
+            "ploy.binding": self.options.binding,
+            "ploy.home": home_label(self.state.home),
+        }
+        labels["ploy.id" if sandbox_id else "ploy.pool"] = sandbox_id or "1"
+        return labels
+
+    async def run(self, token: str, d: Path, sandbox_id: str | None) -> None:
+        image = await self.image()
+        o = self.options
+        args = [
+            "run",
+            "-d",
+            "--pull=never",
+            "--name",
+            container_name(token),
+            *podman.RUNTIME_FLAGS,
+            *podman.ULIMIT_FLAGS,
+            "--memory",
+            str(o.memory),
+            "--memory-swap",
+            str(o.memory),
+            "--cpus",
+            str(o.cpus),
+            "--pids-limit",
+            str(o.pids),
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            CAPS,
+            "--security-opt",
+            "no-new-privileges",
+            "--stop-timeout",
+            "3",
+            "-v",
+            f"{d / 'run'}:/run/ploy",
+            "--hostname",
+            (sandbox_id or "sandbox").replace("_", "-")[:63],
+        ]
+        for k, v in self.labels(sandbox_id).items():
+            args += ["--label", f"{k}={v}"]
+        # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
+        # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect
+        # in containers that already exist.
+        try:
+            await podman.run(*args, image)
+        except podman.PodmanError:
+            if await podman.image_exists(image):
+                raise
+            # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
+            self._image = None
+            await podman.run(*args, await self.image())
+        await asyncio.to_thread(pin_bridge_mac)
+
+    async def wait_ready(self, e: Entry, timeout: float = READY_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            try:
+                await e.agent.call({"op": wire.PING.name})
+                return
+            except (AgentUnavailable, AgentInterrupted):  # a ping may always be sent again
+                if time.monotonic() > deadline:
+                    logs = await podman.run("logs", "--tail", "20", e.container, check=False)
+                    raise PloyError(
+                        f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
+                        code=SANDBOX_UNAVAILABLE,
+                    ) from None
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.01)
+
+    async def recover(self, e: Entry) -> None:
+        """The agent is unreachable: start the stopped container, recreate a vanished one, or wait."""
+        async with FileLock(e.dir / "lock"):
+            try:
+                await e.agent.call({"op": wire.PING.name})
+                return  # another caller/process brought it back meanwhile
+            except (AgentUnavailable, AgentInterrupted):
+                pass
+            state = await podman.container_state(e.container)
+            if state in ("created", "configured"):
+                await podman.remove(e.container)  # never ran (a failed start): nothing to keep
+                state = None
+            if state is None:
+                self.state.write_config(e.dir)
+                await self.run(e.token, e.dir, e.id)
+            elif state in ("running", "stopping"):
+                try:
+                    await self.wait_ready(e, timeout=3.0)
+                    return
+                except PloyError:
+                    await podman.run("stop", "-t", "1", e.container, check=False)
+                    await podman.run("start", e.container)
+                    await asyncio.to_thread(pin_bridge_mac)
+            else:
+                self.state.write_config(e.dir)
+                await podman.run("start", e.container)
+                await asyncio.to_thread(pin_bridge_mac)
+            await self.wait_ready(e)
+
+    async def project_states(self) -> dict[str, str]:
+        """Container name -> podman's state, for every container of this project (any binding)."""
+        return {
+            c["Names"][0]: c.get("State", "")
+            for c in await podman.ps({"ploy.project": self.ctx.project_key})
+            if c.get("Names")
+        }
+
+    async def state_of(self, token: str) -> str | None:
+        return await podman.container_state(container_name(token))
+
+    async def remove(self, token: str) -> None:
+        await podman.remove(container_name(token))

@@ -1,0 +1,128 @@
+"""Fast checks that need no Podman: ids, the wire format, the image recipe hash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from bindings.errors import PloyError
+from bindings.sandbox import image
+from bindings.sandbox.agent import proto
+from bindings.sandbox.state import validate_id
+
+
+def test_ids() -> None:
+    assert validate_id("a") == "a" and validate_id("A-1_b.c") == "A-1_b.c" and validate_id("x" * 63)
+    for bad in ["", "-a", ".a", "a/b", "a b", "x" * 64, "é", None, 3]:
+        with pytest.raises(PloyError) as info:
+            validate_id(bad)
+        assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_frames_roundtrip_binary_without_bloat() -> None:
+    payload = bytes(range(256)) * 1000
+
+    async def go() -> list[tuple[bytes, bytes]]:
+        reader = asyncio.StreamReader()
+        reader.feed_data(proto.json_frame({"op": "x"}) + proto.frame(b"D", payload) + proto.frame(b"D", b""))
+        reader.feed_eof()
+        return [await proto.read_frame(reader) for _ in range(3)]
+
+    frames = asyncio.run(go())
+    assert frames[0] == (b"J", b'{"op":"x"}') and frames[1] == (b"D", payload) and frames[2] == (b"D", b"")
+    assert len(proto.frame(b"D", payload)) == len(payload) + proto.HEADER.size
+
+
+def test_recipe_hash_covers_image_bin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(image, "BIN_DIR", tmp_path)
+    empty = image.default_tag()
+    (tmp_path / "soulforge").write_text("#!/usr/bin/env python3\n")
+    with_tool = image.default_tag()
+    (tmp_path / "soulforge").write_text("#!/usr/bin/env python3\nprint('v2')\n")
+    assert len({empty, with_tool, image.default_tag()}) == 3
+    assert "COPY bin/ /usr/local/bin/" in image._containerfile(image.base_tag(), image._layer_files())
+    assert image.default_tag().startswith("localhost/ploy-sandbox:")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_a_pooled_connection_to_a_dead_agent_is_never_sent_a_request(tmp_path: Path, loop: str) -> None:
+    """The agent died while a connection sat idle, before the event loop saw the EOF: the request must go
+    to a new connection (whose failure is a safe retry), not be written into the dead one."""
+    import socket
+
+    from bindings.sandbox.agent_client import AgentClient, _peer_alive
+
+    path = tmp_path / "a.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    async def go() -> tuple[bool, bool, bool]:
+        client = AgentClient(path)
+        conn = await client._connect()
+        agent_side, _ = listener.accept()
+        alive = _peer_alive(conn)
+        agent_side.close()  # no await in between: the loop has not looked at the socket since
+        dead = not _peer_alive(conn) and not conn.reader.at_eof()
+        client._release(conn)
+        listener.close()
+        path.unlink()
+        try:
+            await client.call({"op": "ping"})
+            retryable = False
+        except PloyError as exc:
+            retryable = type(exc).__name__ == "AgentUnavailable"
+        return alive, dead, retryable
+
+    if loop == "uvloop":
+        uvloop = pytest.importorskip("uvloop")
+        result = uvloop.run(go())
+    else:
+        result = asyncio.run(go())
+    assert result == (True, True, True)
+
+
+@pytest.mark.parametrize("version,pooled", [(1, False), (2, True), (None, False)])
+def test_a_connection_is_pooled_after_a_stream_only_for_agents_that_keep_it(
+    tmp_path: Path, version: int | None, pooled: bool
+) -> None:
+    """Version 1 agents (containers made by an older ploy) could drop a connection after a stream once
+    the next request arrived: for them, and for an agent whose version is unknown, it is not reused."""
+    from bindings.sandbox.agent_client import AgentClient
+
+    path = tmp_path / "agent.sock"
+
+    async def agent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                _, payload = await proto.read_frame(reader)
+            except asyncio.IncompleteReadError:
+                break
+            req = json.loads(payload)
+            if req["op"] == "ping":
+                writer.write(proto.json_frame({"ok": True, "result": {"version": version}}))
+            else:
+                writer.write(
+                    proto.frame(b"O", b"out") + proto.json_frame({"ok": True, "result": {"exitCode": 0}})
+                )
+            await writer.drain()
+        writer.close()
+
+    async def go() -> int:
+        server = await asyncio.start_unix_server(agent, str(path))
+        client = AgentClient(path)
+        if version is not None:
+            await client.call({"op": "ping"})
+        frames = [k async for k, _ in await client.open_stream({"op": "execStream"})]
+        assert frames == [b"O", b"J"]
+        idle = len(client._idle)
+        await client.close()
+        server.close()
+        return idle
+
+    idle_after = asyncio.run(go())
+    # the stream ran on the ping's pooled connection (or a new one): it goes back to the pool or is closed
+    assert idle_after == (1 if pooled else 0)

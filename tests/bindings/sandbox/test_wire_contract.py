@@ -1,0 +1,181 @@
+"""The agent's ops are declared once (bindings/sandbox/agent/wire.py); the spec, the agent's handler
+table and the host agree with that declaration. Fast: no Podman."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bindings.sandbox import image
+from bindings.sandbox.agent import wire
+from bindings.sandbox.client import SandboxClient, SandboxSession
+from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+from tests.conftest import REPO
+
+HOST_MODULES = sorted(p for p in (REPO / "bindings" / "sandbox").glob("*.py"))
+
+
+def test_every_spec_method_is_an_op_or_declared_host_only() -> None:
+    methods = {m.name: m for spec in (SANDBOX_CLIENT, SANDBOX_SESSION) for m in spec.methods}
+    for name, method in methods.items():
+        if name in wire.HOST_ONLY:
+            assert name not in wire.BY_NAME
+            continue
+        assert name in wire.BY_NAME, f"{name} has no agent op in wire.py (or add it to wire.HOST_ONLY)"
+        assert (method.kind == "stream") == (wire.BY_NAME[name].moves == wire.STREAM), name
+    all_methods = set(methods) | set(SANDBOX_BINDING.method_names)
+    assert set(wire.HOST_ONLY) <= all_methods, "wire.HOST_ONLY names a method no spec has"
+    assert set(SANDBOX_BINDING.method_names) <= set(wire.HOST_ONLY)
+
+
+def test_session_scoped_ops_are_the_session_methods() -> None:
+    assert {op.name for op in wire.OPS if op.session} == set(SANDBOX_SESSION.method_names)
+
+
+def test_ops_are_declared_once() -> None:
+    assert len({op.name for op in wire.OPS}) == len(wire.OPS)
+    assert {op.moves for op in wire.OPS} <= {wire.CALL, wire.UPLOAD, wire.DOWNLOAD, wire.STREAM}
+    declared = {v for k, v in vars(wire).items() if isinstance(v, wire.Op)}
+    assert declared == set(wire.OPS)
+    with pytest.raises(ValueError, match="missing"):
+        wire.table({op: None for op in wire.OPS[1:]})
+
+
+def test_the_shipped_agent_handles_exactly_the_declared_ops(tmp_path: Path) -> None:
+    """Imports the agent as the image lays it out (its folder plus the shared modules), on this python."""
+    agent = tmp_path / "agent"
+    for dst, src in image._layer_files():
+        if dst.startswith("agent/"):
+            target = tmp_path / dst
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import server, wire; "
+        "print(json.dumps([list(server.HANDLERS), [op.name for op in wire.OPS]]))"
+    )
+    env = {**os.environ, "PLOY_RUN_DIR": str(tmp_path / "run"), "PLOY_STATE_DIR": str(tmp_path / "state")}
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", script, str(agent)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    handlers, ops = json.loads(out.stdout)
+    assert handlers == ops == [op.name for op in wire.OPS]
+
+
+class _Recorder:
+    """Stands in for SandboxManager: records what the client sends and how."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any], bytes | None]] = []
+
+    async def call(
+        self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
+    ) -> tuple[Any, dict[bytes, bytearray]]:
+        self.sent.append(("call", request, upload))
+        return {"path": "/p", "sessionId": "s1", "cwd": "/"}, {b"D": bytearray(b"x")}
+
+    async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
+        self.sent.append(("stream", request, None))
+
+        async def frames() -> AsyncIterator[tuple[bytes, bytes]]:
+            yield b"J", b"{}"
+
+        return frames()
+
+    async def destroy(self, sandbox_id: str) -> bool:
+        return True
+
+
+ARGS: dict[str, tuple[Any, ...]] = {
+    "exec": ("true",),
+    "execStream": ("true",),
+    "writeFile": ("f", "x"),
+    "readFile": ("f",),
+    "deleteFile": ("f",),
+    "mkdir": ("d",),
+    "listFiles": (".",),
+    "gitCheckout": ("http://h/r.git",),
+    "setEnvVars": ({"A": "1"},),
+    "startProcess": ("true",),
+    "listProcesses": (),
+    "getProcess": ("p",),
+    "getProcessLogs": ("p",),
+    "streamProcessLogs": ("p",),
+    "killProcess": ("p",),
+    "createSession": (),
+    "getSession": ("s1",),
+    "destroy": (),
+}
+
+
+@pytest.mark.parametrize("scope", ["client", "session"])
+def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
+    rec = _Recorder()
+    client = SandboxClient(rec, "box")  # type: ignore[arg-type]
+    target: SandboxClient | SandboxSession = client if scope == "client" else SandboxSession(client, "s1")
+    spec = SANDBOX_CLIENT if scope == "client" else SANDBOX_SESSION
+
+    async def each() -> None:
+        for name in spec.method_names:
+            rec.sent.clear()
+            result = await getattr(target, name)(*ARGS[name])
+            if hasattr(result, "__aiter__"):
+                async for _ in result:
+                    pass
+            if name in wire.HOST_ONLY:
+                assert rec.sent == [], name
+                continue
+            op = wire.BY_NAME[name]
+            assert len(rec.sent) == 1, name
+            how, request, upload = rec.sent[0]
+            assert request["op"] == name
+            assert how == ("stream" if op.moves == wire.STREAM else "call"), name
+            assert (upload is not None) == (op.moves == wire.UPLOAD), name
+            assert ("session" in request) == (scope == "session"), name
+            assert set(request) - {"op", "session"} <= set(op.fields), (name, request)
+
+    asyncio.run(each())
+
+
+def test_the_host_spells_no_op_name() -> None:
+    """Host modules name ops through wire (wire.EXEC, wire.PING.name), never as string literals."""
+    names = set(wire.BY_NAME)
+    bad = []
+    for path in HOST_MODULES:
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Dict):
+                for key, value in zip(node.keys, node.values, strict=True):
+                    if (
+                        isinstance(key, ast.Constant)
+                        and key.value == "op"
+                        and isinstance(value, ast.Constant)
+                    ):
+                        bad.append(f"{path.name}:{node.lineno}: op {value.value!r}")
+            elif isinstance(node, ast.Compare) and any(
+                isinstance(c, ast.Constant) and c.value in names for c in node.comparators
+            ):
+                bad.append(f"{path.name}:{node.lineno}: compares with an op name")
+            elif (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "wire"
+                and not hasattr(wire, node.attr)
+            ):
+                bad.append(f"{path.name}:{node.lineno}: wire.{node.attr} is not declared")
+    assert not bad, "\n".join(bad)

@@ -65,7 +65,8 @@ class Headers:
         return self.get_all("set-cookie")
 
     def has(self, name: str) -> bool:
-        return any(k == name.lower() for k, _ in self._items)
+        key = name.lower()  # once, not per item: the server asks this of every response
+        return any(k == key for k, _ in self._items)
 
     def items(self) -> list[tuple[str, str]]:
         """Pairs in order, repeated names kept apart (what goes on the wire)."""

@@ -26,8 +26,20 @@ function emit(op) {
   globalThis.__ploy_out = queued.length === 1 ? s : 1;
 }
 
-// Host entry: every queued op, as the items of a JSON array.
+// A host operation without an answer, sent as a text rather than JSON: `op`, a line break, then
+// `text` in the format its handler parses (a JSON text starts with "[", so the host tells them
+// apart). Concatenating a string longer than 512 characters makes a rope, which the host's binding
+// cannot read: joined then (a rope that gets here anyway makes the host call take(), which flattens).
+function hostSendText(op, text) {
+  const s = text.length <= 512 ? op + "\n" + text : [op, text].join("\n");
+  if (globalThis.__ploy_out === "") queued.length = 0;
+  queued.push(s);
+  globalThis.__ploy_out = queued.length === 1 ? s : 1;
+}
+
+// Host entry: every queued op, as the items of a JSON array (hostSendText's as JSON strings).
 function take() {
+  for (let i = 0; i < queued.length; i++) if (queued[i][0] !== "[") queued[i] = stringify(queued[i]);
   const s = queued.join(",");
   queued.length = 0;
   globalThis.__ploy_out = "";

@@ -159,13 +159,14 @@ function wsFromHost(desc) {
 // A Response a binding made (codec tag __ploy_response): its body stays on the host until read.
 function responseFromHost(d) {
   const r = new Response(INTERNAL);
-  r._status = d.status;
-  r._statusText = d.statusText || "";
-  r._headers = new Headers();
-  r._headers._list = d.headers;
-  if (d.stream !== null && d.stream !== undefined) r._body = { source: null, stream: hostReadableStream(d.stream) };
-  else if (d.bin !== null && d.bin !== undefined) r._body = { source: null, bin: d.bin, stream: null };
-  if (d.ws !== null && d.ws !== undefined) r._webSocket = wsFromHost(d.ws);
+  r[kStatus] = d.status;
+  r[kStatusText] = d.statusText || "";
+  const h = new Headers();
+  h._list = d.headers;
+  r[kHeaders] = h;
+  if (d.stream !== null && d.stream !== undefined) r[kBody] = { source: null, stream: hostReadableStream(d.stream) };
+  else if (d.bin !== null && d.bin !== undefined) r[kBody] = { source: null, bin: d.bin, stream: null };
+  if (d.ws !== null && d.ws !== undefined) r[kWebSocket] = wsFromHost(d.ws);
   return r;
 }
 
@@ -198,7 +199,7 @@ function wsEvent(id, kind, data, code) {
 
 // The 101 Response's client end, handed to the host with the response (90_entry.js respond).
 function handOverSocket(resp) {
-  const ws = resp._webSocket;
+  const ws = resp[kWebSocket];
   if (!ws) return null;
   if (ws._accepted) throw new TypeError("The Response's webSocket was accepted: return the other end of the WebSocketPair");
   ws._handedOver = true;
@@ -208,8 +209,8 @@ function handOverSocket(resp) {
 // fetch() with `Upgrade: websocket` (Cloudflare's way to open an outgoing WebSocket): a 101 Response
 // whose webSocket is connected to the server, or the server's refusal as a plain Response.
 function websocketFetch(req) {
-  const url = req._url.replace(/^http/, "ws");
-  return hostCall("wsConnectUrl", url, req._headers._list);
+  const url = req[kUrl].replace(/^http/, "ws");
+  return hostCall("wsConnectUrl", url, req.headers._list);
 }
 
 expose("WebSocket", WebSocket);

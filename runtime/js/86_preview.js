@@ -6,7 +6,7 @@ const PREVIEW_HOST = /^[a-z][a-z0-9+.-]*:\/\/\d{1,5}-[a-z0-9][a-z0-9-]*-[a-z0-9_
 
 function proxyToSandbox(request, env) {
   if (!(request instanceof Request)) return Promise.reject(new TypeError("proxyToSandbox(request, env): request must be a Request"));
-  if (!PREVIEW_HOST.test(request._url)) return Promise.resolve(null);
+  if (!PREVIEW_HOST.test(request[kUrl])) return Promise.resolve(null);
   const handles = [];
   for (const value of Object.values(env || {})) {
     if (value && typeof value === "object" && value[PROXY_HANDLE] !== undefined) handles.push(value[PROXY_HANDLE]);
@@ -21,13 +21,13 @@ function proxyToSandbox(request, env) {
 // A Request as the host rebuilds it (encodeForHost's __ploy_request): method, url, headers, and the
 // body when it is already in memory (the incoming request's always is).
 function requestForHost(req) {
-  const b = req._body;
+  const b = req[kBody];
   let body = null;
   if (b !== null) {
     if (b.stream !== null || req.bodyUsed) throw new TypeError("a Request passed to a binding must have an unread body that is not a stream");
     body = b.bin !== undefined ? b.bin : typeof b.source === "string" ? bytesToLatin1(utf8Encode(b.source)) : bytesToLatin1(b.source);
   }
-  return { method: req._method, url: req._url, headers: req._headers._list, body };
+  return { method: req[kMethod], url: req[kUrl], headers: req.headers._list, body };
 }
 
 expose("proxyToSandbox", proxyToSandbox);

@@ -20,6 +20,7 @@ from runtime.js import (
     crypto,
     entry,
     fetch,
+    globals,
     host_streams,
     preview,
     timers,
@@ -30,14 +31,15 @@ if TYPE_CHECKING:
     from runtime.js.host import JsHost
 
 # The op's list is passed whole, not spread into arguments: a call with *args costs several times
-# a plain call, and respond and log run on every request.
-HostOp = Callable[["JsHost", list[Any]], None]
+# a plain call, and respond and log run on every request. A text op (hostSendText) gets its text.
+HostOp = Callable[["JsHost", Any], None]
 
 # in the order of their JS files
 OP_MODULES = (
     timers,
     console,
     crypto,
+    globals,
     compression,
     host_streams,
     fetch,

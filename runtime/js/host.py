@@ -29,7 +29,8 @@ class JsHost(Protocol):
     # state the ops keep per context
     requests: dict[int, asyncio.Future[Response]]  # request id -> its pending response
     prefixes: OrderedDict[int, str]  # request id -> its log prefix
-    stream_waiters: dict[int, asyncio.Future[bytes | None]]
+    # stream id -> entry.JsBodyStream: JS ReadableStreams sent as response bodies
+    body_streams: dict[int, Any]
     objects: Any
     host_streams: dict[int, Any]
     tasks: dict[int, asyncio.Task[Any]]
@@ -42,6 +43,8 @@ class JsHost(Protocol):
     # JS entry points (__ploy_* functions of 90_entry.js and 00_bridge.js)
     js_cancel: Any
     js_pull: Any
+    js_take_chunks: Any
+    js_report_rejections: Any
     js_settle: Any
     js_set_props: Any
     js_feed_entropy: Any

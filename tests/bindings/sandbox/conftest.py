@@ -68,6 +68,21 @@ def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield home
 
 
+@pytest.fixture(autouse=True)
+def _containers_of_this_run(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that use this run's sandboxes look only at their containers (see helpers.SCOPE)."""
+    if "sandbox_home" not in request.fixturenames:
+        yield
+        return
+    from tests.bindings.sandbox import helpers
+
+    helpers.SCOPE["home"] = request.getfixturevalue("sandbox_home")
+    try:
+        yield
+    finally:
+        helpers.SCOPE["home"] = None
+
+
 @pytest.fixture(scope="session")
 def sandbox_image(run: Callable[..., Any]) -> str:
     if shutil.which("podman") is None:

@@ -6,12 +6,21 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+# The PLOY_HOME of the sandbox tests running now (set by tests/bindings/sandbox/conftest.py): other
+# checkouts' test runs on the same machine make containers with the same ids, under their own homes.
+SCOPE: dict[str, Path | None] = {"home": None}
 
 
 def containers(label: str, value: str) -> list[str]:
-    """'<name> <state>' for each container with this label."""
+    """'<name> <state>' for each container with this label (of this test run's PLOY_HOME, if set)."""
+    from bindings.sandbox.containers import home_label
+
+    home = SCOPE["home"]
+    scope = ["--filter", f"label=ploy.home={home_label(home)}"] if home is not None else []
     out = subprocess.run(
-        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}"],
+        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}", *scope],
         capture_output=True,
         text=True,
         check=True,

@@ -113,12 +113,22 @@ def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
 
 
 @contextlib.contextmanager
-def _closed_on_failure(conn: _Conn) -> Iterator[None]:
+def _closed_on_failure(conn: _Conn, whole_request_unread_on_reset: bool = False) -> Iterator[None]:
     """Around sending a request and reading its reply: any failure closes the connection, and a lost
     connection is AgentInterrupted, since from the first write on the agent may have the request (so
-    it is no longer a retry)."""
+    it is no longer a retry).
+
+    Except a reset of a request that is one frame (no upload): a unix socket whose peer closes with our
+    bytes unread, or is closed while our connection waits in its backlog, reports ECONNRESET, and only
+    then. The agent reads a request whole before it acts, so that request never ran: AgentUnavailable,
+    retried after recovery (an agent killed just after the previous call, before its listener closed)."""
     try:
         yield
+    except ConnectionResetError as exc:
+        conn.close()
+        if whole_request_unread_on_reset:
+            raise AgentUnavailable(f"the sandbox agent went away before it read the request: {exc}") from exc
+        raise AgentInterrupted() from exc
     except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
         conn.close()
         raise AgentInterrupted() from exc
@@ -218,7 +228,7 @@ class AgentClient:
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
-        with _closed_on_failure(conn):
+        with _closed_on_failure(conn, whole_request_unread_on_reset=upload is None):
             await self._send(conn, request, upload)
             while True:
                 kind, payload = await proto.read_frame(conn.reader)
@@ -238,7 +248,7 @@ class AgentClient:
         """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
         AgentInterrupted when it went away after the request was written."""
         conn, _ = await self._acquire()
-        with _closed_on_failure(conn):
+        with _closed_on_failure(conn, whole_request_unread_on_reset=True):
             await self._send(conn, request, None)
             first = await proto.read_frame(conn.reader)
         if first[0] == b"J":
@@ -273,3 +283,61 @@ class AgentClient:
             if not done:
                 # closing the socket is how the agent learns to stop the command
                 conn.close()
+
+    async def open_duplex(self, request: dict[str, Any]) -> Duplex:
+        """Start a two-way op (the terminal): AgentUnavailable when the agent could not be reached,
+        AgentInterrupted when it went away after the request was written, a remote error as such.
+        The connection is the op's until Duplex.close(); it never goes back to the pool."""
+        conn = await self._connect()
+        with _closed_on_failure(conn):
+            conn.writer.write(proto.json_frame(request))
+            await conn.writer.drain()
+            kind, payload = await proto.read_frame(conn.reader)  # an empty O once it runs, or its error
+        if kind == b"J":
+            conn.close()
+            reply = json.loads(payload)
+            raise remote_error(reply.get("error") or {"message": "the op ended at once"})
+        return Duplex(conn)
+
+
+class Duplex:
+    """Both directions of a DUPLEX op: send(kind, payload) to the agent, frames() from it."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+        self.closed = False
+
+    async def send(self, kind: bytes, payload: bytes) -> None:
+        if self.closed:
+            raise AgentInterrupted("terminal")
+        try:
+            self._conn.writer.write(proto.frame(kind, payload))
+            await self._conn.writer.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            self.close()
+            raise AgentInterrupted("terminal") from exc
+
+    async def frames(self) -> AsyncIterator[tuple[bytes, bytes]]:
+        """O frames, then the final J reply's (b"J", payload); a remote error raises as such."""
+        try:
+            while True:
+                try:
+                    kind, payload = await proto.read_frame(self._conn.reader)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if self.closed:
+                        return
+                    raise AgentInterrupted("terminal") from exc
+                if kind == b"J":
+                    reply = json.loads(payload)
+                    if not reply.get("ok"):
+                        raise remote_error(reply.get("error") or {})
+                    yield kind, payload
+                    return
+                yield kind, payload
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._conn.close()

@@ -34,7 +34,18 @@ BIN_DIR = HERE / "image" / "bin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 SUITE = "bookworm"
-PACKAGES = ("bash", "coreutils", "procps", "git", "curl", "ca-certificates", "python3", "less", "xz-utils")
+PACKAGES = (
+    "bash",
+    "coreutils",
+    "procps",
+    "git",
+    "curl",
+    "ca-certificates",
+    "python3",
+    "less",
+    "xz-utils",
+    "vim-tiny",
+)
 # Installed with apt inside the new rootfs: debootstrap's own resolver cannot install npm's dependency
 # tree. Node and npm are there so the docs' `npm install` / `npm run build` examples run as written, and
 # python-is-python3 for the docs' `python worker.py`.

@@ -284,13 +284,12 @@ def _image_exists(name: str) -> bool:
     return subprocess.run(["podman", "image", "exists", name]).returncode == 0
 
 
-@pytest.mark.skipif(
-    os.environ.get("PLOY_IMAGE_PRUNE") == "0",
-    reason="PLOY_IMAGE_PRUNE=0 turns the prune after a build off (other checkouts share this Podman)",
-)
-def test_an_image_build_removes_stale_sandbox_images(run: Run, sandbox_image: str) -> None:
+def test_an_image_build_removes_stale_sandbox_images(
+    run: Run, sandbox_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bindings.sandbox import image as images
 
+    monkeypatch.delenv("PLOY_IMAGE_PRUNE", raising=False)  # what this test checks is the default
     stale = f"localhost/ploy-sandbox:stale-build-{os.getpid()}"
     subprocess.run(["podman", "tag", sandbox_image, stale], check=True)
     try:

@@ -90,6 +90,13 @@ def sandbox_image(run: Callable[..., Any]) -> str:
     return run(images.ensure_image(), timeout=900)
 
 
+@pytest.fixture(scope="session")
+def base_image(run: Callable[..., Any], sandbox_image: str) -> str:
+    """The debootstrap base by name, for tests that build on it (its name can be gone while the
+    default image layered on it is there: another ploy version's prune removes only the name)."""
+    return run(images.ensure_base(), timeout=900)
+
+
 class Bindings:
     """Factory for SandboxBindings in this run's home; `fresh()` simulates a restarted `ploy dev`."""
 

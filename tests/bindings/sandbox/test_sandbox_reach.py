@@ -93,7 +93,13 @@ def test_process_object_is_its_record_plus_methods(run: Run, sb: SandboxClient) 
     done = run(proc.waitForExit({"timeoutMs": 10000}))
     assert done["status"] == "completed" and done["exitCode"] == 0
     assert run(proc.getStatus()) == "completed"
-    assert run(proc.getLogs()) == {"logs": "one\ntwo\n"}
+    # getProcessLogs itself: combined, and stdout and stderr apart
+    assert run(proc.getLogs()) == {
+        "logs": "one\ntwo\n",
+        "stdout": "one\ntwo\n",
+        "stderr": "",
+        "processId": proc.id,
+    }
     assert proc.status == "running"  # the object is the snapshot it was fetched as
     assert record is not None and record.id == proc.id and run(record.getStatus()) == "completed"
     assert [p.id for p in run(sb.listProcesses())].count(proc.id) == 1

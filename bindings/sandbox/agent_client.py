@@ -137,6 +137,18 @@ def _closed_on_failure(conn: _Conn, whole_request_unread_on_reset: bool = False)
         raise
 
 
+async def _abandon_upload(conn: _Conn) -> None:
+    """Tell the agent an upload's source failed and wait (briefly) for its answer; the connection is
+    closed after this either way. An agent from before the A frame answers INTERNAL, equally after
+    dropping the upload."""
+    with contextlib.suppress(Exception):
+        conn.writer.write(proto.frame(proto.UPLOAD_ABORT, b""))
+        await conn.writer.drain()
+        async with asyncio.timeout(5):
+            while (await proto.read_frame(conn.reader))[0] != b"J":
+                pass
+
+
 class AgentClient:
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
@@ -205,19 +217,23 @@ class AgentClient:
         elif upload is not None:
             # A stream: each chunk goes out as it comes, and the next is asked for only once the socket
             # took it (drain), so a 1 GB upload holds a few MB here and the source's pace is the agent's.
-            # If the source fails, the connection is closed without the final empty frame: the agent
-            # drops the partial upload (a file keeps its old content).
+            # If the source fails, the agent is told (an A frame) and answers once it dropped the partial
+            # upload (a file keeps its old content), so the caller sees the error with nothing left behind.
             pending = 0
-            async for chunk in upload:
-                # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
-                for i in range(0, len(chunk), UPLOAD_FRAME):
-                    piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
-                    conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
-                    conn.writer.write(piece)
-                pending += len(chunk)
-                if pending >= 1024 * 1024:
-                    pending = 0
-                    await conn.writer.drain()
+            try:
+                async for chunk in upload:
+                    # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
+                    for i in range(0, len(chunk), UPLOAD_FRAME):
+                        piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
+                        conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
+                        conn.writer.write(piece)
+                    pending += len(chunk)
+                    if pending >= 1024 * 1024:
+                        pending = 0
+                        await conn.writer.drain()
+            except Exception:
+                await _abandon_upload(conn)
+                raise
             conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
 

@@ -15,6 +15,13 @@ function checkCallbacks(dict, what, names) {
   }
 }
 
+// A dictionary member that must be a callback function, read once.
+function sourceCallback(dict, name) {
+  const f = dict[name];
+  if (f !== undefined && typeof f !== "function") throw new TypeError(`The underlying source's ${name} must be a function`);
+  return f;
+}
+
 // QueuingStrategy as WebIDL converts it: highWaterMark, then size, each read once; a size that is
 // not a function fails before a bad highWaterMark does (its type is checked by the conversion).
 function strategyDict(strategy) {
@@ -78,6 +85,8 @@ class ByteLengthQueuingStrategy {
 
 // ---------------------------------------------------------------- ReadableStream
 const RS_KEY = Symbol("rs");
+// The controllers' internal steps, under symbols: their prototypes show only the standard's members.
+const kPullSteps = Symbol("pullSteps"), kCancelSteps = Symbol("cancelSteps"), kPullIfNeeded = Symbol("pullIfNeeded"), kShouldPull = Symbol("shouldPull");
 
 class ReadableStreamDefaultController {
   constructor(key, stream, source, hwm, size) {
@@ -123,7 +132,7 @@ class ReadableStreamDefaultController {
       this._queue.push([chunk, size]);
       this._queueSize += size;
     }
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   error(e) {
     if (this._stream._state !== "readable") return;
@@ -131,14 +140,14 @@ class ReadableStreamDefaultController {
     this._queueSize = 0;
     this._stream._error(e);
   }
-  _shouldPull() {
+  [kShouldPull]() {
     const stream = this._stream;
     if (!this._started || this._closeRequested || stream._state !== "readable") return false;
     if (stream._reader && stream._reader._readRequests.length > 0) return true;
     return this.desiredSize > 0;
   }
-  _pullIfNeeded() {
-    if (!this._shouldPull()) return;
+  [kPullIfNeeded]() {
+    if (!this[kShouldPull]()) return;
     if (this._pulling) { this._pullAgain = true; return; }
     this._pulling = true;
     let p;
@@ -149,25 +158,25 @@ class ReadableStreamDefaultController {
     }
     p.then(() => {
       this._pulling = false;
-      if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+      if (this._pullAgain) { this._pullAgain = false; this[kPullIfNeeded](); }
       const f = this._onPulled;
       if (f !== null) { this._onPulled = null; f(); }
     }, (err) => this.error(err));
   }
-  _pullChunk(readRequest) {
+  [kPullSteps](readRequest) {
     if (this._queue.length) {
       const [chunk, size] = this._queue.shift();
       this._queueSize -= size;
       if (this._queueSize < 0) this._queueSize = 0;
       if (this._closeRequested && this._queue.length === 0) this._stream._close();
-      else this._pullIfNeeded();
+      else this[kPullIfNeeded]();
       readRequest.resolve({ value: chunk, done: false });
     } else {
       this._stream._reader._readRequests.push(readRequest);
-      this._pullIfNeeded();
+      this[kPullIfNeeded]();
     }
   }
-  _cancel(reason) {
+  [kCancelSteps](reason) {
     this._queue = [];
     this._queueSize = 0;
     const src = this._source;
@@ -188,30 +197,31 @@ class ReadableStream {
     strategy = strategyDict(strategy); // the strategy argument is converted before the source's members are read
     if (underlyingSource !== undefined) checkObject(underlyingSource, "The underlying source");
     const src = underlyingSource === undefined ? {} : underlyingSource;
-    checkCallbacks(src, "The underlying source", ["start", "pull", "cancel"]);
-    const source = {
-      _self: src,
-      start: src.start, pull: src.pull, cancel: src.cancel,
-    };
-    const type = src.type === undefined ? undefined : String(src.type); // a WebIDL enum: converted to a string
+    // the UnderlyingSource dictionary as WebIDL converts it: each member read once, in name order
+    const autoAllocate = src.autoAllocateChunkSize;
+    const autoAllocateChunkSize = autoAllocate === undefined ? undefined : +autoAllocate;
+    const source = { _self: src, cancel: sourceCallback(src, "cancel"), pull: undefined, start: undefined };
+    source.pull = sourceCallback(src, "pull");
+    source.start = sourceCallback(src, "start");
+    const rawType = src.type;
+    const type = rawType === undefined ? undefined : String(rawType); // a WebIDL enum: converted to a string
     const isBytes = type === "bytes";
     if (type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${type}`);
     if (isBytes) {
-      const n = src.autoAllocateChunkSize;
-      if (n !== undefined && !(+n >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
+      if (autoAllocateChunkSize !== undefined && !(autoAllocateChunkSize >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
       if (strategy.size !== undefined) throw new RangeError("A byte stream's strategy cannot have a size");
     }
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
     const c = isBytes
-      ? new ReadableByteStreamController(RS_KEY, this, source, hwm, size, src.autoAllocateChunkSize === undefined ? undefined : Math.trunc(+src.autoAllocateChunkSize))
+      ? new ReadableByteStreamController(RS_KEY, this, source, hwm, size, autoAllocateChunkSize === undefined ? undefined : Math.trunc(autoAllocateChunkSize))
       : new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
     this._controller = c;
     let startResult;
     startResult = source.start ? Reflect.apply(source.start, src, [c]) : undefined;
     Promise.resolve(startResult).then(() => {
       c._started = true;
-      c._pullIfNeeded();
+      c[kPullIfNeeded]();
     }, (err) => c.error(err));
   }
 
@@ -234,7 +244,7 @@ class ReadableStream {
       r._readIntoRequests = [];
       for (const req of reqs) req.close(undefined);
     }
-    return this._controller._cancel(reason);
+    return this._controller[kCancelSteps](reason);
   }
 
   // (a BYOB reader's pending reads are ended by its controller, which has their views)
@@ -441,7 +451,8 @@ const ReadableStreamAsyncIteratorPrototype = Object.create(
       writable: true, configurable: true, enumerable: true,
     },
     return: {
-      value: function (value) { return asyncIteratorChain(this, (st) => asyncIteratorReturnSteps(st, value)); },
+      // a method definition: named "return" (a function expression here would be named "value")
+      value: { return(value) { return asyncIteratorChain(this, (st) => asyncIteratorReturnSteps(st, value)); } }.return,
       writable: true, configurable: true, enumerable: true,
     },
   },
@@ -466,7 +477,7 @@ class ReadableStreamDefaultReader {
     if (stream._state === "closed") return Promise.resolve({ value: undefined, done: true });
     if (stream._state === "errored") return Promise.reject(stream._storedError);
     const d = deferred();
-    stream._controller._pullChunk(d);
+    stream._controller[kPullSteps](d);
     return d.promise;
   }
   cancel(reason) {
@@ -575,7 +586,7 @@ class ReadableByteStreamController {
       this._enqueueChunk(buffer, byteOffset, byteLength);
       for (const d of this._processPullIntosUsingQueue()) this._commit(d);
     } else this._enqueueChunk(buffer, byteOffset, byteLength);
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   error(e) {
     if (this._stream._state !== "readable") return;
@@ -605,7 +616,7 @@ class ReadableByteStreamController {
     this._invalidateBYOBRequest();
     this._pendingPullIntos = [];
   }
-  _shouldPull() {
+  [kShouldPull]() {
     const stream = this._stream;
     if (stream._state !== "readable" || this._closeRequested || !this._started) return false;
     const r = stream._reader;
@@ -613,8 +624,8 @@ class ReadableByteStreamController {
     if (r instanceof ReadableStreamBYOBReader && r._readIntoRequests.length > 0) return true;
     return this.desiredSize > 0;
   }
-  _pullIfNeeded() {
-    if (!this._shouldPull()) return;
+  [kPullIfNeeded]() {
+    if (!this[kShouldPull]()) return;
     if (this._pulling) { this._pullAgain = true; return; }
     this._pulling = true;
     let p;
@@ -625,12 +636,12 @@ class ReadableByteStreamController {
     }
     p.then(() => {
       this._pulling = false;
-      if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+      if (this._pullAgain) { this._pullAgain = false; this[kPullIfNeeded](); }
     }, (err) => this.error(err));
   }
   _handleQueueDrain() {
     if (this._queueSize === 0 && this._closeRequested) this._stream._close();
-    else this._pullIfNeeded();
+    else this[kPullIfNeeded]();
   }
   _fillReadRequestFromQueue(req) {
     const e = this._queue.shift();
@@ -689,7 +700,7 @@ class ReadableByteStreamController {
     }
   }
   // a default reader's read (PullSteps)
-  _pullChunk(req) {
+  [kPullSteps](req) {
     if (this._queueSize > 0) { this._fillReadRequestFromQueue(req); return; }
     const n = this._autoAllocateChunkSize;
     if (n !== undefined) {
@@ -699,7 +710,7 @@ class ReadableByteStreamController {
         elementSize: 1, viewConstructor: Uint8Array, readerType: "default" });
     }
     this._stream._reader._readRequests.push(req);
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   _pullInto(view, min, req) {
     const stream = this._stream;
@@ -732,7 +743,7 @@ class ReadableByteStreamController {
     }
     this._pendingPullIntos.push(d);
     stream._reader._readIntoRequests.push(req);
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   _respond(bytesWritten) {
     const first = this._pendingPullIntos[0];
@@ -782,7 +793,7 @@ class ReadableByteStreamController {
         for (const d of filled) this._commit(d);
       }
     }
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   _release() {
     if (this._pendingPullIntos.length) {
@@ -791,7 +802,7 @@ class ReadableByteStreamController {
       this._pendingPullIntos = [first];
     }
   }
-  _cancel(reason) {
+  [kCancelSteps](reason) {
     this._clearPendingPullIntos();
     this._queue = [];
     this._queueSize = 0;
@@ -1272,7 +1283,7 @@ function readRequest(reader, onResult, onError) {
   stream._disturbed = true;
   if (stream._state === "closed") { queueMicrotask(() => onResult({ value: undefined, done: true })); return; }
   if (stream._state === "errored") { const e = stream._storedError; queueMicrotask(() => onError(e)); return; }
-  stream._controller._pullChunk({ resolve: (r) => queueMicrotask(() => onResult(r)), reject: onError });
+  stream._controller[kPullSteps]({ resolve: (r) => queueMicrotask(() => onResult(r)), reject: onError });
 }
 
 // Brand checks: a real stream has its state as an own field (an object made from the prototype has not).
@@ -1350,7 +1361,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
       if (shuttingDown) { resolveStep(true); return; }
       if (source._state === "closed") { resolveStep(true); return; }
       if (source._state === "errored") { rejectStep(source._storedError); return; }
-      source._controller._pullChunk({
+      source._controller[kPullSteps]({
         resolve(r) {
           if (r.done) { resolveStep(true); return; }
           // in a microtask: an enqueue() that fulfils this read must not run the sink's write itself

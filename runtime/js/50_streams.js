@@ -57,6 +57,11 @@ function deferred() {
   return d;
 }
 
+// WebIDL's "a promise resolved with" as the standard's reference implementation has it: a new
+// promise, so a promise given (a start() that returns one) settles it a tick later, the order the
+// web-platform-tests expect (TransformStream's start, then a cancel made right after it).
+function promiseResolvedWith(v) { return new Promise((resolve) => resolve(v)); }
+
 function markHandled(p) { p.catch(() => {}); return p; }
 
 // The strategies' size functions are one function each (per realm), named "size".
@@ -110,36 +115,14 @@ class ReadableStreamDefaultController {
     return this._hwm - this._queueSize;
   }
   close() {
-    if (this._closeRequested || this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
-    this._closeRequested = true;
-    if (this._queue.length === 0) this._stream._close();
+    if (!rsdcCanCloseOrEnqueue(this)) throw new TypeError("The stream is not in a state that permits close");
+    rsdcClose(this);
   }
   enqueue(chunk) {
-    const stream = this._stream;
-    if (this._closeRequested || stream._state !== "readable") throw new TypeError("The stream is not in a state that permits enqueue");
-    if (stream._reader && stream._reader._readRequests.length) {
-      stream._reader._readRequests.shift().resolve({ value: chunk, done: false });
-    } else {
-      let size;
-      try {
-        const sizeFn = this._size;
-        size = sizeFn(chunk); // a function, not a method of this controller
-        if (!(size >= 0) || size === Infinity) throw new RangeError("Invalid chunk size");
-      } catch (err) {
-        this.error(err);
-        throw err;
-      }
-      this._queue.push([chunk, size]);
-      this._queueSize += size;
-    }
-    this[kPullIfNeeded]();
+    if (!rsdcCanCloseOrEnqueue(this)) throw new TypeError("The stream is not in a state that permits enqueue");
+    rsdcEnqueue(this, chunk);
   }
-  error(e) {
-    if (this._stream._state !== "readable") return;
-    this._queue = [];
-    this._queueSize = 0;
-    this._stream._error(e);
-  }
+  error(e) { rsdcError(this, e); }
   [kShouldPull]() {
     const stream = this._stream;
     if (!this._started || this._closeRequested || stream._state !== "readable") return false;
@@ -161,7 +144,7 @@ class ReadableStreamDefaultController {
       if (this._pullAgain) { this._pullAgain = false; this[kPullIfNeeded](); }
       const f = this._onPulled;
       if (f !== null) { this._onPulled = null; f(); }
-    }, (err) => this.error(err));
+    }, (err) => rsdcError(this, err));
   }
   [kPullSteps](readRequest) {
     if (this._queue.length) {
@@ -186,6 +169,41 @@ class ReadableStreamDefaultController {
       return Promise.reject(err);
     }
   }
+}
+
+// The standard's ReadableStreamDefaultController abstract operations (what the public methods and
+// TransformStream use; worker code may patch the prototype's methods).
+function rsdcCanCloseOrEnqueue(c) { return !c._closeRequested && c._stream._state === "readable"; }
+function rsdcClose(c) {
+  if (!rsdcCanCloseOrEnqueue(c)) return;
+  c._closeRequested = true;
+  if (c._queue.length === 0) c._stream._close();
+}
+function rsdcEnqueue(c, chunk) {
+  if (!rsdcCanCloseOrEnqueue(c)) return;
+  const stream = c._stream;
+  if (stream._reader && stream._reader._readRequests.length) {
+    stream._reader._readRequests.shift().resolve({ value: chunk, done: false });
+  } else {
+    let size;
+    try {
+      const sizeFn = c._size;
+      size = sizeFn(chunk); // a function, not a method of the controller
+      if (!(size >= 0) || size === Infinity) throw new RangeError("Invalid chunk size");
+    } catch (err) {
+      rsdcError(c, err);
+      throw err;
+    }
+    c._queue.push([chunk, size]);
+    c._queueSize += size;
+  }
+  c[kPullIfNeeded]();
+}
+function rsdcError(c, e) {
+  if (c._stream._state !== "readable") return;
+  c._queue = [];
+  c._queueSize = 0;
+  c._stream._error(e);
 }
 
 class ReadableStream {
@@ -219,7 +237,7 @@ class ReadableStream {
     this._controller = c;
     let startResult;
     startResult = source.start ? Reflect.apply(source.start, src, [c]) : undefined;
-    Promise.resolve(startResult).then(() => {
+    promiseResolvedWith(startResult).then(() => {
       c._started = true;
       c[kPullIfNeeded]();
     }, (err) => c.error(err));
@@ -929,7 +947,7 @@ class WritableStream {
     this._started = false;
     this._pendingAbort = null;
     this._controller = new WritableStreamDefaultController(WS_KEY, this);
-    Promise.resolve(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined).then(() => {
+    promiseResolvedWith(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined).then(() => {
       this._started = true;
       this._advance();
     }, (err) => { this._started = true; this._startErroring(err); this._finishErroring(); });
@@ -1129,106 +1147,191 @@ class WritableStreamDefaultWriter {
 }
 
 // ---------------------------------------------------------------- TransformStream
+// The Streams Standard's TransformStream, its abstract operations as functions (the newer text with
+// transformer.cancel and the controller's [[finishPromise]]: close, abort and cancel run flush or
+// cancel once, and whichever comes later waits for that).
 const TS_KEY = Symbol("ts");
 class TransformStreamDefaultController {
   constructor(key, ts) {
     if (key !== TS_KEY) throw new TypeError("Illegal constructor");
     this._ts = ts;
+    this._transform = undefined;
+    this._flush = undefined;
+    this._cancel = undefined;
+    this._finishPromise = undefined; // a deferred once close, abort or cancel has begun
   }
   get desiredSize() { return this._ts._readable._controller.desiredSize; }
-  enqueue(chunk) {
-    const rc = this._ts._readable._controller;
-    rc.enqueue(chunk);
-    if (!(rc.desiredSize > 0) && !this._ts._backpressure) this._ts._setBackpressure(true);
-  }
-  error(reason) {
-    this._ts._error(reason);
-  }
+  enqueue(chunk) { tsControllerEnqueue(this, chunk); }
+  error(reason) { tsError(this._ts, reason); }
   terminate() {
-    const rc = this._ts._readable._controller;
-    if (!rc._closeRequested && this._ts._readable._state === "readable") rc.close();
-    this._ts._errorWritable(new TypeError("TransformStream terminated"));
+    const ts = this._ts;
+    rsdcClose(ts._readable._controller);
+    tsErrorWritableAndUnblockWrite(ts, new TypeError("TransformStream terminated"));
   }
+}
+
+// A transformer's member that must be a callback function, read once.
+function transformerCallback(t, name) {
+  const f = t[name];
+  if (f !== undefined && typeof f !== "function") throw new TypeError(`The transformer's ${name} must be a function`);
+  return f;
 }
 
 class TransformStream {
   constructor(transformer = undefined, writableStrategy = undefined, readableStrategy = undefined) {
+    // WebIDL converts the arguments first: the strategies, then the Transformer dictionary (its
+    // members read once, in name order)
+    const ws = strategyDict(writableStrategy);
+    const rs = strategyDict(readableStrategy);
     if (transformer !== undefined) checkObject(transformer, "The transformer");
     const t = transformer === undefined ? {} : transformer;
-    checkCallbacks(t, "The transformer", ["start", "transform", "flush", "cancel"]);
-    if (t.readableType !== undefined) throw new RangeError("TransformStream: readableType must be undefined");
-    if (t.writableType !== undefined) throw new RangeError("TransformStream: writableType must be undefined");
-    const controller = new TransformStreamDefaultController(TS_KEY, this);
-    this._controller = controller;
+    const cancel = transformerCallback(t, "cancel");
+    const flush = transformerCallback(t, "flush");
+    const readableType = t.readableType;
+    const start = transformerCallback(t, "start");
+    const transform = transformerCallback(t, "transform");
+    const writableType = t.writableType;
+    if (readableType !== undefined) throw new RangeError("TransformStream: readableType must be undefined");
+    if (writableType !== undefined) throw new RangeError("TransformStream: writableType must be undefined");
+    const readableHWM = extractHWM(rs, 0);
+    const readableSize = extractSize(rs);
+    const writableHWM = extractHWM(ws, 1);
+    const writableSize = extractSize(ws);
+    const startD = deferred();
+    const startAlgorithm = () => startD.promise;
+    this._writable = new WritableStream({
+      start: startAlgorithm,
+      write: (chunk) => tsSinkWrite(this, chunk),
+      abort: (reason) => tsSinkAbort(this, reason),
+      close: () => tsSinkClose(this),
+    }, { highWaterMark: writableHWM, size: writableSize });
+    this._readable = new ReadableStream({
+      start: startAlgorithm,
+      pull: () => tsSourcePull(this),
+      cancel: (reason) => tsSourceCancel(this, reason),
+    }, { highWaterMark: readableHWM, size: readableSize });
     this._backpressure = undefined;
     this._bpChange = null;
-    this._finish = null;
-    const startD = deferred();
-    const transform = t.transform
-      ? (chunk) => Reflect.apply(t.transform, t, [chunk, controller])
-      : (chunk) => controller.enqueue(chunk);
-    this._writable = new WritableStream({
-      start: () => startD.promise,
-      write: (chunk) => {
-        // new Promise(...) also catches a transform that throws synchronously
-        const go = () => new Promise((resolve) => resolve(transform(chunk))).catch((err) => { this._error(err); throw err; });
-        if (this._backpressure) {
-          return this._bpChange.promise.then(() => {
-            if (this._writable._state === "erroring") throw this._writable._storedError;
-            return go();
-          });
-        }
-        return go();
-      },
-      // close, abort and cancel share one "finish promise" (Streams): the transformer's flush or
-      // cancel runs once, and what comes after waits for it
-      close: () => this._finishWith(() => (t.flush ? Reflect.apply(t.flush, t, [controller]) : undefined),
-        () => { const rc = this._readable._controller; if (!rc._closeRequested) rc.close(); }, this._readable,
-        (r) => this._readable._controller.error(r)),
-      abort: (reason) => this._finishWith(() => (t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined),
-        () => this._readable._controller.error(reason), this._readable, (r) => this._readable._controller.error(r)),
-    }, writableStrategy);
-    this._readable = new ReadableStream({
-      start: () => startD.promise,
-      pull: () => { this._setBackpressure(false); return this._bpChange.promise; },
-      cancel: (reason) => this._finishWith(() => (t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined),
-        () => this._errorWritable(reason), this._writable, (r) => this._errorWritable(r)),
-    }, readableStrategy === undefined ? { highWaterMark: 0 } : readableStrategy);
-    this._setBackpressure(true);
-    Promise.resolve(t.start ? Reflect.apply(t.start, t, [controller]) : undefined).then(startD.resolve, startD.reject);
+    tsSetBackpressure(this, true);
+    // SetUpTransformStreamDefaultControllerFromTransformer
+    const controller = new TransformStreamDefaultController(TS_KEY, this);
+    this._controller = controller;
+    controller._transform = transform !== undefined
+      ? (chunk) => Reflect.apply(transform, t, [chunk, controller])
+      : (chunk) => { tsControllerEnqueue(controller, chunk); };
+    if (flush !== undefined) controller._flush = () => Reflect.apply(flush, t, [controller]);
+    if (cancel !== undefined) controller._cancel = (reason) => Reflect.apply(cancel, t, [reason]);
+    if (start !== undefined) startD.resolve(Reflect.apply(start, t, [controller]));
+    else startD.resolve(undefined);
   }
   get readable() { return this._readable; }
   get writable() { return this._writable; }
-  // Runs `algorithm` (flush or cancel) once for the first of close/abort/cancel; then, unless
-  // `other` (the other side) errored meanwhile, `onDone`; on a rejection, `onFail`.
-  _finishWith(algorithm, onDone, other, onFail) {
-    if (this._finish) return this._finish;
-    const d = deferred();
-    this._finish = d.promise;
-    let p;
-    try { p = Promise.resolve(algorithm()); } catch (err) { p = Promise.reject(err); }
-    p.then(() => {
-      if (other._state === "errored") { d.reject(other._storedError); return; }
-      onDone();
-      d.resolve();
-    }, (r) => { onFail(r); d.reject(r); });
-    return d.promise;
-  }
-  _setBackpressure(bp) {
-    if (this._bpChange) this._bpChange.resolve();
-    this._bpChange = deferred();
-    this._backpressure = bp;
-  }
-  _error(reason) {
-    this._readable._controller.error(reason);
-    this._errorWritable(reason);
-  }
-  _errorWritable(reason) {
-    const w = this._writable;
-    if (w._state === "writable") w._startErroring(reason);
-    if (this._backpressure) this._setBackpressure(false);
-  }
   get [Symbol.toStringTag]() { return "TransformStream"; }
+}
+
+// A promise for what an algorithm returns (undefined: a missing one), or for what it throws.
+function tsInvoke(algorithm, arg) {
+  if (algorithm === undefined) return Promise.resolve(undefined);
+  try { return promiseResolvedWith(algorithm(arg)); } catch (err) { return Promise.reject(err); }
+}
+function tsClearAlgorithms(c) {
+  c._transform = undefined;
+  c._flush = undefined;
+  c._cancel = undefined;
+}
+function tsSetBackpressure(ts, bp) {
+  if (ts._bpChange !== null) ts._bpChange.resolve(undefined);
+  ts._bpChange = deferred();
+  ts._backpressure = bp;
+}
+function tsError(ts, e) {
+  rsdcError(ts._readable._controller, e);
+  tsErrorWritableAndUnblockWrite(ts, e);
+}
+function tsErrorWritableAndUnblockWrite(ts, e) {
+  tsClearAlgorithms(ts._controller);
+  const w = ts._writable;
+  if (w._state === "writable") w._startErroring(e); // WritableStreamDefaultControllerErrorIfNeeded
+  tsUnblockWrite(ts);
+}
+function tsUnblockWrite(ts) {
+  if (ts._backpressure) tsSetBackpressure(ts, false);
+}
+function tsControllerEnqueue(c, chunk) {
+  const ts = c._ts;
+  const rc = ts._readable._controller;
+  if (!rsdcCanCloseOrEnqueue(rc)) throw new TypeError("The readable side is not in a state that permits enqueue");
+  try {
+    rsdcEnqueue(rc, chunk);
+  } catch (err) {
+    tsErrorWritableAndUnblockWrite(ts, err);
+    throw ts._readable._storedError;
+  }
+  const backpressure = !rc[kShouldPull](); // ReadableStreamDefaultControllerHasBackpressure
+  if (backpressure && ts._backpressure !== true) tsSetBackpressure(ts, true);
+}
+function tsPerformTransform(c, chunk) {
+  return tsInvoke(c._transform, chunk).then(undefined, (r) => { tsError(c._ts, r); throw r; });
+}
+function tsSinkWrite(ts, chunk) {
+  const c = ts._controller;
+  if (ts._backpressure) {
+    return ts._bpChange.promise.then(() => {
+      const w = ts._writable;
+      if (w._state === "erroring") throw w._storedError;
+      return tsPerformTransform(c, chunk);
+    });
+  }
+  return tsPerformTransform(c, chunk);
+}
+function tsSinkAbort(ts, reason) {
+  const c = ts._controller;
+  if (c._finishPromise !== undefined) return c._finishPromise.promise;
+  const readable = ts._readable;
+  const d = c._finishPromise = deferred();
+  const cancelPromise = tsInvoke(c._cancel, reason);
+  tsClearAlgorithms(c);
+  cancelPromise.then(() => {
+    if (readable._state === "errored") d.reject(readable._storedError);
+    else { rsdcError(readable._controller, reason); d.resolve(undefined); }
+  }, (r) => { rsdcError(readable._controller, r); d.reject(r); });
+  return d.promise;
+}
+function tsSinkClose(ts) {
+  const c = ts._controller;
+  if (c._finishPromise !== undefined) return c._finishPromise.promise;
+  const readable = ts._readable;
+  const d = c._finishPromise = deferred();
+  const flushPromise = tsInvoke(c._flush);
+  tsClearAlgorithms(c);
+  flushPromise.then(() => {
+    if (readable._state === "errored") d.reject(readable._storedError);
+    else { rsdcClose(readable._controller); d.resolve(undefined); }
+  }, (r) => { rsdcError(readable._controller, r); d.reject(r); });
+  return d.promise;
+}
+function tsSourcePull(ts) {
+  tsSetBackpressure(ts, false);
+  return ts._bpChange.promise;
+}
+function tsSourceCancel(ts, reason) {
+  const c = ts._controller;
+  if (c._finishPromise !== undefined) return c._finishPromise.promise;
+  const w = ts._writable;
+  const d = c._finishPromise = deferred();
+  const cancelPromise = tsInvoke(c._cancel, reason);
+  tsClearAlgorithms(c);
+  cancelPromise.then(() => {
+    if (w._state === "errored") { d.reject(w._storedError); return; }
+    if (w._state === "writable") w._startErroring(reason);
+    tsUnblockWrite(ts);
+    d.resolve(undefined);
+  }, (r) => {
+    if (w._state === "writable") w._startErroring(r);
+    tsUnblockWrite(ts);
+    d.reject(r);
+  });
+  return d.promise;
 }
 
 // GenericTransformStream classes: a readable/writable pair, not TransformStreams themselves.

@@ -974,16 +974,29 @@ class WritableStream {
     if (bp && !w._readyPending) { w._ready = deferred(); w._readyPending = true; }
     else if (!bp && w._readyPending) { w._readyPending = false; w._ready.resolve(); }
   }
-  _write(chunk) {
-    if (this._state === "errored" || this._state === "erroring") return Promise.reject(this._storedError);
-    if (this._closeRequested || this._state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
+  // Streams: WritableStreamDefaultWriterWrite. The chunk's size comes first, and the state is looked
+  // at after it: size() may have closed, aborted or errored the stream, or released `writer`.
+  _write(chunk, writer) {
     let size;
     const sizeFn = this._size; // called as a function, not as a method of the stream
     try {
       size = sizeFn(chunk);
-      if (!(size >= 0) || size === Infinity) throw new RangeError("A chunk's size must be a finite, non-negative number");
-    } catch (err) { this._startErroring(err); return Promise.reject(err); }
+    } catch (err) {
+      if (this._state === "writable") this._startErroring(err);
+      size = 1;
+    }
+    if (writer._stream !== this) return Promise.reject(new TypeError("This writer has been released"));
+    const state = this._state;
+    if (state === "errored") return Promise.reject(this._storedError);
+    if (this._closeRequested || state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
+    if (state === "erroring") return Promise.reject(this._storedError);
     const d = deferred();
+    if (!(size >= 0) || size === Infinity) {
+      // the write request stays (with no size) and fails as the stream errors
+      this._queue.push({ chunk, size: 0, d });
+      this._startErroring(new RangeError("A chunk's size must be a finite, non-negative number"));
+      return d.promise;
+    }
     this._queue.push({ chunk, size, d });
     this._queueSize += size;
     this._updateBackpressure();
@@ -1122,7 +1135,7 @@ class WritableStreamDefaultWriter {
   }
   write(chunk) {
     if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
-    return this._stream._write(chunk);
+    return this._stream._write(chunk, this);
   }
   close() {
     if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
@@ -1469,7 +1482,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
           if (r.done) { resolveStep(true); return; }
           // in a microtask: an enqueue() that fulfils this read must not run the sink's write itself
           queueMicrotask(() => {
-            currentWrite = dest._write(r.value).then(undefined, () => {});
+            currentWrite = dest._write(r.value, writer).then(undefined, () => {});
             resolveStep(false);
           });
         },

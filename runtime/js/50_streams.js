@@ -62,7 +62,12 @@ function deferred() {
 // web-platform-tests expect (TransformStream's start, then a cancel made right after it).
 function promiseResolvedWith(v) { return new Promise((resolve) => resolve(v)); }
 
-function markHandled(p) { p.catch(() => {}); return p; }
+// Promise.prototype.then as it was before worker code could patch it: what a stream does when a
+// stream is made, teed or piped must not call a patched then (the standard's "react to a promise").
+const promiseThen = Promise.prototype.then;
+function uponPromise(p, onFulfilled, onRejected) { return Reflect.apply(promiseThen, p, [onFulfilled, onRejected]); }
+const ignore = () => {};
+function markHandled(p) { uponPromise(p, undefined, ignore); return p; }
 
 // The strategies' size functions are one function each (per realm), named "size".
 // Methods of an object literal: named "size", with no prototype and not constructors (Streams: the
@@ -206,12 +211,35 @@ function rsdcError(c, e) {
   c._stream._error(e);
 }
 
+const kCreate = Symbol("create");
+function setUpReadableStreamController(stream, c, source) {
+  stream._controller = c;
+  const startResult = source.start ? Reflect.apply(source.start, source._self, [c]) : undefined;
+  uponPromise(promiseResolvedWith(startResult), () => {
+    c._started = true;
+    c[kPullIfNeeded]();
+  }, (err) => c.error(err));
+}
+function createReadableStream(pull, cancel, bytes) {
+  return new ReadableStream(kCreate, { pull, cancel, bytes });
+}
+
 class ReadableStream {
   constructor(underlyingSource, strategy) {
     this._state = "readable";
     this._reader = null;
     this._disturbed = false;
     this._storedError = undefined;
+    if (underlyingSource === kCreate) {
+      // CreateReadableStream / CreateReadableByteStream (tee's branches): algorithms, not a
+      // dictionary, so nothing is read from a (maybe patched) Object.prototype
+      const a = strategy;
+      const source = { _self: undefined, cancel: a.cancel, pull: a.pull, start: undefined };
+      setUpReadableStreamController(this, a.bytes
+        ? new ReadableByteStreamController(RS_KEY, this, source, 0, undefined, undefined)
+        : new ReadableStreamDefaultController(RS_KEY, this, source, 1, countSize), source);
+      return;
+    }
     strategy = strategyDict(strategy); // the strategy argument is converted before the source's members are read
     if (underlyingSource !== undefined) checkObject(underlyingSource, "The underlying source");
     const src = underlyingSource === undefined ? {} : underlyingSource;
@@ -234,13 +262,7 @@ class ReadableStream {
     const c = isBytes
       ? new ReadableByteStreamController(RS_KEY, this, source, hwm, size, autoAllocateChunkSize === undefined ? undefined : Math.trunc(autoAllocateChunkSize))
       : new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
-    this._controller = c;
-    let startResult;
-    startResult = source.start ? Reflect.apply(source.start, src, [c]) : undefined;
-    promiseResolvedWith(startResult).then(() => {
-      c._started = true;
-      c[kPullIfNeeded]();
-    }, (err) => c.error(err));
+    setUpReadableStreamController(this, c, source);
   }
 
   get locked() { return this._reader !== null; }
@@ -339,54 +361,8 @@ class ReadableStream {
   }
 
   tee() {
-    const reader = this.getReader();
-    const type = this._controller instanceof ReadableByteStreamController ? "bytes" : undefined; // branches of a byte stream are byte streams
-    let reading = false, readAgain = false, canceled1 = false, canceled2 = false, reason1, reason2;
-    let b1, b2;
-    const cancelDone = deferred();
-    const pull = () => {
-      if (reading) { readAgain = true; return Promise.resolve(); }
-      reading = true;
-      readRequest(reader, ({ value, done }) => {
-        reading = false;
-        if (done) {
-          // a branch's pending BYOB read ends empty with the close (ReadableByteStreamTee's respond(0))
-          const closeBranch = (b) => {
-            const c = b._controller;
-            c.close();
-            if (c instanceof ReadableByteStreamController && c._pendingPullIntos.length) c._respond(0);
-          };
-          if (!canceled1) closeBranch(b1);
-          if (!canceled2) closeBranch(b2);
-          cancelDone.resolve();
-          return;
-        }
-        // Each branch gets its own copy of binary chunks so one consumer cannot mutate the other's.
-        // (a byte stream's controller copies what it is given)
-        // (a byte stream's enqueue takes the chunk's buffer: the second branch gets a copy first)
-        const v2 = type === "bytes" ? value.slice() : ArrayBuffer.isView(value) || value instanceof ArrayBuffer ? structuredCloneImpl(value, new Map()) : value;
-        if (!canceled1) b1._controller.enqueue(value);
-        if (!canceled2) b2._controller.enqueue(v2);
-        if (readAgain) { readAgain = false; pull(); }
-      }, (err) => { reading = false; });
-      return Promise.resolve();
-    };
-    const cancelBoth = () => {
-      if (canceled1 && canceled2) cancelDone.resolve(this._cancelFromTee([reason1, reason2], reader));
-      return cancelDone.promise;
-    };
-    b1 = new ReadableStream({ type, pull, cancel: (r) => { canceled1 = true; reason1 = r; return cancelBoth(); } });
-    b2 = new ReadableStream({ type, pull, cancel: (r) => { canceled2 = true; reason2 = r; return cancelBoth(); } });
-    reader._closed.promise.catch((err) => {
-      b1._controller.error(err);
-      b2._controller.error(err);
-      cancelDone.resolve();
-    });
-    return [b1, b2];
-  }
-
-  _cancelFromTee(reasons, reader) {
-    return reader.cancel(reasons);
+    if (!isReadableStream(this)) throw new TypeError("tee called on a non-ReadableStream");
+    return readableStreamTee(this, false);
   }
 
   values(options) {
@@ -530,6 +506,43 @@ function transferBuffer(buffer) {
   return buffer.transfer();
 }
 
+const kEnqueue = Symbol("enqueue");
+
+// The standard's ReadableByteStreamController abstract operations the public methods and tee use.
+function rbscGetBYOBRequest(c) {
+  if (c._byobRequest === null && c._pendingPullIntos.length) {
+    const first = c._pendingPullIntos[0];
+    const view = new Uint8Array(first.buffer, first.byteOffset + first.bytesFilled, first.byteLength - first.bytesFilled);
+    c._byobRequest = new ReadableStreamBYOBRequest(BYOB_KEY, c, view);
+  }
+  return c._byobRequest;
+}
+function rbscClose(c) {
+  if (c._closeRequested || c._stream._state !== "readable") return;
+  if (c._queueSize > 0) { c._closeRequested = true; return; }
+  if (c._pendingPullIntos.length) {
+    const first = c._pendingPullIntos[0];
+    if (first.bytesFilled % first.elementSize !== 0) {
+      const e = new TypeError("Insufficient bytes to fill elements in the given buffer");
+      rbscError(c, e);
+      throw e;
+    }
+  }
+  c._closeRequested = true;
+  c._stream._close();
+}
+function rbscEnqueue(c, chunk) {
+  if (c._closeRequested || c._stream._state !== "readable") return;
+  c[kEnqueue](chunk);
+}
+function rbscError(c, e) {
+  if (c._stream._state !== "readable") return;
+  c._clearPendingPullIntos();
+  c._queue = [];
+  c._queueSize = 0;
+  c._stream._error(e);
+}
+
 class ReadableByteStreamController {
   constructor(key, stream, source, hwm, size, autoAllocateChunkSize) {
     if (key !== RS_KEY) throw new TypeError("Illegal constructor");
@@ -546,14 +559,7 @@ class ReadableByteStreamController {
     this._byobRequest = null;
     this._autoAllocateChunkSize = autoAllocateChunkSize;
   }
-  get byobRequest() {
-    if (this._byobRequest === null && this._pendingPullIntos.length) {
-      const first = this._pendingPullIntos[0];
-      const view = new Uint8Array(first.buffer, first.byteOffset + first.bytesFilled, first.byteLength - first.bytesFilled);
-      this._byobRequest = new ReadableStreamBYOBRequest(BYOB_KEY, this, view);
-    }
-    return this._byobRequest;
-  }
+  get byobRequest() { return rbscGetBYOBRequest(this); }
   get desiredSize() {
     const s = this._stream._state;
     if (s === "errored") return null;
@@ -563,17 +569,7 @@ class ReadableByteStreamController {
   close() {
     if (this._closeRequested) throw new TypeError("The stream is already closing");
     if (this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
-    if (this._queueSize > 0) { this._closeRequested = true; return; }
-    if (this._pendingPullIntos.length) {
-      const first = this._pendingPullIntos[0];
-      if (first.bytesFilled % first.elementSize !== 0) {
-        const e = new TypeError("Insufficient bytes to fill elements in the given buffer");
-        this.error(e);
-        throw e;
-      }
-    }
-    this._closeRequested = true;
-    this._stream._close();
+    rbscClose(this);
   }
   enqueue(chunk) {
     if (!ArrayBuffer.isView(chunk)) throw new TypeError("A byte stream chunk must be an ArrayBufferView");
@@ -581,6 +577,12 @@ class ReadableByteStreamController {
     if (chunk.buffer.byteLength === 0) throw new TypeError("A byte stream chunk's buffer must not be empty");
     if (this._closeRequested) throw new TypeError("The stream is closing");
     if (this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits enqueue");
+    rbscEnqueue(this, chunk);
+  }
+  error(e) { rbscError(this, e); }
+
+  // --- internals ---
+  [kEnqueue](chunk) {
     const byteOffset = chunk.byteOffset, byteLength = chunk.byteLength;
     const buffer = transferBuffer(chunk.buffer);
     const stream = this._stream;
@@ -606,15 +608,6 @@ class ReadableByteStreamController {
     } else this._enqueueChunk(buffer, byteOffset, byteLength);
     this[kPullIfNeeded]();
   }
-  error(e) {
-    if (this._stream._state !== "readable") return;
-    this._clearPendingPullIntos();
-    this._queue = [];
-    this._queueSize = 0;
-    this._stream._error(e);
-  }
-
-  // --- internals ---
   _enqueueChunk(buffer, byteOffset, byteLength) {
     this._queue.push({ buffer, byteOffset, byteLength });
     this._queueSize += byteLength;
@@ -914,6 +907,213 @@ class ReadableStreamBYOBReader {
     for (const req of reqs) req.error(err);
   }
   get [Symbol.toStringTag]() { return "ReadableStreamBYOBReader"; }
+}
+
+// ---------------------------------------------------------------- tee
+// The Streams Standard's ReadableStreamTee: ReadableStreamDefaultTee, and ReadableByteStreamTee
+// for a byte stream (which reads into a branch's BYOB request when it has one). A read's chunk is
+// handed on in a microtask, so an error of the source reaches both branches before a chunk read
+// after it.
+
+// ReadableStreamDefaultReaderRead / ReadableStreamBYOBReaderRead with this file's requests
+// ({resolve(result), reject(e)} and {chunk(view), close(view), error(e)})
+function defaultReaderRead(reader, req) {
+  const stream = reader._stream;
+  stream._disturbed = true;
+  if (stream._state === "closed") req.resolve({ value: undefined, done: true });
+  else if (stream._state === "errored") req.reject(stream._storedError);
+  else stream._controller[kPullSteps](req);
+}
+function byobReaderRead(reader, view, req) {
+  const stream = reader._stream;
+  stream._disturbed = true;
+  if (stream._state === "errored") req.error(stream._storedError);
+  else stream._controller._pullInto(view, 1, req);
+}
+function cloneAsUint8Array(view) {
+  return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+}
+
+function readableStreamTee(stream, cloneForBranch2) {
+  if (stream._controller instanceof ReadableByteStreamController) return readableByteStreamTee(stream);
+  return readableStreamDefaultTee(stream, cloneForBranch2);
+}
+
+function readableStreamDefaultTee(stream, cloneForBranch2) {
+  const reader = new ReadableStreamDefaultReader(stream);
+  let reading = false, readAgain = false, canceled1 = false, canceled2 = false, reason1, reason2;
+  const cancelDone = deferred();
+  const chunkSteps = (chunk) => {
+    readAgain = false;
+    let chunk2 = chunk;
+    if (!canceled2 && cloneForBranch2) {
+      try { chunk2 = structuredCloneImpl(chunk, new Map()); } catch (cloneError) {
+        rsdcError(branch1._controller, cloneError);
+        rsdcError(branch2._controller, cloneError);
+        cancelDone.resolve(stream._cancel(cloneError));
+        return;
+      }
+    }
+    if (!canceled1) rsdcEnqueue(branch1._controller, chunk);
+    if (!canceled2) rsdcEnqueue(branch2._controller, chunk2);
+    reading = false;
+    if (readAgain) pull();
+  };
+  const readReq = {
+    resolve(r) {
+      if (!r.done) { const chunk = r.value; queueMicrotask(() => chunkSteps(chunk)); return; }
+      reading = false;
+      if (!canceled1) rsdcClose(branch1._controller);
+      if (!canceled2) rsdcClose(branch2._controller);
+      if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+    },
+    reject() { reading = false; },
+  };
+  const pull = () => {
+    if (reading) { readAgain = true; return; }
+    reading = true;
+    defaultReaderRead(reader, readReq);
+  };
+  const branch1 = createReadableStream(pull, (reason) => {
+    canceled1 = true;
+    reason1 = reason;
+    if (canceled2) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, false);
+  const branch2 = createReadableStream(pull, (reason) => {
+    canceled2 = true;
+    reason2 = reason;
+    if (canceled1) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, false);
+  uponPromise(reader._closed.promise, undefined, (r) => {
+    rsdcError(branch1._controller, r);
+    rsdcError(branch2._controller, r);
+    if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+  });
+  return [branch1, branch2];
+}
+
+function readableByteStreamTee(stream) {
+  let reader = new ReadableStreamDefaultReader(stream);
+  let readAgain1 = false, readAgain2 = false, reading = false, canceled1 = false, canceled2 = false, reason1, reason2;
+  let branch1, branch2;
+  const cancelDone = deferred();
+  const forwardReaderError = (thisReader) => {
+    uponPromise(thisReader._closed.promise, undefined, (r) => {
+      if (thisReader !== reader) return;
+      rbscError(branch1._controller, r);
+      rbscError(branch2._controller, r);
+      if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+    });
+  };
+  const cloneFailed = (cloneError) => {
+    rbscError(branch1._controller, cloneError);
+    rbscError(branch2._controller, cloneError);
+    cancelDone.resolve(stream._cancel(cloneError));
+  };
+  const readDone = () => {
+    reading = false;
+    if (readAgain1) pull1();
+    else if (readAgain2) pull2();
+  };
+  const pullWithDefaultReader = () => {
+    if (reader instanceof ReadableStreamBYOBReader) {
+      Reflect.apply(byobReaderReleaseLock, reader, []);
+      reader = new ReadableStreamDefaultReader(stream);
+      forwardReaderError(reader);
+    }
+    const chunkSteps = (chunk) => {
+      readAgain1 = false;
+      readAgain2 = false;
+      let chunk2 = chunk;
+      if (!canceled1 && !canceled2) {
+        try { chunk2 = cloneAsUint8Array(chunk); } catch (cloneError) { cloneFailed(cloneError); return; }
+      }
+      if (!canceled1) rbscEnqueue(branch1._controller, chunk);
+      if (!canceled2) rbscEnqueue(branch2._controller, chunk2);
+      readDone();
+    };
+    defaultReaderRead(reader, {
+      resolve(r) {
+        if (!r.done) { const chunk = r.value; queueMicrotask(() => chunkSteps(chunk)); return; }
+        reading = false;
+        const c1 = branch1._controller, c2 = branch2._controller;
+        if (!canceled1) rbscClose(c1);
+        if (!canceled2) rbscClose(c2);
+        if (c1._pendingPullIntos.length > 0) c1._respond(0);
+        if (c2._pendingPullIntos.length > 0) c2._respond(0);
+        if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+      },
+      reject() { reading = false; },
+    });
+  };
+  const pullWithBYOBReader = (view, forBranch2) => {
+    if (reader instanceof ReadableStreamDefaultReader) {
+      Reflect.apply(readerReleaseLock, reader, []);
+      reader = new ReadableStreamBYOBReader(stream);
+      forwardReaderError(reader);
+    }
+    const byobBranch = forBranch2 ? branch2 : branch1;
+    const otherBranch = forBranch2 ? branch1 : branch2;
+    const chunkSteps = (chunk) => {
+      readAgain1 = false;
+      readAgain2 = false;
+      const byobCanceled = forBranch2 ? canceled2 : canceled1;
+      const otherCanceled = forBranch2 ? canceled1 : canceled2;
+      if (!otherCanceled) {
+        let cloned;
+        try { cloned = cloneAsUint8Array(chunk); } catch (cloneError) { cloneFailed(cloneError); return; }
+        if (!byobCanceled) byobBranch._controller._respondWithNewView(chunk);
+        rbscEnqueue(otherBranch._controller, cloned);
+      } else if (!byobCanceled) byobBranch._controller._respondWithNewView(chunk);
+      readDone();
+    };
+    byobReaderRead(reader, view, {
+      chunk(chunk) { queueMicrotask(() => chunkSteps(chunk)); },
+      close(chunk) {
+        reading = false;
+        const byobCanceled = forBranch2 ? canceled2 : canceled1;
+        const otherCanceled = forBranch2 ? canceled1 : canceled2;
+        if (!byobCanceled) rbscClose(byobBranch._controller);
+        if (!otherCanceled) rbscClose(otherBranch._controller);
+        if (chunk !== undefined) {
+          if (!byobCanceled) byobBranch._controller._respondWithNewView(chunk);
+          if (!otherCanceled && otherBranch._controller._pendingPullIntos.length > 0) otherBranch._controller._respond(0);
+        }
+        if (!byobCanceled || !otherCanceled) cancelDone.resolve(undefined);
+      },
+      error() { reading = false; },
+    });
+  };
+  const pull1 = () => {
+    if (reading) { readAgain1 = true; return; }
+    reading = true;
+    const byobRequest = rbscGetBYOBRequest(branch1._controller);
+    if (byobRequest === null) pullWithDefaultReader();
+    else pullWithBYOBReader(byobRequest._view, false);
+  };
+  const pull2 = () => {
+    if (reading) { readAgain2 = true; return; }
+    reading = true;
+    const byobRequest = rbscGetBYOBRequest(branch2._controller);
+    if (byobRequest === null) pullWithDefaultReader();
+    else pullWithBYOBReader(byobRequest._view, true);
+  };
+  branch1 = createReadableStream(pull1, (reason) => {
+    canceled1 = true;
+    reason1 = reason;
+    if (canceled2) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, true);
+  branch2 = createReadableStream(pull2, (reason) => {
+    canceled2 = true;
+    reason2 = reason;
+    if (canceled1) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, true);
+  forwardReaderError(reader);
+  return [branch1, branch2];
 }
 
 // ---------------------------------------------------------------- WritableStream
@@ -1551,6 +1751,7 @@ for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, 
 
 // the original, before worker code can patch it (the async iterator releases its reader with it)
 const readerReleaseLock = ReadableStreamDefaultReader.prototype.releaseLock;
+const byobReaderReleaseLock = ReadableStreamBYOBReader.prototype.releaseLock;
 
 expose("ReadableStream", ReadableStream);
 expose("ReadableStreamDefaultReader", ReadableStreamDefaultReader);

@@ -1147,7 +1147,7 @@ class WritableStream {
     this._started = false;
     this._pendingAbort = null;
     this._controller = new WritableStreamDefaultController(WS_KEY, this);
-    promiseResolvedWith(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined).then(() => {
+    uponPromise(promiseResolvedWith(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined), () => {
       this._started = true;
       this._advance();
     }, (err) => { this._started = true; this._startErroring(err); this._finishErroring(); });
@@ -1633,7 +1633,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
   const closeQueuedOrInFlight = () => dest._closeRequested;
   const waitForWritesToFinish = () => {
     const old = currentWrite;
-    return currentWrite.then(() => (old !== currentWrite ? waitForWritesToFinish() : undefined));
+    return uponPromise(currentWrite, () => (old !== currentWrite ? waitForWritesToFinish() : undefined));
   };
   const finalize = (isError, error) => {
     writer.releaseLock();
@@ -1648,15 +1648,15 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
     const doTheRest = () => {
       let p;
       try { p = action(); } catch (err) { p = Promise.reject(err); }
-      p.then(() => finalize(originalIsError, originalError), (newError) => finalize(true, newError));
+      uponPromise(p, () => finalize(originalIsError, originalError), (newError) => finalize(true, newError));
     };
-    if (dest._state === "writable" && !closeQueuedOrInFlight()) waitForWritesToFinish().then(doTheRest);
+    if (dest._state === "writable" && !closeQueuedOrInFlight()) uponPromise(waitForWritesToFinish(), doTheRest);
     else doTheRest();
   };
   const shutdown = (isError, error) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    if (dest._state === "writable" && !closeQueuedOrInFlight()) waitForWritesToFinish().then(() => finalize(isError, error));
+    if (dest._state === "writable" && !closeQueuedOrInFlight()) uponPromise(waitForWritesToFinish(), () => finalize(isError, error));
     else finalize(isError, error);
   };
 
@@ -1673,7 +1673,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
   }
 
   const pipeStep = () => new Promise((resolveStep, rejectStep) => {
-    writer._ready.promise.then(() => {
+    uponPromise(writer._ready.promise, () => {
       if (shuttingDown) { resolveStep(true); return; }
       if (source._state === "closed") { resolveStep(true); return; }
       if (source._state === "errored") { rejectStep(source._storedError); return; }
@@ -1682,7 +1682,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
           if (r.done) { resolveStep(true); return; }
           // in a microtask: an enqueue() that fulfils this read must not run the sink's write itself
           queueMicrotask(() => {
-            currentWrite = dest._write(r.value, writer).then(undefined, () => {});
+            currentWrite = uponPromise(dest._write(r.value, writer), undefined, ignore);
             resolveStep(false);
           });
         },
@@ -1692,7 +1692,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
   });
   const pipeLoop = () => {
     if (shuttingDown) return;
-    pipeStep().then((done) => { if (!done) pipeLoop(); }, () => {});
+    uponPromise(pipeStep(), (done) => { if (!done) pipeLoop(); }, ignore);
   };
 
   // errors must be propagated forward
@@ -1701,14 +1701,14 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
     else shutdown(true, storedError);
   };
   if (source._state === "errored") onSourceError(source._storedError);
-  else reader._closed.promise.then(undefined, onSourceError);
+  else uponPromise(reader._closed.promise, undefined, onSourceError);
   // errors must be propagated backward
   const onDestError = (storedError) => {
     if (!preventCancel) shutdownWithAction(() => source._cancel(storedError), true, storedError);
     else shutdown(true, storedError);
   };
   if (dest._state === "errored") onDestError(dest._storedError);
-  else writer._closedD.promise.then(undefined, onDestError);
+  else uponPromise(writer._closedD.promise, undefined, onDestError);
   // closing must be propagated forward
   const onSourceClosed = () => {
     if (!preventClose) {
@@ -1720,7 +1720,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
     } else shutdown();
   };
   if (source._state === "closed") onSourceClosed();
-  else reader._closed.promise.then(onSourceClosed, () => {});
+  else uponPromise(reader._closed.promise, onSourceClosed, ignore);
   // closing must be propagated backward
   if (closeQueuedOrInFlight() || dest._state === "closed") {
     const destClosed = new TypeError("the destination writable stream closed before all data could be piped to it");
@@ -1737,7 +1737,7 @@ function allSettledFirstError(promises) {
     let left = promises.length, failed = false, first;
     if (left === 0) { resolve(); return; }
     for (const p of promises) {
-      p.then(() => { if (--left === 0) { if (failed) reject(first); else resolve(); } },
+      uponPromise(p, () => { if (--left === 0) { if (failed) reject(first); else resolve(); } },
         (e) => { if (!failed) { failed = true; first = e; } if (--left === 0) reject(first); });
     }
   });

@@ -1,5 +1,6 @@
-// ReadableStream, WritableStream, TransformStream (WHATWG Streams, default/non-byte variants),
-// queuing strategies, TextEncoderStream/TextDecoderStream.
+// ReadableStream (default and byte streams, tee), WritableStream, TransformStream (WHATWG Streams),
+// queuing strategies, TextEncoderStream/TextDecoderStream. The web-platform-tests of
+// tests/runtime/js/wpt/ hold these to the standard's algorithms, down to the order promises settle in.
 
 // WebIDL argument checks: an optional `object` (null is not one), a dictionary (undefined or null is
 // an empty one), and a dictionary member that must be a callback function.

@@ -1,5 +1,6 @@
-// ReadableStream, WritableStream, TransformStream (WHATWG Streams, default/non-byte variants),
-// queuing strategies, TextEncoderStream/TextDecoderStream.
+// ReadableStream (default and byte streams, tee), WritableStream, TransformStream (WHATWG Streams),
+// queuing strategies, TextEncoderStream/TextDecoderStream. The web-platform-tests of
+// tests/runtime/js/wpt/ hold these to the standard's algorithms, down to the order promises settle in.
 
 // WebIDL argument checks: an optional `object` (null is not one), a dictionary (undefined or null is
 // an empty one), and a dictionary member that must be a callback function.
@@ -13,6 +14,13 @@ function checkCallbacks(dict, what, names) {
   for (const n of names) {
     if (dict[n] !== undefined && typeof dict[n] !== "function") throw new TypeError(`${what}.${n} must be a function`);
   }
+}
+
+// A dictionary member that must be a callback function, read once.
+function sourceCallback(dict, name) {
+  const f = dict[name];
+  if (f !== undefined && typeof f !== "function") throw new TypeError(`The underlying source's ${name} must be a function`);
+  return f;
 }
 
 // QueuingStrategy as WebIDL converts it: highWaterMark, then size, each read once; a size that is
@@ -50,7 +58,17 @@ function deferred() {
   return d;
 }
 
-function markHandled(p) { p.catch(() => {}); return p; }
+// WebIDL's "a promise resolved with" as the standard's reference implementation has it: a new
+// promise, so a promise given (a start() that returns one) settles it a tick later, the order the
+// web-platform-tests expect (TransformStream's start, then a cancel made right after it).
+function promiseResolvedWith(v) { return new Promise((resolve) => resolve(v)); }
+
+// Promise.prototype.then as it was before worker code could patch it: what a stream does when a
+// stream is made, teed or piped must not call a patched then (the standard's "react to a promise").
+const promiseThen = Promise.prototype.then;
+function uponPromise(p, onFulfilled, onRejected) { return Reflect.apply(promiseThen, p, [onFulfilled, onRejected]); }
+const ignore = () => {};
+function markHandled(p) { uponPromise(p, undefined, ignore); return p; }
 
 // The strategies' size functions are one function each (per realm), named "size".
 // Methods of an object literal: named "size", with no prototype and not constructors (Streams: the
@@ -78,6 +96,8 @@ class ByteLengthQueuingStrategy {
 
 // ---------------------------------------------------------------- ReadableStream
 const RS_KEY = Symbol("rs");
+// The controllers' internal steps, under symbols: their prototypes show only the standard's members.
+const kPullSteps = Symbol("pullSteps"), kCancelSteps = Symbol("cancelSteps"), kPullIfNeeded = Symbol("pullIfNeeded"), kShouldPull = Symbol("shouldPull");
 
 class ReadableStreamDefaultController {
   constructor(key, stream, source, hwm, size) {
@@ -101,44 +121,22 @@ class ReadableStreamDefaultController {
     return this._hwm - this._queueSize;
   }
   close() {
-    if (this._closeRequested || this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
-    this._closeRequested = true;
-    if (this._queue.length === 0) this._stream._close();
+    if (!rsdcCanCloseOrEnqueue(this)) throw new TypeError("The stream is not in a state that permits close");
+    rsdcClose(this);
   }
   enqueue(chunk) {
-    const stream = this._stream;
-    if (this._closeRequested || stream._state !== "readable") throw new TypeError("The stream is not in a state that permits enqueue");
-    if (stream._reader && stream._reader._readRequests.length) {
-      stream._reader._readRequests.shift().resolve({ value: chunk, done: false });
-    } else {
-      let size;
-      try {
-        const sizeFn = this._size;
-        size = sizeFn(chunk); // a function, not a method of this controller
-        if (!(size >= 0) || size === Infinity) throw new RangeError("Invalid chunk size");
-      } catch (err) {
-        this.error(err);
-        throw err;
-      }
-      this._queue.push([chunk, size]);
-      this._queueSize += size;
-    }
-    this._pullIfNeeded();
+    if (!rsdcCanCloseOrEnqueue(this)) throw new TypeError("The stream is not in a state that permits enqueue");
+    rsdcEnqueue(this, chunk);
   }
-  error(e) {
-    if (this._stream._state !== "readable") return;
-    this._queue = [];
-    this._queueSize = 0;
-    this._stream._error(e);
-  }
-  _shouldPull() {
+  error(e) { rsdcError(this, e); }
+  [kShouldPull]() {
     const stream = this._stream;
     if (!this._started || this._closeRequested || stream._state !== "readable") return false;
     if (stream._reader && stream._reader._readRequests.length > 0) return true;
     return this.desiredSize > 0;
   }
-  _pullIfNeeded() {
-    if (!this._shouldPull()) return;
+  [kPullIfNeeded]() {
+    if (!this[kShouldPull]()) return;
     if (this._pulling) { this._pullAgain = true; return; }
     this._pulling = true;
     let p;
@@ -149,25 +147,25 @@ class ReadableStreamDefaultController {
     }
     p.then(() => {
       this._pulling = false;
-      if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+      if (this._pullAgain) { this._pullAgain = false; this[kPullIfNeeded](); }
       const f = this._onPulled;
       if (f !== null) { this._onPulled = null; f(); }
-    }, (err) => this.error(err));
+    }, (err) => rsdcError(this, err));
   }
-  _pullChunk(readRequest) {
+  [kPullSteps](readRequest) {
     if (this._queue.length) {
       const [chunk, size] = this._queue.shift();
       this._queueSize -= size;
       if (this._queueSize < 0) this._queueSize = 0;
       if (this._closeRequested && this._queue.length === 0) this._stream._close();
-      else this._pullIfNeeded();
+      else this[kPullIfNeeded]();
       readRequest.resolve({ value: chunk, done: false });
     } else {
       this._stream._reader._readRequests.push(readRequest);
-      this._pullIfNeeded();
+      this[kPullIfNeeded]();
     }
   }
-  _cancel(reason) {
+  [kCancelSteps](reason) {
     this._queue = [];
     this._queueSize = 0;
     const src = this._source;
@@ -179,40 +177,93 @@ class ReadableStreamDefaultController {
   }
 }
 
+// The standard's ReadableStreamDefaultController abstract operations (what the public methods and
+// TransformStream use; worker code may patch the prototype's methods).
+function rsdcCanCloseOrEnqueue(c) { return !c._closeRequested && c._stream._state === "readable"; }
+function rsdcClose(c) {
+  if (!rsdcCanCloseOrEnqueue(c)) return;
+  c._closeRequested = true;
+  if (c._queue.length === 0) c._stream._close();
+}
+function rsdcEnqueue(c, chunk) {
+  if (!rsdcCanCloseOrEnqueue(c)) return;
+  const stream = c._stream;
+  if (stream._reader && stream._reader._readRequests.length) {
+    stream._reader._readRequests.shift().resolve({ value: chunk, done: false });
+  } else {
+    let size;
+    try {
+      const sizeFn = c._size;
+      size = sizeFn(chunk); // a function, not a method of the controller
+      if (!(size >= 0) || size === Infinity) throw new RangeError("Invalid chunk size");
+    } catch (err) {
+      rsdcError(c, err);
+      throw err;
+    }
+    c._queue.push([chunk, size]);
+    c._queueSize += size;
+  }
+  c[kPullIfNeeded]();
+}
+function rsdcError(c, e) {
+  if (c._stream._state !== "readable") return;
+  c._queue = [];
+  c._queueSize = 0;
+  c._stream._error(e);
+}
+
+const kCreate = Symbol("create");
+function setUpReadableStreamController(stream, c, source) {
+  stream._controller = c;
+  const startResult = source.start ? Reflect.apply(source.start, source._self, [c]) : undefined;
+  uponPromise(promiseResolvedWith(startResult), () => {
+    c._started = true;
+    c[kPullIfNeeded]();
+  }, (err) => c.error(err));
+}
+function createReadableStream(pull, cancel, bytes) {
+  return new ReadableStream(kCreate, { pull, cancel, bytes });
+}
+
 class ReadableStream {
   constructor(underlyingSource, strategy) {
     this._state = "readable";
     this._reader = null;
     this._disturbed = false;
     this._storedError = undefined;
+    if (underlyingSource === kCreate) {
+      // CreateReadableStream / CreateReadableByteStream (tee's branches): algorithms, not a
+      // dictionary, so nothing is read from a (maybe patched) Object.prototype
+      const a = strategy;
+      const source = { _self: undefined, cancel: a.cancel, pull: a.pull, start: undefined };
+      setUpReadableStreamController(this, a.bytes
+        ? new ReadableByteStreamController(RS_KEY, this, source, 0, undefined, undefined)
+        : new ReadableStreamDefaultController(RS_KEY, this, source, 1, countSize), source);
+      return;
+    }
     strategy = strategyDict(strategy); // the strategy argument is converted before the source's members are read
     if (underlyingSource !== undefined) checkObject(underlyingSource, "The underlying source");
     const src = underlyingSource === undefined ? {} : underlyingSource;
-    checkCallbacks(src, "The underlying source", ["start", "pull", "cancel"]);
-    const source = {
-      _self: src,
-      start: src.start, pull: src.pull, cancel: src.cancel,
-    };
-    const type = src.type === undefined ? undefined : String(src.type); // a WebIDL enum: converted to a string
+    // the UnderlyingSource dictionary as WebIDL converts it: each member read once, in name order
+    const autoAllocate = src.autoAllocateChunkSize;
+    const autoAllocateChunkSize = autoAllocate === undefined ? undefined : +autoAllocate;
+    const source = { _self: src, cancel: sourceCallback(src, "cancel"), pull: undefined, start: undefined };
+    source.pull = sourceCallback(src, "pull");
+    source.start = sourceCallback(src, "start");
+    const rawType = src.type;
+    const type = rawType === undefined ? undefined : String(rawType); // a WebIDL enum: converted to a string
     const isBytes = type === "bytes";
     if (type !== undefined && !isBytes) throw new TypeError(`Invalid type: ${type}`);
     if (isBytes) {
-      const n = src.autoAllocateChunkSize;
-      if (n !== undefined && !(+n >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
+      if (autoAllocateChunkSize !== undefined && !(autoAllocateChunkSize >= 1)) throw new TypeError("autoAllocateChunkSize must be positive");
       if (strategy.size !== undefined) throw new RangeError("A byte stream's strategy cannot have a size");
     }
     const hwm = extractHWM(strategy, isBytes ? 0 : 1);
     const size = isBytes ? (c) => c.byteLength : extractSize(strategy);
     const c = isBytes
-      ? new ReadableByteStreamController(RS_KEY, this, source, hwm, size, src.autoAllocateChunkSize === undefined ? undefined : Math.trunc(+src.autoAllocateChunkSize))
+      ? new ReadableByteStreamController(RS_KEY, this, source, hwm, size, autoAllocateChunkSize === undefined ? undefined : Math.trunc(autoAllocateChunkSize))
       : new ReadableStreamDefaultController(RS_KEY, this, source, hwm, size);
-    this._controller = c;
-    let startResult;
-    startResult = source.start ? Reflect.apply(source.start, src, [c]) : undefined;
-    Promise.resolve(startResult).then(() => {
-      c._started = true;
-      c._pullIfNeeded();
-    }, (err) => c.error(err));
+    setUpReadableStreamController(this, c, source);
   }
 
   get locked() { return this._reader !== null; }
@@ -234,7 +285,7 @@ class ReadableStream {
       r._readIntoRequests = [];
       for (const req of reqs) req.close(undefined);
     }
-    return this._controller._cancel(reason);
+    return this._controller[kCancelSteps](reason);
   }
 
   // (a BYOB reader's pending reads are ended by its controller, which has their views)
@@ -311,54 +362,8 @@ class ReadableStream {
   }
 
   tee() {
-    const reader = this.getReader();
-    const type = this._controller instanceof ReadableByteStreamController ? "bytes" : undefined; // branches of a byte stream are byte streams
-    let reading = false, readAgain = false, canceled1 = false, canceled2 = false, reason1, reason2;
-    let b1, b2;
-    const cancelDone = deferred();
-    const pull = () => {
-      if (reading) { readAgain = true; return Promise.resolve(); }
-      reading = true;
-      readRequest(reader, ({ value, done }) => {
-        reading = false;
-        if (done) {
-          // a branch's pending BYOB read ends empty with the close (ReadableByteStreamTee's respond(0))
-          const closeBranch = (b) => {
-            const c = b._controller;
-            c.close();
-            if (c instanceof ReadableByteStreamController && c._pendingPullIntos.length) c._respond(0);
-          };
-          if (!canceled1) closeBranch(b1);
-          if (!canceled2) closeBranch(b2);
-          cancelDone.resolve();
-          return;
-        }
-        // Each branch gets its own copy of binary chunks so one consumer cannot mutate the other's.
-        // (a byte stream's controller copies what it is given)
-        // (a byte stream's enqueue takes the chunk's buffer: the second branch gets a copy first)
-        const v2 = type === "bytes" ? value.slice() : ArrayBuffer.isView(value) || value instanceof ArrayBuffer ? structuredCloneImpl(value, new Map()) : value;
-        if (!canceled1) b1._controller.enqueue(value);
-        if (!canceled2) b2._controller.enqueue(v2);
-        if (readAgain) { readAgain = false; pull(); }
-      }, (err) => { reading = false; });
-      return Promise.resolve();
-    };
-    const cancelBoth = () => {
-      if (canceled1 && canceled2) cancelDone.resolve(this._cancelFromTee([reason1, reason2], reader));
-      return cancelDone.promise;
-    };
-    b1 = new ReadableStream({ type, pull, cancel: (r) => { canceled1 = true; reason1 = r; return cancelBoth(); } });
-    b2 = new ReadableStream({ type, pull, cancel: (r) => { canceled2 = true; reason2 = r; return cancelBoth(); } });
-    reader._closed.promise.catch((err) => {
-      b1._controller.error(err);
-      b2._controller.error(err);
-      cancelDone.resolve();
-    });
-    return [b1, b2];
-  }
-
-  _cancelFromTee(reasons, reader) {
-    return reader.cancel(reasons);
+    if (!isReadableStream(this)) throw new TypeError("tee called on a non-ReadableStream");
+    return readableStreamTee(this, false);
   }
 
   values(options) {
@@ -441,7 +446,8 @@ const ReadableStreamAsyncIteratorPrototype = Object.create(
       writable: true, configurable: true, enumerable: true,
     },
     return: {
-      value: function (value) { return asyncIteratorChain(this, (st) => asyncIteratorReturnSteps(st, value)); },
+      // a method definition: named "return" (a function expression here would be named "value")
+      value: { return(value) { return asyncIteratorChain(this, (st) => asyncIteratorReturnSteps(st, value)); } }.return,
       writable: true, configurable: true, enumerable: true,
     },
   },
@@ -466,7 +472,7 @@ class ReadableStreamDefaultReader {
     if (stream._state === "closed") return Promise.resolve({ value: undefined, done: true });
     if (stream._state === "errored") return Promise.reject(stream._storedError);
     const d = deferred();
-    stream._controller._pullChunk(d);
+    stream._controller[kPullSteps](d);
     return d.promise;
   }
   cancel(reason) {
@@ -501,6 +507,43 @@ function transferBuffer(buffer) {
   return buffer.transfer();
 }
 
+const kEnqueue = Symbol("enqueue");
+
+// The standard's ReadableByteStreamController abstract operations the public methods and tee use.
+function rbscGetBYOBRequest(c) {
+  if (c._byobRequest === null && c._pendingPullIntos.length) {
+    const first = c._pendingPullIntos[0];
+    const view = new Uint8Array(first.buffer, first.byteOffset + first.bytesFilled, first.byteLength - first.bytesFilled);
+    c._byobRequest = new ReadableStreamBYOBRequest(BYOB_KEY, c, view);
+  }
+  return c._byobRequest;
+}
+function rbscClose(c) {
+  if (c._closeRequested || c._stream._state !== "readable") return;
+  if (c._queueSize > 0) { c._closeRequested = true; return; }
+  if (c._pendingPullIntos.length) {
+    const first = c._pendingPullIntos[0];
+    if (first.bytesFilled % first.elementSize !== 0) {
+      const e = new TypeError("Insufficient bytes to fill elements in the given buffer");
+      rbscError(c, e);
+      throw e;
+    }
+  }
+  c._closeRequested = true;
+  c._stream._close();
+}
+function rbscEnqueue(c, chunk) {
+  if (c._closeRequested || c._stream._state !== "readable") return;
+  c[kEnqueue](chunk);
+}
+function rbscError(c, e) {
+  if (c._stream._state !== "readable") return;
+  c._clearPendingPullIntos();
+  c._queue = [];
+  c._queueSize = 0;
+  c._stream._error(e);
+}
+
 class ReadableByteStreamController {
   constructor(key, stream, source, hwm, size, autoAllocateChunkSize) {
     if (key !== RS_KEY) throw new TypeError("Illegal constructor");
@@ -517,14 +560,7 @@ class ReadableByteStreamController {
     this._byobRequest = null;
     this._autoAllocateChunkSize = autoAllocateChunkSize;
   }
-  get byobRequest() {
-    if (this._byobRequest === null && this._pendingPullIntos.length) {
-      const first = this._pendingPullIntos[0];
-      const view = new Uint8Array(first.buffer, first.byteOffset + first.bytesFilled, first.byteLength - first.bytesFilled);
-      this._byobRequest = new ReadableStreamBYOBRequest(BYOB_KEY, this, view);
-    }
-    return this._byobRequest;
-  }
+  get byobRequest() { return rbscGetBYOBRequest(this); }
   get desiredSize() {
     const s = this._stream._state;
     if (s === "errored") return null;
@@ -534,17 +570,7 @@ class ReadableByteStreamController {
   close() {
     if (this._closeRequested) throw new TypeError("The stream is already closing");
     if (this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits close");
-    if (this._queueSize > 0) { this._closeRequested = true; return; }
-    if (this._pendingPullIntos.length) {
-      const first = this._pendingPullIntos[0];
-      if (first.bytesFilled % first.elementSize !== 0) {
-        const e = new TypeError("Insufficient bytes to fill elements in the given buffer");
-        this.error(e);
-        throw e;
-      }
-    }
-    this._closeRequested = true;
-    this._stream._close();
+    rbscClose(this);
   }
   enqueue(chunk) {
     if (!ArrayBuffer.isView(chunk)) throw new TypeError("A byte stream chunk must be an ArrayBufferView");
@@ -552,6 +578,12 @@ class ReadableByteStreamController {
     if (chunk.buffer.byteLength === 0) throw new TypeError("A byte stream chunk's buffer must not be empty");
     if (this._closeRequested) throw new TypeError("The stream is closing");
     if (this._stream._state !== "readable") throw new TypeError("The stream is not in a state that permits enqueue");
+    rbscEnqueue(this, chunk);
+  }
+  error(e) { rbscError(this, e); }
+
+  // --- internals ---
+  [kEnqueue](chunk) {
     const byteOffset = chunk.byteOffset, byteLength = chunk.byteLength;
     const buffer = transferBuffer(chunk.buffer);
     const stream = this._stream;
@@ -575,17 +607,8 @@ class ReadableByteStreamController {
       this._enqueueChunk(buffer, byteOffset, byteLength);
       for (const d of this._processPullIntosUsingQueue()) this._commit(d);
     } else this._enqueueChunk(buffer, byteOffset, byteLength);
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
-  error(e) {
-    if (this._stream._state !== "readable") return;
-    this._clearPendingPullIntos();
-    this._queue = [];
-    this._queueSize = 0;
-    this._stream._error(e);
-  }
-
-  // --- internals ---
   _enqueueChunk(buffer, byteOffset, byteLength) {
     this._queue.push({ buffer, byteOffset, byteLength });
     this._queueSize += byteLength;
@@ -605,7 +628,7 @@ class ReadableByteStreamController {
     this._invalidateBYOBRequest();
     this._pendingPullIntos = [];
   }
-  _shouldPull() {
+  [kShouldPull]() {
     const stream = this._stream;
     if (stream._state !== "readable" || this._closeRequested || !this._started) return false;
     const r = stream._reader;
@@ -613,8 +636,8 @@ class ReadableByteStreamController {
     if (r instanceof ReadableStreamBYOBReader && r._readIntoRequests.length > 0) return true;
     return this.desiredSize > 0;
   }
-  _pullIfNeeded() {
-    if (!this._shouldPull()) return;
+  [kPullIfNeeded]() {
+    if (!this[kShouldPull]()) return;
     if (this._pulling) { this._pullAgain = true; return; }
     this._pulling = true;
     let p;
@@ -625,12 +648,12 @@ class ReadableByteStreamController {
     }
     p.then(() => {
       this._pulling = false;
-      if (this._pullAgain) { this._pullAgain = false; this._pullIfNeeded(); }
+      if (this._pullAgain) { this._pullAgain = false; this[kPullIfNeeded](); }
     }, (err) => this.error(err));
   }
   _handleQueueDrain() {
     if (this._queueSize === 0 && this._closeRequested) this._stream._close();
-    else this._pullIfNeeded();
+    else this[kPullIfNeeded]();
   }
   _fillReadRequestFromQueue(req) {
     const e = this._queue.shift();
@@ -689,7 +712,7 @@ class ReadableByteStreamController {
     }
   }
   // a default reader's read (PullSteps)
-  _pullChunk(req) {
+  [kPullSteps](req) {
     if (this._queueSize > 0) { this._fillReadRequestFromQueue(req); return; }
     const n = this._autoAllocateChunkSize;
     if (n !== undefined) {
@@ -699,7 +722,7 @@ class ReadableByteStreamController {
         elementSize: 1, viewConstructor: Uint8Array, readerType: "default" });
     }
     this._stream._reader._readRequests.push(req);
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   _pullInto(view, min, req) {
     const stream = this._stream;
@@ -732,7 +755,7 @@ class ReadableByteStreamController {
     }
     this._pendingPullIntos.push(d);
     stream._reader._readIntoRequests.push(req);
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   _respond(bytesWritten) {
     const first = this._pendingPullIntos[0];
@@ -782,7 +805,7 @@ class ReadableByteStreamController {
         for (const d of filled) this._commit(d);
       }
     }
-    this._pullIfNeeded();
+    this[kPullIfNeeded]();
   }
   _release() {
     if (this._pendingPullIntos.length) {
@@ -791,7 +814,7 @@ class ReadableByteStreamController {
       this._pendingPullIntos = [first];
     }
   }
-  _cancel(reason) {
+  [kCancelSteps](reason) {
     this._clearPendingPullIntos();
     this._queue = [];
     this._queueSize = 0;
@@ -887,6 +910,213 @@ class ReadableStreamBYOBReader {
   get [Symbol.toStringTag]() { return "ReadableStreamBYOBReader"; }
 }
 
+// ---------------------------------------------------------------- tee
+// The Streams Standard's ReadableStreamTee: ReadableStreamDefaultTee, and ReadableByteStreamTee
+// for a byte stream (which reads into a branch's BYOB request when it has one). A read's chunk is
+// handed on in a microtask, so an error of the source reaches both branches before a chunk read
+// after it.
+
+// ReadableStreamDefaultReaderRead / ReadableStreamBYOBReaderRead with this file's requests
+// ({resolve(result), reject(e)} and {chunk(view), close(view), error(e)})
+function defaultReaderRead(reader, req) {
+  const stream = reader._stream;
+  stream._disturbed = true;
+  if (stream._state === "closed") req.resolve({ value: undefined, done: true });
+  else if (stream._state === "errored") req.reject(stream._storedError);
+  else stream._controller[kPullSteps](req);
+}
+function byobReaderRead(reader, view, req) {
+  const stream = reader._stream;
+  stream._disturbed = true;
+  if (stream._state === "errored") req.error(stream._storedError);
+  else stream._controller._pullInto(view, 1, req);
+}
+function cloneAsUint8Array(view) {
+  return new Uint8Array(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength));
+}
+
+function readableStreamTee(stream, cloneForBranch2) {
+  if (stream._controller instanceof ReadableByteStreamController) return readableByteStreamTee(stream);
+  return readableStreamDefaultTee(stream, cloneForBranch2);
+}
+
+function readableStreamDefaultTee(stream, cloneForBranch2) {
+  const reader = new ReadableStreamDefaultReader(stream);
+  let reading = false, readAgain = false, canceled1 = false, canceled2 = false, reason1, reason2;
+  const cancelDone = deferred();
+  const chunkSteps = (chunk) => {
+    readAgain = false;
+    let chunk2 = chunk;
+    if (!canceled2 && cloneForBranch2) {
+      try { chunk2 = structuredCloneImpl(chunk, new Map()); } catch (cloneError) {
+        rsdcError(branch1._controller, cloneError);
+        rsdcError(branch2._controller, cloneError);
+        cancelDone.resolve(stream._cancel(cloneError));
+        return;
+      }
+    }
+    if (!canceled1) rsdcEnqueue(branch1._controller, chunk);
+    if (!canceled2) rsdcEnqueue(branch2._controller, chunk2);
+    reading = false;
+    if (readAgain) pull();
+  };
+  const readReq = {
+    resolve(r) {
+      if (!r.done) { const chunk = r.value; queueMicrotask(() => chunkSteps(chunk)); return; }
+      reading = false;
+      if (!canceled1) rsdcClose(branch1._controller);
+      if (!canceled2) rsdcClose(branch2._controller);
+      if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+    },
+    reject() { reading = false; },
+  };
+  const pull = () => {
+    if (reading) { readAgain = true; return; }
+    reading = true;
+    defaultReaderRead(reader, readReq);
+  };
+  const branch1 = createReadableStream(pull, (reason) => {
+    canceled1 = true;
+    reason1 = reason;
+    if (canceled2) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, false);
+  const branch2 = createReadableStream(pull, (reason) => {
+    canceled2 = true;
+    reason2 = reason;
+    if (canceled1) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, false);
+  uponPromise(reader._closed.promise, undefined, (r) => {
+    rsdcError(branch1._controller, r);
+    rsdcError(branch2._controller, r);
+    if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+  });
+  return [branch1, branch2];
+}
+
+function readableByteStreamTee(stream) {
+  let reader = new ReadableStreamDefaultReader(stream);
+  let readAgain1 = false, readAgain2 = false, reading = false, canceled1 = false, canceled2 = false, reason1, reason2;
+  let branch1, branch2;
+  const cancelDone = deferred();
+  const forwardReaderError = (thisReader) => {
+    uponPromise(thisReader._closed.promise, undefined, (r) => {
+      if (thisReader !== reader) return;
+      rbscError(branch1._controller, r);
+      rbscError(branch2._controller, r);
+      if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+    });
+  };
+  const cloneFailed = (cloneError) => {
+    rbscError(branch1._controller, cloneError);
+    rbscError(branch2._controller, cloneError);
+    cancelDone.resolve(stream._cancel(cloneError));
+  };
+  const readDone = () => {
+    reading = false;
+    if (readAgain1) pull1();
+    else if (readAgain2) pull2();
+  };
+  const pullWithDefaultReader = () => {
+    if (reader instanceof ReadableStreamBYOBReader) {
+      Reflect.apply(byobReaderReleaseLock, reader, []);
+      reader = new ReadableStreamDefaultReader(stream);
+      forwardReaderError(reader);
+    }
+    const chunkSteps = (chunk) => {
+      readAgain1 = false;
+      readAgain2 = false;
+      let chunk2 = chunk;
+      if (!canceled1 && !canceled2) {
+        try { chunk2 = cloneAsUint8Array(chunk); } catch (cloneError) { cloneFailed(cloneError); return; }
+      }
+      if (!canceled1) rbscEnqueue(branch1._controller, chunk);
+      if (!canceled2) rbscEnqueue(branch2._controller, chunk2);
+      readDone();
+    };
+    defaultReaderRead(reader, {
+      resolve(r) {
+        if (!r.done) { const chunk = r.value; queueMicrotask(() => chunkSteps(chunk)); return; }
+        reading = false;
+        const c1 = branch1._controller, c2 = branch2._controller;
+        if (!canceled1) rbscClose(c1);
+        if (!canceled2) rbscClose(c2);
+        if (c1._pendingPullIntos.length > 0) c1._respond(0);
+        if (c2._pendingPullIntos.length > 0) c2._respond(0);
+        if (!canceled1 || !canceled2) cancelDone.resolve(undefined);
+      },
+      reject() { reading = false; },
+    });
+  };
+  const pullWithBYOBReader = (view, forBranch2) => {
+    if (reader instanceof ReadableStreamDefaultReader) {
+      Reflect.apply(readerReleaseLock, reader, []);
+      reader = new ReadableStreamBYOBReader(stream);
+      forwardReaderError(reader);
+    }
+    const byobBranch = forBranch2 ? branch2 : branch1;
+    const otherBranch = forBranch2 ? branch1 : branch2;
+    const chunkSteps = (chunk) => {
+      readAgain1 = false;
+      readAgain2 = false;
+      const byobCanceled = forBranch2 ? canceled2 : canceled1;
+      const otherCanceled = forBranch2 ? canceled1 : canceled2;
+      if (!otherCanceled) {
+        let cloned;
+        try { cloned = cloneAsUint8Array(chunk); } catch (cloneError) { cloneFailed(cloneError); return; }
+        if (!byobCanceled) byobBranch._controller._respondWithNewView(chunk);
+        rbscEnqueue(otherBranch._controller, cloned);
+      } else if (!byobCanceled) byobBranch._controller._respondWithNewView(chunk);
+      readDone();
+    };
+    byobReaderRead(reader, view, {
+      chunk(chunk) { queueMicrotask(() => chunkSteps(chunk)); },
+      close(chunk) {
+        reading = false;
+        const byobCanceled = forBranch2 ? canceled2 : canceled1;
+        const otherCanceled = forBranch2 ? canceled1 : canceled2;
+        if (!byobCanceled) rbscClose(byobBranch._controller);
+        if (!otherCanceled) rbscClose(otherBranch._controller);
+        if (chunk !== undefined) {
+          if (!byobCanceled) byobBranch._controller._respondWithNewView(chunk);
+          if (!otherCanceled && otherBranch._controller._pendingPullIntos.length > 0) otherBranch._controller._respond(0);
+        }
+        if (!byobCanceled || !otherCanceled) cancelDone.resolve(undefined);
+      },
+      error() { reading = false; },
+    });
+  };
+  const pull1 = () => {
+    if (reading) { readAgain1 = true; return; }
+    reading = true;
+    const byobRequest = rbscGetBYOBRequest(branch1._controller);
+    if (byobRequest === null) pullWithDefaultReader();
+    else pullWithBYOBReader(byobRequest._view, false);
+  };
+  const pull2 = () => {
+    if (reading) { readAgain2 = true; return; }
+    reading = true;
+    const byobRequest = rbscGetBYOBRequest(branch2._controller);
+    if (byobRequest === null) pullWithDefaultReader();
+    else pullWithBYOBReader(byobRequest._view, true);
+  };
+  branch1 = createReadableStream(pull1, (reason) => {
+    canceled1 = true;
+    reason1 = reason;
+    if (canceled2) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, true);
+  branch2 = createReadableStream(pull2, (reason) => {
+    canceled2 = true;
+    reason2 = reason;
+    if (canceled1) cancelDone.resolve(stream._cancel([reason1, reason2]));
+    return cancelDone.promise;
+  }, true);
+  forwardReaderError(reader);
+  return [branch1, branch2];
+}
+
 // ---------------------------------------------------------------- WritableStream
 const WS_KEY = Symbol("ws");
 class WritableStreamDefaultController {
@@ -918,7 +1148,7 @@ class WritableStream {
     this._started = false;
     this._pendingAbort = null;
     this._controller = new WritableStreamDefaultController(WS_KEY, this);
-    Promise.resolve(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined).then(() => {
+    uponPromise(promiseResolvedWith(sink.start ? Reflect.apply(sink.start, sink, [this._controller]) : undefined), () => {
       this._started = true;
       this._advance();
     }, (err) => { this._started = true; this._startErroring(err); this._finishErroring(); });
@@ -945,16 +1175,29 @@ class WritableStream {
     if (bp && !w._readyPending) { w._ready = deferred(); w._readyPending = true; }
     else if (!bp && w._readyPending) { w._readyPending = false; w._ready.resolve(); }
   }
-  _write(chunk) {
-    if (this._state === "errored" || this._state === "erroring") return Promise.reject(this._storedError);
-    if (this._closeRequested || this._state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
+  // Streams: WritableStreamDefaultWriterWrite. The chunk's size comes first, and the state is looked
+  // at after it: size() may have closed, aborted or errored the stream, or released `writer`.
+  _write(chunk, writer) {
     let size;
     const sizeFn = this._size; // called as a function, not as a method of the stream
     try {
       size = sizeFn(chunk);
-      if (!(size >= 0) || size === Infinity) throw new RangeError("A chunk's size must be a finite, non-negative number");
-    } catch (err) { this._startErroring(err); return Promise.reject(err); }
+    } catch (err) {
+      if (this._state === "writable") this._startErroring(err);
+      size = 1;
+    }
+    if (writer._stream !== this) return Promise.reject(new TypeError("This writer has been released"));
+    const state = this._state;
+    if (state === "errored") return Promise.reject(this._storedError);
+    if (this._closeRequested || state === "closed") return Promise.reject(new TypeError("The stream is closing or closed"));
+    if (state === "erroring") return Promise.reject(this._storedError);
     const d = deferred();
+    if (!(size >= 0) || size === Infinity) {
+      // the write request stays (with no size) and fails as the stream errors
+      this._queue.push({ chunk, size: 0, d });
+      this._startErroring(new RangeError("A chunk's size must be a finite, non-negative number"));
+      return d.promise;
+    }
     this._queue.push({ chunk, size, d });
     this._queueSize += size;
     this._updateBackpressure();
@@ -1093,7 +1336,7 @@ class WritableStreamDefaultWriter {
   }
   write(chunk) {
     if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
-    return this._stream._write(chunk);
+    return this._stream._write(chunk, this);
   }
   close() {
     if (!this._stream) return Promise.reject(new TypeError("This writer has been released"));
@@ -1118,106 +1361,191 @@ class WritableStreamDefaultWriter {
 }
 
 // ---------------------------------------------------------------- TransformStream
+// The Streams Standard's TransformStream, its abstract operations as functions (the newer text with
+// transformer.cancel and the controller's [[finishPromise]]: close, abort and cancel run flush or
+// cancel once, and whichever comes later waits for that).
 const TS_KEY = Symbol("ts");
 class TransformStreamDefaultController {
   constructor(key, ts) {
     if (key !== TS_KEY) throw new TypeError("Illegal constructor");
     this._ts = ts;
+    this._transform = undefined;
+    this._flush = undefined;
+    this._cancel = undefined;
+    this._finishPromise = undefined; // a deferred once close, abort or cancel has begun
   }
   get desiredSize() { return this._ts._readable._controller.desiredSize; }
-  enqueue(chunk) {
-    const rc = this._ts._readable._controller;
-    rc.enqueue(chunk);
-    if (!(rc.desiredSize > 0) && !this._ts._backpressure) this._ts._setBackpressure(true);
-  }
-  error(reason) {
-    this._ts._error(reason);
-  }
+  enqueue(chunk) { tsControllerEnqueue(this, chunk); }
+  error(reason) { tsError(this._ts, reason); }
   terminate() {
-    const rc = this._ts._readable._controller;
-    if (!rc._closeRequested && this._ts._readable._state === "readable") rc.close();
-    this._ts._errorWritable(new TypeError("TransformStream terminated"));
+    const ts = this._ts;
+    rsdcClose(ts._readable._controller);
+    tsErrorWritableAndUnblockWrite(ts, new TypeError("TransformStream terminated"));
   }
+}
+
+// A transformer's member that must be a callback function, read once.
+function transformerCallback(t, name) {
+  const f = t[name];
+  if (f !== undefined && typeof f !== "function") throw new TypeError(`The transformer's ${name} must be a function`);
+  return f;
 }
 
 class TransformStream {
   constructor(transformer = undefined, writableStrategy = undefined, readableStrategy = undefined) {
+    // WebIDL converts the arguments first: the strategies, then the Transformer dictionary (its
+    // members read once, in name order)
+    const ws = strategyDict(writableStrategy);
+    const rs = strategyDict(readableStrategy);
     if (transformer !== undefined) checkObject(transformer, "The transformer");
     const t = transformer === undefined ? {} : transformer;
-    checkCallbacks(t, "The transformer", ["start", "transform", "flush", "cancel"]);
-    if (t.readableType !== undefined) throw new RangeError("TransformStream: readableType must be undefined");
-    if (t.writableType !== undefined) throw new RangeError("TransformStream: writableType must be undefined");
-    const controller = new TransformStreamDefaultController(TS_KEY, this);
-    this._controller = controller;
+    const cancel = transformerCallback(t, "cancel");
+    const flush = transformerCallback(t, "flush");
+    const readableType = t.readableType;
+    const start = transformerCallback(t, "start");
+    const transform = transformerCallback(t, "transform");
+    const writableType = t.writableType;
+    if (readableType !== undefined) throw new RangeError("TransformStream: readableType must be undefined");
+    if (writableType !== undefined) throw new RangeError("TransformStream: writableType must be undefined");
+    const readableHWM = extractHWM(rs, 0);
+    const readableSize = extractSize(rs);
+    const writableHWM = extractHWM(ws, 1);
+    const writableSize = extractSize(ws);
+    const startD = deferred();
+    const startAlgorithm = () => startD.promise;
+    this._writable = new WritableStream({
+      start: startAlgorithm,
+      write: (chunk) => tsSinkWrite(this, chunk),
+      abort: (reason) => tsSinkAbort(this, reason),
+      close: () => tsSinkClose(this),
+    }, { highWaterMark: writableHWM, size: writableSize });
+    this._readable = new ReadableStream({
+      start: startAlgorithm,
+      pull: () => tsSourcePull(this),
+      cancel: (reason) => tsSourceCancel(this, reason),
+    }, { highWaterMark: readableHWM, size: readableSize });
     this._backpressure = undefined;
     this._bpChange = null;
-    this._finish = null;
-    const startD = deferred();
-    const transform = t.transform
-      ? (chunk) => Reflect.apply(t.transform, t, [chunk, controller])
-      : (chunk) => controller.enqueue(chunk);
-    this._writable = new WritableStream({
-      start: () => startD.promise,
-      write: (chunk) => {
-        // new Promise(...) also catches a transform that throws synchronously
-        const go = () => new Promise((resolve) => resolve(transform(chunk))).catch((err) => { this._error(err); throw err; });
-        if (this._backpressure) {
-          return this._bpChange.promise.then(() => {
-            if (this._writable._state === "erroring") throw this._writable._storedError;
-            return go();
-          });
-        }
-        return go();
-      },
-      // close, abort and cancel share one "finish promise" (Streams): the transformer's flush or
-      // cancel runs once, and what comes after waits for it
-      close: () => this._finishWith(() => (t.flush ? Reflect.apply(t.flush, t, [controller]) : undefined),
-        () => { const rc = this._readable._controller; if (!rc._closeRequested) rc.close(); }, this._readable,
-        (r) => this._readable._controller.error(r)),
-      abort: (reason) => this._finishWith(() => (t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined),
-        () => this._readable._controller.error(reason), this._readable, (r) => this._readable._controller.error(r)),
-    }, writableStrategy);
-    this._readable = new ReadableStream({
-      start: () => startD.promise,
-      pull: () => { this._setBackpressure(false); return this._bpChange.promise; },
-      cancel: (reason) => this._finishWith(() => (t.cancel ? Reflect.apply(t.cancel, t, [reason]) : undefined),
-        () => this._errorWritable(reason), this._writable, (r) => this._errorWritable(r)),
-    }, readableStrategy === undefined ? { highWaterMark: 0 } : readableStrategy);
-    this._setBackpressure(true);
-    Promise.resolve(t.start ? Reflect.apply(t.start, t, [controller]) : undefined).then(startD.resolve, startD.reject);
+    tsSetBackpressure(this, true);
+    // SetUpTransformStreamDefaultControllerFromTransformer
+    const controller = new TransformStreamDefaultController(TS_KEY, this);
+    this._controller = controller;
+    controller._transform = transform !== undefined
+      ? (chunk) => Reflect.apply(transform, t, [chunk, controller])
+      : (chunk) => { tsControllerEnqueue(controller, chunk); };
+    if (flush !== undefined) controller._flush = () => Reflect.apply(flush, t, [controller]);
+    if (cancel !== undefined) controller._cancel = (reason) => Reflect.apply(cancel, t, [reason]);
+    if (start !== undefined) startD.resolve(Reflect.apply(start, t, [controller]));
+    else startD.resolve(undefined);
   }
   get readable() { return this._readable; }
   get writable() { return this._writable; }
-  // Runs `algorithm` (flush or cancel) once for the first of close/abort/cancel; then, unless
-  // `other` (the other side) errored meanwhile, `onDone`; on a rejection, `onFail`.
-  _finishWith(algorithm, onDone, other, onFail) {
-    if (this._finish) return this._finish;
-    const d = deferred();
-    this._finish = d.promise;
-    let p;
-    try { p = Promise.resolve(algorithm()); } catch (err) { p = Promise.reject(err); }
-    p.then(() => {
-      if (other._state === "errored") { d.reject(other._storedError); return; }
-      onDone();
-      d.resolve();
-    }, (r) => { onFail(r); d.reject(r); });
-    return d.promise;
-  }
-  _setBackpressure(bp) {
-    if (this._bpChange) this._bpChange.resolve();
-    this._bpChange = deferred();
-    this._backpressure = bp;
-  }
-  _error(reason) {
-    this._readable._controller.error(reason);
-    this._errorWritable(reason);
-  }
-  _errorWritable(reason) {
-    const w = this._writable;
-    if (w._state === "writable") w._startErroring(reason);
-    if (this._backpressure) this._setBackpressure(false);
-  }
   get [Symbol.toStringTag]() { return "TransformStream"; }
+}
+
+// A promise for what an algorithm returns (undefined: a missing one), or for what it throws.
+function tsInvoke(algorithm, arg) {
+  if (algorithm === undefined) return Promise.resolve(undefined);
+  try { return promiseResolvedWith(algorithm(arg)); } catch (err) { return Promise.reject(err); }
+}
+function tsClearAlgorithms(c) {
+  c._transform = undefined;
+  c._flush = undefined;
+  c._cancel = undefined;
+}
+function tsSetBackpressure(ts, bp) {
+  if (ts._bpChange !== null) ts._bpChange.resolve(undefined);
+  ts._bpChange = deferred();
+  ts._backpressure = bp;
+}
+function tsError(ts, e) {
+  rsdcError(ts._readable._controller, e);
+  tsErrorWritableAndUnblockWrite(ts, e);
+}
+function tsErrorWritableAndUnblockWrite(ts, e) {
+  tsClearAlgorithms(ts._controller);
+  const w = ts._writable;
+  if (w._state === "writable") w._startErroring(e); // WritableStreamDefaultControllerErrorIfNeeded
+  tsUnblockWrite(ts);
+}
+function tsUnblockWrite(ts) {
+  if (ts._backpressure) tsSetBackpressure(ts, false);
+}
+function tsControllerEnqueue(c, chunk) {
+  const ts = c._ts;
+  const rc = ts._readable._controller;
+  if (!rsdcCanCloseOrEnqueue(rc)) throw new TypeError("The readable side is not in a state that permits enqueue");
+  try {
+    rsdcEnqueue(rc, chunk);
+  } catch (err) {
+    tsErrorWritableAndUnblockWrite(ts, err);
+    throw ts._readable._storedError;
+  }
+  const backpressure = !rc[kShouldPull](); // ReadableStreamDefaultControllerHasBackpressure
+  if (backpressure && ts._backpressure !== true) tsSetBackpressure(ts, true);
+}
+function tsPerformTransform(c, chunk) {
+  return tsInvoke(c._transform, chunk).then(undefined, (r) => { tsError(c._ts, r); throw r; });
+}
+function tsSinkWrite(ts, chunk) {
+  const c = ts._controller;
+  if (ts._backpressure) {
+    return ts._bpChange.promise.then(() => {
+      const w = ts._writable;
+      if (w._state === "erroring") throw w._storedError;
+      return tsPerformTransform(c, chunk);
+    });
+  }
+  return tsPerformTransform(c, chunk);
+}
+function tsSinkAbort(ts, reason) {
+  const c = ts._controller;
+  if (c._finishPromise !== undefined) return c._finishPromise.promise;
+  const readable = ts._readable;
+  const d = c._finishPromise = deferred();
+  const cancelPromise = tsInvoke(c._cancel, reason);
+  tsClearAlgorithms(c);
+  cancelPromise.then(() => {
+    if (readable._state === "errored") d.reject(readable._storedError);
+    else { rsdcError(readable._controller, reason); d.resolve(undefined); }
+  }, (r) => { rsdcError(readable._controller, r); d.reject(r); });
+  return d.promise;
+}
+function tsSinkClose(ts) {
+  const c = ts._controller;
+  if (c._finishPromise !== undefined) return c._finishPromise.promise;
+  const readable = ts._readable;
+  const d = c._finishPromise = deferred();
+  const flushPromise = tsInvoke(c._flush);
+  tsClearAlgorithms(c);
+  flushPromise.then(() => {
+    if (readable._state === "errored") d.reject(readable._storedError);
+    else { rsdcClose(readable._controller); d.resolve(undefined); }
+  }, (r) => { rsdcError(readable._controller, r); d.reject(r); });
+  return d.promise;
+}
+function tsSourcePull(ts) {
+  tsSetBackpressure(ts, false);
+  return ts._bpChange.promise;
+}
+function tsSourceCancel(ts, reason) {
+  const c = ts._controller;
+  if (c._finishPromise !== undefined) return c._finishPromise.promise;
+  const w = ts._writable;
+  const d = c._finishPromise = deferred();
+  const cancelPromise = tsInvoke(c._cancel, reason);
+  tsClearAlgorithms(c);
+  cancelPromise.then(() => {
+    if (w._state === "errored") { d.reject(w._storedError); return; }
+    if (w._state === "writable") w._startErroring(reason);
+    tsUnblockWrite(ts);
+    d.resolve(undefined);
+  }, (r) => {
+    if (w._state === "writable") w._startErroring(r);
+    tsUnblockWrite(ts);
+    d.reject(r);
+  });
+  return d.promise;
 }
 
 // GenericTransformStream classes: a readable/writable pair, not TransformStreams themselves.
@@ -1272,7 +1600,7 @@ function readRequest(reader, onResult, onError) {
   stream._disturbed = true;
   if (stream._state === "closed") { queueMicrotask(() => onResult({ value: undefined, done: true })); return; }
   if (stream._state === "errored") { const e = stream._storedError; queueMicrotask(() => onError(e)); return; }
-  stream._controller._pullChunk({ resolve: (r) => queueMicrotask(() => onResult(r)), reject: onError });
+  stream._controller[kPullSteps]({ resolve: (r) => queueMicrotask(() => onResult(r)), reject: onError });
 }
 
 // Brand checks: a real stream has its state as an own field (an object made from the prototype has not).
@@ -1306,7 +1634,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
   const closeQueuedOrInFlight = () => dest._closeRequested;
   const waitForWritesToFinish = () => {
     const old = currentWrite;
-    return currentWrite.then(() => (old !== currentWrite ? waitForWritesToFinish() : undefined));
+    return uponPromise(currentWrite, () => (old !== currentWrite ? waitForWritesToFinish() : undefined));
   };
   const finalize = (isError, error) => {
     writer.releaseLock();
@@ -1321,15 +1649,15 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
     const doTheRest = () => {
       let p;
       try { p = action(); } catch (err) { p = Promise.reject(err); }
-      p.then(() => finalize(originalIsError, originalError), (newError) => finalize(true, newError));
+      uponPromise(p, () => finalize(originalIsError, originalError), (newError) => finalize(true, newError));
     };
-    if (dest._state === "writable" && !closeQueuedOrInFlight()) waitForWritesToFinish().then(doTheRest);
+    if (dest._state === "writable" && !closeQueuedOrInFlight()) uponPromise(waitForWritesToFinish(), doTheRest);
     else doTheRest();
   };
   const shutdown = (isError, error) => {
     if (shuttingDown) return;
     shuttingDown = true;
-    if (dest._state === "writable" && !closeQueuedOrInFlight()) waitForWritesToFinish().then(() => finalize(isError, error));
+    if (dest._state === "writable" && !closeQueuedOrInFlight()) uponPromise(waitForWritesToFinish(), () => finalize(isError, error));
     else finalize(isError, error);
   };
 
@@ -1346,16 +1674,16 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
   }
 
   const pipeStep = () => new Promise((resolveStep, rejectStep) => {
-    writer._ready.promise.then(() => {
+    uponPromise(writer._ready.promise, () => {
       if (shuttingDown) { resolveStep(true); return; }
       if (source._state === "closed") { resolveStep(true); return; }
       if (source._state === "errored") { rejectStep(source._storedError); return; }
-      source._controller._pullChunk({
+      source._controller[kPullSteps]({
         resolve(r) {
           if (r.done) { resolveStep(true); return; }
           // in a microtask: an enqueue() that fulfils this read must not run the sink's write itself
           queueMicrotask(() => {
-            currentWrite = dest._write(r.value).then(undefined, () => {});
+            currentWrite = uponPromise(dest._write(r.value, writer), undefined, ignore);
             resolveStep(false);
           });
         },
@@ -1365,7 +1693,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
   });
   const pipeLoop = () => {
     if (shuttingDown) return;
-    pipeStep().then((done) => { if (!done) pipeLoop(); }, () => {});
+    uponPromise(pipeStep(), (done) => { if (!done) pipeLoop(); }, ignore);
   };
 
   // errors must be propagated forward
@@ -1374,14 +1702,14 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
     else shutdown(true, storedError);
   };
   if (source._state === "errored") onSourceError(source._storedError);
-  else reader._closed.promise.then(undefined, onSourceError);
+  else uponPromise(reader._closed.promise, undefined, onSourceError);
   // errors must be propagated backward
   const onDestError = (storedError) => {
     if (!preventCancel) shutdownWithAction(() => source._cancel(storedError), true, storedError);
     else shutdown(true, storedError);
   };
   if (dest._state === "errored") onDestError(dest._storedError);
-  else writer._closedD.promise.then(undefined, onDestError);
+  else uponPromise(writer._closedD.promise, undefined, onDestError);
   // closing must be propagated forward
   const onSourceClosed = () => {
     if (!preventClose) {
@@ -1393,7 +1721,7 @@ function readableStreamPipeTo(source, dest, { preventAbort, preventCancel, preve
     } else shutdown();
   };
   if (source._state === "closed") onSourceClosed();
-  else reader._closed.promise.then(onSourceClosed, () => {});
+  else uponPromise(reader._closed.promise, onSourceClosed, ignore);
   // closing must be propagated backward
   if (closeQueuedOrInFlight() || dest._state === "closed") {
     const destClosed = new TypeError("the destination writable stream closed before all data could be piped to it");
@@ -1410,7 +1738,7 @@ function allSettledFirstError(promises) {
     let left = promises.length, failed = false, first;
     if (left === 0) { resolve(); return; }
     for (const p of promises) {
-      p.then(() => { if (--left === 0) { if (failed) reject(first); else resolve(); } },
+      uponPromise(p, () => { if (--left === 0) { if (failed) reject(first); else resolve(); } },
         (e) => { if (!failed) { failed = true; first = e; } if (--left === 0) reject(first); });
     }
   });
@@ -1424,6 +1752,7 @@ for (const C of [ReadableStreamDefaultController, ReadableByteStreamController, 
 
 // the original, before worker code can patch it (the async iterator releases its reader with it)
 const readerReleaseLock = ReadableStreamDefaultReader.prototype.releaseLock;
+const byobReaderReleaseLock = ReadableStreamBYOBReader.prototype.releaseLock;
 
 expose("ReadableStream", ReadableStream);
 expose("ReadableStreamDefaultReader", ReadableStreamDefaultReader);

@@ -128,7 +128,7 @@ function cloneBody(r) {
   if (b === null) return null;
   if (r.bodyUsed) throw new TypeError("Cannot clone a body that has already been used");
   if (b.stream === null) return { source: b.source, bin: b.bin, stream: null };
-  const [s1, s2] = b.stream.tee();
+  const [s1, s2] = readableStreamTee(b.stream, true); // Fetch: a clone's chunks are copies
   b.stream = s1;
   return { source: null, stream: s2 };
 }

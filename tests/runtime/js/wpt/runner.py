@@ -153,7 +153,10 @@ async def run_file(test: Path, tmp: Path) -> FileResult:
     from runtime.workers.base import Limits
     from tests.runtime.js.harness import Harness
 
-    module = tmp / (test.name.replace(".", "_") + ".mjs")
+    # one module per file's path: files of the same name (tee.any.js, general.any.js, ...) run at once,
+    # and one rewriting a shared module while another loads it gave "no default export"
+    rel = test.relative_to(UPSTREAM).as_posix()
+    module = tmp / (re.sub(r"[^A-Za-z0-9]", "_", rel) + ".mjs")
     module.write_text(WORKER % {"timeout_ms": TIMEOUT_S * 1000})
     h = await Harness.load(module, limits=Limits(cpu_ms=60_000, memory_mb=256))
     try:

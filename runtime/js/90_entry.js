@@ -125,6 +125,13 @@ function request(rid, method, url, headersFlat, body, text) {
 // than its highWaterMark asks before the host wants more (backpressure).
 const BODY_BATCH = 65536;
 
+// With the QuickJS hooks in place (runtime/workers/quickjs_hooks.py), the host copies a batch's bytes
+// straight out of a Uint8Array left in this slot, instead of JS turning every chunk into a latin-1
+// string and the host parsing that back: bytes then cross as one memcpy.
+const FAST_BYTES = globalThis.__ploy_fastBytes === true;
+delete globalThis.__ploy_fastBytes;
+Object.defineProperty(globalThis, "__ploy_bytesOut", { value: undefined, writable: true, configurable: false, enumerable: false });
+
 // Host entry: the host wants more of stream `sid` (it has taken everything read so far).
 function pull(sid) {
   const s = jsStreams.get(sid);
@@ -151,9 +158,10 @@ function readAhead(sid, s) {
     }
     const value = result.value;
     let text;
-    if (value instanceof Uint8Array) text = bytesToLatin1(value);
-    else if (typeof value === "string") text = bytesToLatin1(utf8Encode(value));
-    else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) text = bytesToLatin1(toU8(value));
+    // FAST_BYTES: a copy (native), as the latin-1 string was: the source may reuse its buffer
+    if (value instanceof Uint8Array) text = FAST_BYTES ? value.slice() : bytesToLatin1(value);
+    else if (typeof value === "string") text = FAST_BYTES ? utf8Encode(value) : bytesToLatin1(utf8Encode(value));
+    else if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) text = FAST_BYTES ? toU8(value).slice() : bytesToLatin1(toU8(value));
     else {
       const err = new TypeError(s.arg
         ? `${s.arg}: a stream chunk must be a Uint8Array or a string, got ${inspect(value, 0)}`
@@ -189,16 +197,33 @@ function notifyChunk(sid, s) {
 }
 
 // Host entry: what stream `sid` read since the last take, as "1" (the end follows) or "0", then the
-// bytes as a JSON-quoted latin-1 string.
+// bytes as a JSON-quoted latin-1 string; with FAST_BYTES only the flag, the bytes left in __ploy_bytesOut.
 function takeChunks(sid) {
   const s = jsStreams.get(sid);
-  if (!s) return "1\"\"";
+  if (!s) return FAST_BYTES ? takeBytes(new Uint8Array(0), "1") : "1\"\"";
   s.notified = false;
-  const data = s.buf.length === 1 ? s.buf[0] : s.buf.join("");
+  const buf = s.buf;
   s.buf = [];
   s.size = 0;
   if (s.done) jsStreams.delete(sid);
-  return [s.done ? "1" : "0", stringify(data)].join(""); // joined: a long concatenation is a rope, which the host cannot read
+  const flag = s.done ? "1" : "0";
+  if (FAST_BYTES) return takeBytes(buf.length === 1 ? buf[0] : concatBytes(buf), flag);
+  const data = buf.length === 1 ? buf[0] : buf.join("");
+  return [flag, stringify(data)].join(""); // joined: a long concatenation is a rope, which the host cannot read
+}
+
+function takeBytes(u8, flag) {
+  globalThis.__ploy_bytesOut = u8;
+  return flag;
+}
+
+function concatBytes(chunks) {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const c of chunks) { out.set(c, at); at += c.length; }
+  return out;
 }
 
 function cancel(sid) {

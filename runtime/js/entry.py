@@ -90,10 +90,14 @@ def chunk(ctx: JsHost, op: list[Any]) -> None:
     queue ran empty, so this takes every chunk the stream produced meanwhile, as one."""
     sid = op[1]
     text = ctx.call_js(ctx.js_take_chunks, sid)
+    hooks = ctx.hooks
+    if hooks is not None and isinstance(text, str) and len(text) == 1:
+        data = hooks.take_bytes()  # 90_entry.js's FAST_BYTES: the flag here, the bytes in JS
+    else:
+        data = scanstring(text, 2)[0].encode("latin-1") if isinstance(text, str) else None
     stream = ctx.body_streams.get(sid)
-    if stream is None or not isinstance(text, str):
+    if stream is None or data is None or not isinstance(text, str):
         return
-    data = scanstring(text, 2)[0].encode("latin-1")
     stream.feed(data, text[0] == "1")
 
 

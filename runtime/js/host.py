@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from runtime.http import Response
+from runtime.workers.quickjs_hooks import Hooks
 
 
 class JsHost(Protocol):
@@ -39,6 +40,7 @@ class JsHost(Protocol):
     socket_tasks: dict[int, asyncio.Task[Any]]  # socket id -> the task delivering its messages to JS
     timer: asyncio.TimerHandle | None
     client: httpx.AsyncClient | None
+    hooks: Hooks | None  # the QuickJS C-API hooks, when the binding's layout is the one expected
 
     # JS entry points (__ploy_* functions of 90_entry.js and 00_bridge.js)
     js_cancel: Any

@@ -88,6 +88,8 @@ class JsContext:
                 "ploy: the quickjs binding is not the one expected; unhandled rejections are not reported"
             )
             ctx.set_time_limit(limits.cpu_ms / 1000)
+        else:
+            ctx.set("__ploy_fastBytes", True)  # stream bytes leave JS through hooks.take_bytes
         try:
             promise = ctx.module(source)
             watch = ctx.eval(

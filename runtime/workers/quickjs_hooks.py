@@ -54,8 +54,13 @@ _lib.JS_FreeValue.argtypes = [ctypes.c_void_p, _JSValue]
 _lib.JS_FreeValue.restype = None
 _lib.JS_GetException.argtypes = [ctypes.c_void_p]
 _lib.JS_GetException.restype = _JSValue
+_lib.JS_GetUint8Array.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_t), _JSValue]
+_lib.JS_GetUint8Array.restype = ctypes.c_void_p
+_lib.JS_SetPropertyStr.argtypes = [ctypes.c_void_p, _JSValue, ctypes.c_char_p, _JSValue]
+_lib.JS_SetPropertyStr.restype = ctypes.c_int
 
 TRACK_FUNCTION = b"__ploy_trackRejection"
+BYTES_OUT = b"__ploy_bytesOut"  # 90_entry.js leaves a Uint8Array there for take_bytes
 
 
 class Hooks:
@@ -79,6 +84,26 @@ class Hooks:
             self._seen, self._start = self.run, now
             return 0
         return 1 if now - self._start > self.limit_s else 0
+
+    def take_bytes(self) -> bytes | None:
+        """The bytes of the Uint8Array JS left in `globalThis.__ploy_bytesOut` (one copy, no JS loop),
+        emptying the slot; None if it holds none."""
+        ctx = self.ctx_ptr
+        glob = _lib.JS_GetGlobalObject(ctx)
+        try:
+            value = _lib.JS_GetPropertyStr(ctx, glob, BYTES_OUT)
+            size = ctypes.c_size_t()
+            ptr = _lib.JS_GetUint8Array(ctx, ctypes.byref(size), value)
+            if ptr is None:  # not a Uint8Array: the engine threw a TypeError, which nobody is to see
+                _lib.JS_FreeValue(ctx, _lib.JS_GetException(ctx))
+                data = None
+            else:
+                data = ctypes.string_at(ptr, size.value)
+            _lib.JS_FreeValue(ctx, value)
+            _lib.JS_SetPropertyStr(ctx, glob, BYTES_OUT, _JSValue(0, _TAG_UNDEFINED))
+            return data
+        finally:
+            _lib.JS_FreeValue(ctx, glob)
 
     def detach(self) -> None:
         """Unhooks the runtime: call before the binding's Context goes."""

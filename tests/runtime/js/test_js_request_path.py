@@ -26,6 +26,22 @@ export default {
       const bytes = new Uint8Array(await request.clone().arrayBuffer());
       return Response.json({ text: await request.text(), bytes: Array.from(bytes) });
     }
+    if (u.pathname === "/bytes") {
+      // every byte value, chunks of several sizes and kinds, one buffer refilled by every pull
+      const reused = new Uint8Array(300);
+      const parts = [];
+      return new Response(new ReadableStream({
+        pull(c) {
+          if (parts.length === n) { c.close(); return; }
+          const k = parts.length;
+          reused.fill(k % 256);
+          const all = Uint8Array.from({ length: 256 + k * 997 }, (_, j) => (j * 7 + k) % 256);
+          c.enqueue(reused); c.enqueue(all); c.enqueue("é\\0" + k); c.enqueue(new Uint16Array([k, 65535]));
+          c.enqueue(new Uint8Array(0)); c.enqueue(all.subarray(3, 9).buffer.slice(0));
+          parts.push(k);
+        },
+      }));
+    }
     if (u.pathname === "/stream") {
       let i = 0;
       const chunk = new TextEncoder().encode("chunk\\n");
@@ -65,6 +81,34 @@ async def test_request_bodies_read_the_same_whether_utf8_or_not(h: Harness, body
     out = await resp.json()
     assert out["bytes"] == list(body)
     assert out["text"] == body.decode("utf-8", "replace").removeprefix("\ufeff")
+
+
+def _expected_bytes(n: int) -> bytes:
+    out = bytearray()
+    for k in range(n):
+        every = bytes((j * 7 + k) % 256 for j in range(256 + k * 997))
+        out += bytes([k % 256]) * 300 + every + f"é\0{k}".encode() + k.to_bytes(2, "little") + b"\xff\xff"
+        out += every  # a buffer slice of 6 bytes from offset 3 is whole ArrayBuffer, not the view
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["hooks", "no-hooks"])
+async def test_streamed_bytes_cross_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """Bytes leave JS through the QuickJS hooks (one copy) or, on a binding without them, as latin-1:
+    either way every byte value arrives as enqueued, also from a buffer the source refills on its next pull."""
+    from runtime.workers import quickjs_hooks
+
+    if not fast:
+        monkeypatch.setattr(quickjs_hooks, "KNOWN_BINDINGS", ("9.9.",))
+    harness = await Harness.load(write_module(tmp_path, ECHO))
+    try:
+        assert (harness.worker._ctx is not None and harness.worker._ctx.hooks is not None) == fast
+        resp = await harness.request("/bytes?n=40")
+        assert await resp.arrayBuffer() == _expected_bytes(40)
+    finally:
+        await harness.close()
 
 
 async def test_a_stream_of_small_chunks_reaches_the_host_in_batches(h: Harness) -> None:

@@ -90,13 +90,22 @@ function settle(id, ok, payload, special) {
   else p.reject(hostError(JSON.parse(payload)));
 }
 
-// Host entry: the answer to a hostCall whose result is bytes (a `read`), as latin-1; null at the end.
+// Host entry: the answer to a hostCall whose result is bytes (a `read`), as latin-1; null at the end;
+// 0 when the host left them as a Uint8Array in __ploy_bytesIn (the QuickJS hooks: one copy).
+Object.defineProperty(globalThis, "__ploy_bytesIn", { value: undefined, writable: true, configurable: false, enumerable: false });
 function settleBytes(id, latin1) {
+  let bytes = null;
+  if (latin1 === 0) {
+    bytes = globalThis.__ploy_bytesIn;
+    globalThis.__ploy_bytesIn = undefined;
+  } else if (latin1 !== null) {
+    bytes = latin1ToBytes(latin1);
+  }
   const p = pending.get(id);
   if (!p) return;
   pending.delete(id);
   currentRid = p.rid;
-  p.resolve(latin1 === null ? null : latin1ToBytes(latin1));
+  p.resolve(bytes);
 }
 
 // --- binary <-> latin-1 strings: the only cheap way bytes cross the boundary ---

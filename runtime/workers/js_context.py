@@ -323,7 +323,10 @@ class JsContext:
             self.enter(self.js_settle, op_id, False, json.dumps(error_info(exc)), False)
         elif raw:
             chunk = task.result()
-            self.enter(self.js_settle_bytes, op_id, None if chunk is None else chunk.decode("latin-1"))
+            if chunk is not None and self.hooks is not None and self.hooks.put_bytes(chunk):
+                self.enter(self.js_settle_bytes, op_id, 0)  # 0: the bytes are in __ploy_bytesIn
+            else:
+                self.enter(self.js_settle_bytes, op_id, None if chunk is None else chunk.decode("latin-1"))
         else:
             try:
                 payload, special = self.codec.encode(task.result())

@@ -58,9 +58,12 @@ _lib.JS_GetUint8Array.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_size_
 _lib.JS_GetUint8Array.restype = ctypes.c_void_p
 _lib.JS_SetPropertyStr.argtypes = [ctypes.c_void_p, _JSValue, ctypes.c_char_p, _JSValue]
 _lib.JS_SetPropertyStr.restype = ctypes.c_int
+_lib.JS_NewUint8ArrayCopy.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+_lib.JS_NewUint8ArrayCopy.restype = _JSValue
 
 TRACK_FUNCTION = b"__ploy_trackRejection"
 BYTES_OUT = b"__ploy_bytesOut"  # 90_entry.js leaves a Uint8Array there for take_bytes
+BYTES_IN = b"__ploy_bytesIn"  # put_bytes leaves one there for 00_bridge.js's settleBytes
 
 
 class Hooks:
@@ -104,6 +107,19 @@ class Hooks:
             return data
         finally:
             _lib.JS_FreeValue(ctx, glob)
+
+    def put_bytes(self, data: bytes) -> bool:
+        """Leave a Uint8Array copy of `data` in `globalThis.__ploy_bytesIn` (one copy, no JS loop);
+        False if the engine could not make it (its memory limit), the slot then left as it was."""
+        ctx = self.ctx_ptr
+        value = _lib.JS_NewUint8ArrayCopy(ctx, data, len(data))
+        if value.tag == _TAG_EXCEPTION:
+            _lib.JS_FreeValue(ctx, _lib.JS_GetException(ctx))
+            return False
+        glob = _lib.JS_GetGlobalObject(ctx)
+        _lib.JS_SetPropertyStr(ctx, glob, BYTES_IN, value)  # takes the value's reference
+        _lib.JS_FreeValue(ctx, glob)
+        return True
 
     def detach(self) -> None:
         """Unhooks the runtime: call before the binding's Context goes."""

@@ -43,6 +43,10 @@ BINDING = ObjectSpec(
 )
 
 
+def _binary_chunk(i: int) -> bytes:
+    return bytes((j * 13 + i) % 256 for j in range(1 + i * 4099))
+
+
 class Child:
     __ploy_spec__ = CHILD
 
@@ -60,13 +64,14 @@ class Child:
         assert isinstance(data, bytes)
         return data[::-1]
 
-    async def count(self, upto: int) -> AsyncIterator[bytes]:
+    async def count(self, upto: int, binary: bool = False) -> AsyncIterator[bytes]:
         async def gen() -> AsyncIterator[bytes]:
             try:
                 for i in range(upto):
                     self.owner.log.append(f"yield:{i}")
-                    yield f"{i}\n".encode()
-                    await asyncio.sleep(0.005)
+                    yield _binary_chunk(i) if binary else f"{i}\n".encode()
+                    if not binary:
+                        await asyncio.sleep(0.005)
             finally:
                 self.owner.log.append("closed")
 
@@ -148,6 +153,11 @@ export default {
     }
     if (p === "/stream") {
       return new Response(await env.TEST.get("s").count(3));
+    }
+    if (p === "/stream-bytes") {
+      const chunks = [];
+      for await (const c of await env.TEST.get("b").count(30, true)) chunks.push(c);
+      return new Response(new Blob(chunks));
     }
     if (p === "/stream-js") {
       const stream = await env.TEST.get("s").count(5);
@@ -281,6 +291,25 @@ async def test_stream_method_is_pulled_on_demand(tmp_path: Path, specs: None) ->
         await asyncio.sleep(0.05)
         # one chunk read, then cancel closed the Python iterator: not all 5 were produced
         assert binding.log == ["get:s", "yield:0", "closed"]
+    finally:
+        await h.close()
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["hooks", "no-hooks"])
+async def test_stream_bytes_reach_js_exactly(
+    tmp_path: Path, specs: None, monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    """A host stream's chunks enter JS through the QuickJS hooks (one copy) or as latin-1: every byte
+    value arrives, in order, chunk for chunk."""
+    from runtime.workers import quickjs_hooks
+
+    if not fast:
+        monkeypatch.setattr(quickjs_hooks, "KNOWN_BINDINGS", ("9.9.",))
+    h, _ = await _harness(tmp_path)
+    try:
+        assert (h.worker._ctx is not None and h.worker._ctx.hooks is not None) == fast
+        body = await (await h.request("/stream-bytes")).arrayBuffer()
+        assert body == b"".join(_binary_chunk(i) for i in range(30))
     finally:
         await h.close()
 

@@ -17,7 +17,6 @@ from bindings.errors import PloyError
 from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
-UNIX_PATH_MAX = 107
 
 
 class AgentUnavailable(PloyError):
@@ -51,14 +50,11 @@ def remote_error(error: dict[str, Any]) -> PloyError:
 
 
 class _Conn:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, fd: int | None) -> None:
-        self.reader, self.writer, self.fd = reader, writer, fd
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
 
     def close(self) -> None:
         self.writer.close()
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
 
 
 def _peer_alive(conn: _Conn) -> bool:
@@ -107,26 +103,28 @@ class AgentClient:
         self.reuse_after_stream = False
 
     async def _connect(self) -> _Conn:
+        # The folder is writable from inside the sandbox, which could swap the socket for a link (to
+        # another sandbox's socket) between a check and the connect. So the socket is opened once
+        # (O_PATH, not following a link), checked on that descriptor, and connected to through
+        # /proc/self/fd/N, which names that very inode: what was checked is what is used. (It also
+        # keeps the path short: sun_path holds ~108 bytes.)
         try:
-            mode = os.lstat(self.socket_path).st_mode
+            fd = os.open(self.socket_path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError as exc:
             raise AgentUnavailable(str(exc)) from exc
-        if not stat.S_ISSOCK(mode):
-            # the folder is writable from inside the sandbox: never follow a link planted there
-            raise PloyError(f"{self.socket_path} is not a socket", code=SANDBOX_UNAVAILABLE)
-        path = str(self.socket_path)
-        fd = None
-        if len(path) >= UNIX_PATH_MAX:
-            # sun_path is ~108 bytes: reach a deep socket through a short /proc/self/fd/N/ alias of its folder
-            fd = os.open(self.socket_path.parent, os.O_PATH)
-            path = f"/proc/self/fd/{fd}/{self.socket_path.name}"
+        except OSError as exc:
+            raise PloyError(
+                f"cannot open {self.socket_path}: {exc.strerror}", code=SANDBOX_UNAVAILABLE
+            ) from None
         try:
-            reader, writer = await asyncio.open_unix_connection(path, limit=1 << 20)
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                raise PloyError(f"{self.socket_path} is not a socket", code=SANDBOX_UNAVAILABLE)
+            reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{fd}", limit=1 << 20)
         except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError) as exc:
-            if fd is not None:
-                os.close(fd)
             raise AgentUnavailable(str(exc)) from exc
-        return _Conn(reader, writer, fd)
+        finally:
+            os.close(fd)  # the connection no longer needs the path
+        return _Conn(reader, writer)
 
     async def _acquire(self) -> tuple[_Conn, bool]:
         while self._idle:

@@ -16,6 +16,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,24 @@ def validate_id(sandbox_id: object) -> str:
 
 def container_name(token: str) -> str:
     return f"ploy-{token}"
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` is a regular file containing exactly `data`, found out without following a link,
+    blocking on a FIFO or reading more than len(data) bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        return os.read(fd, len(data) + 1) == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class SandboxState:
@@ -91,23 +110,27 @@ class SandboxState:
         }
 
     def write_config(self, d: Path) -> None:
-        """config.json in the token's run folder, written without following anything the sandbox planted."""
+        """config.json in the token's run folder, written without following anything the sandbox planted.
+
+        The sandbox can put anything at that name (a FIFO, a link, a folder, a sparse 64 GB file): it is
+        opened without following links and without blocking, judged by fstat on the open descriptor, read
+        only when it is a regular file of the expected size, and otherwise replaced by a rename."""
         run = d / "run"
         run.mkdir(parents=True, exist_ok=True)
         data = json.dumps(self.config(), sort_keys=True).encode()
         path = run / "config.json"
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as f:
-                if f.read() == data:
-                    return
-        except OSError:
-            pass
+        if _holds(path, data):
+            return
         tmp = run / f".config.{secrets.token_hex(6)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)  # rename replaces a planted link instead of writing through it
+        try:
+            os.replace(tmp, path)  # rename replaces a planted link instead of writing through it
+        except OSError:
+            # a folder in the way (rename cannot replace one): move it aside, the sandbox's own junk
+            os.replace(path, run / f".planted.{secrets.token_hex(6)}")
+            os.replace(tmp, path)
 
     # ---- id claims ----------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""What a JS worker passes to a binding method reaches Python as the worker wrote it (issue 11, item 6):
+NaN and Infinity stay numbers (JSON would make them null, so `timeoutMs: NaN` meant no timeout), and a
+plain object that looks like one of the bridge's tags stays a plain object."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bindings.spec import REGISTRY, Method, ObjectSpec, register
+from tests.runtime.js.harness import Harness, write_module
+
+pytestmark = pytest.mark.asyncio
+
+ECHO = ObjectSpec("TestEcho", methods=(Method("take", "async"),))
+
+
+class Echo:
+    __ploy_spec__ = ECHO
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    async def take(self, value: Any = None) -> str:
+        self.got.append(value)
+        return type(value).__name__
+
+
+WORKER = """
+export default {
+  async fetch(request, env) {
+    const cases = [
+      NaN, Infinity, -Infinity, { timeoutMs: NaN }, [1, Infinity],
+      { __ploy_handle: 1 }, { __ploy_bytes: "abc" }, { __ploy_plain: { x: 1 } },
+      { a: { __ploy_handle: 2, other: 3 } }, { "__ploy_x": 1 }, { __ploy_num: "NaN" },
+      new Uint8Array([1, 2]),
+    ];
+    const types = [];
+    for (const c of cases) types.push(await env.ECHO.take(c));
+    return Response.json(types);
+  },
+};
+"""
+
+
+@pytest.fixture
+def specs() -> Iterator[None]:
+    register(ECHO)
+    yield
+    REGISTRY.pop(ECHO.name, None)
+
+
+async def test_values_reach_python_as_written(tmp_path: Path, specs: None) -> None:
+    echo = Echo()
+    h = await Harness.load(write_module(tmp_path, WORKER), env={"ECHO": echo})
+    try:
+        resp = await h.request("/")
+        assert resp.status == 200
+        got = echo.got
+        assert math.isnan(got[0]) and got[1] == math.inf and got[2] == -math.inf
+        assert math.isnan(got[3]["timeoutMs"])
+        assert got[4] == [1, math.inf]
+        assert got[5] == {"__ploy_handle": 1}
+        assert got[6] == {"__ploy_bytes": "abc"}
+        assert got[7] == {"__ploy_plain": {"x": 1}}
+        assert got[8] == {"a": {"__ploy_handle": 2, "other": 3}}
+        assert got[9] == {"__ploy_x": 1}
+        assert got[10] == {"__ploy_num": "NaN"}
+        assert got[11] == b"\x01\x02"
+    finally:
+        await h.close()

@@ -7,12 +7,14 @@ dict; keyword arguments are accepted too (snake_case or camelCase) and merged in
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from bindings.context import BindingContext
 from bindings.error_codes import SANDBOX_DESTROYED
 from bindings.errors import InvalidArgument, PloyError
+from bindings.sandbox.agent import args as check
 from bindings.sandbox.agent import wire
 from bindings.sandbox.manager import SandboxManager
 from bindings.sandbox.options import SandboxOptions
@@ -36,6 +38,34 @@ def _opts(options: Any, kw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+@contextlib.contextmanager
+def _arguments() -> Iterator[None]:
+    """Around checking a call's arguments (agent/args.py, the same checks the agent makes): a bad one
+    is INVALID_ARGUMENT naming it, raised before anything reaches the sandbox."""
+    try:
+        yield
+    except check.Invalid as exc:
+        raise InvalidArgument(str(exc), argument=exc.argument) from None
+
+
+def _command_fields(command: Any, o: dict[str, Any]) -> dict[str, Any]:
+    """The fields of exec, execStream and startProcess, for a sandbox and a session alike."""
+    with _arguments():
+        fields = {**o, "command": check.command(command)}
+        if "cwd" in o:
+            check.path(o["cwd"], "cwd")
+        if "env" in o:
+            fields["env"] = check.env(o["env"])
+        check.timeout_ms(o.get("timeoutMs"))
+        check.output_limit(o.get("outputLimit"))
+    return fields
+
+
+def _path(path: Any, name: str = "path") -> str:
+    with _arguments():
+        return check.path(path, name)
+
+
 def _content_bytes(content: Any, encoding: str | None) -> bytes:
     if isinstance(content, (bytes, bytearray, memoryview)):
         return bytes(content)
@@ -44,9 +74,12 @@ def _content_bytes(content: Any, encoding: str | None) -> bytes:
             try:
                 return base64.b64decode(content, validate=True)
             except ValueError as exc:
-                raise InvalidArgument(f"content is not valid base64: {exc}") from None
-        return content.encode("utf-8")
-    raise InvalidArgument(f"content must be a string or bytes, got {type(content).__name__}")
+                raise InvalidArgument(f"content is not valid base64: {exc}", argument="content") from None
+        with _arguments():
+            return check.content(content).encode("utf-8")
+    raise InvalidArgument(
+        f"content must be a string or bytes, got {type(content).__name__}", argument="content"
+    )
 
 
 async def _payloads(frames: AsyncIterator[tuple[bytes, bytes]]) -> AsyncIterator[bytes]:
@@ -56,6 +89,9 @@ async def _payloads(frames: AsyncIterator[tuple[bytes, bytes]]) -> AsyncIterator
                 yield data
     finally:
         await frames.aclose()  # type: ignore[attr-defined]
+
+
+_ENCODINGS = ("utf-8", "utf8", "text", "base64", "binary", "bytes", "buffer", "uint8array")
 
 
 class _Commands:
@@ -87,89 +123,106 @@ class _Commands:
     async def _stream(self, op: wire.Op, fields: dict[str, Any]) -> AsyncIterator[bytes]:
         return _payloads(await self._mgr.stream(self._sandbox_id, self._request(op, fields)))
 
-    @staticmethod
-    def _command(command: Any) -> str:
-        if not isinstance(command, str) or not command.strip():
-            raise InvalidArgument("command must be a non-empty string")
-        return command
-
     async def exec(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        o = _opts(options, kw)
-        return await self._result(wire.EXEC, command=self._command(command), **o)
+        return await self._result(wire.EXEC, **_command_fields(command, _opts(options, kw)))
 
     async def execStream(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> AsyncIterator[bytes]:  # noqa: N802
-        o = _opts(options, kw)
-        return await self._stream(wire.EXEC_STREAM, {"command": self._command(command), **o})
+        return await self._stream(wire.EXEC_STREAM, _command_fields(command, _opts(options, kw)))
 
     async def writeFile(
         self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
         data = _content_bytes(content, o.get("encoding"))
-        result, _ = await self._call(wire.WRITE_FILE, {"path": path}, upload=data)
+        result, _ = await self._call(wire.WRITE_FILE, {"path": _path(path)}, upload=data)
         return result
 
     async def readFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
         o = _opts(options, kw)
         encoding = str(o.get("encoding") or "utf-8").lower()
-        result, data = await self._call(wire.READ_FILE, {"path": path})
+        if encoding not in _ENCODINGS:
+            raise InvalidArgument(
+                f"encoding {encoding!r} is unknown: use utf-8, base64 or binary", argument="encoding"
+            )
+        result, data = await self._call(wire.READ_FILE, {"path": _path(path)})
         raw = bytes(data.get(b"D", b""))
         content: str | bytes
         if encoding == "base64":
             content = base64.b64encode(raw).decode()
         elif encoding in ("binary", "bytes", "buffer", "uint8array"):
             content = raw
-        elif encoding in ("utf-8", "utf8", "text"):
+        else:
             content = raw.decode("utf-8", errors="replace")
             encoding = "utf-8"
-        else:
-            raise InvalidArgument(f"unknown encoding {encoding!r}: use utf-8, base64 or binary")
         return {"content": content, "encoding": encoding, "path": result["path"], "size": len(raw)}
 
     async def deleteFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        return await self._result(wire.DELETE_FILE, path=path, **_opts(options, kw))
+        return await self._result(wire.DELETE_FILE, **{**_opts(options, kw), "path": _path(path)})
 
     async def mkdir(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        return await self._result(wire.MKDIR, path=path, **_opts(options, kw))
+        return await self._result(wire.MKDIR, **{**_opts(options, kw), "path": _path(path)})
 
     async def listFiles(
         self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
     ) -> list[dict[str, Any]]:  # noqa: N802
-        return await self._result(wire.LIST_FILES, path=path, **_opts(options, kw))
+        return await self._result(wire.LIST_FILES, **{**_opts(options, kw), "path": _path(path)})
 
     async def gitCheckout(
         self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, N803
-        return await self._result(wire.GIT_CHECKOUT, repoUrl=repoUrl, **_opts(options, kw))
+        o = _opts(options, kw)
+        with _arguments():
+            check.repo_url(repoUrl)
+            if "branch" in o:
+                check.branch(o["branch"])
+            if "depth" in o:
+                check.integer(o["depth"], "depth", 1, 2**31 - 1)
+            if "targetDir" in o:
+                check.path(o["targetDir"], "targetDir")
+            check.timeout_ms(o.get("timeoutMs"))
+        return await self._result(wire.GIT_CHECKOUT, repoUrl=repoUrl, **o)
 
     async def setEnvVars(self, vars: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
-        merged = dict(vars or {})
-        merged.update(kw)
+        given = {} if vars is None else vars
+        if kw and isinstance(given, dict):
+            given = {**given, **kw}
+        with _arguments():
+            merged = check.env(given, "vars", required=True)
         return await self._result(wire.SET_ENV_VARS, vars=merged)
 
     async def startProcess(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
-        o = _opts(options, kw)
-        return await self._result(wire.START_PROCESS, command=self._command(command), **o)
+        return await self._result(wire.START_PROCESS, **_command_fields(command, _opts(options, kw)))
 
     async def listProcesses(self) -> list[dict[str, Any]]:  # noqa: N802
         return await self._result(wire.LIST_PROCESSES)
 
     async def getProcess(self, id: str | None) -> dict[str, Any] | None:  # noqa: N802, A002
+        if id is not None:
+            with _arguments():
+                check.identifier(id, "id")
         return await self._result(wire.GET_PROCESS, id=id)
 
     async def getProcessLogs(self, id: str) -> dict[str, Any]:  # noqa: N802, A002
+        with _arguments():
+            check.identifier(id, "id")
         _, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id})
         return {"logs": bytes(data.get(b"D", b"")).decode("utf-8", errors="replace")}
 
     async def streamProcessLogs(self, id: str) -> AsyncIterator[bytes]:  # noqa: N802, A002
+        with _arguments():
+            check.identifier(id, "id")
         return await self._stream(wire.STREAM_PROCESS_LOGS, {"id": id})
 
     async def killProcess(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
-        return await self._result(wire.KILL_PROCESS, id=id, **_opts(options, kw))
+        o = _opts(options, kw)
+        with _arguments():
+            check.identifier(id, "id")
+            check.grace_ms(o.get("graceMs"))
+        return await self._result(wire.KILL_PROCESS, id=id, **o)
 
 
 class SandboxSession(_Commands):
@@ -204,10 +257,20 @@ class SandboxClient(_Commands):
             raise PloyError(f"sandbox {self.id} was destroyed", code=SANDBOX_DESTROYED, id=self.id)
 
     async def createSession(self, options: dict[str, Any] | None = None, **kw: Any) -> SandboxSession:  # noqa: N802
-        info = await self._result(wire.CREATE_SESSION, options=_opts(options, kw))
+        o = _opts(options, kw)
+        with _arguments():
+            if "cwd" in o:
+                check.path(o["cwd"], "cwd")
+            if "env" in o:
+                o["env"] = check.env(o["env"])
+            if "id" in o:
+                check.identifier(o["id"], "id")
+        info = await self._result(wire.CREATE_SESSION, options=o)
         return SandboxSession(self, info["sessionId"], info)
 
     async def getSession(self, sessionId: str) -> SandboxSession:  # noqa: N802, N803
+        with _arguments():
+            check.identifier(sessionId, "sessionId")
         info = await self._result(wire.GET_SESSION, sessionId=sessionId)
         return SandboxSession(self, info["sessionId"], info)
 

@@ -19,7 +19,7 @@ function protoFor(specName) {
       fn = function (...args) {
         if (!returns) throw new TypeError(`${specName}.${name}: synchronous methods must return a binding object`);
         const handle = nextLocalHandle--;
-        hostSend("callSync", handle, this[PROXY_HANDLE], name, encodeForHost(args));
+        hostSend("callSync", handle, this[PROXY_HANDLE], name, encodeArgsForHost(args));
         // Props the spec says equal the arguments are known now; the rest arrive with the host's answer.
         const props = {};
         (propsFromArgs || []).forEach((p, i) => { props[p] = args[i]; });
@@ -30,7 +30,7 @@ function protoFor(specName) {
         // The host's answer arrives on a fresh stack; keep the caller's, so an uncaught binding error
         // points at the user's `await sandbox.x()` line instead of ploy's bridge.
         const site = new Error();
-        return hostCall("call", this[PROXY_HANDLE], name, encodeForHost(args)).catch((err) => {
+        return hostCall("call", this[PROXY_HANDLE], name, encodeArgsForHost(args)).catch((err) => {
           if (err instanceof Error && typeof site.stack === "string") err.stack = site.stack;
           throw err;
         });

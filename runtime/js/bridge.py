@@ -8,14 +8,18 @@ The bridge has no host ops of its own: the ops are in the modules beside the fil
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
 from bindings.error_codes import INTERNAL
-from bindings.errors import PloyError
+from bindings.errors import InvalidArgument, PloyError
 from bindings.spec import ObjectSpec, spec_of
 from runtime.js.binding_proxies import spec_methods
 from runtime.js.host_streams import HostStream
+
+_PLAIN = "__ploy_plain:"  # a worker's own key that looked like a tag (see encodeArgsForHost)
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
@@ -73,12 +77,22 @@ class Codec:
         return json.dumps(value, default=default, ensure_ascii=False, separators=(",", ":")), special
 
     def decode_args(self, text: str, lookup: Callable[[int], Any]) -> list[Any]:
+        """The arguments of a binding call, as encodeArgsForHost (00_bridge.js) wrote them."""
+
         def hook(d: dict[str, Any]) -> Any:
-            if "__ploy_bytes" in d and len(d) == 1:
-                return d["__ploy_bytes"].encode("latin-1")
-            if "__ploy_handle" in d and len(d) == 1:
-                return lookup(d["__ploy_handle"])
+            if len(d) == 1:
+                if "__ploy_bytes" in d:
+                    return d["__ploy_bytes"].encode("latin-1")
+                if "__ploy_handle" in d:
+                    return lookup(d["__ploy_handle"])
+                if "__ploy_num" in d:
+                    return _NON_FINITE[d["__ploy_num"]]
+            if any(k.startswith(_PLAIN) for k in d):
+                return {k.removeprefix(_PLAIN): v for k, v in d.items()}
             return d
 
-        args = json.loads(text, object_hook=hook)
+        try:
+            args = json.loads(text, object_hook=hook)
+        except RecursionError:
+            raise InvalidArgument("the arguments are nested too deeply") from None
         return args if isinstance(args, list) else [args]

@@ -36,7 +36,7 @@ CASES: list[tuple[str, Callable[[Target], Coroutine[Any, Any, Any]], str]] = [
     ("timeoutMs 'abc'", lambda t: t.startProcess("true", {"timeoutMs": "abc"}), "timeoutMs"),
     ("graceMs 'abc'", lambda t: t.killProcess("proc_0", {"graceMs": "abc"}), "graceMs"),
     ("a 2,100-level path", lambda t: t.writeFile("/".join(["a"] * 2100), "x"), "path"),
-    ("a 2,000-level mkdir", lambda t: t.mkdir("d/" * 2000, {"recursive": True}), "path"),
+    ("a 2,100-level mkdir", lambda t: t.mkdir("d/" * 2100, {"recursive": True}), "path"),
     ("a lone surrogate in content", lambda t: t.writeFile("s.txt", "\ud800"), "content"),
     ("a lone surrogate in a path", lambda t: t.readFile("\udc00.txt"), "path"),
     ("NUL in a path", lambda t: t.listFiles("a\0b"), "path"),
@@ -52,7 +52,7 @@ CASES: list[tuple[str, Callable[[Target], Coroutine[Any, Any, Any]], str]] = [
 
 @pytest.fixture(scope="module")
 def session(run: Run, shared: SandboxClient) -> SandboxSession:
-    return run(shared.createSession({"id": f"bad-input-{uuid.uuid4().hex[:6]}"}))  # type: ignore[no-any-return]
+    return run(shared.createSession({"id": f"bad-input-{uuid.uuid4().hex[:6]}"}))
 
 
 @pytest.mark.parametrize("scope", ["sandbox", "session"])
@@ -89,10 +89,10 @@ def test_a_rejected_env_value_leaves_every_operation_working(run: Run, shared: S
             run(target.setEnvVars({"BAD": "a\0b", "GOOD": "1"}))
         assert run(target.exec("echo ${GOOD-none}"))["stdout"] == "none\n"  # nothing of it was applied
 
-        async def stream() -> bytes:
-            return b"".join([c async for c in await target.execStream("echo streamed")])
+        async def stream(t: SandboxClient | SandboxSession) -> bytes:
+            return b"".join([c async for c in await t.execStream("echo streamed")])
 
-        assert run(stream()) == b"streamed\n"
+        assert run(stream(target)) == b"streamed\n"
         proc = run(target.startProcess("echo started"))
         assert proc["status"] in ("running", "completed")
 
@@ -106,7 +106,7 @@ def test_a_rejected_env_value_leaves_every_operation_working(run: Run, shared: S
         ({"op": "exec", "command": "true", "outputLimit": "abc"}, "outputLimit"),
         ({"op": "setEnvVars", "vars": {"V": "a\0b"}}, "vars.V"),
         ({"op": "setEnvVars", "vars": ["A"]}, "vars"),
-        ({"op": "mkdir", "path": "d/" * 2000, "recursive": True}, "path"),
+        ({"op": "mkdir", "path": "d/" * 2100, "recursive": True}, "path"),
         ({"op": "killProcess", "id": "proc_0", "graceMs": "abc"}, "graceMs"),
         ({"op": "createSession", "options": {"env": {"V": "a\0b"}}}, "env.V"),
     ],
@@ -122,3 +122,15 @@ def test_the_agent_checks_what_it_receives_the_same_way(
     assert info.value.code == "INVALID_ARGUMENT", info.value.message
     assert info.value.message.startswith(argument), info.value.message
     assert run(shared.exec("echo ok"))["stdout"] == "ok\n"
+
+
+def test_a_deep_but_valid_path_works(run: Run, shared: SandboxClient) -> None:
+    """2,000 levels fit in PATH_MAX: creating, writing and deleting them must work (the agent's
+    makedirs and rmtree recursed, and 1,000 levels raised RecursionError: INTERNAL)."""
+    base = f"/workspace/deep-{uuid.uuid4().hex[:6]}"
+    deep = base + "/d" * 1990
+    run(shared.mkdir(deep, {"recursive": True}))
+    run(shared.writeFile(deep + "/f.txt", "x"))
+    assert run(shared.readFile(deep + "/f.txt"))["content"] == "x"
+    run(shared.deleteFile(base, {"recursive": True}))
+    assert run(shared.exec(f"test -e {base} && echo left || echo gone"))["stdout"] == "gone\n"

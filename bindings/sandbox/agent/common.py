@@ -9,6 +9,7 @@ import signal
 import time
 from typing import Any
 
+import args
 from error_codes import (
     ALREADY_EXISTS,
     DIRECTORY_NOT_EMPTY,
@@ -113,9 +114,19 @@ def sandbox_vars_path() -> str:
 def sandbox_vars() -> dict[str, str]:
     try:
         data = read_json(sandbox_vars_path())
-        return {str(k): str(v) for k, v in data.items()}
-    except (OSError, ValueError):
+        return {str(k): str(v) for k, v in data.items() if _usable(k, v)}
+    except (OSError, ValueError, AttributeError):
         return {}
+
+
+def _usable(name: Any, value: Any) -> bool:
+    """A stored variable that can reach execve: one an older agent accepted (a NUL in its value) would
+    otherwise make every later command fail."""
+    try:
+        args.env_name(name, "name")
+        return args.env_value(value, "value") is not None
+    except args.Invalid:
+        return False
 
 
 def base_env() -> dict[str, str]:
@@ -138,12 +149,45 @@ def command_env(extra: dict[str, Any] | None, base: dict[str, str] | None = None
     return env
 
 
-def resolve(path: str, cwd: str = WORKDIR) -> str:
-    if not isinstance(path, str) or not path:
-        raise AgentError(INVALID_ARGUMENT, "path must be a non-empty string")
-    if "\0" in path:
-        raise AgentError(INVALID_ARGUMENT, "path must not contain NUL")
+def resolve(path: Any, cwd: str = WORKDIR, name: str = "path") -> str:
+    try:
+        args.path(path, name)
+    except args.Invalid as exc:
+        raise AgentError(INVALID_ARGUMENT, str(exc), argument=exc.argument) from None
     return os.path.normpath(os.path.join(cwd, path))
+
+
+def makedirs(path: str) -> None:
+    """os.makedirs(path, exist_ok=True) without its recursion (a path of ~2,000 levels is valid)."""
+    todo = []
+    p = path
+    while p and p != "/" and not os.path.isdir(p):
+        todo.append(p)
+        p = os.path.dirname(p)
+    for d in reversed(todo):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                raise
+
+
+def rmtree(path: str) -> None:
+    """shutil.rmtree without its recursion, never following links: folders found are emptied deepest
+    first, with an explicit stack."""
+    stack = [(path, False)]
+    while stack:
+        d, emptied = stack.pop()
+        if emptied:
+            os.rmdir(d)
+            continue
+        stack.append((d, True))
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, False))
+                else:
+                    os.unlink(e.path)
 
 
 def _children_map(groups: dict[int, list[int]] | None = None) -> dict[int, list[int]]:

@@ -7,9 +7,10 @@ import contextlib
 import os
 from typing import Any
 
+import args
 from common import CONFIG, WORKDIR, AgentError, command_env, kill_tree, resolve
 from conn import Conn
-from error_codes import INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
+from error_codes import NOT_FOUND, TIMEOUT
 
 # After the command exits, how long its output pipes may stay open (held by a child it left running in
 # the background) before we stop waiting for them.
@@ -92,33 +93,33 @@ async def _spawn(
 
 
 def timeout_s(req: dict[str, Any]) -> float | None:
-    ms = req.get("timeoutMs")
-    if ms is None:
-        return None
-    if not isinstance(ms, (int, float)) or ms <= 0:
-        raise AgentError(INVALID_ARGUMENT, "timeoutMs must be a positive number")
-    return ms / 1000
+    ms = args.timeout_ms(req.get("timeoutMs"))
+    return None if ms is None else ms / 1000
+
+
+def output_limit(req: dict[str, Any]) -> int:
+    limit = args.output_limit(req.get("outputLimit"))
+    return CONFIG.output_limit if limit is None else limit
 
 
 def prepare(
     req: dict[str, Any], cwd_default: str = WORKDIR, env_base: dict[str, str] | None = None
 ) -> tuple[str, str, dict[str, str]]:
-    command = req.get("command")
-    if not isinstance(command, str) or not command.strip():
-        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
-    cwd = resolve(req.get("cwd") or cwd_default, cwd_default)
+    """A command's checked arguments (the same checks a session command gets), its cwd and env."""
+    command = args.command(req.get("command"))
+    env = args.env(req.get("env"))
+    timeout_s(req)
+    output_limit(req)
+    cwd = resolve(req.get("cwd") or cwd_default, cwd_default, "cwd")
     if not os.path.isdir(cwd):
         raise AgentError(NOT_FOUND, f"working directory does not exist: {cwd}", path=cwd)
-    env = req.get("env")
-    if env is not None and not isinstance(env, dict):
-        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
     return command, cwd, command_env(env, env_base)
 
 
 async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     command, cwd, env = prepare(req)
     timeout = timeout_s(req)
-    limit = int(req.get("outputLimit") or CONFIG.output_limit)
+    limit = output_limit(req)
     proc, (out_pipe, err_pipe) = await _spawn(command, cwd, env, merged=False)
     out, err = Capped(limit), Capped(limit)
     pumps = asyncio.gather(_pump(out_pipe, out), _pump(err_pipe, err))

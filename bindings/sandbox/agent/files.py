@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from typing import Any
 
-from common import WORKDIR, AgentError, os_error, resolve
+from common import WORKDIR, AgentError, makedirs, os_error, resolve, rmtree
 from conn import Conn
 from error_codes import ALREADY_EXISTS, IS_DIRECTORY, NOT_A_DIRECTORY
 
@@ -20,7 +19,7 @@ async def write_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> Non
         path = resolve(req.get("path"), cwd)
         parent = os.path.dirname(path)
         try:
-            os.makedirs(parent, exist_ok=True)
+            makedirs(parent)
         except FileExistsError:
             raise AgentError(NOT_A_DIRECTORY, f"a parent of {path} is not a directory", path=path) from None
         except OSError as exc:
@@ -73,7 +72,7 @@ def delete_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     path = resolve(req.get("path"), cwd)
     try:
         if req.get("recursive") and os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+            rmtree(path)
         else:
             os.unlink(path)
     except OSError as exc:
@@ -85,7 +84,9 @@ def mkdir(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     path = resolve(req.get("path"), cwd)
     try:
         if req.get("recursive"):
-            os.makedirs(path, exist_ok=True)
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise FileExistsError(path)
+            makedirs(path)
         else:
             os.mkdir(path)
     except FileExistsError:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import shlex
 import sys
 import time
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import args  # noqa: E402
 import execs  # noqa: E402
 import files  # noqa: E402
 import procs  # noqa: E402
@@ -43,8 +43,8 @@ from error_codes import ALREADY_EXISTS, GIT_ERROR, INTERNAL, INVALID_ARGUMENT, N
 from execs import Capped  # noqa: E402
 
 IDLE_EXIT = 75
+GIT_PROTOCOLS = "http:https:git:ssh:file"
 SOCKET = os.path.join(RUN_DIR, "a.sock")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Activity:
@@ -56,35 +56,25 @@ class Activity:
 ACTIVITY = Activity()
 
 
-def _env_vars(vars_: Any) -> dict[str, str | None]:
-    if not isinstance(vars_, dict):
-        raise AgentError(INVALID_ARGUMENT, "setEnvVars expects an object of name -> string")
-    out: dict[str, str | None] = {}
-    for k, v in vars_.items():
-        if not isinstance(k, str) or not ENV_NAME.match(k):
-            raise AgentError(INVALID_ARGUMENT, f"invalid environment variable name: {k!r}")
-        out[k] = None if v is None else str(v)
-    return out
-
-
 async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], stream: bool) -> None:
-    command = req.get("command")
-    if not isinstance(command, str) or not command.strip():
-        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
+    # the same checks as a plain exec's (execs.prepare): one function per argument kind
+    command = args.command(req.get("command"))
+    env = args.env(req.get("env")) or {}
+    timeout = execs.timeout_s(req)
+    limit = execs.output_limit(req)
     prefix = ""
     if req.get("cwd"):
-        prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd))} || return 1\n"
-    for k, v in _env_vars(req.get("env") or {}).items():
+        prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd, 'cwd'))} || return 1\n"
+    for k, v in env.items():
         # per-command env applies to this command only: exported inside a subshell-free wrapper
         prefix += f"export {k}={shlex.quote(v)}\n" if v is not None else f"unset {k}\n"
     if prefix and (req.get("cwd") or req.get("env")):
         # run in a subshell so the per-command cwd/env do not stick to the session
         command = "(\n" + prefix + command + "\n)"
-    limit = int(req.get("outputLimit") or CONFIG.output_limit)
     out, err = Capped(limit), Capped(limit)
     code = -1
     async with s.lock:
-        gen = s.run(command, execs.timeout_s(req), limit, merge=stream)
+        gen = s.run(command, timeout, limit, merge=stream)
         try:
             async for kind, data in gen:
                 if kind == b"R":
@@ -110,7 +100,7 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
 
 
 async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[str, Any]:
-    vars_ = _env_vars(req.get("vars"))
+    vars_ = args.env(req.get("vars"), "vars", required=True) or {}
     if s is not None:
         script = "\n".join(
             f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items()
@@ -132,28 +122,24 @@ async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[
 
 
 async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) -> dict[str, Any]:
-    url = req.get("repoUrl")
-    if not isinstance(url, str) or not url.strip() or url.startswith("-"):
-        raise AgentError(INVALID_ARGUMENT, "repoUrl must be a repository URL")
+    url = args.repo_url(req.get("repoUrl"))
     branch, depth, target = req.get("branch"), req.get("depth"), req.get("targetDir")
     if target is None:
         target = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         target = target[:-4] if target.endswith(".git") else target
-    target_abs = resolve(target, cwd)
-    args = ["git", "clone", "--quiet"]
+    target_abs = resolve(target, cwd, "targetDir")
+    argv = ["git", "clone", "--quiet"]
     if branch:
-        if not isinstance(branch, str) or branch.startswith("-"):
-            raise AgentError(INVALID_ARGUMENT, "branch must be a branch or tag name")
-        args += ["--branch", branch, "--single-branch"]
+        argv += ["--branch", args.branch(branch), "--single-branch"]
     if depth is not None:
-        if not isinstance(depth, int) or depth < 1:
-            raise AgentError(INVALID_ARGUMENT, "depth must be a positive integer")
-        args += ["--depth", str(depth)]
-    args += ["--", url, target_abs]
-    env = command_env({"GIT_TERMINAL_PROMPT": "0"}, env_base)
+        argv += ["--depth", str(args.integer(depth, "depth", 1, 2**31 - 1))]
+    argv += ["--", url, target_abs]
+    # Only transports that fetch a repository; never ext:: or fd:: (they run a command or use a
+    # descriptor), for the repository and its submodules alike.
+    env = command_env({"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": GIT_PROTOCOLS}, env_base)
     timeout = execs.timeout_s(req) or 300.0
     proc = await asyncio.create_subprocess_exec(
-        *args,
+        *argv,
         cwd=cwd if os.path.isdir(cwd) else WORKDIR,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
@@ -257,7 +243,7 @@ async def start_process(conn: Conn, req: dict[str, Any], s: sessions.Session | N
         # the session's exported state first, then this command's own env on top of it
         own = "".join(
             f"export {k}={shlex.quote(v)}\n"
-            for k, v in _env_vars(req.get("env") or {}).items()
+            for k, v in (args.env(req.get("env")) or {}).items()
             if v is not None
         )
         command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
@@ -288,7 +274,7 @@ async def stream_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Sessi
 
 
 async def kill_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
-    grace = req.get("graceMs")
+    grace = args.grace_ms(req.get("graceMs"))
     await conn.reply(await procs.kill(req.get("id"), procs.KILL_GRACE_S if grace is None else grace / 1000))
 
 
@@ -349,6 +335,8 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 await dispatch(conn, req)
             except AgentError as exc:
                 await conn.fail(exc.to_json())
+            except args.Invalid as exc:
+                await conn.fail({"code": INVALID_ARGUMENT, "message": str(exc), "argument": exc.argument})
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
             except Exception as exc:

@@ -20,7 +20,18 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from common import STATE_DIR, WORKDIR, AgentError, command_env, kill_tree, read_json, write_json_atomic
+import args
+from common import (
+    STATE_DIR,
+    WORKDIR,
+    AgentError,
+    command_env,
+    kill_tree,
+    makedirs,
+    read_json,
+    resolve,
+    write_json_atomic,
+)
 from error_codes import ALREADY_EXISTS, INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
 SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
@@ -240,20 +251,17 @@ def _stop_idle_shells(keep: Session) -> None:
 
 
 def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
-    cwd = options.get("cwd") or sandbox_cwd
-    if not isinstance(cwd, str):
-        raise AgentError(INVALID_ARGUMENT, "cwd must be a string")
-    cwd = os.path.normpath(os.path.join(sandbox_cwd, cwd))
-    os.makedirs(cwd, exist_ok=True)
-    env = options.get("env") or {}
-    if not isinstance(env, dict):
-        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
+    if not isinstance(options, dict):
+        raise AgentError(INVALID_ARGUMENT, "options must be an object")
+    cwd = resolve(options.get("cwd") or sandbox_cwd, sandbox_cwd, "cwd")
+    env = {k: v for k, v in (args.env(options.get("env")) or {}).items() if v is not None}
+    makedirs(cwd)
     sid = options.get("id") or "session_" + uuid.uuid4().hex[:16]
     if not isinstance(sid, str) or not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
         raise AgentError(INVALID_ARGUMENT, "session id: 1-64 letters, digits, '-' or '_'")
     if sid in _sessions or os.path.exists(os.path.join(SESSIONS_DIR, sid)):
         raise AgentError(ALREADY_EXISTS, f"session {sid} already exists", sessionId=sid)
-    s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()})
+    s = Session(sid, cwd, env)
     os.makedirs(s.dir, exist_ok=True)
     s.save()
     _sessions[sid] = s

@@ -10,6 +10,8 @@ contain python3 (>= 3.9) and bash; ploy adds its agent layer on top (see binding
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 
 
@@ -41,3 +43,30 @@ OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "outputLimit": ("output_limit", (int,)),
     "processLogLimit": ("process_log_limit", (int,)),
 }
+
+MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
+# The least memory a sandbox starts and works with: its init and agent take ~25 MB before any command.
+MIN_MEMORY = 64 * 1024 * 1024
+# exec()'s outputLimit ceiling, the agent's (agent/args.py OUTPUT_LIMIT_MAX; a test keeps them equal):
+# options.py cannot import the agent's modules, reading ploy.yaml loads only the schema.
+OUTPUT_LIMIT_MAX = 64 * 1024 * 1024
+# ploy.yaml key -> (lowest, highest) value a sandbox can work with; None: unbounded. cpus' upper bound
+# is this machine's CPU count (Podman refuses more).
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "pids": (16, 4_194_304),  # init, agent, a shell and its command; the kernel's pid_max
+    "cpus": (0.01, None),
+    "pool": (0, 16),
+    "outputLimit": (0, OUTPUT_LIMIT_MAX),
+}
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes of a Podman memory size ("512m", "2g", "1073741824"); ValueError if it is none."""
+    m = MEMORY.match(text)
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (use e.g. 512m, 2g)")
+    return int(float(m.group(1)) * 1024 ** " kmg".index(m.group(2).lower() or " "))
+
+
+def machine_cpus() -> int:
+    return os.cpu_count() or 1

@@ -20,6 +20,7 @@ from error_codes import (
     NOT_A_DIRECTORY,
     NOT_FOUND,
     PERMISSION_DENIED,
+    SPAWN_FAILED,
 )
 
 RUN_DIR = os.environ.get("PLOY_RUN_DIR", "/run/ploy")  # the bind-mounted host folder (socket, config)
@@ -190,8 +191,18 @@ def rmtree(path: str) -> None:
                     os.unlink(e.path)
 
 
-def _children_map(groups: dict[int, list[int]] | None = None) -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+class _Proc:
+    __slots__ = ("pid", "ppid", "pgrp", "sid", "state")
+
+    def __init__(self, pid: int, fields: list[bytes]) -> None:
+        # /proc/PID/stat after the command name: state ppid pgrp session ...
+        self.pid = pid
+        self.state = fields[0]
+        self.ppid, self.pgrp, self.sid = int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def _processes() -> list[_Proc]:
+    out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -201,44 +212,88 @@ def _children_map(groups: dict[int, list[int]] | None = None) -> dict[int, list[
         except OSError:
             continue
         # the command name may contain spaces and parentheses: fields start after the last ')'
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(name))
-        if groups is not None:
-            groups.setdefault(int(fields[2]), []).append(int(name))
-    return children
-
-
-def descendants(pid: int, groups: dict[int, list[int]] | None = None) -> list[int]:
-    children = _children_map(groups)
-    out: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
+        out.append(_Proc(int(name), stat[stat.rfind(b")") + 2 :].split()))
     return out
 
 
-def kill_tree(pid: int, sig: int = signal.SIGKILL, include_self: bool = True) -> None:
-    """Signal a process, its process group and every descendant (also those that left the group).
+def tree(pid: int) -> list[_Proc]:
+    """The live processes `pid` started: its descendants, and whatever is in its process group or its
+    session (a fork bomb's processes are orphaned as fast as they fork, but keep the session)."""
+    procs = _processes()
+    children: dict[int, list[_Proc]] = {}
+    for p in procs:
+        children.setdefault(p.ppid, []).append(p)
+    found = {p.pid: p for p in procs if p.pid != pid and (p.pgrp == pid or p.sid == pid)}
+    todo = list(children.get(pid, []))
+    seen: set[int] = set()
+    while todo:
+        p = todo.pop()
+        if p.pid in seen:
+            continue
+        seen.add(p.pid)
+        found[p.pid] = p
+        todo.extend(children.get(p.pid, []))
+    return [p for p in found.values() if p.state not in (b"Z", b"X")]
 
+
+def descendants(pid: int) -> list[int]:
+    return [p.pid for p in tree(pid)]
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_tree(pid: int, sig: int = signal.SIGKILL, include_self: bool = True) -> None:
+    """Signal a process and everything it started (tree(): descendants, its group and its session).
+
+    SIGKILL is repeated until nothing is left: first every process found is stopped (a stopped process
+    cannot fork), again until a pass finds none still running, then all are killed; one pass of kills
+    loses against a fork bomb. Another signal (SIGTERM) is one pass: it may be handled.
     With include_self=False the process itself is spared (a session shell, or a process runner that
-    leads the group of the command it watches) but the rest of its group and tree is not."""
-    groups: dict[int, list[int]] = {}
-    victims = set(descendants(pid, groups)) | set(groups.get(pid, []))
+    leads the group of the command it watches)."""
     if include_self:
+        _signal(pid, sig)
+    if sig != signal.SIGKILL:
+        for p in tree(pid):
+            _signal(p.pid, sig)
+        return
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        running = [p for p in tree(pid) if p.state not in (b"T", b"t")]
+        if not running:
+            break
+        for p in running:
+            _signal(p.pid, signal.SIGSTOP)
+    while time.monotonic() < deadline:
+        victims = tree(pid)
+        if not victims:
+            return
+        for p in victims:
+            _signal(p.pid, signal.SIGKILL)
+        time.sleep(0.001)
+
+
+def pids_limit() -> str:
+    """The sandbox's pids limit, for messages ("?" when the cgroup does not say)."""
+    for path in ("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"):
         try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        victims.add(pid)
-    else:
-        victims.discard(pid)
-    for p in victims:
-        try:
-            os.kill(p, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    return "?"
+
+
+def spawn_failed(exc: OSError) -> AgentError:
+    return AgentError(
+        SPAWN_FAILED,
+        f"the sandbox cannot start another process ({exc.strerror or exc}): it has reached its pids "
+        f"limit ({pids_limit()}); end some processes (killProcess) and try again",
+    )
 
 
 def alive(pid: int) -> bool:

@@ -11,6 +11,7 @@ group, appends its merged stdout+stderr to `log` and writes `exit.json` when it 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import select
 import signal
@@ -28,6 +29,9 @@ from common import (
     iso_now,
     kill_tree,
     read_json,
+    rmtree,
+    spawn_failed,
+    tree,
     write_json_atomic,
 )
 from conn import Conn
@@ -44,15 +48,47 @@ def _dir(pid_id: str) -> str:
     return os.path.join(PROCS, pid_id)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphans of the command (`setsid server &` once its parent exited, a fork bomb's processes)
+    re-parent to the runner instead of PID 1, so they stay in its tree: kills and timeouts reach them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # then the runner's session still reaches all but what left it and was orphaned
+
+
+def _reap(main: int) -> tuple[int | None, bool]:
+    """Collect every child that ended (the command, and orphans re-parented here): (the command's
+    wait status if it was among them, whether children are left)."""
+    status = None
+    while True:
+        try:
+            pid, st = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return status, False
+        if pid == 0:
+            return status, True
+        if pid == main:
+            status = st
+
+
 def _runner(
     d: str, command: str, cwd: str, env: dict[str, str], timeout: float | None, log_limit: int
 ) -> None:
     """Runs in the forked runner process: plain blocking code, no asyncio.
 
-    The runner leads the process group (its pid is the `pid` of the record) and the command runs in
-    that group, so signalling the group reaches the whole tree; the runner itself shrugs off SIGTERM
-    and is spared by the kills it sends, so it can still write the exit record."""
+    The runner leads the session and process group (its pid is the `pid` of the record), the command
+    runs in them, and orphans re-parent to the runner: so signalling its tree reaches everything the
+    command started. The runner itself shrugs off SIGTERM and is spared by the kills it sends, so it
+    can still write the exit record; it stays until the last process of its tree is gone (so a timeout
+    still reaches what the command left running)."""
     signal.signal(signal.SIGTERM, lambda *_: None)  # a handler, not SIG_IGN: exec resets it for the command
+    _become_subreaper()
     log = os.open(os.path.join(d, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     r, w = os.pipe()
     try:
@@ -66,32 +102,43 @@ def _runner(
             close_fds=True,
         )
     except OSError as exc:
+        error = spawn_failed(exc).args[0] if exc.errno == errno.EAGAIN else str(exc)
         write_json_atomic(
             os.path.join(d, "exit.json"),
-            {"exitCode": 127, "status": "failed", "endedAt": iso_now(), "error": str(exc)},
+            {"exitCode": 127, "status": "failed", "endedAt": iso_now(), "error": error},
         )
         return
     os.close(w)
     written, truncated, timed_out = 0, False, False
     deadline = None if timeout is None else time.monotonic() + timeout
+    exit_code: int | None = None
     exited_at: float | None = None
-    eof = False
+    eof = recorded = False
     while True:
-        ready, _, _ = select.select([r], [], [], 0.25)
+        ready: list[int] = []
+        if eof:
+            time.sleep(0.25)
+        else:
+            ready, _, _ = select.select([r], [], [], 0.25)
         if ready:
             chunk = os.read(r, 65536)
             if not chunk:
                 eof = True
-                break
-            keep = chunk[: max(log_limit - written, 0)]
-            if keep:
-                os.write(log, keep)
-                written += len(keep)
-            if len(keep) < len(chunk) and not truncated:
-                truncated = True
-                os.write(
-                    log, f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode()
-                )
+            elif not recorded:  # after the record, what a left-behind child prints is drained and dropped
+                keep = chunk[: max(log_limit - written, 0)]
+                if keep:
+                    os.write(log, keep)
+                    written += len(keep)
+                if len(keep) < len(chunk) and not truncated:
+                    truncated = True
+                    os.write(
+                        log,
+                        f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode(),
+                    )
+        status, children_left = _reap(child.pid)
+        if status is not None:
+            rc = child.returncode = os.waitstatus_to_exitcode(status)
+            exit_code = rc if rc >= 0 else 128 - rc
         if deadline is not None and not timed_out and time.monotonic() > deadline:
             timed_out = True
             kill_tree(os.getpid(), signal.SIGTERM, include_self=False)
@@ -100,13 +147,21 @@ def _runner(
         elif timed_out and deadline is not None and time.monotonic() > deadline:
             kill_tree(os.getpid(), signal.SIGKILL, include_self=False)
             deadline = None
-        if child.poll() is not None:
+        if exit_code is not None and not recorded:
             # the command ended but a child it left behind may hold the pipe: give it a moment, then stop
             exited_at = exited_at or time.monotonic()
-            if not ready and time.monotonic() - exited_at > 0.5:
-                break
-    rc = child.wait()
-    exit_code = rc if rc >= 0 else 128 - rc
+            if eof or (not ready and time.monotonic() - exited_at > 0.5):
+                os.close(log)
+                _record(d, exit_code, timed_out, truncated)
+                recorded = True
+        # A child the command left in the background keeps the runner here: reading (and dropping)
+        # what it prints, or its next write would kill it with SIGPIPE (`server &` died at once), and
+        # reaping what it leaves, so kills and the timeout still reach it.
+        if recorded and eof and not children_left:
+            return
+
+
+def _record(d: str, exit_code: int, timed_out: bool, truncated: bool) -> None:
     record: dict[str, Any] = {
         "exitCode": exit_code,
         "status": "completed" if exit_code == 0 else "failed",
@@ -119,15 +174,7 @@ def _runner(
         record["status"] = "failed"
     if truncated:
         record["logTruncated"] = True
-    os.close(log)
     write_json_atomic(os.path.join(d, "exit.json"), record)
-    # A child the command left in the background still holds the pipe: keep reading (and dropping) what
-    # it prints until it closes, or its next write would kill it with SIGPIPE (`server &` died at once).
-    while not eof:
-        try:
-            eof = not os.read(r, 65536)
-        except InterruptedError:
-            continue
 
 
 def start(
@@ -157,7 +204,11 @@ def start(
     log_limit = CONFIG.log_limit
     # One fork, no waiting for the command to be exec'd: startProcess answers in ~2 ms. The runner is
     # our child; reap_runners() collects it (or PID 1 does, if this agent is gone by then).
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        rmtree(d)  # no runner (the pids limit reached): leave no record without a process
+        raise
     if pid == 0:
         try:
             os.setsid()
@@ -271,17 +322,21 @@ def running_count() -> int:
 
 
 async def kill(pid_id: str, grace: float = KILL_GRACE_S) -> dict[str, Any]:
+    """SIGTERM to everything the process started, SIGKILL after `grace`. Also when the command itself
+    has ended: what it left running (a `server &`, a fork bomb's processes) is still its tree."""
     current = info(pid_id)
-    if current["status"] != "running":
-        return current
     d = _dir(pid_id)
-    open(os.path.join(d, "kill"), "w").close()
     pid = int(current["pid"])
+    meta = read_json(os.path.join(d, "meta.json"))
+    if current["status"] == "running":
+        open(os.path.join(d, "kill"), "w").close()
+    elif meta.get("boot") != BOOT or not alive(pid) or not tree(pid):
+        return current
     kill_tree(pid, signal.SIGTERM, include_self=False)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
     while loop.time() < deadline:
-        if os.path.exists(os.path.join(d, "exit.json")):
+        if os.path.exists(os.path.join(d, "exit.json")) and not tree(pid):
             return info(pid_id)
         await asyncio.sleep(0.02)
     kill_tree(pid, signal.SIGKILL, include_self=False)

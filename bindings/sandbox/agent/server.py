@@ -36,6 +36,7 @@ from common import (  # noqa: E402
     resolve,
     sandbox_vars,
     sandbox_vars_path,
+    spawn_failed,
     write_json_atomic,
 )
 from conn import Conn  # noqa: E402
@@ -337,6 +338,8 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 await conn.fail(exc.to_json())
             except args.Invalid as exc:
                 await conn.fail({"code": INVALID_ARGUMENT, "message": str(exc), "argument": exc.argument})
+            except BlockingIOError as exc:  # EAGAIN from fork: the pids limit, not a bug
+                await conn.fail(spawn_failed(exc).to_json())
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
             except Exception as exc:

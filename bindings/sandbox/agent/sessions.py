@@ -73,19 +73,24 @@ class Session:
         _stop_idle_shells(keep=self)
         r, w = os.pipe()
         cwd = self.cwd if os.path.isdir(self.cwd) else WORKDIR
-        self.proc = await asyncio.create_subprocess_exec(
-            "/bin/bash",
-            "--noprofile",
-            "--norc",
-            cwd=cwd,
-            env=command_env(self.env),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            pass_fds=(w,),
-            start_new_session=True,
-        )
-        os.close(w)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                "/bin/bash",
+                "--noprofile",
+                "--norc",
+                cwd=cwd,
+                env=command_env(self.env),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(w,),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(r)  # the shell could not start (its pids limit reached): nothing may leak
+            raise
+        finally:
+            os.close(w)
         loop = asyncio.get_running_loop()
         ctl = self.ctl = asyncio.StreamReader(limit=1 << 20)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(ctl), os.fdopen(r, "rb", 0))

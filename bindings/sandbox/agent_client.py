@@ -17,6 +17,16 @@ from bindings.errors import PloyError
 from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
+# No call waits forever. While a call waits for the agent, a silence of LIVENESS_S sends a ping on a
+# fresh connection; no answer within PING_TIMEOUT_S (a paused container, a stopped or stuck agent)
+# fails the call. A call with its own timeout (exec's timeoutMs) also fails DEADLINE_MARGIN_S past it:
+# by then the agent should have answered TIMEOUT. Long commands that the agent still watches (it
+# answers pings) run as long as they need.
+LIVENESS_S = 3.0
+PING_TIMEOUT_S = 5.0
+DEADLINE_MARGIN_S = 5.0
+# ops whose timeoutMs bounds the call itself (startProcess's bounds the process, which outlives it)
+_TIMED_OPS = (wire.EXEC.name, wire.EXEC_STREAM.name, wire.GIT_CHECKOUT.name)
 
 
 class AgentUnavailable(PloyError):
@@ -34,27 +44,96 @@ class AgentInterrupted(PloyError):
 
     code = SANDBOX_UNAVAILABLE
 
-    def __init__(self, what: str = "call") -> None:
+    def __init__(self, what: str = "call", reason: str | None = None) -> None:
+        self.unresponsive = reason is not None
+        why = reason or "went away during the {what} (the sandbox restarted or stopped)"
         super().__init__(
-            f"the sandbox agent went away during the {what} (the sandbox restarted or stopped): it may or may "
-            "not have run, so it was not retried; the next call reaches the sandbox again",
+            f"the sandbox agent {why.format(what=what)}: it may or may not have run, so it was not retried; "
+            "the next call reaches the sandbox again",
             mayHaveRun=True,
         )
 
 
-def remote_error(error: dict[str, Any]) -> PloyError:
+def remote_error(error: dict[str, Any], data: dict[bytes, bytearray] | None = None) -> PloyError:
     err = dict(error)
     code = str(err.pop("code", INTERNAL))
     message = str(err.pop("message", code))
+    if data and "stdout" not in err:  # the output so far, sent as frames before the error (exec's TIMEOUT)
+        err["stdout"], err["stderr"] = decode_output(data)
     return PloyError(message, code=code, **err)
+
+
+def decode_output(data: dict[bytes, bytearray]) -> tuple[str, str]:
+    """exec's stdout and stderr from its O and E frames."""
+    return (
+        bytes(data.get(b"O", b"")).decode("utf-8", errors="replace"),
+        bytes(data.get(b"E", b"")).decode("utf-8", errors="replace"),
+    )
 
 
 class _Conn:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.aborted: str | None = None  # why the watch cut the connection (see _Watch)
 
     def close(self) -> None:
         self.writer.close()
+
+
+class _Watch:
+    """Keeps one call from waiting forever on its connection (see LIVENESS_S): when the agent is silent,
+    ping it; when the ping goes unanswered or the call's deadline passes, abort the connection, which
+    fails the call's pending read. A timer per call, armed again only when it fires: no cost per frame
+    beyond `seen()`."""
+
+    def __init__(
+        self, client: AgentClient, conn: _Conn, deadline_s: float | None, probe: bool = True
+    ) -> None:
+        self.client, self.conn, self.probe = client, conn, probe
+        self.loop = asyncio.get_running_loop()
+        self.last = self.loop.time()
+        self.deadline = None if deadline_s is None else self.last + deadline_s
+        self.ping: asyncio.Task[bool] | None = None
+        self.timer = self.loop.call_later(self._next_wait(), self._check)
+
+    def seen(self) -> None:
+        self.last = self.loop.time()
+
+    def _next_wait(self) -> float:
+        until = self.last + LIVENESS_S if self.probe else float("inf")
+        if self.deadline is not None:
+            until = min(until, self.deadline)
+        return max(until - self.loop.time(), 0.05)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if self.deadline is not None and now >= self.deadline:
+            self._abort("did not answer before the call's deadline (its timeoutMs plus a margin)")
+            return
+        if self.probe and now - self.last >= LIVENESS_S and self.ping is None:
+            self.ping = self.loop.create_task(self.client.responsive())
+            self.ping.add_done_callback(self._pinged)
+        self.timer = self.loop.call_later(self._next_wait(), self._check)
+
+    def _pinged(self, task: asyncio.Task[bool]) -> None:
+        self.ping = None
+        if not task.cancelled() and not task.result():
+            self._abort(
+                f"stopped answering (no reply to a health check within {PING_TIMEOUT_S:.0f} s: the "
+                "container is paused, or the agent is stuck)"
+            )
+
+    def _abort(self, reason: str) -> None:
+        self.stop()
+        self.client.suspect = True
+        self.conn.aborted = reason
+        self.conn.writer.transport.abort()
+
+    def stop(self) -> None:
+        self.timer.cancel()
+        if self.ping is not None:
+            self.ping.cancel()
+            self.ping = None
 
 
 def _peer_alive(conn: _Conn) -> bool:
@@ -87,7 +166,7 @@ def _closed_on_failure(conn: _Conn) -> Iterator[None]:
         yield
     except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
         conn.close()
-        raise AgentInterrupted() from exc
+        raise AgentInterrupted(reason=conn.aborted) from exc
     except BaseException:
         conn.close()
         raise
@@ -101,6 +180,9 @@ class AgentClient:
         # Until then (a container from before this ploy, attached without a ping) it is closed instead:
         # an older agent could drop it when the next request arrived, and that request would be lost.
         self.reuse_after_stream = False
+        # A call failed because the agent stopped answering: the next call checks it first (manager.py),
+        # and brings the sandbox back if it is stuck.
+        self.suspect = False
 
     async def _connect(self) -> _Conn:
         # The folder is writable from inside the sandbox, which could swap the socket for a link (to
@@ -119,9 +201,12 @@ class AgentClient:
         try:
             if not stat.S_ISSOCK(os.fstat(fd).st_mode):
                 raise PloyError(f"{self.socket_path} is not a socket", code=SANDBOX_UNAVAILABLE)
-            reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{fd}", limit=1 << 20)
-        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError) as exc:
-            raise AgentUnavailable(str(exc)) from exc
+            # bounded: a paused agent whose listen backlog is full never accepts
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_unix_connection(f"/proc/self/fd/{fd}", limit=1 << 20), PING_TIMEOUT_S
+            )
+        except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, TimeoutError) as exc:
+            raise AgentUnavailable(str(exc) or "the agent did not accept the connection") from exc
         finally:
             os.close(fd)  # the connection no longer needs the path
         return _Conn(reader, writer)
@@ -145,6 +230,32 @@ class AgentClient:
             conn.close()
         self._idle.clear()
 
+    async def responsive(self) -> bool:
+        """Whether the agent answers a ping within PING_TIMEOUT_S, on a connection of its own (the
+        pooled ones may be the stuck ones)."""
+        try:
+            conn = await self._connect()
+        except PloyError:
+            return False
+        try:
+            conn.writer.write(proto.json_frame({"op": wire.PING.name}))
+            kind, _ = await asyncio.wait_for(proto.read_frame(conn.reader), PING_TIMEOUT_S)
+            return kind == b"J"
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+            return False
+        finally:
+            conn.close()
+
+    @staticmethod
+    def _deadline(request: dict[str, Any]) -> float | None:
+        """Seconds the call may take at most, when it has a bound of its own."""
+        if request.get("op") == wire.PING.name:
+            return PING_TIMEOUT_S
+        ms = request.get("timeoutMs")
+        if request.get("op") in _TIMED_OPS and isinstance(ms, (int, float)):
+            return ms / 1000 + DEADLINE_MARGIN_S
+        return None
+
     async def _send(self, conn: _Conn, request: dict[str, Any], upload: bytes | None) -> None:
         conn.writer.write(proto.json_frame(request))
         if upload is not None:
@@ -162,17 +273,22 @@ class AgentClient:
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
-        with _closed_on_failure(conn):
-            await self._send(conn, request, upload)
-            while True:
-                kind, payload = await proto.read_frame(conn.reader)
-                if kind == b"J":
-                    reply = json.loads(payload)
-                    break
-                data.setdefault(kind, bytearray()).extend(payload)
+        watch = _Watch(self, conn, self._deadline(request), probe=request.get("op") != wire.PING.name)
+        try:
+            with _closed_on_failure(conn):
+                await self._send(conn, request, upload)
+                while True:
+                    kind, payload = await proto.read_frame(conn.reader)
+                    watch.seen()
+                    if kind == b"J":
+                        reply = json.loads(payload)
+                        break
+                    data.setdefault(kind, bytearray()).extend(payload)
+        finally:
+            watch.stop()
         self._release(conn)
         if not reply.get("ok"):
-            raise remote_error(reply.get("error") or {})
+            raise remote_error(reply.get("error") or {}, data)
         result = reply.get("result")
         if request.get("op") == wire.PING.name and isinstance(result, dict):
             self.reuse_after_stream = int(result.get("version") or 0) >= proto.STREAM_REUSE_VERSION
@@ -182,17 +298,26 @@ class AgentClient:
         """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
         AgentInterrupted when it went away after the request was written."""
         conn, _ = await self._acquire()
-        with _closed_on_failure(conn):
-            await self._send(conn, request, None)
-            first = await proto.read_frame(conn.reader)
+        watch = _Watch(self, conn, self._deadline(request))
+        try:
+            with _closed_on_failure(conn):
+                await self._send(conn, request, None)
+                first = await proto.read_frame(conn.reader)
+        except BaseException:
+            watch.stop()
+            raise
+        watch.seen()
         if first[0] == b"J":
+            watch.stop()
             reply = json.loads(first[1])
             if not reply.get("ok"):
                 self._release(conn)
                 raise remote_error(reply.get("error") or {})
-        return self._frames(conn, first)
+        return self._frames(conn, first, watch)
 
-    async def _frames(self, conn: _Conn, first: tuple[bytes, bytes]) -> AsyncIterator[tuple[bytes, bytes]]:
+    async def _frames(
+        self, conn: _Conn, first: tuple[bytes, bytes], watch: _Watch
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
         done = False
         try:
             kind, payload = first
@@ -212,8 +337,10 @@ class AgentClient:
                 try:
                     kind, payload = await proto.read_frame(conn.reader)
                 except (asyncio.IncompleteReadError, ConnectionError) as exc:
-                    raise AgentInterrupted("stream") from exc
+                    raise AgentInterrupted("stream", reason=conn.aborted) from exc
+                watch.seen()
         finally:
+            watch.stop()
             if not done:
                 # closing the socket is how the agent learns to stop the command
                 conn.close()

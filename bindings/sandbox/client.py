@@ -16,6 +16,7 @@ from bindings.error_codes import SANDBOX_DESTROYED
 from bindings.errors import InvalidArgument, PloyError
 from bindings.sandbox.agent import args as check
 from bindings.sandbox.agent import wire
+from bindings.sandbox.agent_client import decode_output
 from bindings.sandbox.manager import SandboxManager
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
@@ -124,7 +125,11 @@ class _Commands:
         return _payloads(await self._mgr.stream(self._sandbox_id, self._request(op, fields)))
 
     async def exec(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        return await self._result(wire.EXEC, **_command_fields(command, _opts(options, kw)))
+        result, data = await self._call(wire.EXEC, _command_fields(command, _opts(options, kw)))
+        if "stdout" in result:  # an agent from before output moved to frames (a container made earlier)
+            return result
+        stdout, stderr = decode_output(data)
+        return {"stdout": stdout, "stderr": stderr, **result}
 
     async def execStream(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any

@@ -122,6 +122,8 @@ class SandboxManager:
         socket missing while the container restarted). Once the request was written, AgentInterrupted
         (SANDBOX_UNAVAILABLE, "may or may not have run") reaches the caller: a retry could run an exec,
         writeFile or startProcess twice. The next call recovers the sandbox as usual."""
+        if e.agent.suspect:
+            e = await self._revive(e)
         try:
             return await e.agent.call(request, upload)
         except AgentUnavailable:
@@ -140,6 +142,8 @@ class SandboxManager:
 
     async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
         e = await self.entry(sandbox_id)
+        if e.agent.suspect:
+            e = await self._revive(e)
         try:
             return await e.agent.open_stream(request)
         except AgentUnavailable:

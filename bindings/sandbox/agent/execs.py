@@ -136,27 +136,30 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.shield(pumps), PIPE_GRACE_S)
     _drain_later(pumps, out, err)
-    stdout = out.data.decode("utf-8", errors="replace")
-    stderr = err.data.decode("utf-8", errors="replace")
+    await send_output(conn, out, err)
     if timed_out:
         raise AgentError(
             TIMEOUT,
             f"command timed out after {req.get('timeoutMs')} ms and was killed",
-            stdout=stdout,
-            stderr=stderr,
             timeoutMs=req.get("timeoutMs"),
         )
     code = proc.returncode if proc.returncode is not None else -1
     exit_code = code if code >= 0 else 128 - code
-    result: dict[str, Any] = {
-        "stdout": stdout,
-        "stderr": stderr,
-        "exitCode": exit_code,
-        "success": exit_code == 0,
-    }
+    await conn.reply(exec_result(exit_code, out, err))
+
+
+async def send_output(conn: Conn, out: Capped, err: Capped) -> None:
+    """exec's stdout and stderr as raw O and E frames before its reply (or error): as JSON strings a
+    NUL costs six bytes (\\u0000), and 2 x 64 MiB of it passed the frame limit."""
+    await conn.send_data(b"O", bytes(out.data))
+    await conn.send_data(b"E", bytes(err.data))
+
+
+def exec_result(exit_code: int, out: Capped, err: Capped) -> dict[str, Any]:
+    result: dict[str, Any] = {"exitCode": exit_code, "success": exit_code == 0}
     if out.truncated or err.truncated:
         result["truncated"] = True
-    await conn.reply(result)
+    return result
 
 
 async def run_stream(conn: Conn, req: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from typing import Any
@@ -68,11 +69,12 @@ async def read_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> None
     await conn.reply({"path": path, "size": size})
 
 
-def delete_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
+async def delete_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     path = resolve(req.get("path"), cwd)
     try:
         if req.get("recursive") and os.path.isdir(path) and not os.path.islink(path):
-            rmtree(path)
+            # in a thread: a big tree takes seconds, and the agent must keep answering meanwhile
+            await asyncio.to_thread(rmtree, path)
         else:
             os.unlink(path)
     except OSError as exc:

@@ -8,6 +8,7 @@ session command is running, it exits with IDLE_EXIT and PID 1 stops the containe
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shlex
 import sys
@@ -89,15 +90,8 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
     if stream:
         await conn.reply({"exitCode": code, "success": code == 0})
         return
-    result: dict[str, Any] = {
-        "stdout": out.data.decode("utf-8", errors="replace"),
-        "stderr": err.data.decode("utf-8", errors="replace"),
-        "exitCode": code,
-        "success": code == 0,
-    }
-    if out.truncated or err.truncated:
-        result["truncated"] = True
-    await conn.reply(result)
+    await execs.send_output(conn, out, err)
+    await conn.reply(execs.exec_result(code, out, err))
 
 
 async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[str, Any]:
@@ -216,7 +210,7 @@ async def read_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None,
 
 
 async def delete_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
-    await conn.reply(files.delete_file(req, cwd))
+    await conn.reply(await files.delete_file(req, cwd))
 
 
 async def mkdir(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
@@ -327,7 +321,7 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         while True:
             try:
                 req = await conn.read_request()
-            except ValueError:
+            except (ValueError, RecursionError):  # not a request (or JSON nested past the stack)
                 break
             if req is None:
                 break
@@ -343,6 +337,10 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
             except Exception as exc:
+                if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+                    # a thread counts against the pids limit too
+                    await conn.fail(spawn_failed(OSError(errno.EAGAIN, str(exc))).to_json())
+                    continue
                 traceback.print_exc()
                 await conn.fail({"code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"})
             finally:

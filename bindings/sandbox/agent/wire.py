@@ -40,7 +40,12 @@ PING = Op(
     "{version, boot, startedAt}: ploy's own health check, which has no effect",
     session=False,
 )
-EXEC = Op("exec", CALL, EXEC_FIELDS, "{stdout, stderr, exitCode, success, truncated?}")
+EXEC = Op(
+    "exec",
+    DOWNLOAD,
+    EXEC_FIELDS,
+    "O and E frames: stdout and stderr (also before a TIMEOUT error); then {exitCode, success, truncated?}",
+)
 EXEC_STREAM = Op(
     "execStream", STREAM, EXEC_FIELDS, "O frames: merged stdout and stderr; then {exitCode, success}"
 )

@@ -127,7 +127,7 @@ def test_a_request_that_can_never_settle_is_answered(
     slow: list[httpx.Response] = []
     t = threading.Thread(target=lambda: slow.append(server.get("/slow")))
     t.start()  # awaiting a timer is not "never": it must not be cut short
-    r = server.get(path, timeout=30)
+    r = server.get(path)
     assert r.status_code == 500 and "the worker will never respond" in r.text, r.text
     server.wait_output(f"[GET {path}] the worker will never respond")
     t.join()
@@ -165,7 +165,7 @@ def test_js_blocking_and_never_settling(dev_server: type[DevServer], project: Pa
     server = dev_server(project).start()
     assert server.get("/spin").text == "spun"
     server.wait_output("[GET /spin] the worker has blocked the event loop for 1.0 s")
-    r = server.get("/never", timeout=30)
+    r = server.get("/never")
     assert r.status_code == 500 and "the worker will never respond" in r.text, r.text
     server.wait_output("[GET /never] the worker will never respond")
     assert server.get("/later").text == "later"  # a timer pending is not "never"

@@ -8,11 +8,12 @@ import json
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Iterator
+import struct
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from bindings.error_codes import INTERNAL, SANDBOX_UNAVAILABLE
+from bindings.error_codes import INTERNAL, INVALID_ARGUMENT, SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.sandbox.agent import proto, wire
 
@@ -27,6 +28,10 @@ PING_TIMEOUT_S = 5.0
 DEADLINE_MARGIN_S = 5.0
 # ops whose timeoutMs bounds the call itself (startProcess's bounds the process, which outlives it)
 _TIMED_OPS = (wire.EXEC.name, wire.EXEC_STREAM.name, wire.GIT_CHECKOUT.name)
+PF_EXITING = 0x4  # linux/sched.h: the task is exiting (its stat's flags field)
+UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)
+# What an upload op sends as D frames: bytes, or a stream of them sent as it is read.
+Upload = bytes | AsyncIterable[bytes]
 
 
 class AgentUnavailable(PloyError):
@@ -60,6 +65,13 @@ def remote_error(error: dict[str, Any], data: dict[bytes, bytearray] | None = No
     message = str(err.pop("message", code))
     if data and "stdout" not in err:  # the output so far, sent as frames before the error (exec's TIMEOUT)
         err["stdout"], err["stderr"] = decode_output(data)
+    if code == INVALID_ARGUMENT and message.startswith("unknown operation"):
+        # a container keeps the agent of the image it was made from: one made by an older ploy
+        # lacks the operations added since
+        message += (
+            " (this sandbox's agent is older than this ploy: destroy the sandbox, which removes its "
+            "files, and its next use gets the current agent)"
+        )
     return PloyError(message, code=code, **err)
 
 
@@ -157,6 +169,24 @@ def _peer_alive(conn: _Conn) -> bool:
         probe.detach()  # the transport owns the descriptor
 
 
+def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
+    """Whether the process that listens on the socket just connected to is exiting (PF_EXITING in
+    /proc/<pid>/stat; SO_PEERCRED names that process). False when it cannot be told (the pid is not in
+    our pid namespace)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        if pid <= 0:
+            return False
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError, struct.error):
+        return False
+    return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
+
+
 @contextlib.contextmanager
 def _closed_on_failure(conn: _Conn) -> Iterator[None]:
     """Around sending a request and reading its reply: any failure closes the connection, and a lost
@@ -209,7 +239,14 @@ class AgentClient:
             raise AgentUnavailable(str(exc) or "the agent did not accept the connection") from exc
         finally:
             os.close(fd)  # the connection no longer needs the path
-        return _Conn(reader, writer)
+        conn = _Conn(reader, writer)
+        if _listener_exiting(writer):
+            # An agent that is being killed still takes connections into its listen backlog for a
+            # moment, then resets them: a request written there was lost unread, yet looked as if it
+            # "may have run". Nothing is sent yet, so this is a safe retry once the agent is back.
+            conn.close()
+            raise AgentUnavailable("the sandbox agent is exiting")
+        return conn
 
     async def _acquire(self) -> tuple[_Conn, bool]:
         while self._idle:
@@ -256,18 +293,35 @@ class AgentClient:
             return ms / 1000 + DEADLINE_MARGIN_S
         return None
 
-    async def _send(self, conn: _Conn, request: dict[str, Any], upload: bytes | None) -> None:
+    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload | None) -> None:
         conn.writer.write(proto.json_frame(request))
-        if upload is not None:
+        if isinstance(upload, bytes):
             for i in range(0, len(upload), proto.CHUNK):
                 conn.writer.write(proto.frame(b"D", upload[i : i + proto.CHUNK]))
                 if i % (4 * 1024 * 1024) == 0:
                     await conn.writer.drain()
             conn.writer.write(proto.frame(b"D", b""))
+        elif upload is not None:
+            # A stream: each chunk goes out as it comes, and the next is asked for only once the socket
+            # took it (drain), so a 1 GB upload holds a few MB here and the source's pace is the agent's.
+            # If the source fails, the connection is closed without the final empty frame: the agent
+            # drops the partial upload (a file keeps its old content).
+            pending = 0
+            async for chunk in upload:
+                # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
+                for i in range(0, len(chunk), UPLOAD_FRAME):
+                    piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
+                    conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
+                    conn.writer.write(piece)
+                pending += len(chunk)
+                if pending >= 1024 * 1024:
+                    pending = 0
+                    await conn.writer.drain()
+            conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
 
     async def call(
-        self, request: dict[str, Any], upload: bytes | None = None
+        self, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""

@@ -16,12 +16,15 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.sandbox.agent import wire
-from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable
+from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Upload
 from bindings.sandbox.containers import Entry, SandboxContainers
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.pool import WarmPool
 from bindings.sandbox.state import SandboxState, container_name
+from bindings.sandbox.status import SandboxStatus
+
+__all__ = ["SandboxManager", "Upload"]
 
 CONFIG_REFRESH_S = 30.0
 
@@ -33,7 +36,10 @@ class SandboxManager:
         self.state = SandboxState(ctx, options)
         self.containers = SandboxContainers(self.state)
         self.pool = WarmPool(self.state, self.containers)
+        self.status = SandboxStatus(self.state, self.containers)
         self.entries: dict[str, Entry] = {}
+        # entries only looked at (getState, getMetrics): not opened, so on_sandbox is not told of them
+        self._looked_at: dict[str, Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
@@ -116,7 +122,7 @@ class SandboxManager:
         return e
 
     async def call_entry(
-        self, e: Entry, request: dict[str, Any], upload: bytes | None = None
+        self, e: Entry, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """One call, retried once after recovery only when nothing of it reached the agent (connect failed,
         socket missing while the container restarted). Once the request was written, AgentInterrupted
@@ -136,7 +142,7 @@ class SandboxManager:
             return await e.agent.call(request, upload)
 
     async def call(
-        self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
+        self, sandbox_id: str, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         return await self.call_entry(await self.entry(sandbox_id), request, upload)
 
@@ -150,6 +156,28 @@ class SandboxManager:
             e = await self._revive(e)
             return await e.agent.open_stream(request)
 
+    # ---- looking without starting (status.py) -------------------------------------------------
+
+    def _existing(self, sandbox_id: str) -> Entry | None:
+        """The id's sandbox if it was ever started (claimed), without starting or creating anything."""
+        e = self.entries.get(sandbox_id)
+        if e is not None:
+            return e
+        token = self.state.read_claim(sandbox_id)
+        if token is None:
+            self._looked_at.pop(sandbox_id, None)
+            return None
+        e = self._looked_at.get(sandbox_id)
+        if e is None or e.token != token:
+            e = self._looked_at[sandbox_id] = self.containers.entry(sandbox_id, token)
+        return e
+
+    async def state_of(self, sandbox_id: str) -> dict[str, Any]:
+        return await self.status.state(sandbox_id, self._existing(sandbox_id))
+
+    async def metrics(self, sandbox_id: str) -> dict[str, Any]:
+        return await self.status.metrics(sandbox_id, self._existing(sandbox_id))
+
     # ---- ids ----------------------------------------------------------------------------------
 
     def exists(self, sandbox_id: str) -> bool:
@@ -158,12 +186,13 @@ class SandboxManager:
 
     async def destroy(self, sandbox_id: str) -> bool:
         async with self._lock(sandbox_id):
-            e = self.entries.pop(sandbox_id, None)
-            if e is not None:
-                await e.agent.close()
+            for known in (self.entries.pop(sandbox_id, None), self._looked_at.pop(sandbox_id, None)):
+                if known is not None:
+                    await known.agent.close()
             token = self.state.read_claim(sandbox_id)
             if token is None:
                 return False
+            self.status.forget(token)
             await self.containers.remove(token)
             try:
                 self.state.unclaim(sandbox_id)
@@ -193,5 +222,5 @@ class SandboxManager:
     async def close(self) -> None:
         await self.pool.stop()
         await self.pool.drain()
-        for e in self.entries.values():
+        for e in [*self.entries.values(), *self._looked_at.values()]:
             await e.agent.close()

@@ -119,6 +119,12 @@ function encodeForHost(value) {
   });
 }
 
+// A tag the bridge itself made for an argument (82_binding_proxies.js: a stream handed to the host), sent
+// as it is; a worker's own object of the same shape is escaped like any other.
+class HostArgTag {
+  constructor(json) { this.json = json; }
+}
+
 // Arguments of binding methods are the worker's own values, so two things JSON would get wrong are
 // kept: NaN and +-Infinity stay numbers ({__ploy_num}: JSON makes them null, and `timeoutMs: NaN` then
 // meant no timeout at all), and a plain object with a key that looks like one of the tags above keeps
@@ -126,6 +132,7 @@ function encodeForHost(value) {
 function encodeArgsForHost(args) {
   return JSON.stringify(args, function (key, v) {
     const raw = this[key];
+    if (raw instanceof HostArgTag) return raw.json;
     if (typeof raw === "number") return Number.isFinite(raw) ? raw : { __ploy_num: String(raw) };
     if (raw instanceof Uint8Array || raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
       return { __ploy_bytes: bytesToLatin1(toU8(raw)) };

@@ -15,8 +15,9 @@ from typing import Any
 from bindings.error_codes import INTERNAL
 from bindings.errors import InvalidArgument, PloyError
 from bindings.spec import ObjectSpec, spec_of
-from runtime.js.binding_proxies import spec_methods
+from runtime.js.binding_proxies import StreamRef, spec_methods
 from runtime.js.host_streams import HostStream
+from runtime.workers.base import WorkerError
 
 _PLAIN = "__ploy_plain:"  # a worker's own key that looked like a tag (see encodeArgsForHost)
 _NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -26,6 +27,13 @@ def error_info(exc: BaseException) -> dict[str, Any]:
     """The JSON a JS Error is rebuilt from: name, message, code (+ details)."""
     if isinstance(exc, PloyError):
         return exc.to_json()
+    if isinstance(exc, WorkerError):
+        # JS's own error, come back through the host (a stream argument that failed while a binding
+        # read it): the caller gets it as it was thrown, not as a ploy bug
+        name, sep, message = str(exc).partition(": ")
+        if sep and name.isidentifier():
+            return {"name": name, "message": message}
+        return {"name": "Error", "message": str(exc)}
     return {"name": "Error", "code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"}
 
 
@@ -87,6 +95,12 @@ class Codec:
                     return lookup(d["__ploy_handle"])
                 if "__ploy_num" in d:
                     return _NON_FINITE[d["__ploy_num"]]
+                # only the bridge's own tags arrive unescaped: a worker's object of this shape is
+                # escaped (below), so it can never name another request's stream
+                if "__ploy_jsstream" in d:
+                    return StreamRef("js", int(d["__ploy_jsstream"]))
+                if "__ploy_hoststream" in d:
+                    return StreamRef("host", int(d["__ploy_hoststream"]))
             if any(k.startswith(_PLAIN) for k in d):
                 return {k.removeprefix(_PLAIN): v for k, v in d.items()}
             return d

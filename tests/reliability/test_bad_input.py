@@ -47,6 +47,33 @@ CASES: list[tuple[str, Callable[[Target], Coroutine[Any, Any, Any]], str]] = [
     ("a setEnvVars name with =", lambda t: t.setEnvVars({"A=B": "x"}), "vars"),
     ("a git depth 'abc'", lambda t: t.gitCheckout("git://h/r.git", {"depth": "abc"}), "depth"),
     ("a process id that is a number", lambda t: t.getProcessLogs(5), "id"),  # type: ignore[arg-type]
+    # the operations and options of API parity (issue 13) go through the same checks
+    ("an unknown signal", lambda t: t.killProcess("proc_0", "SIGFOO"), "signal"),
+    ("a signal that is an object", lambda t: t.killProcess("proc_0", {"signal": {"a": 1}}), "signal"),
+    ("killAll with an unknown signal", lambda t: t.killAllProcesses({"signal": "NOPE"}), "signal"),
+    ("killAll graceMs NaN", lambda t: t.killAllProcesses({"graceMs": float("nan")}), "graceMs"),
+    ("a processId with a slash", lambda t: t.startProcess("true", {"processId": "../x"}), "processId"),
+    ("NUL in a processId", lambda t: t.startProcess("true", {"processId": "p\0"}), "processId"),
+    ("NUL in exists", lambda t: t.exists("a\0b"), "path"),
+    ("NUL in renameFile's new path", lambda t: t.renameFile("a.txt", "b\0.txt"), "newPath"),
+    ("a deep moveFile destination", lambda t: t.moveFile("a.txt", "/".join(["a"] * 2100)), "destinationPath"),
+    ("NUL in readFileStream", lambda t: t.readFileStream("a\0b"), "path"),
+    ("a lone surrogate in exec stdin", lambda t: t.exec("cat", {"stdin": "\ud800"}), "stdin"),
+    ("a lone surrogate in process stdin", lambda t: t.startProcess("cat", {"stdin": "\ud800"}), "stdin"),
+    ("a writeStdin id that is a number", lambda t: t.writeStdin(5, "x"), "id"),  # type: ignore[arg-type]
+    ("a lone surrogate in writeStdin", lambda t: t.writeStdin("proc_0", "\ud800"), "data"),
+    ("NUL in a closeStdin id", lambda t: t.closeStdin("p\0"), "id"),
+    ("NUL in a sessionId option", lambda t: t.exec("true", {"sessionId": "s\0"}), "sessionId"),
+    (
+        "a cloneTimeoutMs NaN",
+        lambda t: t.gitCheckout("git://h/r.git", {"cloneTimeoutMs": float("nan")}),
+        "cloneTimeoutMs",
+    ),
+    (
+        "an execStream timeoutMs Infinity",
+        lambda t: t.execStream("true", {"timeoutMs": float("inf")}),
+        "timeoutMs",
+    ),
 ]
 
 
@@ -81,6 +108,30 @@ def test_bad_input_is_invalid_argument_and_the_next_call_works(
     assert run(target.exec("echo ok; echo ${V-unset}"))["stdout"] == "ok\nunset\n"
 
 
+@pytest.mark.parametrize(
+    ("call", "argument"),
+    [
+        (lambda c: c.createSession({"commandTimeoutMs": float("nan")}), "commandTimeoutMs"),
+        (lambda c: c.createSession({"commandTimeoutMs": "abc"}), "commandTimeoutMs"),
+        (lambda c: c.createSession({"name": "a\0b"}), "name"),
+        (lambda c: c.createSession({"cwd": "/".join(["a"] * 2100)}), "cwd"),
+        (lambda c: c.getSession("s\0"), "sessionId"),
+        (lambda c: c.deleteSession(5), "sessionId"),
+    ],
+)
+def test_session_arguments_are_checked(
+    run: Run,
+    shared: SandboxClient,
+    call: Callable[[SandboxClient], Coroutine[Any, Any, Any]],
+    argument: str,
+) -> None:
+    with pytest.raises(PloyError) as info:
+        run(call(shared))
+    assert info.value.code == "INVALID_ARGUMENT", info.value.message
+    assert info.value.message.startswith(argument), info.value.message
+    assert run(shared.exec("echo ok"))["stdout"] == "ok\n"
+
+
 def test_a_rejected_env_value_leaves_every_operation_working(run: Run, shared: SandboxClient) -> None:
     """A NUL in setEnvVars used to be stored, after which every exec, execStream, gitCheckout and
     startProcess failed with INTERNAL (and in a session, not even unsetting it recovered)."""
@@ -109,6 +160,14 @@ def test_a_rejected_env_value_leaves_every_operation_working(run: Run, shared: S
         ({"op": "mkdir", "path": "d/" * 2100, "recursive": True}, "path"),
         ({"op": "killProcess", "id": "proc_0", "graceMs": "abc"}, "graceMs"),
         ({"op": "createSession", "options": {"env": {"V": "a\0b"}}}, "env.V"),
+        ({"op": "createSession", "options": {"commandTimeoutMs": "5"}}, "commandTimeoutMs"),
+        ({"op": "killProcess", "id": "proc_0", "signal": "SIGFOO"}, "signal"),
+        ({"op": "killAllProcesses", "graceMs": -1}, "graceMs"),
+        ({"op": "startProcess", "command": "true", "processId": "../x"}, "processId"),
+        ({"op": "startProcess", "command": "cat", "stdin": "\ud800"}, "stdin"),
+        ({"op": "exec", "command": "cat", "stdin": "\ud800"}, "stdin"),
+        ({"op": "renameFile", "oldPath": "a", "newPath": "b\0"}, "newPath"),
+        ({"op": "moveFile", "sourcePath": "a\0", "destinationPath": "b"}, "sourcePath"),
     ],
 )
 def test_the_agent_checks_what_it_receives_the_same_way(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import signal as _signal
 from typing import Any
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -89,6 +90,36 @@ def optional_path(value: Any, name: str) -> str | None:
 def identifier(value: Any, name: str) -> str:
     """A process or session id: a plain non-empty string."""
     return text(value, name, max_bytes=ID_MAX)
+
+
+# A process id chosen by the caller (startProcess processId) names a folder in the agent's state.
+PROCESS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def process_id(value: Any, name: str = "processId") -> str:
+    if not isinstance(value, str) or not PROCESS_ID.match(value):
+        shown = repr(value) if isinstance(value, str) else _type(value)
+        raise Invalid(
+            name,
+            f"must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit, got {shown}",
+        )
+    return value
+
+
+def signal_number(value: Any, name: str = "signal") -> int:
+    """A signal by name (SIGTERM, TERM, sigint) or number (9)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 < value < _signal.NSIG:
+            return value
+    elif isinstance(value, str):
+        upper = value.strip().upper()
+        upper = upper if upper.startswith("SIG") else "SIG" + upper
+        if upper in _signal.Signals.__members__ and not upper.startswith("SIG_"):
+            return int(_signal.Signals[upper])
+    shown = repr(value) if isinstance(value, (str, int, float)) else _type(value)
+    raise Invalid(name, f"is not a known signal: {shown} (e.g. SIGTERM, SIGKILL, SIGINT, 9)")
 
 
 def content(value: Any, name: str = "content") -> str:

@@ -73,3 +73,58 @@ async def test_values_reach_python_as_written(tmp_path: Path, specs: None) -> No
         assert got[11] == b"\x01\x02"
     finally:
         await h.close()
+
+
+STREAMY = ObjectSpec("TestStreamy", methods=(Method("take", "async", stream_args=(0,)),))
+
+
+class Streamy:
+    __ploy_spec__ = STREAMY
+
+    def __init__(self) -> None:
+        self.got: list[Any] = []
+
+    async def take(self, value: Any = None) -> str:
+        if hasattr(value, "__aiter__"):
+            self.got.append(b"".join([bytes(c) async for c in value]))
+        else:
+            self.got.append(value)
+        return "ok"
+
+
+STREAM_WORKER = """
+export default {
+  async fetch(request, env) {
+    // what the bridge sends for a stream argument, written by the worker itself: plain objects
+    for (const id of [0, 1, 2, 3]) {
+      await env.STREAMY.take({ __ploy_jsstream: id });
+      await env.STREAMY.take({ __ploy_hoststream: id });
+    }
+    await env.STREAMY.take(new Blob(["real stream"]).stream());
+    return new Response("done");
+  },
+};
+"""
+
+
+@pytest.fixture
+def stream_specs() -> Iterator[None]:
+    register(STREAMY)
+    yield
+    REGISTRY.pop(STREAMY.name, None)
+
+
+async def test_tag_shaped_objects_at_a_stream_argument_are_not_streams(
+    tmp_path: Path, stream_specs: None
+) -> None:
+    """A worker cannot name a stream by its id (another request's body, say): only a ReadableStream or
+    an async iterable it passes becomes one."""
+    streamy = Streamy()
+    h = await Harness.load(write_module(tmp_path, STREAM_WORKER), env={"STREAMY": streamy})
+    try:
+        resp = await h.request("/", method="POST", body=b"another request's body")
+        assert resp.status == 200, resp.text
+        tags = [{key: i} for i in range(4) for key in ("__ploy_jsstream", "__ploy_hoststream")]
+        assert streamy.got == [*tags, b"real stream"]
+    finally:
+        await h.close()

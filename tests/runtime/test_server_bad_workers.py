@@ -134,6 +134,31 @@ def test_a_request_that_can_never_settle_is_answered(
     assert slow[0].text == "slow but fine"
 
 
+ONE_TASK_WORKER = """
+import asyncio
+import anyio
+from runtime.http import Response
+
+async def fetch(request, env):
+    before = asyncio.current_task()
+    # httpx (env.AI, any HTTP client on anyio) enters a cancel scope in one step and leaves it in a
+    # later one: both must be in the same task
+    with anyio.CancelScope():
+        await asyncio.sleep(0.01)
+    return Response("same task" if asyncio.current_task() is before else "moved to another task")
+"""
+
+
+def test_a_request_runs_in_one_task_from_start_to_end(dev_server: type[DevServer], project: Path) -> None:
+    """Looking for requests that can never settle must not move a request's code between tasks (the
+    first step ran in the server's task, the rest in another: anyio and httpx failed with 'Attempted to
+    exit cancel scope in a different task')."""
+    write(project, ONE_TASK_WORKER)
+    server = dev_server(project).start()
+    r = server.get("/")
+    assert (r.status_code, r.text) == (200, "same task"), r.text
+
+
 def test_sigterm_ends_a_server_whose_worker_spins(dev_server: type[DevServer], project: Path) -> None:
     write(project, PY_WORKER, "kind: dynamic\nlimits:\n  cpu_ms: 60000\n")
     server = dev_server(project).start()

@@ -19,9 +19,8 @@ import itertools
 import sys
 import time
 import traceback
-import types
 import weakref
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -108,13 +107,7 @@ class PythonWorker:
         return cls(fetch, Env(env), root)
 
     async def fetch(self, request: Request, log_prefix: str) -> Response:
-        coro = self._run(request, log_prefix)
-        try:
-            first = coro.send(None)  # its first step, here: most handlers finish in it, at no extra cost
-        except StopIteration as finished:
-            return finished.value
-        answer, task = self._detach(coro, first, log_prefix)
-        del coro, first  # from here on only the task holds them (see _detach)
+        answer, task = self._detach(self._run(request, log_prefix), log_prefix)
         number = next(self._numbers)
         self._started[number] = time.monotonic()
         if self._sweep is None:
@@ -131,13 +124,14 @@ class PythonWorker:
 
     @staticmethod
     def _detach(
-        coro: Coroutine[Any, Any, Response], first: Any, log_prefix: str
+        coro: Coroutine[Any, Any, Response], log_prefix: str
     ) -> tuple[asyncio.Future[Response], weakref.ref[asyncio.Task[Response]]]:
-        """The rest of a request that awaits something, in a task that only the loop holds: when what it
-        awaits can never be resolved, the task is garbage, and its collection answers the request."""
+        """The request in a task that only the loop holds: when what it awaits can never be resolved,
+        the task is garbage, and its collection answers the request. The whole request runs in that one
+        task (a cancel scope, a contextvar or current_task() taken in one step holds in the next)."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[Response] = loop.create_future()
-        task = loop.create_task(_resume(coro, first))
+        task = loop.create_task(coro)
         task._log_destroy_pending = False  # type: ignore[attr-defined]  # the finalizer reports it
         never = weakref.finalize(task, _never, loop, answer, log_prefix)
 
@@ -180,25 +174,6 @@ class PythonWorker:
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-
-
-@types.coroutine
-def _resume(coro: Coroutine[Any, Any, Response], yielded: Any) -> Generator[Any, Any, Response]:
-    """Drive a coroutine whose first step already ran: pass what it yields to the task, and what the
-    task sends or throws back to it."""
-    while True:
-        try:
-            sent = yield yielded
-        except BaseException as exc:
-            try:
-                yielded = coro.throw(exc)
-            except StopIteration as finished:
-                return finished.value
-        else:
-            try:
-                yielded = coro.send(sent)
-            except StopIteration as finished:
-                return finished.value
 
 
 def _settle(answer: asyncio.Future[Response], task: asyncio.Task[Response]) -> None:

@@ -169,17 +169,27 @@ def _peer_alive(conn: _Conn) -> bool:
         probe.detach()  # the transport owns the descriptor
 
 
+def _peer_pid(writer: asyncio.StreamWriter) -> int | None:
+    """The pid (in our pid namespace) of the process that listens on the socket just connected to, from
+    SO_PEERCRED; None when it cannot be told (not in our pid namespace)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return None
+    try:
+        pid = int(struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0])
+    except (OSError, struct.error):
+        return None
+    return pid if pid > 0 else None
+
+
 def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
     """Whether the process that listens on the socket just connected to is exiting (PF_EXITING in
     /proc/<pid>/stat; SO_PEERCRED names that process). False when it cannot be told (the pid is not in
     our pid namespace)."""
-    sock = writer.get_extra_info("socket")
-    if sock is None:
+    pid = _peer_pid(writer)
+    if pid is None:
         return False
     try:
-        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
-        if pid <= 0:
-            return False
         with open(f"/proc/{pid}/stat", "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError, struct.error):
@@ -266,6 +276,15 @@ class AgentClient:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
+
+    async def agent_pid(self) -> int | None:
+        """The agent's pid on this host (what listens on its socket), for `ploy sandbox fault
+        --kill-agent`; None when it cannot be told."""
+        conn = await self._connect()
+        try:
+            return _peer_pid(conn.writer)
+        finally:
+            conn.close()
 
     async def responsive(self) -> bool:
         """Whether the agent answers a ping within PING_TIMEOUT_S, on a connection of its own (the

@@ -8,6 +8,7 @@ session command is running, it exits with IDLE_EXIT and PID 1 stops the containe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import shlex
@@ -47,6 +48,7 @@ from error_codes import ALREADY_EXISTS, GIT_ERROR, INTERNAL, INVALID_ARGUMENT, N
 from execs import Capped  # noqa: E402
 
 IDLE_EXIT = 75
+SERVER: list[asyncio.AbstractServer] = []  # the one listening server, once main() started it
 GIT_PROTOCOLS = "http:https:git:ssh:file"
 SOCKET = os.path.join(RUN_DIR, "a.sock")
 
@@ -397,6 +399,27 @@ async def get_metrics(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
     await conn.reply(metrics.collect())
 
 
+# ---- faults on demand (issue 11): `ploy sandbox fault --drop-connections`, `ploy sandbox sleep` ----
+
+CONNS: set[Conn] = set()  # the host's open connections
+_STOPPING: list[asyncio.Future[Any]] = []
+
+
+async def drop_connections(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    """As if the network between host and agent failed: every other connection is cut (a command
+    streaming on one is killed, as when its client goes away)."""
+    others = [c for c in CONNS if c is not conn]
+    for c in others:
+        c.writer.transport.abort()
+    await conn.reply({"dropped": len(others)})
+
+
+async def sleep_now(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply({"sleeping": True})
+    # after the answer has left: the stop closes the socket and ends this process
+    _STOPPING.append(asyncio.ensure_future(_stop("asked to sleep now (ploy sandbox sleep)", forced=True)))
+
+
 HANDLERS: dict[str, Handler] = wire.table(
     {
         wire.PING: ping,
@@ -429,11 +452,13 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.SET_SLEEP_AFTER: set_sleep_after,
         wire.SET_KEEP_ALIVE: set_keep_alive,
         wire.METRICS: get_metrics,
+        wire.DROP_CONNECTIONS: drop_connections,
+        wire.SLEEP: sleep_now,
     }
 )
 # Ops that are no use of the sandbox: they neither keep it awake nor restart its idle clock (a
 # dashboard polling getMetrics, or ploy's health check, must not keep a sandbox from sleeping).
-PASSIVE = {wire.PING.name, wire.METRICS.name}
+PASSIVE = {wire.PING.name, wire.METRICS.name, wire.DROP_CONNECTIONS.name, wire.SLEEP.name}
 
 
 async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
@@ -448,6 +473,7 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
 
 async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     conn = Conn(reader, writer)
+    CONNS.add(conn)
     try:
         while True:
             try:
@@ -483,10 +509,11 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
+        CONNS.discard(conn)
         writer.close()
 
 
-async def idle_watch(server: asyncio.AbstractServer) -> None:
+async def idle_watch() -> None:
     while True:
         sleep_after = SETTINGS.sleep_after
         await asyncio.sleep(min(max(sleep_after / 4, 0.2), 1.0) if sleep_after > 0 else 1.0)
@@ -500,19 +527,22 @@ async def idle_watch(server: asyncio.AbstractServer) -> None:
             ACTIVITY.last = now
             continue
         if now - ACTIVITY.last >= sleep_after:
-            # stop accepting first, so a host connecting now sees a refused connection, not a cut one
-            os.unlink(SOCKET)
-            server.close()
-            await asyncio.sleep(0.05)
-            if ACTIVITY.active == 0:
-                print(
-                    f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                _write_state("sleeping")
-                os._exit(IDLE_EXIT)
-            os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
+            await _stop(f"idle for {sleep_after:.0f}s")
+
+
+async def _stop(reason: str, forced: bool = False) -> None:
+    """The idle stop: the agent exits with IDLE_EXIT, so PID 1 exits and the container stops."""
+    # stop accepting first, so a host connecting now sees a refused connection, not a cut one
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(SOCKET)
+    if SERVER:
+        SERVER[0].close()
+    await asyncio.sleep(0.05)
+    if forced or ACTIVITY.active == 0:
+        print(f"ploy-agent: {reason}, stopping the sandbox", file=sys.stderr, flush=True)
+        _write_state("sleeping")
+        os._exit(IDLE_EXIT)
+    os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
 
 
 def _write_state(status: str) -> None:
@@ -536,10 +566,11 @@ async def main() -> None:
     if os.path.exists(tmp):
         os.unlink(tmp)
     server = await asyncio.start_unix_server(client, path=tmp, limit=1 << 20, backlog=256)
+    SERVER.append(server)
     _write_state("running")
     os.replace(tmp, SOCKET)  # the socket appears only once it listens
     # start_unix_server is already serving; idle_watch runs until the idle stop ends the process
-    await idle_watch(server)
+    await idle_watch()
 
 
 def run() -> None:

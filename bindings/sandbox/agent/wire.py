@@ -129,6 +129,22 @@ METRICS = Op(
     session=False,
 )
 
+# ---- faults on demand (issue 11): `ploy sandbox fault` and `ploy sandbox sleep`, not worker API ----
+DROP_CONNECTIONS = Op(
+    "dropConnections",
+    CALL,
+    (),
+    "{dropped}: every other host connection closed at once (`ploy sandbox fault --drop-connections`)",
+    session=False,
+)
+SLEEP = Op(
+    "sleep",
+    CALL,
+    (),
+    "{sleeping}: then the sandbox stops as its idle stop would, whatever runs (`ploy sandbox sleep`)",
+    session=False,
+)
+
 OPS: tuple[Op, ...] = (
     PING,
     EXEC,
@@ -160,6 +176,8 @@ OPS: tuple[Op, ...] = (
     SET_SLEEP_AFTER,
     SET_KEEP_ALIVE,
     METRICS,
+    DROP_CONNECTIONS,
+    SLEEP,
 )
 BY_NAME = {op.name: op for op in OPS}
 

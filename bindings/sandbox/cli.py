@@ -1,4 +1,4 @@
-"""`ploy image build` and `ploy sandbox list|exec|fault|sleep|prune|destroy`: manage sandboxes from the shell.
+"""`ploy image build` and `ploy sandbox list|exec|fault|sleep|recreate|prune|destroy`: manage sandboxes from the shell.
 
 Sandboxes are keyed by the project folder (bindings.context.project_key), so run these in the project
 folder or pass --project DIR; ploy.yaml supplies the project name and the bindings' options.
@@ -244,6 +244,18 @@ async def _sleep(args: argparse.Namespace) -> int:
         await b.close()
 
 
+async def _recreate(args: argparse.Namespace) -> int:
+    b = _binding(args)
+    try:
+        e, _ = await _existing(b, args.id)
+        old, new = await b.manager.recreate(e.id)
+        settings = ", ".join(f"{k} {v}" for k, v in b.options.settings().items())
+        print(f"recreated sandbox {e.id} with {settings}: container {new} (was {old}), /workspace kept")
+        return 0
+    finally:
+        await b.close()
+
+
 async def _destroy(args: argparse.Namespace) -> int:
     b = _binding(args)
     existed = await b.manager.destroy(args.id)
@@ -394,6 +406,15 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
     common(sleep)
     sleep.add_argument("id")
     sleep.set_defaults(func=_runner(_sleep))
+
+    again = sandbox_sub.add_parser(
+        "recreate",
+        help="make a sandbox again with ploy.yaml's settings now (image, memory, cpus, pids), "
+        "keeping /workspace",
+    )
+    common(again)
+    again.add_argument("id")
+    again.set_defaults(func=_runner(_recreate))
 
     rm = sandbox_sub.add_parser("destroy", help="destroy a sandbox and its files")
     common(rm)

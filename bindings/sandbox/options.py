@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,33 @@ class SandboxOptions:
     pool: int = 1  # warm containers kept ready for new ids; 0 turns the pool off
     output_limit: int = 10 * 1024 * 1024  # bytes of exec output kept per stream before it is cut
     process_log_limit: int = 64 * 1024 * 1024  # bytes of a background process's log kept on disk
+
+    def settings(self) -> dict[str, Any]:
+        """What a container is made with and keeps for its life (the rest the agent re-reads from
+        config.json): recorded with each sandbox, compared when ploy.yaml changed (changed_settings)."""
+        return {
+            "image": self.image or self.containerfile or self.template,
+            "memory": self.memory,
+            "cpus": self.cpus,
+            "pids": self.pids,
+        }
+
+
+def changed_settings(made: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between the settings a sandbox was made with and today's, as "memory 512m -> 1g"."""
+    out = []
+    for key, value in now.items():
+        old = made.get(key)
+        if key == "memory":
+            try:
+                same = memory_bytes(str(old)) == memory_bytes(str(value))
+            except ValueError:
+                same = False
+        else:
+            same = old == value
+        if not same:
+            out.append(f"{key} {old if old is not None else '?'} -> {value}")
+    return out
 
 
 # ploy.yaml key -> (attribute, accepted python types) for the extended form; config.py validates with it.

@@ -6,6 +6,7 @@ Imports only the options and the spec: the Podman backend loads when a binding i
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 from typing import Any
 
@@ -71,6 +72,20 @@ def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
     return SandboxOptions(**{k: v for k, v in values.items() if k in known})
 
 
+def _say_outdated(ctx: BindingContext, binding: str, outdated: list[tuple[str, list[str]]]) -> None:
+    """ploy.yaml changed what a container is made with: existing sandboxes keep what they were made
+    with (their processes and files live in it), so say which, and how to apply the new settings."""
+    if not outdated:
+        return
+    shown = "; ".join(f"{json.dumps(i, ensure_ascii=False)} ({', '.join(c)})" for i, c in outdated[:10])
+    more = f"; and {len(outdated) - 10} more (ploy sandbox list)" if len(outdated) > 10 else ""
+    ctx.logger("sandbox").warning(
+        f"{binding}: {len(outdated)} sandbox(es) still run with the settings they were made with, not "
+        f"ploy.yaml's: {shown}{more}. New sandboxes get ploy.yaml's; `ploy sandbox recreate ID` applies "
+        "them to one (a new container, /workspace kept)"
+    )
+
+
 class SandboxPlugin(Plugin):
     field = "sandbox"
     order = 10
@@ -99,7 +114,10 @@ class SandboxPlugin(Plugin):
             return {}
         from bindings.sandbox.client import SandboxBinding
 
-        return {name: SandboxBinding(ctx, o) for name, o in options.items()}
+        built = {name: SandboxBinding(ctx, o) for name, o in options.items()}
+        for name, b in built.items():
+            _say_outdated(ctx, name, b.manager.outdated())
+        return built
 
     def register_cli(self, subparsers: Subparsers, load_project: ProjectLoader) -> None:
         from bindings.sandbox import cli

@@ -118,8 +118,17 @@ class SandboxState:
             "projectName": self.ctx.project_name,
             "binding": self.options.binding,
             "createdAt": time.time(),
+            # what the container is made with, so a change in ploy.yaml can be told (manager.outdated)
+            "settings": self.options.settings(),
         }
         (d / "meta.json").write_text(json.dumps(meta))
+
+    def read_meta(self, d: Path) -> dict[str, Any]:
+        try:
+            data = json.loads((d / "meta.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     # ---- config.json: what the agent reads ----------------------------------------------------
 
@@ -202,6 +211,12 @@ class SandboxState:
 
     def unclaim(self, sandbox_id: str) -> None:
         os.unlink(self.claim_path(sandbox_id))
+
+    def reclaim(self, sandbox_id: str, token: str) -> None:
+        """Point the id's claim at another token in one step (rename over it): `ploy sandbox recreate`."""
+        tmp = self.ids_dir / f".{claim_name(sandbox_id)}.{secrets.token_hex(4)}"
+        os.symlink(self.token_dir(token), tmp)
+        os.replace(tmp, self.claim_path(sandbox_id))
 
     def claimed_ids(self) -> list[str]:
         """The ids (as given to get()) of every claim, old claims renamed first."""

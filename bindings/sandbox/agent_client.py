@@ -27,7 +27,13 @@ LIVENESS_S = 3.0
 PING_TIMEOUT_S = 5.0
 DEADLINE_MARGIN_S = 5.0
 # ops whose timeoutMs bounds the call itself (startProcess's bounds the process, which outlives it)
-_TIMED_OPS = (wire.EXEC.name, wire.EXEC_STREAM.name, wire.GIT_CHECKOUT.name)
+_TIMED_OPS = (
+    wire.EXEC.name,
+    wire.EXEC_STREAM.name,
+    wire.GIT_CHECKOUT.name,
+    wire.WAIT_FOR_PORT.name,
+    wire.WAIT_FOR_EXIT.name,
+)
 PF_EXITING = 0x4  # linux/sched.h: the task is exiting (its stat's flags field)
 UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)
 # What an upload op sends as D frames: bytes, or a stream of them sent as it is read.
@@ -198,12 +204,23 @@ def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
 
 
 @contextlib.contextmanager
-def _closed_on_failure(conn: _Conn) -> Iterator[None]:
+def _closed_on_failure(conn: _Conn, whole_request_unread_on_reset: bool = False) -> Iterator[None]:
     """Around sending a request and reading its reply: any failure closes the connection, and a lost
     connection is AgentInterrupted, since from the first write on the agent may have the request (so
-    it is no longer a retry)."""
+    it is no longer a retry).
+
+    Except a reset of a request that is one frame (no upload): a unix socket whose peer closes with our
+    bytes unread, or is closed while our connection waits in its backlog, reports ECONNRESET, and only
+    then. The agent reads a request whole before it acts, so that request never ran: AgentUnavailable,
+    retried after recovery (an agent killed just after the previous call, before its listener closed)."""
     try:
         yield
+    except ConnectionResetError as exc:
+        conn.close()
+        # (not when our own watch cut it: that agent did not answer, and a retry would wait on it again)
+        if whole_request_unread_on_reset and conn.aborted is None:
+            raise AgentUnavailable(f"the sandbox agent went away before it read the request: {exc}") from exc
+        raise AgentInterrupted(reason=conn.aborted) from exc
     except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
         conn.close()
         raise AgentInterrupted(reason=conn.aborted) from exc
@@ -348,7 +365,7 @@ class AgentClient:
         data: dict[bytes, bytearray] = {}
         watch = _Watch(self, conn, self._deadline(request), probe=request.get("op") != wire.PING.name)
         try:
-            with _closed_on_failure(conn):
+            with _closed_on_failure(conn, whole_request_unread_on_reset=upload is None):
                 await self._send(conn, request, upload)
                 while True:
                     kind, payload = await proto.read_frame(conn.reader)
@@ -373,7 +390,7 @@ class AgentClient:
         conn, _ = await self._acquire()
         watch = _Watch(self, conn, self._deadline(request))
         try:
-            with _closed_on_failure(conn):
+            with _closed_on_failure(conn, whole_request_unread_on_reset=True):
                 await self._send(conn, request, None)
                 first = await proto.read_frame(conn.reader)
         except BaseException:
@@ -417,3 +434,61 @@ class AgentClient:
             if not done:
                 # closing the socket is how the agent learns to stop the command
                 conn.close()
+
+    async def open_duplex(self, request: dict[str, Any]) -> Duplex:
+        """Start a two-way op (the terminal): AgentUnavailable when the agent could not be reached,
+        AgentInterrupted when it went away after the request was written, a remote error as such.
+        The connection is the op's until Duplex.close(); it never goes back to the pool."""
+        conn = await self._connect()
+        with _closed_on_failure(conn):
+            conn.writer.write(proto.json_frame(request))
+            await conn.writer.drain()
+            kind, payload = await proto.read_frame(conn.reader)  # an empty O once it runs, or its error
+        if kind == b"J":
+            conn.close()
+            reply = json.loads(payload)
+            raise remote_error(reply.get("error") or {"message": "the op ended at once"})
+        return Duplex(conn)
+
+
+class Duplex:
+    """Both directions of a DUPLEX op: send(kind, payload) to the agent, frames() from it."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+        self.closed = False
+
+    async def send(self, kind: bytes, payload: bytes) -> None:
+        if self.closed:
+            raise AgentInterrupted("terminal")
+        try:
+            self._conn.writer.write(proto.frame(kind, payload))
+            await self._conn.writer.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            self.close()
+            raise AgentInterrupted("terminal") from exc
+
+    async def frames(self) -> AsyncIterator[tuple[bytes, bytes]]:
+        """O frames, then the final J reply's (b"J", payload); a remote error raises as such."""
+        try:
+            while True:
+                try:
+                    kind, payload = await proto.read_frame(self._conn.reader)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if self.closed:
+                        return
+                    raise AgentInterrupted("terminal") from exc
+                if kind == b"J":
+                    reply = json.loads(payload)
+                    if not reply.get("ok"):
+                        raise remote_error(reply.get("error") or {})
+                    yield kind, payload
+                    return
+                yield kind, payload
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._conn.close()

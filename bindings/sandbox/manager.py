@@ -19,11 +19,12 @@ from bindings.context import BindingContext
 from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import NotFound, PloyError
 from bindings.sandbox.agent import wire
-from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Upload
+from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Duplex, Upload
 from bindings.sandbox.containers import Entry, SandboxContainers
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions, changed_settings
 from bindings.sandbox.pool import WarmPool
+from bindings.sandbox.preview import Previews
 from bindings.sandbox.state import SandboxState, container_name
 from bindings.sandbox.status import SandboxStatus
 
@@ -40,6 +41,7 @@ class SandboxManager:
         self.containers = SandboxContainers(self.state)
         self.pool = WarmPool(self.state, self.containers)
         self.status = SandboxStatus(self.state, self.containers)
+        self.previews = Previews(self)
         self.entries: dict[str, Entry] = {}
         # entries only looked at (getState, getMetrics): not opened, so on_sandbox is not told of them
         self._looked_at: dict[str, Entry] = {}
@@ -181,6 +183,14 @@ class SandboxManager:
     async def metrics(self, sandbox_id: str) -> dict[str, Any]:
         return await self.status.metrics(sandbox_id, self._existing(sandbox_id))
 
+    async def duplex(self, sandbox_id: str, request: dict[str, Any]) -> Duplex:
+        e = await self.entry(sandbox_id)
+        try:
+            return await e.agent.open_duplex(request)
+        except AgentUnavailable:
+            e = await self._revive(e)
+            return await e.agent.open_duplex(request)
+
     # ---- ids ----------------------------------------------------------------------------------
 
     def exists(self, sandbox_id: str) -> bool:
@@ -277,6 +287,7 @@ class SandboxManager:
         return out
 
     async def close(self) -> None:
+        self.previews.close()
         await self.pool.stop()
         await self.pool.drain()
         for e in [*self.entries.values(), *self._looked_at.values()]:

@@ -178,6 +178,11 @@ def timeout_ms(value: Any, name: str = "timeoutMs") -> float | None:
     return ms
 
 
+def duration_ms(value: Any, name: str) -> float | None:
+    """Zero or more milliseconds (absent: None): a wait's bound or a polling interval."""
+    return grace_ms(value, name)
+
+
 def grace_ms(value: Any, name: str = "graceMs") -> float | None:
     """Zero or more milliseconds (absent: the default)."""
     if value is None:

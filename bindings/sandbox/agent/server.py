@@ -24,9 +24,11 @@ import args  # noqa: E402
 import execs  # noqa: E402
 import files  # noqa: E402
 import metrics  # noqa: E402
+import ports  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
+import terminal  # noqa: E402
 import wire  # noqa: E402
 from common import (  # noqa: E402
     BOOT,
@@ -399,6 +401,18 @@ async def get_metrics(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
     await conn.reply(metrics.collect())
 
 
+async def wait_for_port(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await ports.wait_for_port(req))
+
+
+async def wait_for_exit(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await ports.wait_for_exit(req))
+
+
+async def terminal_op(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await terminal.run(conn, req, s, cwd)
+
+
 # ---- faults on demand (issue 11): `ploy sandbox fault --drop-connections`, `ploy sandbox sleep` ----
 
 CONNS: set[Conn] = set()  # the host's open connections
@@ -452,6 +466,9 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.SET_SLEEP_AFTER: set_sleep_after,
         wire.SET_KEEP_ALIVE: set_keep_alive,
         wire.METRICS: get_metrics,
+        wire.WAIT_FOR_PORT: wait_for_port,
+        wire.WAIT_FOR_EXIT: wait_for_exit,
+        wire.TERMINAL: terminal_op,
         wire.DROP_CONNECTIONS: drop_connections,
         wire.SLEEP: sleep_now,
     }

@@ -5,6 +5,7 @@ plain object that looks like one of the bridge's tags stays a plain object."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from bindings.spec import REGISTRY, Method, ObjectSpec, register
+from runtime.http import Request
 from tests.runtime.js.harness import Harness, write_module
 
 pytestmark = pytest.mark.asyncio
@@ -38,6 +40,8 @@ export default {
       { __ploy_handle: 1 }, { __ploy_bytes: "abc" }, { __ploy_plain: { x: 1 } },
       { a: { __ploy_handle: 2, other: 3 } }, { "__ploy_x": 1 }, { __ploy_num: "NaN" },
       new Uint8Array([1, 2]),
+      { __ploy_request: { url: "http://x/", method: "GET", headers: [], body: null } },
+      { __ploy_regexp: ["a+", "i"] }, /a+/i, new Request("http://example.com/p", { method: "POST", body: "b" }),
     ];
     const types = [];
     for (const c of cases) types.push(await env.ECHO.take(c));
@@ -71,6 +75,18 @@ async def test_values_reach_python_as_written(tmp_path: Path, specs: None) -> No
         assert got[9] == {"__ploy_x": 1}
         assert got[10] == {"__ploy_num": "NaN"}
         assert got[11] == b"\x01\x02"
+        # a worker's own object shaped like the Request and RegExp tags stays a plain object...
+        assert got[12] == {
+            "__ploy_request": {"url": "http://x/", "method": "GET", "headers": [], "body": None}
+        }
+        assert got[13] == {"__ploy_regexp": ["a+", "i"]}
+        # ...while a real RegExp and Request arrive as such
+        assert isinstance(got[14], re.Pattern) and got[14].search("xAAy") is not None
+        assert (
+            isinstance(got[15], Request)
+            and got[15].method == "POST"
+            and got[15].url == "http://example.com/p"
+        )
     finally:
         await h.close()
 

@@ -79,7 +79,7 @@ def main() -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/exec?id=soak"
     with tempfile.TemporaryDirectory(prefix="ploy-soak-", dir="/tmp") as home:
-        proc = start_ploy(example, port, home)
+        proc = start_ploy(REPO / "examples" / example, port, home)
         try:
             wait_ready(url, proc)
             # Warm-up at the highest load: the agent connections ploy keeps idle for reuse (up to 8 per

@@ -76,6 +76,11 @@ SANDBOX_UNAVAILABLE = _declare(
     "the sandbox's agent could not be reached, or went away during the call",
     (SANDBOX,),
 )
+SPAWN_FAILED = _declare(
+    "SPAWN_FAILED",
+    "a process could not be started: the sandbox reached its pids limit; it works again once processes end",
+    (SANDBOX,),
+)
 PODMAN_ERROR = _declare(
     "PODMAN_ERROR",
     "a Podman command failed (starting or removing a container, building the image)",

@@ -70,6 +70,8 @@ def compose(text: str, path: Path) -> yaml.Node | None:
         raise ConfigError(
             path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}"
         ) from None
+    except RecursionError:  # thousands of nested [ or { (issue 11, item 7)
+        raise ConfigError(path, None, "", "invalid YAML: nested too deeply") from None
 
 
 class Reader:

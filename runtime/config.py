@@ -93,4 +93,15 @@ def load_config(project_dir: Path) -> ProjectConfig:
     path = project_dir / CONFIG_NAME
     if not path.is_file():
         raise ConfigError(path, None, "", "file not found (a project needs a ploy.yaml)")
-    return parse_config(path.read_text(encoding="utf-8"), path, project_dir)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(path, None, "", f"cannot be read: {e.strerror}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            path, line, "", f"is not UTF-8 text (byte 0x{data[e.start]:02x}); save it as UTF-8"
+        ) from None
+    return parse_config(text, path, project_dir)

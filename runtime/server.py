@@ -30,7 +30,8 @@ from runtime.log import log, route_loggers
 from runtime.plugins import plugins
 from runtime.protocol import BatchingHttpToolsProtocol
 from runtime.reload import Watcher
-from runtime.workers.base import Worker, WorkerError
+from runtime.watchdog import Watchdog
+from runtime.workers.base import Limits, Worker, WorkerError
 
 
 class PortInUse(Exception):
@@ -195,7 +196,7 @@ class DevServer:
             try:
                 response = await gen.worker.fetch(request, f"[{method} {path}]")
             except WorkerError as e:
-                log(f"[{method} {path}] uncaught error:\n{e.stack}")
+                log(e.log_line or f"[{method} {path}] uncaught error:\n{e.stack}")
                 response = error_response(str(e), e.stack, request.headers.get("accept"))
             except Exception as e:  # a bug in ploy itself must not take the server down either
                 import traceback
@@ -429,7 +430,19 @@ async def serve(project: Path, host: str, port: int, args: argparse.Namespace | 
     route_loggers()
     sock = bind_socket(host, port)
     server = DevServer(project, host, sock.getsockname()[1], args)
-    await server.start()
+    uv: Any = None
+    # Before the worker first loads: its import is guarded too
+    watchdog = Watchdog(
+        log,
+        lambda: (server.cfg.limits.cpu_ms if server.cfg else Limits().cpu_ms) / 1000,
+        lambda: bool(uv is not None and uv.should_exit),
+    )
+    watchdog.start(asyncio.get_running_loop())
+    try:
+        await server.start()
+    except BaseException:
+        watchdog.stop()
+        raise
     watcher = Watcher(server.project, server.watched, server.reload)
     watcher.start()
     config = uvicorn.Config(
@@ -459,4 +472,5 @@ async def serve(project: Path, host: str, port: int, args: argparse.Namespace | 
     finally:
         await watcher.stop()
         await server.close()
+        watchdog.stop()
     return 0

@@ -97,3 +97,39 @@ async def ps(labels: dict[str, str]) -> list[dict[str, Any]]:
 
 async def remove(name: str) -> None:
     await run("rm", "-f", "-t", "0", name, check=False)
+
+
+async def copy_between(source: str, path: str, target: str, into: str) -> None:
+    """`path` of container `source` (running or stopped) into folder `into` of container `target`, as a
+    tar stream from one `podman cp` to another: nothing needs to run in the source, and the images need
+    no tool of their own. (podman cp makes the copies' owner the target's root.)"""
+
+    def copy() -> tuple[int, int, bytes]:
+        with tempfile.TemporaryFile() as err_f:
+            out = subprocess.Popen(
+                [PODMAN, "cp", f"{source}:{path}", "-"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err_f,
+                close_fds=True,
+            )
+            assert out.stdout is not None
+            try:
+                into_code = subprocess.call(
+                    [PODMAN, "cp", "-", f"{target}:{into}"],
+                    stdin=out.stdout,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err_f,
+                    close_fds=True,
+                )
+            finally:
+                out.stdout.close()
+                out_code = out.wait()
+            err_f.seek(0)
+            return out_code, into_code, err_f.read()
+
+    out_code, into_code, err = await asyncio.to_thread(copy)
+    if out_code or into_code:
+        raise PodmanError(
+            f"podman cp of {source}:{path} to {target}:{into} failed: {err.decode(errors='replace').strip()}"
+        )

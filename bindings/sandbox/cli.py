@@ -1,4 +1,4 @@
-"""`ploy image build` and `ploy sandbox list|exec|destroy`: manage sandboxes from the shell.
+"""`ploy image build` and `ploy sandbox list|exec|fault|sleep|recreate|prune|destroy`: manage sandboxes from the shell.
 
 Sandboxes are keyed by the project folder (bindings.context.project_key), so run these in the project
 folder or pass --project DIR; ploy.yaml supplies the project name and the bindings' options.
@@ -12,13 +12,17 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import NotFound, PloyError
 from bindings.plugin import ProjectLoader, Subparsers
+from bindings.sandbox.agent import wire
 from bindings.sandbox.options import SandboxOptions
 
 
@@ -87,8 +91,24 @@ def _exec_command(args: argparse.Namespace) -> list[str]:
     return command[1:] if command and command[0] == "--" else command
 
 
+def _missing(b: Any, sandbox_id: str, more: str = "") -> NotFound:
+    from bindings.sandbox.state import claim_name
+
+    binding = b.options.binding
+    others = sorted(
+        p.parent.name
+        for p in (b.ctx.project_state / "sandboxes").glob(f"*/{claim_name(sandbox_id)}")
+        if p.is_symlink() and p.parent.name != binding
+    )
+    hint = f" (it exists for binding {others[0]}: pass --binding {others[0]})" if others else ""
+    return NotFound(
+        f"no sandbox {sandbox_id!r} for binding {binding} of project {b.ctx.project_name}{hint}; "
+        f"`ploy sandbox list` shows the existing ones{more}"
+    )
+
+
 async def _exec(args: argparse.Namespace) -> int:
-    from bindings.sandbox.state import claim_name, validate_id
+    from bindings.sandbox.state import validate_id
 
     command = _exec_command(args)
     if not command:
@@ -98,17 +118,7 @@ async def _exec(args: argparse.Namespace) -> int:
     b = _binding(args)
     if not args.create and not b.manager.exists(validate_id(args.id)):
         # a typo must not silently make (and leave running) a new empty sandbox
-        binding = b.options.binding
-        others = sorted(
-            p.parent.name
-            for p in (b.ctx.project_state / "sandboxes").glob(f"*/{claim_name(args.id)}")
-            if p.is_symlink() and p.parent.name != binding
-        )
-        hint = f" (it exists for binding {others[0]}: pass --binding {others[0]})" if others else ""
-        raise NotFound(
-            f"no sandbox {args.id!r} for binding {binding} of project {b.ctx.project_name}{hint}; "
-            "`ploy sandbox list` shows the existing ones, --create makes a new one"
-        )
+        raise _missing(b, args.id, ", --create makes a new one")
     try:
         options: dict[str, Any] = {}
         if args.cwd:
@@ -119,6 +129,131 @@ async def _exec(args: argparse.Namespace) -> int:
     sys.stdout.write(result["stdout"])
     sys.stderr.write(result["stderr"])
     return int(result["exitCode"])
+
+
+# ---- faults on demand: how a worker copes when its sandbox goes away or wakes up ----------------------
+
+
+async def _existing(b: Any, sandbox_id: str) -> tuple[Any, str | None]:
+    """The id's sandbox (never created nor started here) and its container's state."""
+    from bindings import podman
+    from bindings.sandbox.state import validate_id
+
+    token = b.manager.state.read_claim(validate_id(sandbox_id))
+    if token is None:
+        raise _missing(b, sandbox_id)
+    e = b.manager.containers.entry(sandbox_id, token)
+    return e, await podman.container_state(e.container)
+
+
+def _not_running(sandbox_id: str, state: str | None, what: str) -> PloyError:
+    return PloyError(
+        f"sandbox {sandbox_id!r} is not running ({state or 'no container'}): {what}",
+        code=SANDBOX_UNAVAILABLE,
+    )
+
+
+async def _kill_agent(b: Any, e: Any, state: str | None) -> None:
+    if state != "running":
+        raise _not_running(e.id, state, "there is no agent to kill")
+    pid = await e.agent.agent_pid()
+    info = await b.manager.containers.inspect(e.token) or {}
+    init = int((info.get("State") or {}).get("Pid") or 0)
+    # what answers on the socket must be the agent, PID 1's child in that container (the run folder is
+    # writable from inside: nothing else is ever killed on its word)
+    if pid is None or init <= 0 or _parent(pid) != init:
+        raise PloyError(
+            f"the agent of sandbox {e.id!r} could not be found on this host (pid {pid}, container "
+            f"init {init}): `podman exec {e.container} kill -9 <agent pid>` does the same",
+            code=SANDBOX_UNAVAILABLE,
+        )
+    os.kill(pid, signal.SIGKILL)
+    print(
+        f"killed the agent of sandbox {e.id} (pid {pid} on this host): calls in flight fail with "
+        "SANDBOX_UNAVAILABLE (mayHaveRun); the container's init starts a new agent at once"
+    )
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return int(f.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+async def _fault(args: argparse.Namespace) -> int:
+    from bindings import podman
+
+    b = _binding(args)
+    try:
+        e, state = await _existing(b, args.id)
+        if args.kill_agent:
+            await _kill_agent(b, e, state)
+        elif args.stop:
+            if state not in ("running", "paused"):
+                print(f"already stopped: sandbox {e.id} ({state or 'no container'})")
+                return 0
+            await podman.run("stop", "-t", "10", e.container)
+            print(
+                f"stopped sandbox {e.id} (container {e.container}): its next use starts it again, files kept"
+            )
+        elif args.pause is not None:
+            if state != "running":
+                raise _not_running(e.id, state, "only a running sandbox can be paused")
+            await podman.run("pause", e.container)
+            print(f"paused sandbox {e.id} (container {e.container}) for {args.pause:g} s", flush=True)
+            try:
+                await asyncio.sleep(args.pause)
+            finally:
+                # also when interrupted: a pause must not outlive the command that made it
+                await podman.run("unpause", e.container, check=False)
+                print(f"unpaused sandbox {e.id}")
+        else:
+            if state != "running":
+                raise _not_running(e.id, state, "there are no connections to drop")
+            result, _ = await e.agent.call({"op": wire.DROP_CONNECTIONS.name})
+            print(f"dropped {result['dropped']} connection(s) to the agent of sandbox {e.id}")
+        return 0
+    finally:
+        await b.close()
+
+
+async def _sleep(args: argparse.Namespace) -> int:
+    from bindings import podman
+
+    b = _binding(args)
+    try:
+        e, state = await _existing(b, args.id)
+        if state == "paused":
+            raise _not_running(e.id, state, "`podman unpause` it first")
+        if state != "running":
+            status = (await b.manager.state_of(e.id))["status"]
+            print(f"already {status}: sandbox {e.id}")
+            return 0
+        await e.agent.call({"op": wire.SLEEP.name})
+        deadline = time.monotonic() + 15
+        while await podman.container_state(e.container) == "running" and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        print(
+            f"sandbox {e.id} is sleeping, as after sleepAfter: its next use wakes it with its files "
+            "(background processes and session shells ended)"
+        )
+        return 0
+    finally:
+        await b.close()
+
+
+async def _recreate(args: argparse.Namespace) -> int:
+    b = _binding(args)
+    try:
+        e, _ = await _existing(b, args.id)
+        old, new = await b.manager.recreate(e.id)
+        settings = ", ".join(f"{k} {v}" for k, v in b.options.settings().items())
+        print(f"recreated sandbox {e.id} with {settings}: container {new} (was {old}), /workspace kept")
+        return 0
+    finally:
+        await b.close()
 
 
 async def _destroy(args: argparse.Namespace) -> int:
@@ -176,6 +311,16 @@ async def _image_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pause_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < seconds <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 3600 seconds")
+    return seconds
+
+
 def _runner(fn: Any) -> Any:
     def run(args: argparse.Namespace) -> int:
         try:
@@ -230,6 +375,46 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
     )
     common(pr)
     pr.set_defaults(func=_runner(_prune))
+
+    fault = sandbox_sub.add_parser(
+        "fault",
+        help="make a sandbox fail now, to see how the worker copes: ploy sandbox fault ID --stop",
+    )
+    common(fault)
+    fault.add_argument("id")
+    kind = fault.add_mutually_exclusive_group(required=True)
+    kind.add_argument(
+        "--kill-agent", action="store_true", help="SIGKILL the agent (the container's init restarts it)"
+    )
+    kind.add_argument("--stop", action="store_true", help="stop the container, as `podman stop` would")
+    kind.add_argument(
+        "--pause",
+        type=_pause_seconds,
+        metavar="SECONDS",
+        help="freeze the container for SECONDS (0-3600), then resume it",
+    )
+    kind.add_argument(
+        "--drop-connections",
+        action="store_true",
+        help="cut every connection between the host and the agent",
+    )
+    fault.set_defaults(func=_runner(_fault))
+
+    sleep = sandbox_sub.add_parser(
+        "sleep", help="suspend a sandbox now, as its idle timeout (sleepAfter) would; its next use wakes it"
+    )
+    common(sleep)
+    sleep.add_argument("id")
+    sleep.set_defaults(func=_runner(_sleep))
+
+    again = sandbox_sub.add_parser(
+        "recreate",
+        help="make a sandbox again with ploy.yaml's settings now (image, memory, cpus, pids), "
+        "keeping /workspace",
+    )
+    common(again)
+    again.add_argument("id")
+    again.set_defaults(func=_runner(_recreate))
 
     rm = sandbox_sub.add_parser("destroy", help="destroy a sandbox and its files")
     common(rm)

@@ -9,17 +9,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
+import contextlib
 import json
 import mimetypes
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from typing import Any
 
 from bindings.context import BindingContext
 from bindings.error_codes import PORT_UNREACHABLE, PROCESS_EXITED_BEFORE_READY, TIMEOUT
 from bindings.errors import InvalidArgument, PloyError
+from bindings.sandbox.agent import args as check
 from bindings.sandbox.agent import wire
+from bindings.sandbox.agent_client import decode_output
 from bindings.sandbox.manager import SandboxManager, Upload
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.preview import check_port
@@ -52,6 +55,68 @@ def _opts(options: Any, kw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
+@contextlib.contextmanager
+def _arguments() -> Iterator[None]:
+    """Around checking a call's arguments (agent/args.py, the same checks the agent makes): a bad one
+    is INVALID_ARGUMENT naming it, raised before anything reaches the sandbox."""
+    try:
+        yield
+    except check.Invalid as exc:
+        raise InvalidArgument(str(exc), argument=exc.argument) from None
+
+
+def _stdin(value: Any, name: str) -> Any:
+    """exec's stdin text (any characters with a UTF-8 form) or bytes; startProcess's may be a boolean."""
+    if isinstance(value, str):
+        check.content(value, name)
+    return value
+
+
+# Each option any method takes that reaches a command, a path, the environment, a signal or a clock,
+# checked by its kind's function (check_options has already refused names the method does not take).
+_OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    "cwd": check.path,
+    "targetDir": check.path,
+    "env": check.env,
+    "timeoutMs": check.timeout_ms,
+    "cloneTimeoutMs": check.timeout_ms,
+    "commandTimeoutMs": check.timeout_ms,
+    "outputLimit": check.output_limit,
+    "graceMs": check.grace_ms,
+    "signal": check.signal_number,
+    "processId": check.process_id,
+    "sessionId": check.identifier,
+    "branch": check.branch,
+    "depth": lambda v, n: check.integer(v, n, 1, 2**31 - 1),
+    "stdin": _stdin,
+    "name": lambda v, n: check.text(v, n, empty_ok=True, max_bytes=check.ID_MAX),
+    "intervalMs": check.duration_ms,
+    "shell": lambda v, n: check.command(v, n),
+}
+
+
+def _check_options(o: dict[str, Any]) -> dict[str, Any]:
+    """The options with each known one checked (env normalised: numbers as strings)."""
+    with _arguments():
+        for name, value in o.items():
+            checker = _OPTION_CHECKS.get(name)
+            if checker is not None:
+                checked = checker(value, name)
+                if name == "env":
+                    o[name] = checked
+    return o
+
+
+def _path(path: Any, name: str = "path") -> str:
+    with _arguments():
+        return check.path(path, name)
+
+
+def _id(value: Any, name: str = "id") -> str:
+    with _arguments():
+        return check.identifier(value, name)
+
+
 def _encoding(value: Any, allowed: tuple[str, ...]) -> str | None:
     if value is None:
         return None
@@ -61,7 +126,7 @@ def _encoding(value: Any, allowed: tuple[str, ...]) -> str | None:
     return name
 
 
-def _content_bytes(content: Any, encoding: str | None) -> bytes:
+def _content_bytes(content: Any, encoding: str | None, name: str = "content") -> bytes:
     if isinstance(content, (bytes, bytearray, memoryview)):
         data = bytes(content)
         if encoding != "base64":
@@ -72,10 +137,12 @@ def _content_bytes(content: Any, encoding: str | None) -> bytes:
             try:
                 return base64.b64decode(content, validate=True)
             except ValueError as exc:
-                raise InvalidArgument(f"content is not valid base64: {exc}") from None
-        return content.encode("utf-8")
+                raise InvalidArgument(f"{name} is not valid base64: {exc}", argument=name) from None
+        with _arguments():
+            return check.content(content, name).encode("utf-8")
     raise InvalidArgument(
-        f"content must be a string, bytes or a stream of bytes, got {type(content).__name__}"
+        f"{name} must be a string, bytes or a stream of bytes, got {type(content).__name__}",
+        argument=name,
     )
 
 
@@ -87,6 +154,8 @@ async def _chunks(source: AsyncIterable[Any]) -> AsyncIterator[bytes]:
                 yield bytes(chunk)
         elif isinstance(chunk, str):
             if chunk:
+                with _arguments():
+                    check.content(chunk, "content")
                 yield chunk.encode("utf-8")
         else:
             raise InvalidArgument(f"a stream chunk must be bytes or a string, got {type(chunk).__name__}")
@@ -181,10 +250,9 @@ class _Commands:
         `sessionId`, and the session the call runs in."""
         o = _opts(options, kw)
         check_options(self._spec.method(method), o)
+        _check_options(o)
         session = o.pop("sessionId", None)
         if session is not None:
-            if not isinstance(session, str) or not session:
-                raise InvalidArgument("sessionId must be a non-empty string", option="sessionId")
             if self._session is not None and session != self._session:
                 raise InvalidArgument(
                     f"sessionId {session!r}: this is session {self._session!r}", option="sessionId"
@@ -217,15 +285,19 @@ class _Commands:
 
     @staticmethod
     def _command(command: Any) -> str:
-        if not isinstance(command, str) or not command.strip():
-            raise InvalidArgument("command must be a non-empty string")
-        return command
+        with _arguments():
+            return check.command(command)
 
     async def exec(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         o, session = self._options("exec", options, kw)
+        command = self._command(command)
         if "stdin" in o:
             o["stdin"] = _text_arg(o["stdin"], "stdin")
-        return await self._result(wire.EXEC, session, command=self._command(command), **o)
+        result, data = await self._call(wire.EXEC, {"command": command, **o}, session)
+        if "stdout" in result:  # an agent from before output moved to frames (a container made earlier)
+            return result
+        stdout, stderr = decode_output(data)
+        return {"stdout": stdout, "stderr": stderr, **result}
 
     async def execStream(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
@@ -259,13 +331,13 @@ class _Commands:
             upload = _chunks(content)
         else:
             upload = _content_bytes(content, encoding)
-        result, _ = await self._call(wire.WRITE_FILE, {"path": path}, session, upload=upload)
+        result, _ = await self._call(wire.WRITE_FILE, {"path": _path(path)}, session, upload=upload)
         return result
 
     async def readFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
         o, session = self._options("readFile", options, kw)
         asked = _encoding(o.get("encoding"), (*TEXT_ENCODINGS, "base64", *BYTES_ENCODINGS))
-        result, data = await self._call(wire.READ_FILE, {"path": path}, session)
+        result, data = await self._call(wire.READ_FILE, {"path": _path(path)}, session)
         raw = bytes(data.get(b"D", b""))
         binary = _is_binary(raw)
         encoding = asked or ("base64" if binary else "utf-8")
@@ -291,42 +363,48 @@ class _Commands:
         self, path: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
         o, session = self._options("deleteFile", options, kw)
-        return await self._result(wire.DELETE_FILE, session, path=path, **o)
+        return await self._result(wire.DELETE_FILE, session, **o, path=_path(path))
 
     async def mkdir(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         o, session = self._options("mkdir", options, kw)
-        return await self._result(wire.MKDIR, session, path=path, **o)
+        return await self._result(wire.MKDIR, session, **o, path=_path(path))
 
     async def listFiles(
         self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
     ) -> list[dict[str, Any]]:  # noqa: N802
         o, session = self._options("listFiles", options, kw)
-        return await self._result(wire.LIST_FILES, session, path=path, **o)
+        return await self._result(wire.LIST_FILES, session, **o, path=_path(path))
 
     async def gitCheckout(
         self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, N803
         o, session = self._options("gitCheckout", options, kw)
+        with _arguments():
+            check.repo_url(repoUrl)
         if "cloneTimeoutMs" in o:  # Cloudflare's name for it
             clone = o.pop("cloneTimeoutMs")
             o.setdefault("timeoutMs", clone)
         return await self._result(wire.GIT_CHECKOUT, session, repoUrl=repoUrl, **o)
 
     async def setEnvVars(self, vars: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
-        merged = dict(vars or {})
-        merged.update(kw)
+        given = {} if vars is None else vars
+        if kw and isinstance(given, dict):
+            given = {**given, **kw}
+        with _arguments():
+            merged = check.env(given, "vars", required=True)
         return await self._result(wire.SET_ENV_VARS, self._session, vars=merged)
 
     async def startProcess(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> SandboxProcess:  # noqa: N802
         o, session = self._options("startProcess", options, kw)
+        command = self._command(command)
         if "stdin" in o and o["stdin"] is not True:
             if o["stdin"] is False:
                 del o["stdin"]
             else:
                 o["stdin"] = _text_arg(o["stdin"], "stdin")
-        record = await self._result(wire.START_PROCESS, session, command=self._command(command), **o)
+        record = await self._result(wire.START_PROCESS, session, command=command, **o)
         return SandboxProcess(self, record)
 
     async def listProcesses(
@@ -339,6 +417,8 @@ class _Commands:
         self, id: str | None, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> SandboxProcess | None:  # noqa: N802, A002
         _, session = self._options("getProcess", options, kw)
+        if id is not None:
+            _id(id)
         record = await self._result(wire.GET_PROCESS, session, id=id)
         return None if record is None else SandboxProcess(self, record)
 
@@ -346,6 +426,7 @@ class _Commands:
         self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, A002
         _, session = self._options("getProcessLogs", options, kw)
+        _id(id)
         result, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id}, session)
 
         def text(kind: bytes) -> str:
@@ -360,6 +441,7 @@ class _Commands:
         self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> AsyncIterator[bytes]:  # noqa: N802, A002
         _, session = self._options("streamProcessLogs", options, kw)
+        _id(id)
         return await self._stream(wire.STREAM_PROCESS_LOGS, {"id": id}, session)
 
     async def killProcess(
@@ -374,7 +456,10 @@ class _Commands:
                 raise InvalidArgument("killProcess(id, signal, options): options given twice")
             signal, options = None, signal
         o, session = self._options("killProcess", options, kw)
+        _id(id)
         if signal is not None:
+            with _arguments():
+                check.signal_number(signal)
             if "signal" in o and o["signal"] != signal:
                 raise InvalidArgument("killProcess: signal given twice", option="signal")
             o["signal"] = signal
@@ -386,27 +471,32 @@ class _Commands:
         self, path: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:
         _, session = self._options("exists", options, kw)
-        return await self._result(wire.EXISTS, session, path=path)
+        return await self._result(wire.EXISTS, session, path=_path(path))
 
     async def renameFile(
         self, oldPath: str, newPath: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, N803
         _, session = self._options("renameFile", options, kw)
-        return await self._result(wire.RENAME_FILE, session, oldPath=oldPath, newPath=newPath)
+        return await self._result(
+            wire.RENAME_FILE, session, oldPath=_path(oldPath, "oldPath"), newPath=_path(newPath, "newPath")
+        )
 
     async def moveFile(
         self, sourcePath: str, destinationPath: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, N803
         _, session = self._options("moveFile", options, kw)
         return await self._result(
-            wire.MOVE_FILE, session, sourcePath=sourcePath, destinationPath=destinationPath
+            wire.MOVE_FILE,
+            session,
+            sourcePath=_path(sourcePath, "sourcePath"),
+            destinationPath=_path(destinationPath, "destinationPath"),
         )
 
     async def readFileStream(
         self, path: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> AsyncIterator[bytes]:  # noqa: N802
         _, session = self._options("readFileStream", options, kw)
-        return await self._stream(wire.READ_FILE_STREAM, {"path": path}, session)
+        return await self._stream(wire.READ_FILE_STREAM, {"path": _path(path)}, session)
 
     async def killAllProcesses(self, options: dict[str, Any] | str | None = None, **kw: Any) -> int:  # noqa: N802
         o, session = self._options("killAllProcesses", options, kw)
@@ -420,11 +510,14 @@ class _Commands:
         self, id: str, data: str | bytes, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, A002
         o, session = self._options("writeStdin", options, kw)
+        _id(id)
         encoding = _encoding(o.get("encoding"), ("utf-8", "utf8", "base64"))
         if not isinstance(data, (str, bytes, bytearray, memoryview)):
-            raise InvalidArgument(f"data must be a string or bytes, got {type(data).__name__}")
+            raise InvalidArgument(
+                f"data must be a string or bytes, got {type(data).__name__}", argument="data"
+            )
         result, _ = await self._call(
-            wire.WRITE_STDIN, {"id": id}, session, upload=_content_bytes(data, encoding)
+            wire.WRITE_STDIN, {"id": id}, session, upload=_content_bytes(data, encoding, "data")
         )
         return {"id": id, **result}
 
@@ -432,6 +525,7 @@ class _Commands:
         self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, A002
         _, session = self._options("closeStdin", options, kw)
+        _id(id)
         return await self._result(wire.CLOSE_STDIN, session, id=id)
 
     async def terminal(
@@ -452,9 +546,8 @@ def _timeout_option(options: Any, kw: dict[str, Any], what: str) -> dict[str, An
     o = _opts(options, kw)
     if "timeout" in o and "timeoutMs" not in o:
         o["timeoutMs"] = o.pop("timeout")
-    ms = o.get("timeoutMs")
-    if ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0):
-        raise InvalidArgument(f"{what}: timeoutMs must be a non-negative number, got {ms!r}")
+    with _arguments():
+        check.duration_ms(o.get("timeoutMs"), "timeoutMs")
     return o
 
 
@@ -487,6 +580,8 @@ class SandboxProcess(dict[str, Any]):
         if "interval" in o and "intervalMs" not in o:
             o["intervalMs"] = o.pop("interval")
         check_options(SANDBOX_PROCESS.method("waitForPort"), o)
+        with _arguments():
+            check.duration_ms(o.get("intervalMs"), "intervalMs")
         fields = {k: v for k, v in o.items() if k in wire.WAIT_FOR_PORT.fields}
         return await self._commands._result(
             wire.WAIT_FOR_PORT, None, port=check_port(port), processId=self["id"], **fields
@@ -608,10 +703,14 @@ class SandboxClient(_Commands):
     async def createSession(self, options: dict[str, Any] | None = None, **kw: Any) -> SandboxSession:  # noqa: N802
         o = _opts(options, kw)
         check_options(SANDBOX_CLIENT.method("createSession"), o)
+        _check_options(o)
+        if "id" in o:
+            _id(o["id"])
         info = await self._result(wire.CREATE_SESSION, None, options=o)
         return SandboxSession(self, info["sessionId"], info)
 
     async def getSession(self, sessionId: str) -> SandboxSession:  # noqa: N802, N803
+        _id(sessionId, "sessionId")
         info = await self._result(wire.GET_SESSION, None, sessionId=sessionId)
         return SandboxSession(self, info["sessionId"], info)
 
@@ -622,6 +721,7 @@ class SandboxClient(_Commands):
     # ---- added for parity (issue 13) ----
 
     async def deleteSession(self, sessionId: str) -> dict[str, Any]:  # noqa: N802, N803
+        _id(sessionId, "sessionId")
         return await self._result(wire.DELETE_SESSION, None, sessionId=sessionId)
 
     async def setSleepAfter(self, duration: str | float) -> dict[str, Any]:  # noqa: N802

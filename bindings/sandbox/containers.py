@@ -152,6 +152,7 @@ class SandboxContainers:
         while True:
             try:
                 await e.agent.call({"op": wire.PING.name})
+                e.agent.suspect = False
                 return
             except (AgentUnavailable, AgentInterrupted):  # a ping may always be sent again
                 if time.monotonic() > deadline:
@@ -168,10 +169,19 @@ class SandboxContainers:
         async with FileLock(e.dir / "lock"):
             try:
                 await e.agent.call({"op": wire.PING.name})
+                e.agent.suspect = False
                 return  # another caller/process brought it back meanwhile
             except (AgentUnavailable, AgentInterrupted):
                 pass
             state = await podman.container_state(e.container)
+            if state == "paused":
+                # paused on purpose (`podman pause`, `ploy sandbox fault --pause`): resuming or restarting
+                # it is not ploy's call, and a restart would lose its processes
+                raise PloyError(
+                    f"the sandbox's container {e.container} is paused (`podman unpause {e.container}` "
+                    "resumes it)",
+                    code=SANDBOX_UNAVAILABLE,
+                )
             if state in ("created", "configured"):
                 await podman.remove(e.container)  # never ran (a failed start): nothing to keep
                 state = None

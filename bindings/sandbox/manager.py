@@ -14,12 +14,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bindings import podman
 from bindings.context import BindingContext
+from bindings.error_codes import SANDBOX_UNAVAILABLE
+from bindings.errors import NotFound, PloyError
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Duplex, Upload
 from bindings.sandbox.containers import Entry, SandboxContainers
 from bindings.sandbox.locks import FileLock
-from bindings.sandbox.options import SandboxOptions
+from bindings.sandbox.options import SandboxOptions, changed_settings
 from bindings.sandbox.pool import WarmPool
 from bindings.sandbox.preview import Previews
 from bindings.sandbox.state import SandboxState, container_name
@@ -130,6 +133,8 @@ class SandboxManager:
         socket missing while the container restarted). Once the request was written, AgentInterrupted
         (SANDBOX_UNAVAILABLE, "may or may not have run") reaches the caller: a retry could run an exec,
         writeFile or startProcess twice. The next call recovers the sandbox as usual."""
+        if e.agent.suspect:
+            e = await self._revive(e)
         try:
             return await e.agent.call(request, upload)
         except AgentUnavailable:
@@ -148,6 +153,8 @@ class SandboxManager:
 
     async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
         e = await self.entry(sandbox_id)
+        if e.agent.suspect:
+            e = await self._revive(e)
         try:
             return await e.agent.open_stream(request)
         except AgentUnavailable:
@@ -206,6 +213,60 @@ class SandboxManager:
                 pass
             self.state.remove_token_dir(token)
             return True
+
+    # ---- settings that changed since a sandbox was made (ploy.yaml edited) ------------------------
+
+    def outdated(self) -> list[tuple[str, list[str]]]:
+        """(id, what differs) for each sandbox made with other settings than the binding has now.
+        Sandboxes made before ploy recorded their settings are not known, so not listed."""
+        now = self.options.settings()
+        out = []
+        for sandbox_id in self.state.claimed_ids():
+            token = self.state.read_claim(sandbox_id)
+            made = self.state.read_meta(self.state.token_dir(token)).get("settings") if token else None
+            if isinstance(made, dict):
+                changes = changed_settings(made, now)
+                if changes:
+                    out.append((sandbox_id, changes))
+        return out
+
+    async def recreate(self, sandbox_id: str) -> tuple[str, str]:
+        """The id's sandbox made again with the binding's settings now, keeping /workspace: the old
+        container is stopped, a new one started, /workspace copied into it, the claim moved to it, the
+        old one removed. If anything fails before the move, the new one is removed and the old one
+        stays (stopped). (old container, new container)."""
+        async with self._lock(sandbox_id):
+            old = self.state.read_claim(sandbox_id)
+            if old is None:
+                raise NotFound(f"no sandbox {sandbox_id!r}")
+            old_name = container_name(old)
+            state = await podman.container_state(old_name)
+            if state == "paused":
+                raise PloyError(
+                    f"sandbox {sandbox_id!r} is paused: `podman unpause {old_name}` first",
+                    code=SANDBOX_UNAVAILABLE,
+                )
+            if state in ("running", "stopping"):
+                await podman.run("stop", "-t", "10", old_name)  # /workspace no longer changes
+            token, d = self.state.new_token_dir(sandbox_id)
+            e = self.containers.entry(sandbox_id, token)
+            try:
+                await self.containers.run(token, d, sandbox_id)
+                await self.containers.wait_ready(e)
+                if state is not None:
+                    await podman.copy_between(old_name, "/workspace", e.container, "/")
+            except BaseException:
+                await self.containers.remove(token)
+                self.state.remove_token_dir(token)
+                raise
+            self.state.reclaim(sandbox_id, token)
+            for known in (self.entries.pop(sandbox_id, None), self._looked_at.pop(sandbox_id, None)):
+                if known is not None:
+                    await known.agent.close()
+            self.status.forget(old)
+            await self.containers.remove(old)
+            self.state.remove_token_dir(old)
+            return old_name, e.container
 
     async def list(self) -> list[dict[str, Any]]:
         states = await self.containers.project_states()

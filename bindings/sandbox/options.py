@@ -10,7 +10,10 @@ contain python3 (>= 3.9) and bash; ploy adds its agent layer on top (see binding
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,33 @@ class SandboxOptions:
     output_limit: int = 10 * 1024 * 1024  # bytes of exec output kept per stream before it is cut
     process_log_limit: int = 64 * 1024 * 1024  # bytes of a background process's log kept on disk
 
+    def settings(self) -> dict[str, Any]:
+        """What a container is made with and keeps for its life (the rest the agent re-reads from
+        config.json): recorded with each sandbox, compared when ploy.yaml changed (changed_settings)."""
+        return {
+            "image": self.image or self.containerfile or self.template,
+            "memory": self.memory,
+            "cpus": self.cpus,
+            "pids": self.pids,
+        }
+
+
+def changed_settings(made: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between the settings a sandbox was made with and today's, as "memory 512m -> 1g"."""
+    out = []
+    for key, value in now.items():
+        old = made.get(key)
+        if key == "memory":
+            try:
+                same = memory_bytes(str(old)) == memory_bytes(str(value))
+            except ValueError:
+                same = False
+        else:
+            same = old == value
+        if not same:
+            out.append(f"{key} {old if old is not None else '?'} -> {value}")
+    return out
+
 
 # ploy.yaml key -> (attribute, accepted python types) for the extended form; config.py validates with it.
 OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
@@ -41,3 +71,30 @@ OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "outputLimit": ("output_limit", (int,)),
     "processLogLimit": ("process_log_limit", (int,)),
 }
+
+MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
+# The least memory a sandbox starts and works with: its init and agent take ~25 MB before any command.
+MIN_MEMORY = 64 * 1024 * 1024
+# exec()'s outputLimit ceiling, the agent's (agent/args.py OUTPUT_LIMIT_MAX; a test keeps them equal):
+# options.py cannot import the agent's modules, reading ploy.yaml loads only the schema.
+OUTPUT_LIMIT_MAX = 64 * 1024 * 1024
+# ploy.yaml key -> (lowest, highest) value a sandbox can work with; None: unbounded. cpus' upper bound
+# is this machine's CPU count (Podman refuses more).
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "pids": (16, 4_194_304),  # init, agent, a shell and its command; the kernel's pid_max
+    "cpus": (0.01, None),
+    "pool": (0, 16),
+    "outputLimit": (0, OUTPUT_LIMIT_MAX),
+}
+
+
+def memory_bytes(text: str) -> int:
+    """Bytes of a Podman memory size ("512m", "2g", "1073741824"); ValueError if it is none."""
+    m = MEMORY.match(text)
+    if not m:
+        raise ValueError(f"not a memory size: {text!r} (use e.g. 512m, 2g)")
+    return int(float(m.group(1)) * 1024 ** " kmg".index(m.group(2).lower() or " "))
+
+
+def machine_cpus() -> int:
+    return os.cpu_count() or 1

@@ -6,7 +6,7 @@ Imports only the options and the spec: the Podman backend loads when a binding i
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import fields
 from typing import Any
 
@@ -14,11 +14,16 @@ import yaml
 
 from bindings.context import BindingContext
 from bindings.plugin import EnvMember, Plugin, ProjectLoader, Service, Subparsers
-from bindings.sandbox.options import OPTION_FIELDS, SandboxOptions
+from bindings.sandbox.options import (
+    MIN_MEMORY,
+    OPTION_FIELDS,
+    RANGES,
+    SandboxOptions,
+    machine_cpus,
+    memory_bytes,
+)
 from bindings.sandbox.spec import SANDBOX_BINDING
 from bindings.yaml_reader import Reader, parse_duration
-
-MEMORY = re.compile(r"^\s*\d+(?:\.\d+)?\s*[kmgKMG]?[bB]?\s*$")
 
 
 def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
@@ -38,15 +43,47 @@ def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
                 value = parse_duration(value)
             except ValueError as e:
                 raise r.error(value_node, sub, str(e)) from None
-        if key == "memory" and not MEMORY.match(str(value)):
-            raise r.error(value_node, sub, f"not a memory size: {value!r} (use e.g. 512m, 2g)")
+        if key == "memory":
+            try:
+                size = memory_bytes(str(value))
+            except ValueError as e:
+                raise r.error(value_node, sub, str(e)) from None
+            if size < MIN_MEMORY:
+                raise r.error(
+                    value_node,
+                    sub,
+                    f"must be at least 64m (a sandbox's agent alone needs ~25 MB), got {value}",
+                )
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             raise r.error(value_node, sub, "must not be negative")
+        if key in RANGES:
+            low, high = RANGES[key]
+            if key == "cpus":
+                high = machine_cpus()
+            if low is not None and value < low:
+                raise r.error(value_node, sub, f"must be at least {low}, got {value}")
+            if high is not None and value > high:
+                why = f" (this machine has {high} CPUs)" if key == "cpus" else ""
+                raise r.error(value_node, sub, f"must be at most {high}{why}, got {value}")
         values[attr] = str(value) if key == "memory" else value
     if "image" in values and "containerfile" in values:
         raise r.error(node, field_name, "give either image or containerfile, not both")
     known = {f.name for f in fields(SandboxOptions)}
     return SandboxOptions(**{k: v for k, v in values.items() if k in known})
+
+
+def _say_outdated(ctx: BindingContext, binding: str, outdated: list[tuple[str, list[str]]]) -> None:
+    """ploy.yaml changed what a container is made with: existing sandboxes keep what they were made
+    with (their processes and files live in it), so say which, and how to apply the new settings."""
+    if not outdated:
+        return
+    shown = "; ".join(f"{json.dumps(i, ensure_ascii=False)} ({', '.join(c)})" for i, c in outdated[:10])
+    more = f"; and {len(outdated) - 10} more (ploy sandbox list)" if len(outdated) > 10 else ""
+    ctx.logger("sandbox").warning(
+        f"{binding}: {len(outdated)} sandbox(es) still run with the settings they were made with, not "
+        f"ploy.yaml's: {shown}{more}. New sandboxes get ploy.yaml's; `ploy sandbox recreate ID` applies "
+        "them to one (a new container, /workspace kept)"
+    )
 
 
 class SandboxPlugin(Plugin):
@@ -77,7 +114,10 @@ class SandboxPlugin(Plugin):
             return {}
         from bindings.sandbox.client import SandboxBinding
 
-        return {name: SandboxBinding(ctx, o) for name, o in options.items()}
+        built = {name: SandboxBinding(ctx, o) for name, o in options.items()}
+        for name, b in built.items():
+            _say_outdated(ctx, name, b.manager.outdated())
+        return built
 
     def register_cli(self, subparsers: Subparsers, load_project: ProjectLoader) -> None:
         from bindings.sandbox import cli

@@ -21,6 +21,7 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,24 @@ def container_name(token: str) -> str:
     return f"ploy-{token}"
 
 
+def _holds(path: Path, data: bytes) -> bool:
+    """Whether `path` is a regular file containing exactly `data`, found out without following a link,
+    blocking on a FIFO or reading more than len(data) bytes."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError:
+        return False
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size != len(data):
+            return False
+        return os.read(fd, len(data) + 1) == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 class SandboxState:
     def __init__(self, ctx: BindingContext, options: SandboxOptions) -> None:
         self.ctx = ctx
@@ -99,8 +118,17 @@ class SandboxState:
             "projectName": self.ctx.project_name,
             "binding": self.options.binding,
             "createdAt": time.time(),
+            # what the container is made with, so a change in ploy.yaml can be told (manager.outdated)
+            "settings": self.options.settings(),
         }
         (d / "meta.json").write_text(json.dumps(meta))
+
+    def read_meta(self, d: Path) -> dict[str, Any]:
+        try:
+            data = json.loads((d / "meta.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
 
     # ---- config.json: what the agent reads ----------------------------------------------------
 
@@ -116,23 +144,27 @@ class SandboxState:
         }
 
     def write_config(self, d: Path) -> None:
-        """config.json in the token's run folder, written without following anything the sandbox planted."""
+        """config.json in the token's run folder, written without following anything the sandbox planted.
+
+        The sandbox can put anything at that name (a FIFO, a link, a folder, a sparse 64 GB file): it is
+        opened without following links and without blocking, judged by fstat on the open descriptor, read
+        only when it is a regular file of the expected size, and otherwise replaced by a rename."""
         run = d / "run"
         run.mkdir(parents=True, exist_ok=True)
         data = json.dumps(self.config(), sort_keys=True).encode()
         path = run / "config.json"
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as f:
-                if f.read() == data:
-                    return
-        except OSError:
-            pass
+        if _holds(path, data):
+            return
         tmp = run / f".config.{secrets.token_hex(6)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.replace(tmp, path)  # rename replaces a planted link instead of writing through it
+        try:
+            os.replace(tmp, path)  # rename replaces a planted link instead of writing through it
+        except OSError:
+            # a folder in the way (rename cannot replace one): move it aside, the sandbox's own junk
+            os.replace(path, run / f".planted.{secrets.token_hex(6)}")
+            os.replace(tmp, path)
 
     # ---- id claims ----------------------------------------------------------------------------
 
@@ -179,6 +211,12 @@ class SandboxState:
 
     def unclaim(self, sandbox_id: str) -> None:
         os.unlink(self.claim_path(sandbox_id))
+
+    def reclaim(self, sandbox_id: str, token: str) -> None:
+        """Point the id's claim at another token in one step (rename over it): `ploy sandbox recreate`."""
+        tmp = self.ids_dir / f".{claim_name(sandbox_id)}.{secrets.token_hex(4)}"
+        os.symlink(self.token_dir(token), tmp)
+        os.replace(tmp, self.claim_path(sandbox_id))
 
     def claimed_ids(self) -> list[str]:
         """The ids (as given to get()) of every claim, old claims renamed first."""

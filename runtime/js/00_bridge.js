@@ -142,6 +142,45 @@ function encodeForHost(value) {
   });
 }
 
+// A tag the bridge itself made for an argument (82_binding_proxies.js: a stream handed to the host), sent
+// as it is; a worker's own object of the same shape is escaped like any other.
+class HostArgTag {
+  constructor(json) { this.json = json; }
+}
+
+// Arguments of binding methods are the worker's own values, so two things JSON would get wrong are
+// kept: NaN and +-Infinity stay numbers ({__ploy_num}: JSON makes them null, and `timeoutMs: NaN` then
+// meant no timeout at all), and a plain object with a key that looks like one of the tags above keeps
+// it (renamed "__ploy_plain:<key>" on the way, restored by the host) instead of being read as a tag.
+function encodeArgsForHost(args) {
+  return JSON.stringify(args, function (key, v) {
+    const raw = this[key];
+    if (raw instanceof HostArgTag) return raw.json;
+    if (typeof raw === "number") return Number.isFinite(raw) ? raw : { __ploy_num: String(raw) };
+    if (raw instanceof Uint8Array || raw instanceof ArrayBuffer || ArrayBuffer.isView(raw)) {
+      return { __ploy_bytes: bytesToLatin1(toU8(raw)) };
+    }
+    if (raw && typeof raw === "object" && raw[PROXY_HANDLE] !== undefined) {
+      return { __ploy_handle: raw[PROXY_HANDLE] };
+    }
+    if (raw instanceof Request) return { __ploy_request: requestForHost(raw) }; // 86_preview.js
+    if (raw instanceof RegExp) return { __ploy_regexp: [raw.source, raw.flags] };
+    if (typeof raw === "bigint") return Number(raw);
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) {
+      let escaped = null;
+      for (const k of Object.keys(v)) {
+        if (k.startsWith("__ploy_")) {
+          escaped = {};
+          for (const k2 of Object.keys(v)) escaped[k2.startsWith("__ploy_") ? "__ploy_plain:" + k2 : k2] = v[k2];
+          break;
+        }
+      }
+      if (escaped) return escaped;
+    }
+    return v;
+  });
+}
+
 function toU8(v) {
   if (v instanceof Uint8Array) return v;
   if (v instanceof ArrayBuffer) return new Uint8Array(v);

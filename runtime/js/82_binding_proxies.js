@@ -19,7 +19,7 @@ function protoFor(specName) {
       fn = function (...args) {
         if (!returns) throw new TypeError(`${specName}.${name}: synchronous methods must return a binding object`);
         const handle = nextLocalHandle--;
-        hostSend("callSync", handle, this[PROXY_HANDLE], name, encodeForHost(args));
+        hostSend("callSync", handle, this[PROXY_HANDLE], name, encodeArgsForHost(args));
         // Props the spec says equal the arguments are known now; the rest arrive with the host's answer.
         const props = {};
         (propsFromArgs || []).forEach((p, i) => { props[p] = args[i]; });
@@ -34,7 +34,7 @@ function protoFor(specName) {
           args = args.slice();
           for (const i of streamArgs) if (i < args.length) args[i] = streamArgument(args[i], `${specName}.${name}`);
         }
-        return hostCall("call", this[PROXY_HANDLE], name, encodeForHost(args)).catch((err) => {
+        return hostCall("call", this[PROXY_HANDLE], name, encodeArgsForHost(args)).catch((err) => {
           if (err instanceof Error && typeof site.stack === "string") err.stack = site.stack;
           throw err;
         });
@@ -58,9 +58,9 @@ function streamArgument(v, where) {
     if (v._hostSid !== undefined && !v._disturbed) {
       v._disturbed = true;
       v._reader = { _readRequests: [], _closed: deferred() }; // locked for good: the host owns it now
-      return { __ploy_hoststream: v._hostSid };
+      return new HostArgTag({ __ploy_hoststream: v._hostSid });
     }
-    return { __ploy_jsstream: registerJsStream(v.getReader(), currentRid, where) };
+    return new HostArgTag({ __ploy_jsstream: registerJsStream(v.getReader(), currentRid, where) });
   }
   if (v !== null && typeof v === "object" && typeof v[Symbol.asyncIterator] === "function") {
     const it = v[Symbol.asyncIterator]();
@@ -72,7 +72,7 @@ function streamArgument(v, where) {
         try { return Promise.resolve(typeof it.return === "function" ? it.return(reason) : undefined); } catch (err) { return Promise.reject(err); }
       },
     };
-    return { __ploy_jsstream: registerJsStream(reader, currentRid, where) };
+    return new HostArgTag({ __ploy_jsstream: registerJsStream(reader, currentRid, where) });
   }
   return v;
 }

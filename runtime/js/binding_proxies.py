@@ -23,6 +23,17 @@ if TYPE_CHECKING:
     from runtime.js.host import JsHost
 
 
+class StreamRef:
+    """A stream argument as 82_binding_proxies.js tagged it (bridge.Codec.decode_args makes these only
+    from the bridge's own tags): `kind` "js" (a JS stream the host pulls) or "host" (a host stream
+    handed back), and its id."""
+
+    __slots__ = ("kind", "id")
+
+    def __init__(self, kind: str, id: int) -> None:  # noqa: A002
+        self.kind, self.id = kind, id
+
+
 class _Failed:
     """What a sync binding call left behind when it raised: later calls on the handle reject with it."""
 
@@ -91,17 +102,16 @@ def _stream_argument(ctx: JsHost, args: list[Any], i: int) -> Any:
     """A stream argument (82_binding_proxies.js streamArgument) as the AsyncIterator[bytes] the method
     gets: a JS stream pulled chunk by chunk, or a host stream handed back untouched."""
     v = args[i]
-    if isinstance(v, dict) and len(v) == 1:
-        if "__ploy_jsstream" in v:
-            args[i] = JsBodyStream(ctx, int(v["__ploy_jsstream"]))
-            return args[i]
-        if "__ploy_hoststream" in v:
-            stream = ctx.host_streams.pop(int(v["__ploy_hoststream"]), None)
-            if stream is None:
-                raise InvalidArgument("the stream argument was already read or closed")
-            args[i] = stream
-            return stream
-    return None
+    if not isinstance(v, StreamRef):
+        return None
+    if v.kind == "js":
+        args[i] = JsBodyStream(ctx, v.id)
+        return args[i]
+    stream = ctx.host_streams.pop(v.id, None)
+    if stream is None:
+        raise InvalidArgument("the stream argument was already read or closed")
+    args[i] = stream
+    return stream
 
 
 async def _run_method(kind: str, fn: Callable[..., Any], args: list[Any], streams: list[Any]) -> Any:

@@ -8,6 +8,7 @@ The bridge has no host ops of its own: the ops are in the modules beside the fil
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,9 +18,12 @@ from bindings.errors import InvalidArgument, PloyError
 from bindings.spec import ObjectSpec, spec_of
 from bindings.web import WebResponse, WebSocket
 from runtime.http import Headers, Request
-from runtime.js.binding_proxies import spec_methods
+from runtime.js.binding_proxies import StreamRef, spec_methods
 from runtime.js.host_streams import HostStream
 from runtime.workers.base import WorkerError
+
+_PLAIN = "__ploy_plain:"  # a worker's own key that looked like a tag (see encodeArgsForHost)
+_NON_FINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
@@ -113,20 +117,36 @@ class Codec:
         }
 
     def decode_args(self, text: str, lookup: Callable[[int], Any]) -> list[Any]:
+        """The arguments of a binding call, as encodeArgsForHost (00_bridge.js) wrote them."""
+
         def hook(d: dict[str, Any]) -> Any:
-            if "__ploy_bytes" in d and len(d) == 1:
-                return d["__ploy_bytes"].encode("latin-1")
-            if "__ploy_handle" in d and len(d) == 1:
-                return lookup(d["__ploy_handle"])
-            if "__ploy_request" in d and len(d) == 1:
-                r = d["__ploy_request"]
-                body = None if r["body"] is None else r["body"].encode("latin-1")
-                return Request(r["url"], r["method"], Headers([(k, v) for k, v in r["headers"]]), body)
-            if "__ploy_regexp" in d and len(d) == 1:
-                return js_regexp(*d["__ploy_regexp"])
+            if len(d) == 1:
+                if "__ploy_bytes" in d:
+                    return d["__ploy_bytes"].encode("latin-1")
+                if "__ploy_handle" in d:
+                    return lookup(d["__ploy_handle"])
+                if "__ploy_num" in d:
+                    return _NON_FINITE[d["__ploy_num"]]
+                if "__ploy_request" in d:
+                    r = d["__ploy_request"]
+                    body = None if r["body"] is None else r["body"].encode("latin-1")
+                    return Request(r["url"], r["method"], Headers([(k, v) for k, v in r["headers"]]), body)
+                if "__ploy_regexp" in d:
+                    return js_regexp(*d["__ploy_regexp"])
+                # only the bridge's own tags arrive unescaped: a worker's object of this shape is
+                # escaped (below), so it can never name another request's stream
+                if "__ploy_jsstream" in d:
+                    return StreamRef("js", int(d["__ploy_jsstream"]))
+                if "__ploy_hoststream" in d:
+                    return StreamRef("host", int(d["__ploy_hoststream"]))
+            if any(k.startswith(_PLAIN) for k in d):
+                return {k.removeprefix(_PLAIN): v for k, v in d.items()}
             return d
 
-        args = json.loads(text, object_hook=hook)
+        try:
+            args = json.loads(text, object_hook=hook)
+        except RecursionError:
+            raise InvalidArgument("the arguments are nested too deeply") from None
         return args if isinstance(args, list) else [args]
 
 

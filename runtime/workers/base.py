@@ -21,9 +21,11 @@ class Limits:
 class WorkerError(Exception):
     """An uncaught error from the user's code, with the stack mapped to their source where possible."""
 
-    def __init__(self, message: str, stack: str = "") -> None:
+    def __init__(self, message: str, stack: str = "", log_line: str | None = None) -> None:
         super().__init__(message)
         self.stack = stack or message
+        # what `ploy dev` logs instead of "uncaught error" and the stack (one line naming the request)
+        self.log_line = log_line
 
 
 class Worker(Protocol):

@@ -32,12 +32,14 @@ from runtime.js.crypto import fresh_entropy
 from runtime.js.entry import JsBodyStream
 from runtime.js.host_streams import HostStream
 from runtime.js.websocket import close_all as close_sockets
+from runtime.watchdog import guard
 from runtime.workers import quickjs_hooks
 from runtime.workers.base import Limits, WorkerError
 
 logger = logging.getLogger("ploy.js")
 JS_ERRORS: tuple[type[BaseException], ...] = (quickjs.JSException, quickjs.StackOverflow)
 COLLECT_AFTER_S = 1.0
+NEVER = "the worker will never respond"
 TIMERS_PER_WAKE = 256  # then yield to the loop so a timer storm cannot starve requests
 
 
@@ -48,6 +50,7 @@ class LoadError(Exception):
 
 
 class JsContext:
+    @guard("js")
     def __init__(
         self,
         source: str,
@@ -142,6 +145,7 @@ class JsContext:
         head, _, rest = text.partition("\n")
         return head, rest
 
+    @guard("js")
     def call_js(self, fn: Any, *args: Any) -> Any:
         """Calls into JS without draining: for handlers, which run inside a drain."""
         self._entered = True
@@ -207,6 +211,32 @@ class JsContext:
             return
         self.call_js(fn, *args)
         self._drain()
+        self._never_settling()
+
+    def _never_settling(self) -> None:
+        """No host op, timer or stream read pending: nothing can run JS again, so a request still waiting
+        for its response would wait for ever. workerd answers those ("The script will never generate a
+        response"); so does ploy."""
+        if (
+            self.tasks
+            or self.timer is not None
+            or self.body_streams
+            or self.sockets
+            or self.socket_tasks
+            or not self.requests
+        ):
+            return
+        for rid, fut in list(self.requests.items()):
+            if not fut.done():
+                prefix = self.prefixes.get(rid, "")
+                fut.set_exception(
+                    WorkerError(
+                        f"Error: {NEVER}",
+                        f"Error: {NEVER}: its fetch() awaits a promise that nothing pending (no timer, no "
+                        "I/O) can resolve",
+                        log_line=f"{prefix} {NEVER}: its fetch() awaits a promise nothing pending can resolve",
+                    )
+                )
 
     def _crashed(self, e: BaseException) -> None:
         """JS was interrupted (CPU limit), ran out of memory, or overflowed the stack."""
@@ -246,6 +276,7 @@ class JsContext:
             return False
 
     # ------------------------------------------------------------------ requests
+    @guard("js")
     async def fetch(self, request: Request, log_prefix: str) -> Response:
         rid = self.next_rid
         self.next_rid += 1
@@ -345,6 +376,7 @@ class JsContext:
             fired = self.call_js(self.js_fire_timer)
             self._drain()
             if not fired:
+                self._never_settling()
                 return
         # more are due: come back after other callbacks had a turn
         if self.timer is None:

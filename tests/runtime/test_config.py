@@ -53,6 +53,13 @@ def test_extended_sandbox_form() -> None:
         ("sandbox:\n  A:\n    pids: -1\n", 3, "sandbox.A.pids", "negative"),
         ("sandbox: [a, b]\n", 1, "sandbox", "expected a mapping"),
         ("limits:\n  cpu_ms: 0\n", 2, "limits.cpu_ms", "positive"),
+        # values no sandbox can start with: errors now, not a traceback at the first sandbox start
+        ("sandbox:\n  A:\n    pids: 1\n", 3, "sandbox.A.pids", "at least"),
+        ("sandbox:\n  A:\n    memory: 1k\n", 3, "sandbox.A.memory", "at least"),
+        ("sandbox:\n  A:\n    cpus: 1000\n", 3, "sandbox.A.cpus", "CPUs"),
+        ("sandbox:\n  A:\n    cpus: 0\n", 3, "sandbox.A.cpus", "at least"),
+        ("sandbox:\n  A:\n    outputLimit: 1099511627776\n", 3, "sandbox.A.outputLimit", "at most"),
+        ("sandbox:\n  A:\n    pool: 500\n", 3, "sandbox.A.pool", "at most"),
     ],
 )
 def test_errors_name_line_and_field(text: str, line: int, field: str, words: str) -> None:
@@ -89,6 +96,25 @@ def test_cli_exits_2_and_starts_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert f"{tmp_path / 'ploy.yaml'}:3: sandbox.1bad:" in proc.stderr
     assert "serving" not in proc.stdout
+
+
+def test_a_ploy_yaml_nested_too_deeply_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_config("a: " + "[" * 5000 + "]" * 5000 + "\n", Path("ploy.yaml"))
+
+
+def test_a_ploy_yaml_that_is_not_utf8_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "ploy.yaml").write_bytes(b"kind: dynamic\nname: caf\xe9\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(tmp_path)
+    assert info.value.line == 2 and "UTF-8" in str(info.value)
+    proc = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "dev", str(tmp_path), "--port", "0"],
+        capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert f"{tmp_path / 'ploy.yaml'}:2: is not UTF-8" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_durations() -> None:

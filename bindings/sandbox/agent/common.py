@@ -10,6 +10,7 @@ import signal
 import time
 from typing import Any
 
+import args
 from error_codes import (
     ALREADY_EXISTS,
     DIRECTORY_NOT_EMPTY,
@@ -20,6 +21,7 @@ from error_codes import (
     NOT_A_DIRECTORY,
     NOT_FOUND,
     PERMISSION_DENIED,
+    SPAWN_FAILED,
 )
 
 RUN_DIR = os.environ.get("PLOY_RUN_DIR", "/run/ploy")  # the bind-mounted host folder (socket, config)
@@ -147,9 +149,19 @@ def sandbox_vars_path() -> str:
 def sandbox_vars() -> dict[str, str]:
     try:
         data = read_json(sandbox_vars_path())
-        return {str(k): str(v) for k, v in data.items()}
-    except (OSError, ValueError):
+        return {str(k): str(v) for k, v in data.items() if _usable(k, v)}
+    except (OSError, ValueError, AttributeError):
         return {}
+
+
+def _usable(name: Any, value: Any) -> bool:
+    """A stored variable that can reach execve: one an older agent accepted (a NUL in its value) would
+    otherwise make every later command fail."""
+    try:
+        args.env_name(name, "name")
+        return args.env_value(value, "value") is not None
+    except args.Invalid:
+        return False
 
 
 def base_env() -> dict[str, str]:
@@ -172,16 +184,65 @@ def command_env(extra: dict[str, Any] | None, base: dict[str, str] | None = None
     return env
 
 
-def resolve(path: str, cwd: str = WORKDIR) -> str:
-    if not isinstance(path, str) or not path:
-        raise AgentError(INVALID_ARGUMENT, "path must be a non-empty string")
-    if "\0" in path:
-        raise AgentError(INVALID_ARGUMENT, "path must not contain NUL")
+def resolve(path: Any, cwd: str = WORKDIR, name: str = "path") -> str:
+    try:
+        args.path(path, name)
+    except args.Invalid as exc:
+        raise AgentError(INVALID_ARGUMENT, str(exc), argument=exc.argument) from None
     return os.path.normpath(os.path.join(cwd, path))
 
 
-def _children_map(groups: dict[int, list[int]] | None = None) -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
+def makedirs(path: str) -> None:
+    """os.makedirs(path, exist_ok=True) for an absolute path, without its recursion (a path of ~2,000
+    levels is valid) and in linear time: each level is made relative to its parent's descriptor."""
+    if os.path.isdir(path):
+        return
+    fd = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in path.split("/"):
+            if not part:
+                continue
+            try:
+                os.mkdir(part, dir_fd=fd)
+            except FileExistsError:
+                pass
+            child = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)  # ENOTDIR if a file is in the way
+            os.close(fd)
+            fd = child
+    finally:
+        os.close(fd)
+
+
+def rmtree(path: str) -> None:
+    """shutil.rmtree without its recursion, never following links: folders found are emptied deepest
+    first, with an explicit stack."""
+    stack = [(path, False)]
+    while stack:
+        d, emptied = stack.pop()
+        if emptied:
+            os.rmdir(d)
+            continue
+        stack.append((d, True))
+        with os.scandir(d) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, False))
+                else:
+                    os.unlink(e.path)
+
+
+class _Proc:
+    __slots__ = ("pid", "ppid", "pgrp", "sid", "state")
+
+    def __init__(self, pid: int, fields: list[bytes]) -> None:
+        # /proc/PID/stat after the command name: state ppid pgrp session ...
+        self.pid = pid
+        self.state = fields[0]
+        self.ppid, self.pgrp, self.sid = int(fields[1]), int(fields[2]), int(fields[3])
+
+
+def _processes() -> list[_Proc]:
+    out = []
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -191,44 +252,93 @@ def _children_map(groups: dict[int, list[int]] | None = None) -> dict[int, list[
         except OSError:
             continue
         # the command name may contain spaces and parentheses: fields start after the last ')'
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(name))
-        if groups is not None:
-            groups.setdefault(int(fields[2]), []).append(int(name))
-    return children
-
-
-def descendants(pid: int, groups: dict[int, list[int]] | None = None) -> list[int]:
-    children = _children_map(groups)
-    out: list[int] = []
-    todo = list(children.get(pid, []))
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
+        out.append(_Proc(int(name), stat[stat.rfind(b")") + 2 :].split()))
     return out
 
 
-def kill_tree(pid: int, sig: int = signal.SIGKILL, include_self: bool = True) -> None:
-    """Signal a process, its process group and every descendant (also those that left the group).
+def tree(pid: int) -> list[_Proc]:
+    """The live processes `pid` started: its descendants, and whatever is in its process group or its
+    session (a fork bomb's processes are orphaned as fast as they fork, but keep the session)."""
+    procs = _processes()
+    children: dict[int, list[_Proc]] = {}
+    for p in procs:
+        children.setdefault(p.ppid, []).append(p)
+    found = {p.pid: p for p in procs if p.pid != pid and (p.pgrp == pid or p.sid == pid)}
+    todo = list(children.get(pid, []))
+    seen: set[int] = set()
+    while todo:
+        p = todo.pop()
+        if p.pid in seen:
+            continue
+        seen.add(p.pid)
+        found[p.pid] = p
+        todo.extend(children.get(p.pid, []))
+    return [p for p in found.values() if p.state not in (b"Z", b"X")]
 
+
+def descendants(pid: int) -> list[int]:
+    return [p.pid for p in tree(pid)]
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def kill_tree(pid: int, sig: int = signal.SIGKILL, include_self: bool = True) -> None:
+    """Signal a process and everything it started (tree(): descendants, its group and its session).
+
+    SIGKILL is repeated until nothing is left: first every process found is stopped (a stopped process
+    cannot fork), again until a pass finds none still running, then all are killed; one pass of kills
+    loses against a fork bomb. Another signal (SIGTERM) is one pass: it may be handled.
     With include_self=False the process itself is spared (a session shell, or a process runner that
-    leads the group of the command it watches) but the rest of its group and tree is not."""
-    groups: dict[int, list[int]] = {}
-    victims = set(descendants(pid, groups)) | set(groups.get(pid, []))
+    leads the group of the command it watches)."""
+    if sig != signal.SIGKILL:
+        victims = tree(pid)  # found first: once `pid` is gone, its children are no longer its children
+        if include_self:
+            _signal(pid, sig)
+        for p in victims:
+            _signal(p.pid, sig)
+        return
     if include_self:
+        _signal(pid, signal.SIGSTOP)  # stopped, it neither exits (orphaning its children) nor forks
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        running = [p for p in tree(pid) if p.state not in (b"T", b"t")]
+        if not running:
+            break
+        for p in running:
+            _signal(p.pid, signal.SIGSTOP)
+    while time.monotonic() < deadline:
+        victims = tree(pid)
+        if not victims:
+            break
+        for p in victims:
+            _signal(p.pid, signal.SIGKILL)
+        time.sleep(0.001)
+    if include_self:
+        _signal(pid, signal.SIGKILL)
+
+
+def pids_limit() -> str:
+    """The sandbox's pids limit, for messages ("?" when the cgroup does not say)."""
+    for path in ("/sys/fs/cgroup/pids.max", "/sys/fs/cgroup/pids/pids.max"):
         try:
-            os.killpg(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        victims.add(pid)
-    else:
-        victims.discard(pid)
-    for p in victims:
-        try:
-            os.kill(p, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    return "?"
+
+
+def spawn_failed(exc: OSError) -> AgentError:
+    return AgentError(
+        SPAWN_FAILED,
+        f"the sandbox cannot start another process ({exc.strerror or exc}): it has reached its pids "
+        f"limit ({pids_limit()}); end some processes (killProcess) and try again",
+    )
 
 
 async def write_all(fd: int, data: bytes) -> None:

@@ -7,9 +7,10 @@ import contextlib
 import os
 from typing import Any
 
+import args
 from common import CONFIG, WORKDIR, AgentError, command_env, kill_tree, resolve, write_all
 from conn import Conn
-from error_codes import INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
+from error_codes import NOT_FOUND, TIMEOUT
 
 # After the command exits, how long its output pipes may stay open (held by a child it left running in
 # the background) before we stop waiting for them.
@@ -125,38 +126,42 @@ def stdin_bytes(req: dict[str, Any]) -> bytes | None:
     if data is None:
         return None
     if not isinstance(data, str):
-        raise AgentError(INVALID_ARGUMENT, "stdin must be a string")
-    return data.encode("utf-8", "surrogateescape")
+        raise args.Invalid("stdin", "must be a string")
+    try:
+        # bytes the host sent as surrogate escapes come back as they were
+        return data.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError as exc:
+        raise args.Invalid("stdin", f"contains a lone surrogate at index {exc.start}") from None
 
 
 def timeout_s(req: dict[str, Any]) -> float | None:
-    ms = req.get("timeoutMs")
-    if ms is None:
-        return None
-    if not isinstance(ms, (int, float)) or ms <= 0:
-        raise AgentError(INVALID_ARGUMENT, "timeoutMs must be a positive number")
-    return ms / 1000
+    ms = args.timeout_ms(req.get("timeoutMs"))
+    return None if ms is None else ms / 1000
+
+
+def output_limit(req: dict[str, Any]) -> int:
+    limit = args.output_limit(req.get("outputLimit"))
+    return CONFIG.output_limit if limit is None else limit
 
 
 def prepare(
     req: dict[str, Any], cwd_default: str = WORKDIR, env_base: dict[str, str] | None = None
 ) -> tuple[str, str, dict[str, str]]:
-    command = req.get("command")
-    if not isinstance(command, str) or not command.strip():
-        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
-    cwd = resolve(req.get("cwd") or cwd_default, cwd_default)
+    """A command's checked arguments (the same checks a session command gets), its cwd and env."""
+    command = args.command(req.get("command"))
+    env = args.env(req.get("env"))
+    timeout_s(req)
+    output_limit(req)
+    cwd = resolve(req.get("cwd") or cwd_default, cwd_default, "cwd")
     if not os.path.isdir(cwd):
         raise AgentError(NOT_FOUND, f"working directory does not exist: {cwd}", path=cwd)
-    env = req.get("env")
-    if env is not None and not isinstance(env, dict):
-        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
     return command, cwd, command_env(env, env_base)
 
 
 async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     command, cwd, env = prepare(req)
     timeout = timeout_s(req)
-    limit = int(req.get("outputLimit") or CONFIG.output_limit)
+    limit = output_limit(req)
     proc, (out_pipe, err_pipe) = await _spawn(command, cwd, env, merged=False, stdin=stdin_bytes(req))
     out, err = Capped(limit), Capped(limit)
     pumps = asyncio.gather(_pump(out_pipe, out), _pump(err_pipe, err))
@@ -173,27 +178,30 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(asyncio.shield(pumps), PIPE_GRACE_S)
     _drain_later(pumps, out, err)
-    stdout = out.data.decode("utf-8", errors="replace")
-    stderr = err.data.decode("utf-8", errors="replace")
+    await send_output(conn, out, err)
     if timed_out:
         raise AgentError(
             TIMEOUT,
             f"command timed out after {req.get('timeoutMs')} ms and was killed",
-            stdout=stdout,
-            stderr=stderr,
             timeoutMs=req.get("timeoutMs"),
         )
     code = proc.returncode if proc.returncode is not None else -1
     exit_code = code if code >= 0 else 128 - code
-    result: dict[str, Any] = {
-        "stdout": stdout,
-        "stderr": stderr,
-        "exitCode": exit_code,
-        "success": exit_code == 0,
-    }
+    await conn.reply(exec_result(exit_code, out, err))
+
+
+async def send_output(conn: Conn, out: Capped, err: Capped) -> None:
+    """exec's stdout and stderr as raw O and E frames before its reply (or error): as JSON strings a
+    NUL costs six bytes (\\u0000), and 2 x 64 MiB of it passed the frame limit."""
+    await conn.send_data(b"O", bytes(out.data))
+    await conn.send_data(b"E", bytes(err.data))
+
+
+def exec_result(exit_code: int, out: Capped, err: Capped) -> dict[str, Any]:
+    result: dict[str, Any] = {"exitCode": exit_code, "success": exit_code == 0}
     if out.truncated or err.truncated:
         result["truncated"] = True
-    await conn.reply(result)
+    return result
 
 
 async def run_stream(conn: Conn, req: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -10,7 +11,7 @@ import stat
 import uuid
 from typing import Any
 
-from common import WORKDIR, AgentError, iso_time, os_error, resolve
+from common import WORKDIR, AgentError, iso_time, makedirs, os_error, resolve, rmtree
 from conn import Conn
 from error_codes import ALREADY_EXISTS, INVALID_ARGUMENT, IS_DIRECTORY, NOT_A_DIRECTORY, NOT_FOUND
 
@@ -61,7 +62,7 @@ async def write_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> Non
         path = resolve(req.get("path"), cwd)
         parent = os.path.dirname(path)
         try:
-            os.makedirs(parent, exist_ok=True)
+            makedirs(parent)
         except FileExistsError:
             raise AgentError(NOT_A_DIRECTORY, f"a parent of {path} is not a directory", path=path) from None
         except OSError as exc:
@@ -127,11 +128,12 @@ async def read_file(conn: Conn, req: dict[str, Any], cwd: str = WORKDIR) -> None
     await conn.reply({"path": path, "size": size})
 
 
-def delete_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
+async def delete_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     path = resolve(req.get("path"), cwd)
     try:
         if req.get("recursive") and os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+            # in a thread: a big tree takes seconds, and the agent must keep answering meanwhile
+            await asyncio.to_thread(rmtree, path)
         else:
             os.unlink(path)
     except OSError as exc:
@@ -143,7 +145,9 @@ def mkdir(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     path = resolve(req.get("path"), cwd)
     try:
         if req.get("recursive"):
-            os.makedirs(path, exist_ok=True)
+            if os.path.exists(path) and not os.path.isdir(path):
+                raise FileExistsError(path)
+            makedirs(path)
         else:
             os.mkdir(path)
     except FileExistsError:
@@ -224,7 +228,7 @@ def _move(src: str, dst: str) -> None:
 
 def rename_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     """Exactly to newPath (an existing file there is replaced, as mv does); no parents are created."""
-    src, dst = resolve(req.get("oldPath"), cwd), resolve(req.get("newPath"), cwd)
+    src, dst = resolve(req.get("oldPath"), cwd, "oldPath"), resolve(req.get("newPath"), cwd, "newPath")
     if not os.path.lexists(src):
         raise AgentError(NOT_FOUND, f"no such file or directory: {src}", path=src)
     try:
@@ -236,7 +240,8 @@ def rename_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
 
 def move_file(req: dict[str, Any], cwd: str = WORKDIR) -> dict[str, Any]:
     """`mv` semantics, as Cloudflare's moveFile: into destinationPath when it is a directory, else to it."""
-    src, dst = resolve(req.get("sourcePath"), cwd), resolve(req.get("destinationPath"), cwd)
+    src = resolve(req.get("sourcePath"), cwd, "sourcePath")
+    dst = resolve(req.get("destinationPath"), cwd, "destinationPath")
     if not os.path.lexists(src):
         raise AgentError(NOT_FOUND, f"no such file or directory: {src}", path=src)
     if os.path.isdir(dst):

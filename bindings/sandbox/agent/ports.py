@@ -11,6 +11,7 @@ import asyncio
 import os
 from typing import Any
 
+import args
 import procs
 from common import AgentError
 from error_codes import INVALID_ARGUMENT, PROCESS_EXITED_BEFORE_READY, TIMEOUT
@@ -26,12 +27,8 @@ def check_port(value: Any, name: str = "port") -> int:
 
 
 def _timeout(req: dict[str, Any]) -> float | None:
-    ms = req.get("timeoutMs")
-    if ms is None:
-        return None
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0:
-        raise AgentError(INVALID_ARGUMENT, f"timeoutMs must be a non-negative number, got {ms!r}")
-    return ms / 1000
+    ms = args.duration_ms(req.get("timeoutMs"), "timeoutMs")
+    return None if ms is None else ms / 1000
 
 
 def _status_range(status: Any) -> tuple[int, int]:
@@ -80,7 +77,7 @@ async def wait_for_port(req: dict[str, Any]) -> dict[str, Any]:
         raise AgentError(INVALID_ARGUMENT, f"path must start with '/' and have no spaces, got {path!r}")
     low, high = _status_range(req.get("status"))
     timeout = _timeout(req)
-    interval = req.get("intervalMs")
+    interval = args.duration_ms(req.get("intervalMs"), "intervalMs")
     interval_s = DEFAULT_INTERVAL_S if interval is None else max(float(interval), 1.0) / 1000
     proc_id = req.get("processId")
     if proc_id is not None:

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import errno
 import os
-import re
 import select
 import shutil
 import signal
@@ -31,6 +30,7 @@ import time
 import uuid
 from typing import Any
 
+import args
 from common import (
     BOOT,
     CONFIG,
@@ -40,6 +40,9 @@ from common import (
     iso_now,
     kill_tree,
     read_json,
+    rmtree,
+    spawn_failed,
+    tree,
     write_all,
     write_json_atomic,
 )
@@ -52,13 +55,48 @@ FOLLOW_POLL_S = 0.004
 # How long killProcess(id, signal) waits for the process to end before answering with its record.
 SIGNAL_SETTLE_S = 0.1
 IDX = struct.Struct(">cI")  # a log.idx record: stream (O, E, M) and length
-PROCESS_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def _dir(pid_id: str) -> str:
     if not isinstance(pid_id, str) or not pid_id or "/" in pid_id or pid_id.startswith("."):
         raise AgentError(INVALID_ARGUMENT, "process id must be a non-empty string")
     return os.path.join(PROCS, pid_id)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    """Orphans of the command (`setsid server &` once its parent exited, a fork bomb's processes)
+    re-parent to the runner instead of PID 1, so they stay in its tree: kills and timeouts reach them."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass  # then the runner's session still reaches all but what left it and was orphaned
+
+
+def _pidfd(pid: int) -> int | None:
+    try:
+        return os.pidfd_open(pid)  # type: ignore[attr-defined,unused-ignore]  # Linux >= 5.3, Python >= 3.9
+    except (AttributeError, OSError):
+        return None
+
+
+def _reap(main: int) -> tuple[int | None, bool]:
+    """Collect every child that ended (the command, and orphans re-parented here): (the command's
+    wait status if it was among them, whether children are left)."""
+    status = None
+    while True:
+        try:
+            pid, st = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return status, False
+        if pid == 0:
+            return status, True
+        if pid == main:
+            status = st
 
 
 def _runner(
@@ -72,11 +110,14 @@ def _runner(
 ) -> None:
     """Runs in the forked runner process: plain blocking code, no asyncio.
 
-    The runner leads the process group (its pid is the `pid` of the record) and the command runs in
-    that group, so signalling the group reaches the whole tree; the runner itself shrugs off SIGTERM
-    and is spared by the kills it sends, so it can still write the exit record. `stdin`: the FIFO's
-    read end (the command's stdin), the write end the runner holds, and the control FIFO."""
+    The runner leads the session and process group (its pid is the `pid` of the record), the command
+    runs in them, and orphans re-parent to the runner: so signalling its tree reaches everything the
+    command started. The runner itself shrugs off SIGTERM and is spared by the kills it sends, so it
+    can still write the exit record; it stays until the last process of its tree is gone (so a timeout
+    still reaches what the command left running). `stdin`: the FIFO's read end (the command's stdin),
+    the write end the runner holds, and the control FIFO."""
     signal.signal(signal.SIGTERM, lambda *_: None)  # a handler, not SIG_IGN: exec resets it for the command
+    _become_subreaper()
     log = os.open(os.path.join(d, "log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     idx = os.open(os.path.join(d, "log.idx"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     out_r, out_w = os.pipe()
@@ -92,9 +133,10 @@ def _runner(
             close_fds=True,
         )
     except OSError as exc:
+        error = spawn_failed(exc).args[0] if exc.errno == errno.EAGAIN else str(exc)
         write_json_atomic(
             os.path.join(d, "exit.json"),
-            {"exitCode": 127, "status": "failed", "endedAt": iso_now(), "error": str(exc)},
+            {"exitCode": 127, "status": "failed", "endedAt": iso_now(), "error": error},
         )
         return
     os.close(out_w)
@@ -112,11 +154,21 @@ def _runner(
         os.write(idx, IDX.pack(kind, len(data)))
 
     deadline = None if timeout is None else time.monotonic() + timeout
+    exit_code: int | None = None
     exited_at: float | None = None
+    recorded = False
     streams = {out_r: b"O", err_r: b"E"}
-    while streams:
-        watch = list(streams) + ([ctl] if ctl is not None else [])
-        ready, _, _ = select.select(watch, [], [], 0.25)
+    # Readable once the command has ended: its pipes may reach end-of-file a moment before it can be
+    # reaped, and the record must not wait for the next 0.25 s turn (killProcess(id, signal) waits 0.1 s).
+    pidfd = _pidfd(child.pid)
+    while True:
+        watch = list(streams) + [fd for fd in (ctl, pidfd) if fd is not None]
+        try:
+            ready, _, _ = select.select(watch, [], [], 0.25)  # with nothing to watch: a 0.25 s sleep
+        except InterruptedError:
+            ready = []
+        if pidfd is not None and pidfd in ready:
+            ready.remove(pidfd)
         if ctl is not None and ctl in ready:
             # closeStdin: let go of our write end, so the command reads end-of-file
             os.read(ctl, 64)
@@ -130,6 +182,8 @@ def _runner(
                 os.close(fd)
                 del streams[fd]
                 continue
+            if recorded:  # after the record, what a left-behind child prints is drained and dropped
+                continue
             kept = chunk[: max(log_limit - written, 0)]
             if kept:
                 record(streams[fd], kept)
@@ -139,6 +193,13 @@ def _runner(
                 record(
                     b"M", f"\n[ploy: log truncated at {log_limit} bytes; later output discarded]\n".encode()
                 )
+        status, children_left = _reap(child.pid)
+        if status is not None:
+            rc = child.returncode = os.waitstatus_to_exitcode(status)
+            exit_code = rc if rc >= 0 else 128 - rc
+            if pidfd is not None:
+                os.close(pidfd)
+                pidfd = None
         if deadline is not None and not timed_out and time.monotonic() > deadline:
             timed_out = True
             kill_tree(os.getpid(), signal.SIGTERM, include_self=False)
@@ -147,15 +208,26 @@ def _runner(
         elif timed_out and deadline is not None and time.monotonic() > deadline:
             kill_tree(os.getpid(), signal.SIGKILL, include_self=False)
             deadline = None
-        if child.poll() is not None:
+        if exit_code is not None and not recorded:
             # the command ended but a child it left behind may hold the pipes: give it a moment, then stop
             exited_at = exited_at or time.monotonic()
-            if not ready and time.monotonic() - exited_at > 0.5:
-                break
-    rc = child.wait()
-    if keep is not None:
-        os.close(keep)
-    exit_code = rc if rc >= 0 else 128 - rc
+            if not streams or (not ready and time.monotonic() - exited_at > 0.5):
+                for held in (keep, ctl):
+                    if held is not None:
+                        os.close(held)
+                keep = ctl = None
+                os.close(log)
+                os.close(idx)
+                _record(d, exit_code, timed_out, truncated)
+                recorded = True
+        # A child the command left in the background keeps the runner here: reading (and dropping)
+        # what it prints, or its next write would kill it with SIGPIPE (`server &` died at once), and
+        # reaping what it leaves, so kills and the timeout still reach it.
+        if recorded and not streams and not children_left:
+            return
+
+
+def _record(d: str, exit_code: int, timed_out: bool, truncated: bool) -> None:
     end: dict[str, Any] = {
         "exitCode": exit_code,
         "status": "completed" if exit_code == 0 else "failed",
@@ -168,20 +240,7 @@ def _runner(
         end["status"] = "failed"
     if truncated:
         end["logTruncated"] = True
-    os.close(log)
-    os.close(idx)
     write_json_atomic(os.path.join(d, "exit.json"), end)
-    # A child the command left in the background still holds the pipes: keep reading (and dropping) what
-    # it prints until it closes, or its next write would kill it with SIGPIPE (`server &` died at once).
-    while streams:
-        try:
-            ready, _, _ = select.select(list(streams), [], [])
-        except InterruptedError:
-            continue
-        for fd in ready:
-            if not os.read(fd, 65536):
-                os.close(fd)
-                del streams[fd]
 
 
 def start(
@@ -198,11 +257,8 @@ def start(
     pid_id = req.get("processId")
     if pid_id is None:
         pid_id = "proc_" + uuid.uuid4().hex[:16]
-    elif not isinstance(pid_id, str) or not PROCESS_ID.match(pid_id):
-        raise AgentError(
-            INVALID_ARGUMENT,
-            "processId: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit",
-        )
+    else:
+        args.process_id(pid_id)
     stdin = req.get("stdin")
     if stdin is not None and not isinstance(stdin, (bool, str)):
         raise AgentError(INVALID_ARGUMENT, "stdin must be true (writeStdin/closeStdin) or a string")
@@ -226,7 +282,11 @@ def start(
     fds = _stdin_fifos(d) if meta["stdin"] else None
     # One fork, no waiting for the command to be exec'd: startProcess answers in ~2 ms. The runner is
     # our child; reap_runners() collects it (or PID 1 does, if this agent is gone by then).
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        rmtree(d)  # no runner (the pids limit reached): leave no record without a process
+        raise
     if pid == 0:
         try:
             os.setsid()
@@ -358,29 +418,21 @@ def running_count() -> int:
     return n
 
 
-def parse_signal(value: Any) -> int:
-    """A signal by name (SIGTERM, TERM, sigint) or number."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 < value < signal.NSIG:
-            return value
-    elif isinstance(value, str):
-        name = value.strip().upper()
-        name = name if name.startswith("SIG") else "SIG" + name
-        if name in signal.Signals.__members__ and not name.startswith("SIG_"):
-            return int(signal.Signals[name])
-    raise AgentError(INVALID_ARGUMENT, f"signal: unknown signal {value!r} (e.g. SIGTERM, SIGKILL, SIGINT, 9)")
-
-
 async def kill(pid_id: str, grace: float | None = None, sig: int | None = None) -> dict[str, Any]:
-    """Without `sig`: SIGTERM to the tree, SIGKILL after `grace`. With `sig`: that signal, then the
-    record once the process has ended or `grace` (default SIGNAL_SETTLE_S) has passed; a process that
-    outlives it (it handles the signal) is not marked killed."""
+    """Without `sig`: SIGTERM to everything the process started, SIGKILL after `grace`. With `sig`:
+    that signal, then the record once the process has ended or `grace` (default SIGNAL_SETTLE_S) has
+    passed; a process that outlives it (it handles the signal) is not marked killed. Also when the
+    command itself has ended: what it left running (a `server &`, a fork bomb's processes) is still
+    its tree."""
     current = info(pid_id)
-    if current["status"] != "running":
-        return current
     d = _dir(pid_id)
+    running = current["status"] == "running"
     marker = os.path.join(d, "kill")
     pid = int(current["pid"])
+    if not running:
+        meta = read_json(os.path.join(d, "meta.json"))
+        if meta.get("boot") != BOOT or not alive(pid) or not tree(pid):
+            return current
     loop = asyncio.get_running_loop()
     # Just started: its runner may not have started the command yet, and a signal sent now would reach
     # only the runner (which ignores it). Wait for the command to exist (or end).
@@ -390,7 +442,8 @@ async def kill(pid_id: str, grace: float | None = None, sig: int | None = None) 
             return info(pid_id)
         await asyncio.sleep(0.005)
     if sig is not None:
-        open(marker, "w").close()
+        if running:
+            open(marker, "w").close()
         kill_tree(pid, sig, include_self=False)
         deadline = loop.time() + (SIGNAL_SETTLE_S if grace is None else grace)
         while loop.time() < deadline and not os.path.exists(os.path.join(d, "exit.json")):
@@ -400,11 +453,12 @@ async def kill(pid_id: str, grace: float | None = None, sig: int | None = None) 
                 os.unlink(marker)
         return info(pid_id)
     grace = KILL_GRACE_S if grace is None else grace
-    open(marker, "w").close()
+    if running:
+        open(marker, "w").close()
     kill_tree(pid, signal.SIGTERM, include_self=False)
     deadline = loop.time() + grace
     while loop.time() < deadline:
-        if os.path.exists(os.path.join(d, "exit.json")):
+        if os.path.exists(os.path.join(d, "exit.json")) and not tree(pid):
             return info(pid_id)
         await asyncio.sleep(0.02)
     kill_tree(pid, signal.SIGKILL, include_self=False)

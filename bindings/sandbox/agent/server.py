@@ -8,8 +8,9 @@ session command is running, it exits with IDLE_EXIT and PID 1 stops the containe
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import os
-import re
 import shlex
 import sys
 import time
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import args  # noqa: E402
 import execs  # noqa: E402
 import files  # noqa: E402
 import metrics  # noqa: E402
@@ -30,7 +32,6 @@ import terminal  # noqa: E402
 import wire  # noqa: E402
 from common import (  # noqa: E402
     BOOT,
-    CONFIG,
     RUN_DIR,
     STATE_DIR,
     WORKDIR,
@@ -41,6 +42,7 @@ from common import (  # noqa: E402
     resolve,
     sandbox_vars,
     sandbox_vars_path,
+    spawn_failed,
     write_json_atomic,
 )
 from conn import Conn  # noqa: E402
@@ -48,8 +50,9 @@ from error_codes import ALREADY_EXISTS, GIT_ERROR, INTERNAL, INVALID_ARGUMENT, N
 from execs import Capped  # noqa: E402
 
 IDLE_EXIT = 75
+SERVER: list[asyncio.AbstractServer] = []  # the one listening server, once main() started it
+GIT_PROTOCOLS = "http:https:git:ssh:file"
 SOCKET = os.path.join(RUN_DIR, "a.sock")
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class Activity:
@@ -63,39 +66,29 @@ SETTINGS = Settings()
 STATE_FILE = os.path.join(RUN_DIR, "state.json")  # what getState reads on the host while we are stopped
 
 
-def _env_vars(vars_: Any) -> dict[str, str | None]:
-    if not isinstance(vars_, dict):
-        raise AgentError(INVALID_ARGUMENT, "setEnvVars expects an object of name -> string")
-    out: dict[str, str | None] = {}
-    for k, v in vars_.items():
-        if not isinstance(k, str) or not ENV_NAME.match(k):
-            raise AgentError(INVALID_ARGUMENT, f"invalid environment variable name: {k!r}")
-        out[k] = None if v is None else str(v)
-    return out
-
-
 async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], stream: bool) -> None:
     if req.get("timeoutMs") is None and s.command_timeout_ms is not None:
         req = {**req, "timeoutMs": s.command_timeout_ms}  # the session's default (createSession)
     split = stream and bool(req.get("split"))
-    command = req.get("command")
-    if not isinstance(command, str) or not command.strip():
-        raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
+    # the same checks as a plain exec's (execs.prepare): one function per argument kind
+    command = args.command(req.get("command"))
+    env = args.env(req.get("env")) or {}
+    timeout = execs.timeout_s(req)
+    limit = execs.output_limit(req)
     prefix = ""
     if req.get("cwd"):
-        prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd))} || return 1\n"
-    for k, v in _env_vars(req.get("env") or {}).items():
+        prefix += f"cd {shlex.quote(resolve(req['cwd'], s.cwd, 'cwd'))} || return 1\n"
+    for k, v in env.items():
         # per-command env applies to this command only: exported inside a subshell-free wrapper
         prefix += f"export {k}={shlex.quote(v)}\n" if v is not None else f"unset {k}\n"
     if prefix and (req.get("cwd") or req.get("env")):
         # run in a subshell so the per-command cwd/env do not stick to the session
         command = "(\n" + prefix + command + "\n)"
-    limit = int(req.get("outputLimit") or CONFIG.output_limit)
     out, err = Capped(limit), Capped(limit)
     code = -1
     stdin = execs.stdin_bytes(req)
     async with s.lock:
-        gen = s.run(command, execs.timeout_s(req), limit, merge=stream and not split, stdin=stdin)
+        gen = s.run(command, timeout, limit, merge=stream and not split, stdin=stdin)
         try:
             async for kind, data in gen:
                 if kind == b"R":
@@ -109,19 +102,12 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
     if stream:
         await conn.reply({"exitCode": code, "success": code == 0})
         return
-    result: dict[str, Any] = {
-        "stdout": out.data.decode("utf-8", errors="replace"),
-        "stderr": err.data.decode("utf-8", errors="replace"),
-        "exitCode": code,
-        "success": code == 0,
-    }
-    if out.truncated or err.truncated:
-        result["truncated"] = True
-    await conn.reply(result)
+    await execs.send_output(conn, out, err)
+    await conn.reply(execs.exec_result(code, out, err))
 
 
 async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[str, Any]:
-    vars_ = _env_vars(req.get("vars"))
+    vars_ = args.env(req.get("vars"), "vars", required=True) or {}
     if s is not None:
         script = "\n".join(
             f"export {k}={shlex.quote(v)}" if v is not None else f"unset {k}" for k, v in vars_.items()
@@ -143,28 +129,24 @@ async def set_env_vars(req: dict[str, Any], s: sessions.Session | None) -> dict[
 
 
 async def git_checkout(req: dict[str, Any], cwd: str, env_base: dict[str, str]) -> dict[str, Any]:
-    url = req.get("repoUrl")
-    if not isinstance(url, str) or not url.strip() or url.startswith("-"):
-        raise AgentError(INVALID_ARGUMENT, "repoUrl must be a repository URL")
+    url = args.repo_url(req.get("repoUrl"))
     branch, depth, target = req.get("branch"), req.get("depth"), req.get("targetDir")
     if target is None:
         target = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
         target = target[:-4] if target.endswith(".git") else target
-    target_abs = resolve(target, cwd)
-    args = ["git", "clone", "--quiet"]
+    target_abs = resolve(target, cwd, "targetDir")
+    argv = ["git", "clone", "--quiet"]
     if branch:
-        if not isinstance(branch, str) or branch.startswith("-"):
-            raise AgentError(INVALID_ARGUMENT, "branch must be a branch or tag name")
-        args += ["--branch", branch, "--single-branch"]
+        argv += ["--branch", args.branch(branch), "--single-branch"]
     if depth is not None:
-        if not isinstance(depth, int) or depth < 1:
-            raise AgentError(INVALID_ARGUMENT, "depth must be a positive integer")
-        args += ["--depth", str(depth)]
-    args += ["--", url, target_abs]
-    env = command_env({"GIT_TERMINAL_PROMPT": "0"}, env_base)
+        argv += ["--depth", str(args.integer(depth, "depth", 1, 2**31 - 1))]
+    argv += ["--", url, target_abs]
+    # Only transports that fetch a repository; never ext:: or fd:: (they run a command or use a
+    # descriptor), for the repository and its submodules alike.
+    env = command_env({"GIT_TERMINAL_PROMPT": "0", "GIT_ALLOW_PROTOCOL": GIT_PROTOCOLS}, env_base)
     timeout = execs.timeout_s(req) or 300.0
     proc = await asyncio.create_subprocess_exec(
-        *args,
+        *argv,
         cwd=cwd if os.path.isdir(cwd) else WORKDIR,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
@@ -240,7 +222,7 @@ async def read_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None,
 
 
 async def delete_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
-    await conn.reply(files.delete_file(req, cwd))
+    await conn.reply(await files.delete_file(req, cwd))
 
 
 async def mkdir(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
@@ -270,14 +252,15 @@ async def start_process(conn: Conn, req: dict[str, Any], s: sessions.Session | N
         # the session's exported state first, then this command's own env on top of it
         own = "".join(
             f"export {k}={shlex.quote(v)}\n"
-            for k, v in _env_vars(req.get("env") or {}).items()
+            for k, v in (args.env(req.get("env")) or {}).items()
             if v is not None
         )
         command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
+    # checked before anything starts: text to feed, or true/false (writeStdin later)
+    data = execs.stdin_bytes(req) if isinstance(req.get("stdin"), str) else None
     record = procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown)
-    data = req.get("stdin")
-    if isinstance(data, str):
-        _feed_process(record["id"], data.encode())
+    if data is not None:
+        _feed_process(record["id"], data)
     await conn.reply(record)
 
 
@@ -329,11 +312,9 @@ async def stream_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Sessi
 
 
 def _kill_args(req: dict[str, Any]) -> tuple[float | None, int | None]:
-    grace = req.get("graceMs")
-    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
-        raise AgentError(INVALID_ARGUMENT, "graceMs must be a number of milliseconds")
+    grace = args.grace_ms(req.get("graceMs"))
     sig = req.get("signal")
-    return (None if grace is None else grace / 1000), (None if sig is None else procs.parse_signal(sig))
+    return (None if grace is None else grace / 1000), (None if sig is None else args.signal_number(sig))
 
 
 async def kill_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
@@ -432,6 +413,27 @@ async def terminal_op(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
     await terminal.run(conn, req, s, cwd)
 
 
+# ---- faults on demand (issue 11): `ploy sandbox fault --drop-connections`, `ploy sandbox sleep` ----
+
+CONNS: set[Conn] = set()  # the host's open connections
+_STOPPING: list[asyncio.Future[Any]] = []
+
+
+async def drop_connections(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    """As if the network between host and agent failed: every other connection is cut (a command
+    streaming on one is killed, as when its client goes away)."""
+    others = [c for c in CONNS if c is not conn]
+    for c in others:
+        c.writer.transport.abort()
+    await conn.reply({"dropped": len(others)})
+
+
+async def sleep_now(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply({"sleeping": True})
+    # after the answer has left: the stop closes the socket and ends this process
+    _STOPPING.append(asyncio.ensure_future(_stop("asked to sleep now (ploy sandbox sleep)", forced=True)))
+
+
 HANDLERS: dict[str, Handler] = wire.table(
     {
         wire.PING: ping,
@@ -467,11 +469,13 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.WAIT_FOR_PORT: wait_for_port,
         wire.WAIT_FOR_EXIT: wait_for_exit,
         wire.TERMINAL: terminal_op,
+        wire.DROP_CONNECTIONS: drop_connections,
+        wire.SLEEP: sleep_now,
     }
 )
 # Ops that are no use of the sandbox: they neither keep it awake nor restart its idle clock (a
 # dashboard polling getMetrics, or ploy's health check, must not keep a sandbox from sleeping).
-PASSIVE = {wire.PING.name, wire.METRICS.name}
+PASSIVE = {wire.PING.name, wire.METRICS.name, wire.DROP_CONNECTIONS.name, wire.SLEEP.name}
 
 
 async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
@@ -486,11 +490,12 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
 
 async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     conn = Conn(reader, writer)
+    CONNS.add(conn)
     try:
         while True:
             try:
                 req = await conn.read_request()
-            except ValueError:
+            except (ValueError, RecursionError):  # not a request (or JSON nested past the stack)
                 break
             if req is None:
                 break
@@ -501,9 +506,17 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 await dispatch(conn, req)
             except AgentError as exc:
                 await conn.fail(exc.to_json())
+            except args.Invalid as exc:
+                await conn.fail({"code": INVALID_ARGUMENT, "message": str(exc), "argument": exc.argument})
+            except BlockingIOError as exc:  # EAGAIN from fork: the pids limit, not a bug
+                await conn.fail(spawn_failed(exc).to_json())
             except (ConnectionError, asyncio.IncompleteReadError):
                 break
             except Exception as exc:
+                if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+                    # a thread counts against the pids limit too
+                    await conn.fail(spawn_failed(OSError(errno.EAGAIN, str(exc))).to_json())
+                    continue
                 traceback.print_exc()
                 await conn.fail({"code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"})
             finally:
@@ -513,10 +526,11 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
+        CONNS.discard(conn)
         writer.close()
 
 
-async def idle_watch(server: asyncio.AbstractServer) -> None:
+async def idle_watch() -> None:
     while True:
         sleep_after = SETTINGS.sleep_after
         await asyncio.sleep(min(max(sleep_after / 4, 0.2), 1.0) if sleep_after > 0 else 1.0)
@@ -530,19 +544,22 @@ async def idle_watch(server: asyncio.AbstractServer) -> None:
             ACTIVITY.last = now
             continue
         if now - ACTIVITY.last >= sleep_after:
-            # stop accepting first, so a host connecting now sees a refused connection, not a cut one
-            os.unlink(SOCKET)
-            server.close()
-            await asyncio.sleep(0.05)
-            if ACTIVITY.active == 0:
-                print(
-                    f"ploy-agent: idle for {sleep_after:.0f}s, stopping the sandbox",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                _write_state("sleeping")
-                os._exit(IDLE_EXIT)
-            os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
+            await _stop(f"idle for {sleep_after:.0f}s")
+
+
+async def _stop(reason: str, forced: bool = False) -> None:
+    """The idle stop: the agent exits with IDLE_EXIT, so PID 1 exits and the container stops."""
+    # stop accepting first, so a host connecting now sees a refused connection, not a cut one
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(SOCKET)
+    if SERVER:
+        SERVER[0].close()
+    await asyncio.sleep(0.05)
+    if forced or ACTIVITY.active == 0:
+        print(f"ploy-agent: {reason}, stopping the sandbox", file=sys.stderr, flush=True)
+        _write_state("sleeping")
+        os._exit(IDLE_EXIT)
+    os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
 
 
 def _write_state(status: str) -> None:
@@ -566,10 +583,11 @@ async def main() -> None:
     if os.path.exists(tmp):
         os.unlink(tmp)
     server = await asyncio.start_unix_server(client, path=tmp, limit=1 << 20, backlog=256)
+    SERVER.append(server)
     _write_state("running")
     os.replace(tmp, SOCKET)  # the socket appears only once it listens
     # start_unix_server is already serving; idle_watch runs until the idle stop ends the process
-    await idle_watch(server)
+    await idle_watch()
 
 
 def run() -> None:

@@ -21,7 +21,18 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from common import STATE_DIR, WORKDIR, AgentError, command_env, kill_tree, read_json, write_json_atomic
+import args
+from common import (
+    STATE_DIR,
+    WORKDIR,
+    AgentError,
+    command_env,
+    kill_tree,
+    makedirs,
+    read_json,
+    resolve,
+    write_json_atomic,
+)
 from error_codes import ALREADY_EXISTS, INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
 SESSIONS_DIR = os.path.join(STATE_DIR, "sessions")
@@ -82,19 +93,24 @@ class Session:
         _stop_idle_shells(keep=self)
         r, w = os.pipe()
         cwd = self.cwd if os.path.isdir(self.cwd) else WORKDIR
-        self.proc = await asyncio.create_subprocess_exec(
-            "/bin/bash",
-            "--noprofile",
-            "--norc",
-            cwd=cwd,
-            env=command_env(self.env),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            pass_fds=(w,),
-            start_new_session=True,
-        )
-        os.close(w)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                "/bin/bash",
+                "--noprofile",
+                "--norc",
+                cwd=cwd,
+                env=command_env(self.env),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(w,),
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(r)  # the shell could not start (its pids limit reached): nothing may leak
+            raise
+        finally:
+            os.close(w)
         loop = asyncio.get_running_loop()
         ctl = self.ctl = asyncio.StreamReader(limit=1 << 20)
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(ctl), os.fdopen(r, "rb", 0))
@@ -272,33 +288,22 @@ def _stop_idle_shells(keep: Session) -> None:
         s.stop_shell()
 
 
-def _command_timeout(options: dict[str, Any]) -> float | None:
-    ms = options.get("commandTimeoutMs")
-    if ms is None:
-        return None
-    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms <= 0:
-        raise AgentError(INVALID_ARGUMENT, "commandTimeoutMs must be a positive number")
-    return ms
-
-
 def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
-    cwd = options.get("cwd") or sandbox_cwd
-    if not isinstance(cwd, str):
-        raise AgentError(INVALID_ARGUMENT, "cwd must be a string")
-    cwd = os.path.normpath(os.path.join(sandbox_cwd, cwd))
-    os.makedirs(cwd, exist_ok=True)
-    env = options.get("env") or {}
-    if not isinstance(env, dict):
-        raise AgentError(INVALID_ARGUMENT, "env must be an object of strings")
+    if not isinstance(options, dict):
+        raise AgentError(INVALID_ARGUMENT, "options must be an object")
+    cwd = resolve(options.get("cwd") or sandbox_cwd, sandbox_cwd, "cwd")
+    env = {k: v for k, v in (args.env(options.get("env")) or {}).items() if v is not None}
+    command_timeout = args.timeout_ms(options.get("commandTimeoutMs"), "commandTimeoutMs")
+    name = options.get("name")
+    if name is not None:
+        args.text(name, "name", empty_ok=True, max_bytes=args.ID_MAX)
     sid = options.get("id") or "session_" + uuid.uuid4().hex[:16]
     if not isinstance(sid, str) or not sid.replace("-", "").replace("_", "").isalnum() or len(sid) > 64:
         raise AgentError(INVALID_ARGUMENT, "session id: 1-64 letters, digits, '-' or '_'")
     if sid in _sessions or os.path.exists(os.path.join(SESSIONS_DIR, sid)):
         raise AgentError(ALREADY_EXISTS, f"session {sid} already exists", sessionId=sid)
-    name = options.get("name")
-    if name is not None and not isinstance(name, str):
-        raise AgentError(INVALID_ARGUMENT, "name must be a string")
-    s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()}, _command_timeout(options), name)
+    makedirs(cwd)
+    s = Session(sid, cwd, env, command_timeout, name)
     os.makedirs(s.dir, exist_ok=True)
     s.save()
     _sessions[sid] = s

@@ -18,6 +18,7 @@ import struct
 import termios
 from typing import Any
 
+import args
 import proto
 from common import WORKDIR, AgentError, command_env
 from conn import Conn
@@ -68,10 +69,13 @@ def _spawn(argv: list[str], cwd: str, env: dict[str, str], cols: int, rows: int)
 async def run(conn: Conn, req: dict[str, Any], session: Any, cwd: str) -> None:
     cols = _size(req.get("cols"), "cols", 80)
     rows = _size(req.get("rows"), "rows", 24)
-    shell = req.get("shell") or "/bin/bash"
-    if not isinstance(shell, str) or not shell.strip():
-        raise AgentError(INVALID_ARGUMENT, "shell must be a non-empty command")
-    argv = shlex.split(shell)
+    shell = args.command(req.get("shell") or "/bin/bash", "shell")
+    try:
+        argv = shlex.split(shell)
+    except ValueError as exc:  # an unbalanced quote
+        raise args.Invalid("shell", f"cannot be split into words: {exc}") from None
+    if not argv:
+        raise args.Invalid("shell", "must be a non-empty command")
     env = command_env(
         {"TERM": "xterm-256color", "COLORTERM": "truecolor"}, command_env(session.env) if session else None
     )

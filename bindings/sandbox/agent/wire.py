@@ -43,7 +43,12 @@ PING = Op(
     "{version, boot, startedAt}: ploy's own health check, which has no effect",
     session=False,
 )
-EXEC = Op("exec", CALL, EXEC_FIELDS, "{stdout, stderr, exitCode, success, truncated?}")
+EXEC = Op(
+    "exec",
+    DOWNLOAD,
+    EXEC_FIELDS,
+    "O and E frames: stdout and stderr (also before a TIMEOUT error); then {exitCode, success, truncated?}",
+)
 EXEC_STREAM = Op(
     "execStream",
     STREAM,
@@ -145,6 +150,22 @@ TERMINAL = Op(
     "O frames: the PTY's output; the host sends D (keystrokes) and J {resize: [cols, rows]}; then {exitCode}",
 )
 
+# ---- faults on demand (issue 11): `ploy sandbox fault` and `ploy sandbox sleep`, not worker API ----
+DROP_CONNECTIONS = Op(
+    "dropConnections",
+    CALL,
+    (),
+    "{dropped}: every other host connection closed at once (`ploy sandbox fault --drop-connections`)",
+    session=False,
+)
+SLEEP = Op(
+    "sleep",
+    CALL,
+    (),
+    "{sleeping}: then the sandbox stops as its idle stop would, whatever runs (`ploy sandbox sleep`)",
+    session=False,
+)
+
 OPS: tuple[Op, ...] = (
     PING,
     EXEC,
@@ -179,6 +200,8 @@ OPS: tuple[Op, ...] = (
     WAIT_FOR_PORT,
     WAIT_FOR_EXIT,
     TERMINAL,
+    DROP_CONNECTIONS,
+    SLEEP,
 )
 BY_NAME = {op.name: op for op in OPS}
 

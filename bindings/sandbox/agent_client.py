@@ -8,7 +8,7 @@ import json
 import os
 import socket
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
 UNIX_PATH_MAX = 107
+# What an upload op sends: the bytes, or pieces read as they are sent (a backup restore streams its
+# archive from disk, never holding it whole in memory).
+Upload = bytes | AsyncIterable[bytes] | None
 
 
 class AgentUnavailable(PloyError):
@@ -147,25 +150,39 @@ class AgentClient:
             conn.close()
         self._idle.clear()
 
-    async def _send(self, conn: _Conn, request: dict[str, Any], upload: bytes | None) -> None:
+    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload) -> Exception | None:
         conn.writer.write(proto.json_frame(request))
-        if upload is not None:
+        if isinstance(upload, bytes):
             for i in range(0, len(upload), proto.CHUNK):
                 conn.writer.write(proto.frame(b"D", upload[i : i + proto.CHUNK]))
                 if i % (4 * 1024 * 1024) == 0:
                     await conn.writer.drain()
             conn.writer.write(proto.frame(b"D", b""))
+        elif upload is not None:
+            try:
+                async for piece in upload:
+                    for i in range(0, len(piece), proto.CHUNK):
+                        conn.writer.write(proto.frame(b"D", piece[i : i + proto.CHUNK]))
+                    await conn.writer.drain()
+            except (PloyError, OSError) as exc:
+                # The source failed (a damaged backup): end the upload short, so the agent rejects what it
+                # got and cleans up before it answers; the caller gets this error once it has.
+                conn.writer.write(proto.frame(b"D", b""))
+                await conn.writer.drain()
+                return exc
+            conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
+        return None
 
     async def call(
-        self, request: dict[str, Any], upload: bytes | None = None
+        self, request: dict[str, Any], upload: Upload = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
         with _closed_on_failure(conn):
-            await self._send(conn, request, upload)
+            source_error = await self._send(conn, request, upload)
             while True:
                 kind, payload = await proto.read_frame(conn.reader)
                 if kind == b"J":
@@ -173,6 +190,8 @@ class AgentClient:
                     break
                 data.setdefault(kind, bytearray()).extend(payload)
         self._release(conn)
+        if source_error is not None:
+            raise source_error
         if not reply.get("ok"):
             raise remote_error(reply.get("error") or {})
         result = reply.get("result")

@@ -16,11 +16,14 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.sandbox.agent import wire
-from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable
-from bindings.sandbox.containers import Entry, SandboxContainers
+from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Upload
+from bindings.sandbox.backups import BackupStore
+from bindings.sandbox.containers import Entry, SandboxContainers, home_label
+from bindings.sandbox.forks import Origin, origin_image, write_origin
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.pool import WarmPool
+from bindings.sandbox.snapshots import SnapshotStore
 from bindings.sandbox.state import SandboxState, container_name
 
 CONFIG_REFRESH_S = 30.0
@@ -35,6 +38,10 @@ class SandboxManager:
         self.pool = WarmPool(self.state, self.containers)
         self.entries: dict[str, Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # id -> the backup or snapshot a sandbox of that id starts from, until it exists (get(id, {from}))
+        self.origins: dict[str, Origin] = {}
+        self.backups = BackupStore(ctx)
+        self.snapshots = SnapshotStore(ctx, home_label(self.state.home))
 
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         lock = self._locks.get(sandbox_id)
@@ -69,7 +76,11 @@ class SandboxManager:
 
     async def _create(self, sandbox_id: str) -> Entry:
         state = self.state
-        token = await self.pool.claim()
+        origin = self.origins.get(sandbox_id)
+        if origin is not None and origin.kind == "backup":
+            self.backups.valid(origin.id)  # before a pool container is spent on it
+        # a snapshot fork runs its own image, so no pool container can serve it
+        token = await self.pool.claim() if origin is None or origin.image is None else None
         if token is not None:
             d = state.token_dir(token)
             state.write_meta(d, token, sandbox_id)
@@ -78,6 +89,8 @@ class SandboxManager:
                 self.pool.kick()
                 e = self.containers.entry(sandbox_id, token)
                 await self.call_entry(e, {"op": wire.PING.name})
+                if origin is not None:
+                    await self._seed(e, origin)
                 return e
             self.pool.give_back(token)
         token, d = state.new_token_dir(sandbox_id)
@@ -91,8 +104,23 @@ class SandboxManager:
         e = self.containers.entry(sandbox_id, token)
         async with FileLock(d / "lock"):
             try:
-                await self.containers.run(token, d, sandbox_id)
+                if origin is not None:
+                    write_origin(d, origin)
+                run = self.containers.run(token, d, sandbox_id, image=origin.image if origin else None)
+                if origin is not None and origin.kind == "snapshot":
+                    # that the snapshot is this project's is checked while the container starts
+                    ran, owned = await asyncio.gather(
+                        run, self.snapshots.info(origin.id), return_exceptions=True
+                    )
+                    for outcome in (owned, ran):
+                        if isinstance(outcome, BaseException):
+                            raise outcome
+                else:
+                    await run
                 await self.containers.wait_ready(e)
+                if origin is not None and origin.kind == "backup":
+                    await self.restore_backup(e, origin.id, None)
+                self.origins.pop(sandbox_id, None)
             except BaseException:
                 # leave no half-made sandbox behind: the next use of the id starts over
                 await self.containers.remove(token)
@@ -101,6 +129,27 @@ class SandboxManager:
                 raise
         self.pool.kick()
         return e
+
+    async def _seed(self, e: Entry, origin: Origin) -> None:
+        """A pool container just claimed for a fork: restore the backup it starts from, or undo it."""
+        try:
+            write_origin(e.dir, origin)
+            await self.restore_backup(e, origin.id, None)
+        except BaseException:
+            await self.containers.remove(e.token)
+            self.state.unclaim(e.id)
+            self.state.remove_token_dir(e.token)
+            raise
+        self.origins.pop(e.id, None)
+
+    async def restore_backup(self, e: Entry, backup: Any, target: str | None) -> dict[str, Any]:
+        """Stream a stored backup into the sandbox; the agent checks its hash before touching `target`
+        (default: the directory it was taken of)."""
+        meta, path = self.backups.valid(backup)
+        request = {"op": wire.EXTRACT_ARCHIVE.name, "dir": target or meta["dir"], "crc32": meta["crc32"]}
+        request["size"] = meta["tarSize"]
+        result, _ = await self.call_entry(e, request, upload=self.backups.pieces(meta, path))
+        return {"success": True, "id": meta["id"], "dir": result["dir"]}
 
     # ---- calls --------------------------------------------------------------------------------
 
@@ -116,7 +165,7 @@ class SandboxManager:
         return e
 
     async def call_entry(
-        self, e: Entry, request: dict[str, Any], upload: bytes | None = None
+        self, e: Entry, request: dict[str, Any], upload: Upload = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """One call, retried once after recovery only when nothing of it reached the agent (connect failed,
         socket missing while the container restarted). Once the request was written, AgentInterrupted
@@ -134,7 +183,7 @@ class SandboxManager:
             return await e.agent.call(request, upload)
 
     async def call(
-        self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
+        self, sandbox_id: str, request: dict[str, Any], upload: Upload = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         return await self.call_entry(await self.entry(sandbox_id), request, upload)
 
@@ -153,6 +202,7 @@ class SandboxManager:
         return self.state.read_claim(sandbox_id) is not None
 
     async def destroy(self, sandbox_id: str) -> bool:
+        self.origins.pop(sandbox_id, None)
         async with self._lock(sandbox_id):
             e = self.entries.pop(sandbox_id, None)
             if e is not None:
@@ -160,12 +210,15 @@ class SandboxManager:
             token = self.state.read_claim(sandbox_id)
             if token is None:
                 return False
+            forked_from_snapshot = origin_image(self.state.token_dir(token)) is not None
             await self.containers.remove(token)
             try:
                 self.state.unclaim(sandbox_id)
             except FileNotFoundError:
                 pass
             self.state.remove_token_dir(token)
+            if forked_from_snapshot:
+                await self.snapshots.prune()  # its snapshot may have been deleted while it ran
             return True
 
     async def list(self) -> list[dict[str, Any]]:

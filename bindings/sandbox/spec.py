@@ -54,6 +54,37 @@ SANDBOX_CLIENT = ObjectSpec(
         Method("createSession", "async", returns="SandboxSession", doc="Create a session ({cwd, env})."),
         Method("getSession", "async", returns="SandboxSession", doc="Look a session up again by its id."),
         Method("destroy", "async", doc="Destroy the sandbox and its contents."),
+    )
+    + (
+        # backups and snapshots: kept by the host, so they outlive the sandbox and `ploy dev`
+        Method(
+            "createBackup",
+            "async",
+            doc="Archive a directory ({dir, name, ttl, gitignore, excludes}) to the host.",
+        ),
+        Method("restoreBackup", "async", doc="Replace a directory's contents with a backup ({targetDir})."),
+        Method("listBackups", "async", doc="The project's backups that have not expired."),
+        Method("deleteBackup", "async", doc="Remove a backup."),
+        Method(
+            "snapshot", "async", doc="Commit the whole sandbox (files, installed packages) as a snapshot."
+        ),
+        Method("listSnapshots", "async", doc="The project's snapshots."),
+        Method("deleteSnapshot", "async", doc="Remove a snapshot."),
+        # file watching
+        Method(
+            "watch", "stream", doc="Server-sent events of file changes under a directory, until cancelled."
+        ),
+        Method(
+            "checkChanges", "async", doc="Whether a directory changed since a version ({since}), for polling."
+        ),
+        # code interpreter
+        Method(
+            "createCodeContext", "async", doc="Start a Python or JavaScript context that keeps its state."
+        ),
+        Method("runCode", "async", doc="Run code in a context: {results, logs, error?}."),
+        Method("runCodeStream", "stream", doc="Run code; server-sent events of its output and results."),
+        Method("listCodeContexts", "async", doc="The code contexts that are alive."),
+        Method("deleteCodeContext", "async", doc="Stop a code context."),
     ),
     props=("id",),
     doc="A client scoped to one sandbox; the container starts lazily on the first operation.",
@@ -67,7 +98,7 @@ SANDBOX_BINDING = ObjectSpec(
             "sync",
             returns="SandboxClient",
             props_from_args=("id",),
-            doc="A client for the sandbox with this id (nothing starts yet).",
+            doc="A client for the sandbox with this id (nothing starts yet); {from} forks a new one.",
         ),
     ),
     doc="The SANDBOX binding declared in ploy.yaml.",

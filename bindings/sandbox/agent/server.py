@@ -19,11 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import backups  # noqa: E402
 import execs  # noqa: E402
 import files  # noqa: E402
+import interpreter  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
+import watch  # noqa: E402
 import wire  # noqa: E402
 from common import (  # noqa: E402
     BOOT,
@@ -320,6 +323,15 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.KILL_PROCESS: kill_process,
         wire.CREATE_SESSION: create_session,
         wire.GET_SESSION: get_session,
+        wire.ARCHIVE_DIR: backups.archive_dir,
+        wire.EXTRACT_ARCHIVE: backups.extract_archive,
+        wire.WATCH: watch.watch,
+        wire.CHECK_CHANGES: watch.check_changes,
+        wire.CREATE_CODE_CONTEXT: interpreter.create_code_context,
+        wire.RUN_CODE: interpreter.run_code,
+        wire.RUN_CODE_STREAM: interpreter.run_code_stream,
+        wire.LIST_CODE_CONTEXTS: interpreter.list_code_contexts,
+        wire.DELETE_CODE_CONTEXT: interpreter.delete_code_context,
     }
 )
 
@@ -398,6 +410,7 @@ async def main() -> None:
             asyncio.get_child_watcher().attach_loop(asyncio.get_running_loop())  # type: ignore[attr-defined,unused-ignore]
     for d in (RUN_DIR, STATE_DIR, WORKDIR):
         os.makedirs(d, exist_ok=True)
+    backups.reset_if_forked()
     tmp = f"{SOCKET}.{os.getpid()}"
     if os.path.exists(tmp):
         os.unlink(tmp)

@@ -70,6 +70,59 @@ KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs"), "the process record")
 CREATE_SESSION = Op("createSession", CALL, ("options",), "{sessionId, cwd}", session=False)
 GET_SESSION = Op("getSession", CALL, ("sessionId",), "{sessionId, cwd}", session=False)
 
+# ---- sandbox state: backups, forks, file watching, code contexts ----------------------------------
+# Directories a backup may be taken of or restored into (Cloudflare's roots); both sides check.
+BACKUP_ROOTS = ("/workspace", "/home", "/tmp", "/var/tmp", "/app")
+ARCHIVE_DIR = Op(
+    "archiveDir",
+    STREAM,
+    ("dir", "excludes", "gitignore"),
+    "D frames: the directory as a tar; then {dir, size, crc32, files, bytes, warnings}",
+    session=False,
+)
+EXTRACT_ARCHIVE = Op(
+    "extractArchive",
+    UPLOAD,
+    ("dir", "crc32", "size"),
+    "{dir, files, ms}: dir's contents replaced by the uploaded tar, once its size and CRC-32 match",
+    session=False,
+)
+WATCH = Op(
+    "watch",
+    STREAM,
+    ("path", "recursive", "include", "exclude"),
+    "D frames: server-sent events (watching, then create/modify/delete/rename/overflow, stopped); then {stopped}",
+    session=False,
+)
+CHECK_CHANGES = Op(
+    "checkChanges",
+    CALL,
+    ("path", "recursive", "include", "exclude", "since"),
+    "{success, status: unchanged|changed|resync, version, timestamp, changes?, truncated?, reason?}",
+    session=False,
+)
+CREATE_CODE_CONTEXT = Op(
+    "createCodeContext", CALL, ("options",), "{id, language, cwd, createdAt, lastUsed}", session=False
+)
+RUN_CODE = Op(
+    "runCode",
+    CALL,
+    ("code", "context", "language", "timeoutMs"),
+    "{code, logs: {stdout, stderr}, results, error?, executionCount}",
+    session=False,
+)
+RUN_CODE_STREAM = Op(
+    "runCodeStream",
+    STREAM,
+    ("code", "context", "language", "timeoutMs"),
+    "D frames: server-sent events (stdout, stderr, result, error, execution_complete); then {executionCount}",
+    session=False,
+)
+LIST_CODE_CONTEXTS = Op(
+    "listCodeContexts", CALL, (), "[{id, language, cwd, createdAt, lastUsed}]", session=False
+)
+DELETE_CODE_CONTEXT = Op("deleteCodeContext", CALL, ("contextId",), "{id, deleted}", session=False)
+
 OPS: tuple[Op, ...] = (
     PING,
     EXEC,
@@ -89,6 +142,15 @@ OPS: tuple[Op, ...] = (
     KILL_PROCESS,
     CREATE_SESSION,
     GET_SESSION,
+    ARCHIVE_DIR,
+    EXTRACT_ARCHIVE,
+    WATCH,
+    CHECK_CHANGES,
+    CREATE_CODE_CONTEXT,
+    RUN_CODE,
+    RUN_CODE_STREAM,
+    LIST_CODE_CONTEXTS,
+    DELETE_CODE_CONTEXT,
 )
 BY_NAME = {op.name: op for op in OPS}
 
@@ -97,6 +159,13 @@ BY_NAME = {op.name: op for op in OPS}
 HOST_ONLY = {
     "get": "SandboxBinding.get: makes a client for an id; nothing reaches the agent",
     "destroy": "SandboxClient.destroy: removes the container and its files with Podman",
+    "createBackup": "SandboxClient.createBackup: archiveDir into the host's backup store (backups.py)",
+    "restoreBackup": "SandboxClient.restoreBackup: extractArchive from the host's backup store",
+    "listBackups": "SandboxClient.listBackups: reads the host's backup store; nothing reaches the agent",
+    "deleteBackup": "SandboxClient.deleteBackup: removes from the host's backup store",
+    "snapshot": "SandboxClient.snapshot: `podman commit` of the container (snapshots.py)",
+    "listSnapshots": "SandboxClient.listSnapshots: the project's snapshot images, from Podman",
+    "deleteSnapshot": "SandboxClient.deleteSnapshot: removes a snapshot image with Podman",
 }
 
 H = TypeVar("H")

@@ -120,6 +120,24 @@ ARGS: dict[str, tuple[Any, ...]] = {
     "createSession": (),
     "getSession": ("s1",),
     "destroy": (),
+    "watch": (".",),
+    "checkChanges": (".",),
+    "createCodeContext": (),
+    "runCode": ("1+1",),
+    "runCodeStream": ("1+1",),
+    "listCodeContexts": (),
+    "deleteCodeContext": ("ctx-1",),
+}
+# Host-only methods that need the host's backup store or Podman (and send helper ops, not their own
+# name): test_sandbox_state.py runs them against real containers.
+NEEDS_HOST_STATE = {
+    "createBackup",
+    "restoreBackup",
+    "listBackups",
+    "deleteBackup",
+    "snapshot",
+    "listSnapshots",
+    "deleteSnapshot",
 }
 
 
@@ -131,7 +149,9 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
     spec = SANDBOX_CLIENT if scope == "client" else SANDBOX_SESSION
 
     async def each() -> None:
-        for name in spec.method_names:
+        for name in sorted(spec.method_names, key=lambda n: n == "destroy"):  # destroy ends the client
+            if name in NEEDS_HOST_STATE:
+                continue
             rec.sent.clear()
             result = await getattr(target, name)(*ARGS[name])
             if hasattr(result, "__aiter__"):

@@ -206,7 +206,7 @@ def test_cancelled_watches_release_their_inotify_descriptors(run: Run, bindings:
         for _ in range(n):
             stream = await sb.watch("/workspace/r")
             await anext(aiter(stream))
-            await stream.aclose()  # type: ignore[attr-defined]
+            await stream.aclose()
 
     run(open_and_close(20))
     time.sleep(0.2)

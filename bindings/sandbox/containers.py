@@ -100,6 +100,7 @@ class SandboxContainers:
 
     async def run(self, token: str, d: Path, sandbox_id: str | None, image: str | None = None) -> None:
         """`image`: a snapshot's, for a sandbox forked from it (else the binding's image)."""
+        own_image = image is None
         image = image or await self.image()
         o = self.options
         args = [
@@ -139,7 +140,7 @@ class SandboxContainers:
         try:
             await podman.run(*args, image)
         except podman.PodmanError:
-            if await podman.image_exists(image):
+            if not own_image or await podman.image_exists(image):
                 raise
             # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
             self._image = None

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.podman import PodmanError
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Upload
 from bindings.sandbox.backups import BackupStore
@@ -108,13 +109,7 @@ class SandboxManager:
                     write_origin(d, origin)
                 run = self.containers.run(token, d, sandbox_id, image=origin.image if origin else None)
                 if origin is not None and origin.kind == "snapshot":
-                    # that the snapshot is this project's is checked while the container starts
-                    ran, owned = await asyncio.gather(
-                        run, self.snapshots.info(origin.id), return_exceptions=True
-                    )
-                    for outcome in (owned, ran):
-                        if isinstance(outcome, BaseException):
-                            raise outcome
+                    await self._run_snapshot(run, origin.id)
                 else:
                     await run
                 await self.containers.wait_ready(e)
@@ -129,6 +124,21 @@ class SandboxManager:
                 raise
         self.pool.kick()
         return e
+
+    async def _run_snapshot(self, run: Coroutine[Any, Any, None], snapshot: str) -> None:
+        """Start a snapshot's container; that the snapshot is this project's (and still there) is checked
+        meanwhile, unless this process already knows it."""
+        if snapshot in self.snapshots.known:
+            try:
+                await run
+            except PodmanError:
+                await self.snapshots.info(snapshot)  # SNAPSHOT_NOT_FOUND when it was deleted meanwhile
+                raise
+            return
+        ran, owned = await asyncio.gather(run, self.snapshots.info(snapshot), return_exceptions=True)
+        for outcome in (owned, ran):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _seed(self, e: Entry, origin: Origin) -> None:
         """A pool container just claimed for a fork: restore the backup it starts from, or undo it."""

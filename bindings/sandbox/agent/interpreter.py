@@ -516,7 +516,6 @@ async def run_code(conn: Conn, req: dict[str, Any], s: Any = None, cwd: str = WO
                 execution["error"] = _error_shape(msg)
             elif kind == "done":
                 execution["executionCount"] = msg.get("executionCount")
-    ctx.save()
     await conn.reply(execution)
 
 
@@ -569,7 +568,6 @@ async def run_code_stream(conn: Conn, req: dict[str, Any], s: Any = None, cwd: s
                         await conn.send(b"D", _sse(msg))
             finally:
                 await messages.aclose()  # type: ignore[attr-defined]
-        ctx.save()
     finally:
         await conn.stop_watching(closed)
     await conn.reply({"executionCount": count})

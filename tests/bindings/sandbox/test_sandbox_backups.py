@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import tracemalloc
 import uuid
@@ -18,6 +21,7 @@ from bindings.errors import PloyError
 from bindings.sandbox import SandboxClient
 from bindings.sandbox.containers import home_label
 from tests.bindings.sandbox.helpers import containers
+from tests.conftest import REPO
 
 pytestmark = pytest.mark.podman
 
@@ -323,9 +327,24 @@ def test_snapshot_forks_keep_installed_files_and_env_but_no_processes(
     run(fork.destroy())
     run(fork2.destroy())
     assert _podman("images", "-q", "--filter", f"label=ploy.snapshot.id={snap['id']}").strip() == ""
+    # a deleted snapshot whose fork went away behind ploy's back: `ploy sandbox prune` removes its image
+    second = run(again.get("snap-src-2").snapshot())
+    orphan = again.get("snap-fork-3", {"from": second})
+    run(orphan.exec("true"))
+    run(orphan.deleteSnapshot(second))
+    assert _podman("images", "-q", "--filter", f"label=ploy.snapshot.id={second['id']}").strip() != ""
+    _podman("rm", "-f", "-t", "0", again.manager.entries["snap-fork-3"].container)
+    pruned = subprocess.run(
+        [sys.executable, "-m", "runtime.cli", "sandbox", "prune", "--project", str(again.ctx.project_root)],
+        env={**os.environ, "PLOY_HOME": str(sandbox_home)},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert pruned.returncode == 0, pruned.stderr
+    assert _podman("images", "-q", "--filter", f"label=ploy.snapshot.id={second['id']}").strip() == ""
 
 
 def _podman(*args: str) -> str:
-    import subprocess
-
     return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout

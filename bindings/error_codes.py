@@ -113,12 +113,12 @@ BACKUP_EXPIRED = _declare(
 )
 BACKUP_CREATE_FAILED = _declare(
     "BACKUP_CREATE_FAILED",
-    "the directory could not be archived (a file unreadable, the sandbox's agent went away); nothing was kept",
+    "tar could not archive the directory, or the archive arrived damaged; nothing was kept",
     (SANDBOX,),
 )
 BACKUP_RESTORE_FAILED = _declare(
     "BACKUP_RESTORE_FAILED",
-    "the archive could not be restored (its content hash does not match, the target is unusable); "
+    "the stored archive is damaged (sha256 or checksum mismatch) or could not be unpacked; "
     "the target directory is left as it was",
     (SANDBOX,),
 )

@@ -20,11 +20,11 @@ says "expired" rather than "not found".
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import json
 import os
-import queue
 import re
 import shutil
 import threading
@@ -59,48 +59,98 @@ IN_FLIGHT = 4  # pieces queued between the event loop and a worker thread (bound
 DATA = "data.tar.zst"
 
 
-class _Worker:
-    """A thread that does one blocking job fed by (or feeding) a bounded queue, so the event loop and
-    the compression overlap. Its exception, if any, is raised by `result()`."""
+class _Stopped(Exception):
+    """The event-loop side went away; the worker thread ends its job."""
 
-    def __init__(self, job: Callable[[queue.Queue[Any]], Any]) -> None:
-        self.q: queue.Queue[Any] = queue.Queue(maxsize=IN_FLIGHT)
+
+_ENDED = object()
+
+
+class _Worker:
+    """A thread doing one blocking job (zstd, file I/O) that exchanges pieces with the event loop through
+    a bounded asyncio queue, so compression overlaps the transfer, memory stays bounded (IN_FLIGHT
+    pieces), and neither side can be left waiting: the thread checks `stopped` between waits, and the
+    loop side gives up waiting once the thread is done. `result()` returns its value or raises its error."""
+
+    def __init__(self, job: Callable[[_Worker], Any]) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.q: asyncio.Queue[Any] = asyncio.Queue(maxsize=IN_FLIGHT)
+        self.stopped = False
+        self.done = asyncio.Event()
         self.value: Any = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(job,), daemon=True)
         self.thread.start()
 
-    def _run(self, job: Callable[[queue.Queue[Any]], Any]) -> None:
+    def _run(self, job: Callable[[_Worker], Any]) -> None:
         try:
-            self.value = job(self.q)
+            self.value = job(self)
+        except _Stopped:
+            pass
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side
             self.error = exc
-            with contextlib.suppress(queue.Full):
-                self.q.put_nowait(None)  # wake a reader waiting on an empty queue
+        finally:
+            self.loop.call_soon_threadsafe(self.done.set)
+
+    def _wait(self, coro: Any) -> Any:
+        """On the thread: run a queue operation on the loop, re-checking `stopped` every half second."""
+        while True:
+            fut = asyncio.run_coroutine_threadsafe(coro(), self.loop)
+            try:
+                return fut.result(0.5)
+            except concurrent.futures.TimeoutError:
+                if not fut.cancel():
+                    return fut.result()  # it completed just now
+                if self.stopped:
+                    raise _Stopped from None
+
+    def send(self, item: Any) -> None:
+        """On the thread: hand a piece to the loop (blocks while IN_FLIGHT are waiting)."""
+        self._wait(lambda: self.q.put(item))
+
+    def receive(self) -> Any:
+        """On the thread: the next piece from the loop (None: the end)."""
+        return self._wait(self.q.get)
+
+    async def _until_done(self, op: Any) -> Any:
+        """`op`'s value, or _ENDED if the thread ended first (and `op` is then abandoned)."""
+        task = asyncio.ensure_future(op)
+        done = asyncio.ensure_future(self.done.wait())
+        try:
+            await asyncio.wait({task, done}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            done.cancel()
+        if task.done():
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return _ENDED
 
     async def put(self, item: Any) -> None:
-        while self.thread.is_alive():
-            try:
-                self.q.put_nowait(item)
-                return
-            except queue.Full:
-                await asyncio.sleep(0.001)
+        """On the loop: give the thread a piece (dropped when the thread has already ended)."""
+        await self._until_done(self.q.put(item))
 
     async def get(self) -> Any:
-        while True:
-            try:
-                return self.q.get_nowait()
-            except queue.Empty:
-                if not self.thread.is_alive():
-                    return None
-                await asyncio.sleep(0.0005)
+        """On the loop: the thread's next piece, or None at its end (or once it ended, nothing left)."""
+        if not self.q.empty():
+            return self.q.get_nowait()
+        if self.done.is_set():
+            return None
+        item = await self._until_done(self.q.get())
+        if item is _ENDED:
+            return self.q.get_nowait() if not self.q.empty() else None
+        return item
 
     async def result(self) -> Any:
-        while self.thread.is_alive():
-            await asyncio.sleep(0.001)
+        await self.done.wait()
         if self.error is not None:
             raise self.error
         return self.value
+
+    def stop(self) -> None:
+        """The loop side is leaving: let the thread's next wait end its job."""
+        self.stopped = True
 
 
 def invalid(message: str, reason: str) -> PloyError:
@@ -215,12 +265,12 @@ class BackupStore:
         d.mkdir(parents=True)
         partial = d / "data.partial"
 
-        def compress(q: queue.Queue[Any]) -> tuple[int, int, str, int]:
+        def compress(worker: _Worker) -> tuple[int, int, str, int]:
             sha = hashlib.sha256()
             crc, raw = 0, 0
             with open(partial, "wb") as f:
                 z = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True).compressobj()
-                while (piece := q.get()) is not None:
+                while (piece := worker.receive()) is not None:
                     crc = zlib.crc32(piece, crc)
                     raw += len(piece)
                     out = z.compress(piece)
@@ -234,14 +284,12 @@ class BackupStore:
         worker = _Worker(compress)
         reply: dict[str, Any] = {}
         try:
-            try:
-                async for kind, payload in frames:
-                    if kind == b"J":
-                        reply = json.loads(payload).get("result") or {}
-                        continue
-                    await worker.put(payload)
-            finally:
-                await worker.put(None)
+            async for kind, payload in frames:
+                if kind == b"J":
+                    reply = json.loads(payload).get("result") or {}
+                    continue
+                await worker.put(payload)
+            await worker.put(None)
             raw, crc, sha256, size = await worker.result()
             if reply.get("crc32") != crc or reply.get("size") != raw:
                 raise PloyError(
@@ -267,6 +315,7 @@ class BackupStore:
             }
             self._write_meta(bid, meta)
         except BaseException:
+            worker.stop()
             with contextlib.suppress(BaseException):
                 await frames.aclose()  # type: ignore[attr-defined]
             shutil.rmtree(d, ignore_errors=True)
@@ -281,7 +330,7 @@ class BackupStore:
         and zstd's checksum are checked as it is read; a mismatch raises before the last piece, so the
         upload never completes and the agent discards what it staged."""
 
-        def decompress(q: queue.Queue[Any]) -> None:
+        def decompress(worker: _Worker) -> None:
             sha = hashlib.sha256()
             intact = True
             with open(path, "rb") as f:
@@ -294,7 +343,7 @@ class BackupStore:
                         intact = False
                         break
                     if out:
-                        q.put(out)
+                        worker.send(out)
             if not intact or sha.hexdigest() != meta["sha256"] or not z.eof:
                 raise PloyError(
                     f"backup {meta['id']}'s archive is damaged (its sha256 or zstd checksum does not match); "
@@ -302,12 +351,15 @@ class BackupStore:
                     code=BACKUP_RESTORE_FAILED,
                     backupId=meta["id"],
                 )
-            q.put(None)
+            worker.send(None)
 
         worker = _Worker(decompress)
-        while (piece := await worker.get()) is not None:
-            yield piece
-        await worker.result()
+        try:
+            while (piece := await worker.get()) is not None:
+                yield piece
+            await worker.result()
+        finally:
+            worker.stop()
 
     def live(self) -> list[dict[str, Any]]:
         self.sweep()

@@ -4,6 +4,7 @@ rules for backups (tests/e2e/backup-workflow.test.ts there) are each one test he
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -348,3 +349,27 @@ def test_snapshot_forks_keep_installed_files_and_env_but_no_processes(
 
 def _podman(*args: str) -> str:
     return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+
+def test_a_cancelled_restore_changes_nothing_and_leaves_no_worker(
+    run: Run, box: SandboxClient, wd: str
+) -> None:
+    import threading
+
+    sh(run, box, f"head -c 40000000 /dev/urandom > {wd}/big && echo v1 > {wd}/v")
+    backup = run(box.createBackup({"dir": wd}))
+    sh(run, box, f"echo v2 > {wd}/v && rm {wd}/big")
+    threads = threading.active_count()
+
+    async def cancelled() -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(box.restoreBackup(backup["id"]), 0.15)
+
+    run(cancelled())
+    deadline = time.monotonic() + 10
+    while threading.active_count() > threads and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() <= threads  # the decompressing thread ended with the restore
+    time.sleep(0.5)  # the agent learns of the cut connection, then removes what it staged
+    assert sh(run, box, f"cat {wd}/v; ls {wd}") == "v2\nv\n"
+    assert sh(run, box, "ls -a / /workspace | grep -c ploy-restore || true").strip() == "0"

@@ -21,15 +21,20 @@ const [sockPath, readyFd, leashFd] = process.argv.slice(2);
 const stringify = JSON.stringify;
 const inspect = util.inspect;
 
+// Loaded on the first run, not at start: creating a context is then only node's own start-up.
+let acornModule;
 function loadAcorn() {
-  for (const name of ["internal/deps/acorn/acorn/dist/acorn", "acorn", "/usr/share/nodejs/acorn"]) {
-    try {
-      return require(name);
-    } catch {}
+  if (acornModule === undefined) {
+    acornModule = null;
+    for (const name of ["internal/deps/acorn/acorn/dist/acorn", "acorn", "/usr/share/nodejs/acorn"]) {
+      try {
+        acornModule = require(name);
+        break;
+      } catch {}
+    }
   }
-  return null;
+  return acornModule;
 }
-const acorn = loadAcorn();
 
 let conn = null;
 let current = null; // the run in progress: {interrupt(err)}
@@ -96,6 +101,7 @@ function patternNames(node, out) {
 // The cell as a script: `var <declared names>; (async () => { this.<fn> = <fn>; <cell> })()`, all the
 // additions on the first line, so line numbers in stacks are the cell's own.
 function rewrite(code) {
+  const acorn = loadAcorn();
   if (acorn === null) return { source: `(async () => {${code}\n})()`, wrapped: false };
   let ast;
   try {

@@ -71,9 +71,6 @@ TIMEOUT = _declare(
     (SANDBOX,),
 )
 GIT_ERROR = _declare("GIT_ERROR", "git clone failed (git's message, `details.exitCode`)", (SANDBOX,))
-SANDBOX_DESTROYED = _declare(
-    "SANDBOX_DESTROYED", "this client's sandbox was destroyed; `get(id)` gives a fresh one", (SANDBOX,)
-)
 SANDBOX_UNAVAILABLE = _declare(
     "SANDBOX_UNAVAILABLE",
     "the sandbox's agent could not be reached, or went away during the call",

@@ -7,8 +7,11 @@ Python workers and JS workers call exactly the same API.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from bindings.errors import InvalidArgument
 
 MethodKind = Literal["sync", "async", "stream"]
 
@@ -26,6 +29,28 @@ class Method:
     # For sync methods returning an object: props of the result that equal the call's positional args,
     # so JS can set them at once (env.SANDBOX.get(id).id) without waiting for the host.
     props_from_args: tuple[str, ...] = ()
+    # The names its options object takes (None: it takes no options object). One list, so the check
+    # (check_options) and typings/ (tests/typings/test_types_drift.py) cannot drift apart.
+    options: tuple[str, ...] | None = None
+    # Positions of arguments that may be a byte stream: in JS a ReadableStream or an async iterable of
+    # chunks, handed to the host as a stream it pulls one chunk at a time (backpressure, never whole);
+    # in Python an async iterable of bytes. Other values at those positions pass as usual.
+    stream_args: tuple[int, ...] = ()
+
+
+def check_options(method: Method, options: dict[str, Any]) -> None:
+    """INVALID_ARGUMENT naming the first option `method` does not take (a typo like `timeoutMS` would
+    otherwise be ignored without a word), with the closest declared name as a hint."""
+    allowed = method.options or ()
+    for name in options:
+        if name not in allowed:
+            close = difflib.get_close_matches(str(name), allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            takes = f"takes {', '.join(allowed)}" if allowed else "takes no options"
+            raise InvalidArgument(
+                f"{method.name}(): unknown option {name!r} ({method.name} {takes}){hint}",
+                option=str(name),
+            )
 
 
 @dataclass(frozen=True)

@@ -357,7 +357,9 @@ def test_stopping_ploy_dev_removes_its_warm_pool(docs_home: Path, tmp_path: Path
             assert _exec(server, "echo hi")["stdout"] == "hi\n"
 
             def pool(key: str = key) -> list[str]:
-                return [c for c in containers("ploy.project", key) if c in containers("ploy.pool", "1")]
+                # any home: this server's PLOY_HOME is not the sandbox tests' (its project key is its own)
+                project = containers("ploy.project", key, any_home=True)
+                return [c for c in project if c in containers("ploy.pool", "1", any_home=True)]
 
             if wait_for_pool:
                 assert wait_until(lambda: any(c.endswith("running") for c in pool()), timeout=30)

@@ -5,8 +5,19 @@
  * runtimes are built from; a test fails when the two drift apart.
  */
 
-/** Options for `exec`, `execStream` and `startProcess`. */
-export interface SandboxExecOptions {
+/**
+ * Every method that takes an options object accepts `sessionId`: the call then runs in that session
+ * (its working directory, environment and shell), as on Cloudflare's Sandbox SDK. On a
+ * `SandboxSession` only its own id is accepted. An option name a method does not take rejects with
+ * `INVALID_ARGUMENT` (so a typo such as `timeoutMS` is not silently ignored).
+ */
+export interface SandboxSessionOption {
+	/** Run the call in this session (see `createSession`). */
+	sessionId?: string;
+}
+
+/** Options shared by `exec`, `execStream` and `startProcess`. */
+export interface SandboxCommandOptions extends SandboxSessionOption {
 	/** Working directory of the command; relative to the sandbox's (or session's) working directory. */
 	cwd?: string;
 	/** Extra environment variables for this command only; they override `setEnvVars` and AI credentials. */
@@ -14,9 +25,62 @@ export interface SandboxExecOptions {
 	/**
 	 * Kill the command and its whole process tree after this many milliseconds. `exec` then
 	 * rejects with code `TIMEOUT`, `execStream`'s stream errors with it, and a background process
-	 * ends as `"failed"` with `timedOut: true`.
+	 * ends as `"failed"` with `timedOut: true`. In a session, the session's `commandTimeoutMs` is the default.
 	 */
 	timeoutMs?: number;
+}
+
+/** Options for `exec`. */
+export interface SandboxExecOptions extends SandboxCommandOptions {
+	/** Bytes of stdout (and of stderr) kept; more is dropped and the result says `truncated: true`. Default: the binding's `outputLimit`. */
+	outputLimit?: number;
+	/** Text the command reads on its stdin (then end-of-file); without it, stdin is empty. */
+	stdin?: string;
+}
+
+/** Options for `execStream`. */
+export interface SandboxExecStreamOptions extends SandboxCommandOptions {
+	/** Text the command reads on its stdin (then end-of-file). */
+	stdin?: string;
+	/**
+	 * `"raw"` (default): the stream is the command's output bytes, stdout and stderr merged in the
+	 * order written (what the docs describe). `"sse"`: the stream is server-sent events as Cloudflare's
+	 * SDK sends them, `data: {json}` per event (`SandboxExecEvent`): `start`, `stdout`, `stderr`,
+	 * then `complete` with the `exitCode`, or `error` (e.g. a timeout), so the exit code can be read
+	 * from the stream itself (`Content-Type: text/event-stream`).
+	 */
+	format?: "raw" | "sse";
+}
+
+/** Options for `startProcess`. */
+export interface SandboxStartProcessOptions extends SandboxCommandOptions {
+	/**
+	 * `true`: the process's stdin stays open for `writeStdin` until `closeStdin` (an interactive
+	 * program). A string: the process reads it, then end-of-file. Without it, stdin is empty.
+	 */
+	stdin?: boolean | string;
+	/** Choose the process id (1-64 letters, digits, `.`, `_`, `-`); a random one by default. `ALREADY_EXISTS` if taken. */
+	processId?: string;
+}
+
+/** One event of `execStream(command, { format: "sse" })`, sent as `data: <json>` and a blank line. */
+export interface SandboxExecEvent {
+	/** `start` first; `stdout`/`stderr` as output comes; then `complete` or `error`, and the stream ends. */
+	type: "start" | "stdout" | "stderr" | "complete" | "error";
+	/** When the event was made (ISO 8601). */
+	timestamp: string;
+	/** The output (UTF-8 text) of a `stdout` or `stderr` event. */
+	data?: string;
+	/** The command, on `start`. */
+	command?: string;
+	/** The exit status, on `complete`. */
+	exitCode?: number;
+	/** On `complete`: `{ exitCode, success, command }`. */
+	result?: { exitCode: number; success: boolean; command: string };
+	/** What went wrong, on `error`. */
+	error?: string;
+	/** The error's code (e.g. `TIMEOUT`), on `error`. */
+	code?: string;
 }
 
 /** What `exec` resolves to once the command has finished. */
@@ -65,35 +129,63 @@ export interface SandboxProcessInfo {
 export interface SandboxProcessLogs {
 	/** The process's combined stdout and stderr captured so far. */
 	logs: string;
+	/** Its stdout alone. */
+	stdout: string;
+	/** Its stderr alone. */
+	stderr: string;
+	/** The process id asked for. */
+	processId: string;
 }
 
-/** One entry of `listFiles`. */
+/** One entry of `listFiles` (the docs' fields, and those of Cloudflare's `FileInfo`). */
 export interface SandboxFileEntry {
-	/** The entry's name within the listed directory. */
+	/** The entry's name within its directory. */
 	name: string;
-	/** The entry's path, usable with the other file methods. */
+	/** The entry's absolute path, usable with the other file methods. */
 	path: string;
-	/** Whether the entry is a regular file or a directory. */
+	/** The same as `path` (Cloudflare's name). */
+	absolutePath: string;
+	/** The path relative to the listed directory (`sub/file.txt` in a recursive listing). */
+	relativePath: string;
+	/** Whether the entry is a regular file (or another non-directory) or a directory; a link lists as what it points to. */
 	type: "file" | "directory";
-	/** Size in bytes (files only). */
-	size?: number;
+	/** Size in bytes. */
+	size: number;
+	/** Last modification (ISO 8601). */
+	modifiedAt: string;
+	/** Permission bits as `ls` shows them, e.g. `"rw-r--r--"`. */
+	mode: string;
+	/** The owner's permissions. */
+	permissions: { readable: boolean; writable: boolean; executable: boolean };
 }
 
-/** Options for `readFile`. */
-export interface SandboxReadFileOptions {
-	/** `"utf-8"` (default) decodes the file as text; `"base64"` returns the raw bytes base64-encoded. */
+/** Options for `listFiles`. */
+export interface SandboxListFilesOptions extends SandboxSessionOption {
+	/** List the whole tree below the directory, not only its entries (default `false`). */
+	recursive?: boolean;
+	/** Include names starting with a dot (default `false`, as on Cloudflare). */
+	includeHidden?: boolean;
+}
+
+/** Options for `readFile` returning text. */
+export interface SandboxReadFileOptions extends SandboxSessionOption {
+	/**
+	 * `"utf-8"` decodes the file as text (bytes that are not UTF-8 replaced); `"base64"` returns the
+	 * raw bytes base64-encoded. Without it: text when the file is UTF-8 text, else base64 with
+	 * `isBinary: true` (nothing is silently replaced). Any other name rejects with `INVALID_ARGUMENT`.
+	 */
 	encoding?: "utf-8" | "utf8" | "text" | "base64";
 }
 
 /** Options for `readFile` returning the raw bytes. */
-export interface SandboxReadFileBytesOptions {
+export interface SandboxReadFileBytesOptions extends SandboxSessionOption {
 	/** Return the content as a `Uint8Array`. */
 	encoding: "binary" | "bytes" | "buffer" | "uint8array";
 }
 
 /** What `readFile` resolves to. */
 export interface SandboxReadFileResult {
-	/** The file's contents: text, or base64 when `encoding: "base64"` was asked for. */
+	/** The file's contents: text, or base64 (asked for, or because the file is not text). */
 	content: string;
 	/** The encoding of `content`. */
 	encoding: "utf-8" | "base64";
@@ -101,6 +193,10 @@ export interface SandboxReadFileResult {
 	path: string;
 	/** The file's size in bytes. */
 	size: number;
+	/** `true` when the file is not UTF-8 text (or has a NUL byte). */
+	isBinary: boolean;
+	/** The MIME type its name suggests (`text/plain` or `application/octet-stream` when it suggests none). */
+	mimeType: string;
 }
 
 /** What `readFile` with a binary encoding resolves to. */
@@ -113,13 +209,28 @@ export interface SandboxReadFileBytesResult {
 	path: string;
 	/** The file's size in bytes. */
 	size: number;
+	/** `true` when the file is not UTF-8 text (or has a NUL byte). */
+	isBinary: boolean;
+	/** The MIME type its name suggests. */
+	mimeType: string;
 }
 
 /** Options for `writeFile`. */
-export interface SandboxWriteFileOptions {
-	/** `"base64"` when `content` is a base64 string of raw bytes to decode before writing. */
-	encoding?: "utf-8" | "base64";
+export interface SandboxWriteFileOptions extends SandboxSessionOption {
+	/**
+	 * `"base64"` when `content` is a base64 string of raw bytes to decode before writing; text is
+	 * written as UTF-8. Any other name rejects with `INVALID_ARGUMENT`.
+	 */
+	encoding?: "utf-8" | "utf8" | "base64";
 }
+
+/** What `writeFile` takes: text, bytes, or a stream of chunks written as they come. */
+export type SandboxWriteFileContent =
+	| string
+	| Uint8Array
+	| ArrayBuffer
+	| ReadableStream<Uint8Array | string>
+	| AsyncIterable<Uint8Array | string>;
 
 /** What `writeFile` resolves to. */
 export interface SandboxWriteFileResult {
@@ -130,7 +241,7 @@ export interface SandboxWriteFileResult {
 }
 
 /** Options for `deleteFile`. */
-export interface SandboxDeleteFileOptions {
+export interface SandboxDeleteFileOptions extends SandboxSessionOption {
 	/** Also remove a directory and everything in it. */
 	recursive?: boolean;
 }
@@ -143,7 +254,7 @@ export interface SandboxDeleteFileResult {
 }
 
 /** Options for `mkdir`. */
-export interface SandboxMkdirOptions {
+export interface SandboxMkdirOptions extends SandboxSessionOption {
 	/** Create missing parent directories too, and do not fail when the directory exists. */
 	recursive?: boolean;
 }
@@ -155,7 +266,7 @@ export interface SandboxMkdirResult {
 }
 
 /** Options for `gitCheckout`. */
-export interface SandboxGitCheckoutOptions {
+export interface SandboxGitCheckoutOptions extends SandboxSessionOption {
 	/** Branch (or tag) to check out; the remote's default branch when omitted. */
 	branch?: string;
 	/** Shallow clone with this many commits of history. */
@@ -164,6 +275,8 @@ export interface SandboxGitCheckoutOptions {
 	targetDir?: string;
 	/** Give up (code `TIMEOUT`) after this many milliseconds; 5 minutes by default. */
 	timeoutMs?: number;
+	/** The same as `timeoutMs` (Cloudflare's name). */
+	cloneTimeoutMs?: number;
 }
 
 /** What `gitCheckout` resolves to once the clone is done. */
@@ -178,10 +291,92 @@ export interface SandboxGitCheckoutResult {
 	branch: string | null;
 }
 
-/** Options for `killProcess`. */
-export interface SandboxKillProcessOptions {
-	/** How long to wait after SIGTERM before SIGKILL, in milliseconds. */
+/** A signal by name (`"SIGTERM"`, `"TERM"`, `"SIGINT"`, ...) or number. */
+export type SandboxSignal = string | number;
+
+/** Options for `killProcess` and `killAllProcesses`. */
+export interface SandboxKillProcessOptions extends SandboxSessionOption {
+	/**
+	 * Without `signal`: how long to wait after SIGTERM before SIGKILL (default 3000 ms). With `signal`:
+	 * how long to wait for the process to end before resolving (default 100 ms; no SIGKILL follows).
+	 */
 	graceMs?: number;
+	/** Send this signal (once) instead of SIGTERM-then-SIGKILL. */
+	signal?: SandboxSignal;
+}
+
+/** Options for `writeStdin`. */
+export interface SandboxWriteStdinOptions extends SandboxSessionOption {
+	/** `"base64"` when `data` is base64 text of raw bytes. */
+	encoding?: "utf-8" | "utf8" | "base64";
+}
+
+/** What `exists` resolves to. */
+export interface SandboxExistsResult {
+	/** Whether anything (a file, a directory, a link) is at the path. */
+	exists: boolean;
+	/** The absolute path that was looked at. */
+	path: string;
+}
+
+/** What `renameFile` and `moveFile` resolve to. */
+export interface SandboxMoveResult {
+	/** The old absolute path. */
+	path: string;
+	/** The new absolute path. */
+	newPath: string;
+}
+
+/** What `getState` resolves to. Asking never starts, wakes or keeps awake the sandbox. */
+export interface SandboxState {
+	/** The sandbox id. */
+	id: string;
+	/**
+	 * `running`; `sleeping`: stopped for idleness (`sleepAfter`), files kept, the next call wakes it;
+	 * `stopped`: never started, destroyed, or stopped otherwise (the next call starts it).
+	 */
+	status: "running" | "sleeping" | "stopped";
+	/** Since when (ISO 8601); `null` when it never ran. */
+	since: string | null;
+	/** The container's exit status, when it stopped other than by going to sleep. */
+	exitCode?: number;
+}
+
+/** What `getMetrics` resolves to: the sandbox's own use, read from its cgroup (never wakes it). */
+export interface SandboxMetrics {
+	/** The sandbox id. */
+	id: string;
+	/** As `getState().status`; a sandbox that is not running reports zeros. */
+	status: "running" | "sleeping" | "stopped";
+	/** When the figures were taken (ISO 8601). */
+	timestamp: string;
+	/** `percent`: CPU used over about the last second, of `cores` (the sandbox's CPU limit); `totalSeconds` since it started. */
+	cpu: { percent: number; cores: number | null; totalSeconds: number };
+	/** Bytes in use (page cache the kernel can drop not counted) and the memory limit. */
+	memory: { used: number; limit: number | null };
+	/** Processes and threads, and the limit. */
+	pids: { current: number | null; limit: number | null };
+	/** Bytes received and sent since the sandbox started (all interfaces but loopback). */
+	network: { rxBytes: number; txBytes: number };
+	/** Bytes the sandbox's files take beyond its image; re-measured at most every 10 s (`measuredAt`). */
+	disk: { used: number; measuredAt: string | null };
+}
+
+/** What `setSleepAfter` and `setKeepAlive` resolve to: this sandbox's idle settings now. */
+export interface SandboxIdleSettings {
+	/** Seconds of idleness before the sandbox sleeps (0: never). */
+	sleepAfter: number;
+	/** `true`: the sandbox never sleeps for idleness. */
+	keepAlive: boolean;
+}
+
+/** What `deleteSession` resolves to. */
+export interface SandboxDeleteSessionResult {
+	/** The deleted session's id. */
+	sessionId: string;
+	deleted: true;
+	/** How many of its background processes were running and were stopped. */
+	killed: number;
 }
 
 /** What `destroy` resolves to. */
@@ -200,6 +395,10 @@ export interface SandboxSessionOptions {
 	env?: Record<string, string>;
 	/** Choose the session id (1-64 letters, digits, `-` or `_`); a random one by default. */
 	id?: string;
+	/** A name for the session, kept with it. */
+	name?: string;
+	/** The default `timeoutMs` of the session's `exec`, `execStream` and `startProcess`. */
+	commandTimeoutMs?: number;
 }
 
 /** Options for `createBackup`. */
@@ -214,6 +413,11 @@ export interface SandboxBackupOptions {
 	gitignore?: boolean;
 	/** Glob patterns to leave out: without `/` they match a name at any depth (`node_modules`, `*.log`). */
 	excludes?: string[];
+	/**
+	 * Accepted for code written for Cloudflare (where local development needs it) and ignored: ploy
+	 * always keeps backups on this machine.
+	 */
+	localBucket?: boolean;
 }
 
 /** A stored backup: what `createBackup` resolves to and what `listBackups` lists. Keep its `id`. */
@@ -420,6 +624,8 @@ export interface SandboxExecution {
 /**
  * Commands, files and background processes: what a sandbox client and a session both offer.
  * On a session, relative paths and commands use the session's working directory and environment.
+ * Where Cloudflare's SDK takes a `sessionId` as a last positional argument, a string in place of the
+ * options object is that `sessionId` too.
  */
 export interface SandboxOperations {
 	/**
@@ -428,18 +634,25 @@ export interface SandboxOperations {
 	 */
 	exec(command: string, options?: SandboxExecOptions): Promise<SandboxExecResult>;
 
-	/** Run a command and return a stream of its combined output as it is produced. */
-	execStream(command: string, options?: SandboxExecOptions): Promise<ReadableStream<Uint8Array>>;
+	/**
+	 * Run a command and return a stream of its combined output as it is produced; with
+	 * `{ format: "sse" }`, a stream of `SandboxExecEvent`s ending with the exit code.
+	 */
+	execStream(command: string, options?: SandboxExecStreamOptions): Promise<ReadableStream<Uint8Array>>;
 
-	/** Write text (or bytes) to a file, creating or replacing it and creating missing parent directories. */
+	/**
+	 * Write text, bytes or a stream to a file, creating or replacing it and creating missing parent
+	 * directories. A stream (or async iterable) is written chunk by chunk as it is read, never held
+	 * whole; the file is replaced only once all of it arrived (a failing stream leaves the old file).
+	 */
 	writeFile(
 		path: string,
-		content: string | Uint8Array,
+		content: SandboxWriteFileContent,
 		options?: SandboxWriteFileOptions,
 	): Promise<SandboxWriteFileResult>;
 
 	/**
-	 * Read a file as text (or base64). Rejects with code `NOT_FOUND` when it does not exist,
+	 * Read a file as text (or base64 when it is not text). Rejects with code `NOT_FOUND` when it does not exist,
 	 * `IS_DIRECTORY` for a directory.
 	 */
 	readFile(path: string, options?: SandboxReadFileOptions): Promise<SandboxReadFileResult>;
@@ -447,16 +660,17 @@ export interface SandboxOperations {
 	readFile(path: string, options: SandboxReadFileBytesOptions): Promise<SandboxReadFileBytesResult>;
 
 	/** Remove a file (a directory too with `{ recursive: true }`). Rejects with code `NOT_FOUND` when absent. */
-	deleteFile(path: string, options?: SandboxDeleteFileOptions): Promise<SandboxDeleteFileResult>;
+	deleteFile(path: string, options?: SandboxDeleteFileOptions | string): Promise<SandboxDeleteFileResult>;
 
 	/** Create a directory; `{ recursive: true }` also creates its parents. */
 	mkdir(path: string, options?: SandboxMkdirOptions): Promise<SandboxMkdirResult>;
 
 	/**
-	 * List a directory's entries (the working directory by default), sorted by name. Rejects with
-	 * code `NOT_FOUND` when it does not exist, `NOT_A_DIRECTORY` when `path` is a file.
+	 * List a directory's entries (the working directory by default), sorted by relative path; hidden
+	 * names only with `includeHidden`. Rejects with code `NOT_FOUND` when it does not exist,
+	 * `NOT_A_DIRECTORY` when `path` is a file.
 	 */
-	listFiles(path?: string): Promise<SandboxFileEntry[]>;
+	listFiles(path?: string, options?: SandboxListFilesOptions): Promise<SandboxFileEntry[]>;
 
 	/** Clone a git repository into the sandbox. Rejects with code `GIT_ERROR` when git fails. */
 	gitCheckout(repoUrl: string, options?: SandboxGitCheckoutOptions): Promise<SandboxGitCheckoutResult>;
@@ -465,25 +679,59 @@ export interface SandboxOperations {
 	setEnvVars(vars: Record<string, string | null>): Promise<{ ok: true }>;
 
 	/** Launch a command in the background and resolve at once with its handle; it outlives the request. */
-	startProcess(command: string, options?: SandboxExecOptions): Promise<SandboxProcessInfo>;
+	startProcess(command: string, options?: SandboxStartProcessOptions): Promise<SandboxProcessInfo>;
 
-	/** Every background process of the sandbox, running or finished. */
-	listProcesses(): Promise<SandboxProcessInfo[]>;
+	/** Every background process of the sandbox, running or finished (on a session: the session's). */
+	listProcesses(options?: SandboxSessionOption | string): Promise<SandboxProcessInfo[]>;
 
 	/** One background process by id; `null` when no process has that id (or `id` is null). */
-	getProcess(id: string | null): Promise<SandboxProcessInfo | null>;
+	getProcess(id: string | null, options?: SandboxSessionOption | string): Promise<SandboxProcessInfo | null>;
 
-	/** The process's combined stdout and stderr captured so far. */
-	getProcessLogs(id: string): Promise<SandboxProcessLogs>;
+	/** The process's output captured so far: combined, and stdout and stderr apart. */
+	getProcessLogs(id: string, options?: SandboxSessionOption | string): Promise<SandboxProcessLogs>;
 
 	/** Replay the process's log from the start, follow it live, and end when the process exits. */
-	streamProcessLogs(id: string): Promise<ReadableStream<Uint8Array>>;
+	streamProcessLogs(id: string, options?: SandboxSessionOption | string): Promise<ReadableStream<Uint8Array>>;
 
 	/**
 	 * Stop a background process and its child tree (SIGTERM, then SIGKILL after the grace period)
-	 * and resolve with its final state.
+	 * and resolve with its final state; with a `signal`, send only that signal.
 	 */
 	killProcess(id: string, options?: SandboxKillProcessOptions): Promise<SandboxProcessInfo>;
+	/** Send `signal` (e.g. `"SIGINT"`, `"SIGKILL"`) to the process and its child tree. */
+	killProcess(id: string, signal?: SandboxSignal, options?: SandboxKillProcessOptions): Promise<SandboxProcessInfo>;
+
+	/** Whether a file or directory exists at `path`. */
+	exists(path: string, options?: SandboxSessionOption | string): Promise<SandboxExistsResult>;
+
+	/** Rename a file or directory to exactly `newPath` (a file there is replaced). `NOT_FOUND` when `oldPath` is absent. */
+	renameFile(oldPath: string, newPath: string, options?: SandboxSessionOption | string): Promise<SandboxMoveResult>;
+
+	/** Move a file or directory into `destinationPath` when that is a directory, else to that path (as `mv`). */
+	moveFile(
+		sourcePath: string,
+		destinationPath: string,
+		options?: SandboxSessionOption | string,
+	): Promise<SandboxMoveResult>;
+
+	/** A stream of the file's raw bytes, read from the sandbox as the stream is consumed. */
+	readFileStream(path: string, options?: SandboxSessionOption | string): Promise<ReadableStream<Uint8Array>>;
+
+	/** Stop every running background process (on a session: the session's); resolves with how many were running. */
+	killAllProcesses(options?: SandboxKillProcessOptions | string): Promise<number>;
+
+	/** Forget finished processes, their records and logs (on a session: the session's); resolves with how many. */
+	cleanupCompletedProcesses(options?: SandboxSessionOption | string): Promise<number>;
+
+	/** Write to the stdin of a process started with `{ stdin: true }`. Rejects with `INVALID_ARGUMENT` once its stdin is closed. */
+	writeStdin(
+		id: string,
+		data: string | Uint8Array,
+		options?: SandboxWriteStdinOptions | string,
+	): Promise<{ id: string; size: number }>;
+
+	/** Close the stdin of a process started with `{ stdin: true }`: it reads end-of-file. */
+	closeStdin(id: string, options?: SandboxSessionOption | string): Promise<SandboxProcessInfo>;
 }
 
 /**
@@ -509,8 +757,26 @@ export interface SandboxClient extends SandboxOperations {
 	/** Reach an existing session again by its `sessionId` (e.g. from a later request). Rejects with code `NOT_FOUND` when unknown. */
 	getSession(sessionId: string): Promise<SandboxSession>;
 
-	/** Destroy the sandbox and everything in it; later calls on this client reject with `SANDBOX_DESTROYED`. */
+	/**
+	 * Destroy the sandbox and everything in it. The client stays usable: its next call starts a
+	 * fresh, empty sandbox under the same id (as on Cloudflare).
+	 */
 	destroy(): Promise<SandboxDestroyResult>;
+
+	/** Delete a session: its running commands and background processes are stopped. `NOT_FOUND` when unknown. */
+	deleteSession(sessionId: string): Promise<SandboxDeleteSessionResult>;
+
+	/** Idle time after which this sandbox sleeps: seconds, or `"30s"`, `"10m"`, `"1h"`; 0 never. Kept until changed. */
+	setSleepAfter(duration: string | number): Promise<SandboxIdleSettings>;
+
+	/** `true`: this sandbox never sleeps for idleness (until `setKeepAlive(false)` or `destroy()`). */
+	setKeepAlive(keepAlive: boolean): Promise<SandboxIdleSettings>;
+
+	/** Whether the sandbox runs, sleeps or is stopped, and since when; starts and wakes nothing. */
+	getState(): Promise<SandboxState>;
+
+	/** CPU, memory, pids, network and disk use of the sandbox; wakes nothing (a stopped one reports zeros). */
+	getMetrics(): Promise<SandboxMetrics>;
 
 	/**
 	 * Archive a directory into the host's backup store (compressed, content-hashed); it outlives the
@@ -585,7 +851,9 @@ export interface SandboxClient extends SandboxOperations {
 /** The binding declared under `sandbox:` in ploy.yaml (e.g. `env.SANDBOX`). */
 export interface SandboxBinding {
 	/**
-	 * A client for the sandbox with this id. Nothing starts until the client's first operation.
+	 * A client for the sandbox with this id: any non-empty string up to 1024 characters without NUL
+	 * (an email, a hash, `tenant/42:job`); ids that differ in any way (case, a slash) are different
+	 * sandboxes. Nothing starts until the client's first operation.
 	 * With `{ from }`, a new id starts from a backup or a snapshot (a fork).
 	 */
 	get(id: string, options?: SandboxGetOptions): SandboxClient;
@@ -598,7 +866,6 @@ export type SandboxErrorCode =
 	| "NOT_A_DIRECTORY"
 	| "TIMEOUT"
 	| "INVALID_ARGUMENT"
-	| "SANDBOX_DESTROYED"
 	| "ALREADY_EXISTS"
 	| "GIT_ERROR"
 	| "INVALID_BACKUP_CONFIG"

@@ -56,7 +56,7 @@ declare global {
 	 * catch (e) { if ((e as PloyError).code === "NOT_FOUND") { ... } }
 	 */
 	interface PloyError extends Error {
-		/** NOT_FOUND, IS_DIRECTORY, NOT_A_DIRECTORY, TIMEOUT, INVALID_ARGUMENT, SANDBOX_DESTROYED, ... */
+		/** NOT_FOUND, IS_DIRECTORY, NOT_A_DIRECTORY, TIMEOUT, INVALID_ARGUMENT, ALREADY_EXISTS, ... */
 		code: string;
 		/** Details of the failure, e.g. `path`, or the `stdout`/`stderr` of an exec that timed out. */
 		[detail: string]: unknown;

@@ -8,19 +8,33 @@ import json
 import os
 import socket
 import stat
+import struct
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from bindings.error_codes import INTERNAL, SANDBOX_UNAVAILABLE
+from bindings.error_codes import INTERNAL, INVALID_ARGUMENT, SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.sandbox.agent import proto, wire
 
 MAX_IDLE = 8
 UNIX_PATH_MAX = 107
-# What an upload op sends: the bytes, or pieces read as they are sent (a backup restore streams its
-# archive from disk, never holding it whole in memory).
-Upload = bytes | AsyncIterable[bytes] | None
+PF_EXITING = 0x4  # linux/sched.h: the task is exiting (its stat's flags field)
+UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)
+
+
+class CheckedUpload:
+    """A streamed upload the agent checks whole (size and checksum) before it commits anything, such as
+    a backup restore. If its source fails, the upload is ended short rather than cut: the agent rejects
+    it and cleans up before it answers, and only then does the caller get the source's error (so a
+    failed restore has left no trace by the time restoreBackup rejects)."""
+
+    def __init__(self, source: AsyncIterable[bytes]) -> None:
+        self.source = source
+
+
+# What an upload op sends as D frames: bytes, or a stream of them sent as it is read.
+Upload = bytes | AsyncIterable[bytes] | CheckedUpload
 
 
 class AgentUnavailable(PloyError):
@@ -50,6 +64,13 @@ def remote_error(error: dict[str, Any]) -> PloyError:
     err = dict(error)
     code = str(err.pop("code", INTERNAL))
     message = str(err.pop("message", code))
+    if code == INVALID_ARGUMENT and message.startswith("unknown operation"):
+        # a container keeps the agent of the image it was made from: one made by an older ploy
+        # lacks the operations added since
+        message += (
+            " (this sandbox's agent is older than this ploy: destroy the sandbox, which removes its "
+            "files, and its next use gets the current agent)"
+        )
     return PloyError(message, code=code, **err)
 
 
@@ -83,6 +104,24 @@ def _peer_alive(conn: _Conn) -> bool:
         return False
     finally:
         probe.detach()  # the transport owns the descriptor
+
+
+def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
+    """Whether the process that listens on the socket just connected to is exiting (PF_EXITING in
+    /proc/<pid>/stat; SO_PEERCRED names that process). False when it cannot be told (the pid is not in
+    our pid namespace)."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        pid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[0]
+        if pid <= 0:
+            return False
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError, struct.error):
+        return False
+    return fields[0] in (b"Z", b"X") or bool(int(fields[6]) & PF_EXITING)
 
 
 @contextlib.contextmanager
@@ -129,7 +168,14 @@ class AgentClient:
             if fd is not None:
                 os.close(fd)
             raise AgentUnavailable(str(exc)) from exc
-        return _Conn(reader, writer, fd)
+        conn = _Conn(reader, writer, fd)
+        if _listener_exiting(writer):
+            # An agent that is being killed still takes connections into its listen backlog for a
+            # moment, then resets them: a request written there was lost unread, yet looked as if it
+            # "may have run". Nothing is sent yet, so this is a safe retry once the agent is back.
+            conn.close()
+            raise AgentUnavailable("the sandbox agent is exiting")
+        return conn
 
     async def _acquire(self) -> tuple[_Conn, bool]:
         while self._idle:
@@ -150,7 +196,7 @@ class AgentClient:
             conn.close()
         self._idle.clear()
 
-    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload) -> Exception | None:
+    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload | None) -> Exception | None:
         conn.writer.write(proto.json_frame(request))
         if isinstance(upload, bytes):
             for i in range(0, len(upload), proto.CHUNK):
@@ -159,23 +205,40 @@ class AgentClient:
                     await conn.writer.drain()
             conn.writer.write(proto.frame(b"D", b""))
         elif upload is not None:
-            try:
-                async for piece in upload:
-                    for i in range(0, len(piece), proto.CHUNK):
-                        conn.writer.write(proto.frame(b"D", piece[i : i + proto.CHUNK]))
+            # A stream: each chunk goes out as it comes, and the next is asked for only once the socket
+            # took it (drain), so a 1 GB upload holds a few MB here and the source's pace is the agent's.
+            # If the source fails, the connection is closed without the final empty frame: the agent
+            # drops the partial upload (a file keeps its old content). A CheckedUpload is ended short
+            # instead, and the source's error returned for the caller to raise once the agent answered.
+            checked = isinstance(upload, CheckedUpload)
+            chunks = (upload.source if isinstance(upload, CheckedUpload) else upload).__aiter__()
+            pending = 0
+            while True:
+                try:
+                    chunk = await chunks.__anext__()
+                except StopAsyncIteration:
+                    break
+                except (PloyError, OSError) as exc:
+                    if not checked:
+                        raise
+                    conn.writer.write(proto.frame(b"D", b""))
                     await conn.writer.drain()
-            except (PloyError, OSError) as exc:
-                # The source failed (a damaged backup): end the upload short, so the agent rejects what it
-                # got and cleans up before it answers; the caller gets this error once it has.
-                conn.writer.write(proto.frame(b"D", b""))
-                await conn.writer.drain()
-                return exc
+                    return exc
+                # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
+                for i in range(0, len(chunk), UPLOAD_FRAME):
+                    piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
+                    conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
+                    conn.writer.write(piece)
+                pending += len(chunk)
+                if pending >= 1024 * 1024:
+                    pending = 0
+                    await conn.writer.drain()
             conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
         return None
 
     async def call(
-        self, request: dict[str, Any], upload: Upload = None
+        self, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """Send one request; return (result, data by frame type). Raises PloyError for a remote error,
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import shutil
@@ -63,7 +64,9 @@ async def _list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'ID':<24} {'BINDING':<12} {'STATUS':<10} CONTAINER")
     for r in rows:
-        print(f"{r['id']:<24} {r['binding']:<12} {r['status']:<10} {r['container']}")
+        # ids are any string: one with a newline or a control character is shown quoted, on one line
+        shown = r["id"] if r["id"].isprintable() else json.dumps(r["id"], ensure_ascii=False)
+        print(f"{shown:<24} {r['binding']:<12} {r['status']:<10} {r['container']}")
     return 0
 
 
@@ -85,7 +88,7 @@ def _exec_command(args: argparse.Namespace) -> list[str]:
 
 
 async def _exec(args: argparse.Namespace) -> int:
-    from bindings.sandbox.state import validate_id
+    from bindings.sandbox.state import claim_name, validate_id
 
     command = _exec_command(args)
     if not command:
@@ -98,7 +101,7 @@ async def _exec(args: argparse.Namespace) -> int:
         binding = b.options.binding
         others = sorted(
             p.parent.name
-            for p in (b.ctx.project_state / "sandboxes").glob(f"*/{args.id}")
+            for p in (b.ctx.project_state / "sandboxes").glob(f"*/{claim_name(args.id)}")
             if p.is_symlink() and p.parent.name != binding
         )
         hint = f" (it exists for binding {others[0]}: pass --binding {others[0]})" if others else ""

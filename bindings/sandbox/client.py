@@ -7,18 +7,26 @@ dict; keyword arguments are accepted too (snake_case or camelCase) and merged in
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
+import codecs
+import json
+import mimetypes
+import time
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from bindings.context import BindingContext
-from bindings.error_codes import SANDBOX_DESTROYED
 from bindings.errors import InvalidArgument, PloyError
 from bindings.sandbox import backups, forks
 from bindings.sandbox.agent import wire
-from bindings.sandbox.manager import SandboxManager
+from bindings.sandbox.manager import SandboxManager, Upload
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
 from bindings.sandbox.state import validate_id
+from bindings.spec import check_options
+from bindings.yaml_reader import parse_duration
+
+TEXT_ENCODINGS = ("utf-8", "utf8", "text")
+BYTES_ENCODINGS = ("binary", "bytes", "buffer", "uint8array")
 
 
 def _camel(name: str) -> str:
@@ -31,15 +39,29 @@ def _opts(options: Any, kw: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
     elif isinstance(options, dict):
         out = dict(options)
+    elif isinstance(options, str):
+        out = {"sessionId": options}  # Cloudflare's positional form: exists(path, sessionId)
     else:
         raise InvalidArgument(f"options must be an object, got {type(options).__name__}")
     out.update({_camel(k): v for k, v in kw.items()})
     return {k: v for k, v in out.items() if v is not None}
 
 
+def _encoding(value: Any, allowed: tuple[str, ...]) -> str | None:
+    if value is None:
+        return None
+    name = str(value).lower() if isinstance(value, str) else None
+    if name not in allowed:
+        raise InvalidArgument(f"unknown encoding {value!r}: use {', '.join(allowed)}", option="encoding")
+    return name
+
+
 def _content_bytes(content: Any, encoding: str | None) -> bytes:
     if isinstance(content, (bytes, bytearray, memoryview)):
-        return bytes(content)
+        data = bytes(content)
+        if encoding != "base64":
+            return data
+        content = data.decode("ascii", errors="replace")
     if isinstance(content, str):
         if encoding == "base64":
             try:
@@ -47,7 +69,89 @@ def _content_bytes(content: Any, encoding: str | None) -> bytes:
             except ValueError as exc:
                 raise InvalidArgument(f"content is not valid base64: {exc}") from None
         return content.encode("utf-8")
-    raise InvalidArgument(f"content must be a string or bytes, got {type(content).__name__}")
+    raise InvalidArgument(
+        f"content must be a string, bytes or a stream of bytes, got {type(content).__name__}"
+    )
+
+
+async def _chunks(source: AsyncIterable[Any]) -> AsyncIterator[bytes]:
+    """A stream argument's chunks as bytes (text as UTF-8); anything else ends the upload with an error."""
+    async for chunk in source:
+        if isinstance(chunk, (bytes, bytearray, memoryview)):
+            if chunk:
+                yield bytes(chunk)
+        elif isinstance(chunk, str):
+            if chunk:
+                yield chunk.encode("utf-8")
+        else:
+            raise InvalidArgument(f"a stream chunk must be bytes or a string, got {type(chunk).__name__}")
+
+
+def _text_arg(value: Any, name: str) -> str:
+    """A string for the agent's JSON; bytes pass through as surrogate escapes (the agent re-encodes them
+    with surrogateescape, so any bytes arrive as they were)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    raise InvalidArgument(f"{name} must be a string, got {type(value).__name__}", option=name)
+
+
+def _is_binary(raw: bytes) -> bool:
+    """Not text: not valid UTF-8, or a NUL byte (which text files do not have)."""
+    if b"\0" in raw:
+        return True
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _sse(event: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode() + b"\n\n"
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+async def _exec_events(frames: AsyncIterator[tuple[bytes, bytes]], command: str) -> AsyncIterator[bytes]:
+    """execStream(cmd, {format: "sse"}): Cloudflare's ExecEvent stream (`data: {json}` events of type
+    start, stdout, stderr, complete {exitCode}, error), text decoded as UTF-8 across chunk borders."""
+    decoders = {
+        b"O": codecs.getincrementaldecoder("utf-8")("replace"),
+        b"E": codecs.getincrementaldecoder("utf-8")("replace"),
+    }
+    names = {b"O": "stdout", b"E": "stderr"}
+    yield _sse({"type": "start", "timestamp": _now(), "command": command})
+    try:
+        async for kind, data in frames:
+            if kind == b"J":
+                result = json.loads(data).get("result") or {}
+                for k, decoder in decoders.items():
+                    rest = decoder.decode(b"", final=True)
+                    if rest:
+                        yield _sse({"type": names[k], "timestamp": _now(), "data": rest})
+                code = result.get("exitCode")
+                yield _sse(
+                    {
+                        "type": "complete",
+                        "timestamp": _now(),
+                        "exitCode": code,
+                        "result": {"exitCode": code, "success": code == 0, "command": command},
+                    }
+                )
+                return
+            text = decoders[kind].decode(data) if kind in decoders else ""
+            if text:
+                yield _sse({"type": names[kind], "timestamp": _now(), "data": text})
+    except PloyError as exc:
+        # the command's end as an event, so a client reading the stream over HTTP learns it too
+        yield _sse({"type": "error", "timestamp": _now(), "error": exc.message, "code": exc.code})
+    finally:
+        await frames.aclose()  # type: ignore[attr-defined]
 
 
 async def _payloads(frames: AsyncIterator[tuple[bytes, bytes]]) -> AsyncIterator[bytes]:
@@ -65,28 +169,46 @@ class _Commands:
     _mgr: SandboxManager
     _sandbox_id: str
     _session: str | None = None
+    _spec = SANDBOX_SESSION
 
-    def _check(self) -> None:
-        pass
+    def _options(self, method: str, options: Any, kw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """The checked options (INVALID_ARGUMENT for a name the method does not take) without
+        `sessionId`, and the session the call runs in."""
+        o = _opts(options, kw)
+        check_options(self._spec.method(method), o)
+        session = o.pop("sessionId", None)
+        if session is not None:
+            if not isinstance(session, str) or not session:
+                raise InvalidArgument("sessionId must be a non-empty string", option="sessionId")
+            if self._session is not None and session != self._session:
+                raise InvalidArgument(
+                    f"sessionId {session!r}: this is session {self._session!r}", option="sessionId"
+                )
+        return o, session or self._session
 
-    def _request(self, op: wire.Op, fields: dict[str, Any]) -> dict[str, Any]:
-        self._check()
+    @staticmethod
+    def _request(op: wire.Op, fields: dict[str, Any], session: str | None) -> dict[str, Any]:
         request = {"op": op.name, **fields}
-        if self._session is not None:
-            request["session"] = self._session
+        if session is not None:
+            request["session"] = session
         return request
 
     async def _call(
-        self, op: wire.Op, fields: dict[str, Any], upload: bytes | None = None
+        self, op: wire.Op, fields: dict[str, Any], session: str | None, upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
-        return await self._mgr.call(self._sandbox_id, self._request(op, fields), upload)
+        return await self._mgr.call(self._sandbox_id, self._request(op, fields, session), upload)
 
-    async def _result(self, op: wire.Op, **fields: Any) -> Any:
-        result, _ = await self._call(op, fields)
+    async def _result(self, op: wire.Op, session: str | None, **fields: Any) -> Any:
+        result, _ = await self._call(op, fields, session)
         return result
 
-    async def _stream(self, op: wire.Op, fields: dict[str, Any]) -> AsyncIterator[bytes]:
-        return _payloads(await self._mgr.stream(self._sandbox_id, self._request(op, fields)))
+    async def _frames(
+        self, op: wire.Op, fields: dict[str, Any], session: str | None
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
+        return await self._mgr.stream(self._sandbox_id, self._request(op, fields, session))
+
+    async def _stream(self, op: wire.Op, fields: dict[str, Any], session: str | None) -> AsyncIterator[bytes]:
+        return _payloads(await self._frames(op, fields, session))
 
     @staticmethod
     def _command(command: Any) -> str:
@@ -95,82 +217,215 @@ class _Commands:
         return command
 
     async def exec(self, command: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        o = _opts(options, kw)
-        return await self._result(wire.EXEC, command=self._command(command), **o)
+        o, session = self._options("exec", options, kw)
+        if "stdin" in o:
+            o["stdin"] = _text_arg(o["stdin"], "stdin")
+        return await self._result(wire.EXEC, session, command=self._command(command), **o)
 
     async def execStream(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> AsyncIterator[bytes]:  # noqa: N802
-        o = _opts(options, kw)
-        return await self._stream(wire.EXEC_STREAM, {"command": self._command(command), **o})
+        o, session = self._options("execStream", options, kw)
+        fmt = o.pop("format", "raw")
+        if fmt not in ("raw", "sse"):
+            raise InvalidArgument(
+                f"format must be 'raw' (the output's bytes) or 'sse' (events), got {fmt!r}", option="format"
+            )
+        if "stdin" in o:
+            o["stdin"] = _text_arg(o["stdin"], "stdin")
+        command = self._command(command)
+        if fmt == "raw":
+            return await self._stream(wire.EXEC_STREAM, {"command": command, **o}, session)
+        # what fails before the command runs (a missing cwd) rejects, as in the raw format
+        frames = await self._frames(wire.EXEC_STREAM, {"command": command, "split": True, **o}, session)
+        return _exec_events(frames, command)
 
     async def writeFile(
         self, path: str, content: Any, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
-        o = _opts(options, kw)
-        data = _content_bytes(content, o.get("encoding"))
-        result, _ = await self._call(wire.WRITE_FILE, {"path": path}, upload=data)
+        o, session = self._options("writeFile", options, kw)
+        encoding = _encoding(o.get("encoding"), ("utf-8", "utf8", "base64"))
+        upload: Upload
+        if hasattr(content, "__aiter__") and not isinstance(content, (str, bytes)):
+            if encoding == "base64":
+                raise InvalidArgument(
+                    "a stream is written as its bytes: encoding 'base64' is for text content"
+                )
+            upload = _chunks(content)
+        else:
+            upload = _content_bytes(content, encoding)
+        result, _ = await self._call(wire.WRITE_FILE, {"path": path}, session, upload=upload)
         return result
 
     async def readFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        o = _opts(options, kw)
-        encoding = str(o.get("encoding") or "utf-8").lower()
-        result, data = await self._call(wire.READ_FILE, {"path": path})
+        o, session = self._options("readFile", options, kw)
+        asked = _encoding(o.get("encoding"), (*TEXT_ENCODINGS, "base64", *BYTES_ENCODINGS))
+        result, data = await self._call(wire.READ_FILE, {"path": path}, session)
         raw = bytes(data.get(b"D", b""))
+        binary = _is_binary(raw)
+        encoding = asked or ("base64" if binary else "utf-8")
         content: str | bytes
         if encoding == "base64":
             content = base64.b64encode(raw).decode()
-        elif encoding in ("binary", "bytes", "buffer", "uint8array"):
+        elif encoding in BYTES_ENCODINGS:
             content = raw
-        elif encoding in ("utf-8", "utf8", "text"):
+        else:
             content = raw.decode("utf-8", errors="replace")
             encoding = "utf-8"
-        else:
-            raise InvalidArgument(f"unknown encoding {encoding!r}: use utf-8, base64 or binary")
-        return {"content": content, "encoding": encoding, "path": result["path"], "size": len(raw)}
+        mime = mimetypes.guess_type(result["path"])[0]
+        return {
+            "content": content,
+            "encoding": encoding,
+            "path": result["path"],
+            "size": len(raw),
+            "isBinary": binary,
+            "mimeType": mime or ("application/octet-stream" if binary else "text/plain"),
+        }
 
-    async def deleteFile(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        return await self._result(wire.DELETE_FILE, path=path, **_opts(options, kw))
+    async def deleteFile(
+        self, path: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
+        o, session = self._options("deleteFile", options, kw)
+        return await self._result(wire.DELETE_FILE, session, path=path, **o)
 
     async def mkdir(self, path: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        return await self._result(wire.MKDIR, path=path, **_opts(options, kw))
+        o, session = self._options("mkdir", options, kw)
+        return await self._result(wire.MKDIR, session, path=path, **o)
 
     async def listFiles(
         self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
     ) -> list[dict[str, Any]]:  # noqa: N802
-        return await self._result(wire.LIST_FILES, path=path, **_opts(options, kw))
+        o, session = self._options("listFiles", options, kw)
+        return await self._result(wire.LIST_FILES, session, path=path, **o)
 
     async def gitCheckout(
         self, repoUrl: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802, N803
-        return await self._result(wire.GIT_CHECKOUT, repoUrl=repoUrl, **_opts(options, kw))
+        o, session = self._options("gitCheckout", options, kw)
+        if "cloneTimeoutMs" in o:  # Cloudflare's name for it
+            clone = o.pop("cloneTimeoutMs")
+            o.setdefault("timeoutMs", clone)
+        return await self._result(wire.GIT_CHECKOUT, session, repoUrl=repoUrl, **o)
 
     async def setEnvVars(self, vars: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
         merged = dict(vars or {})
         merged.update(kw)
-        return await self._result(wire.SET_ENV_VARS, vars=merged)
+        return await self._result(wire.SET_ENV_VARS, self._session, vars=merged)
 
     async def startProcess(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
-        o = _opts(options, kw)
-        return await self._result(wire.START_PROCESS, command=self._command(command), **o)
+        o, session = self._options("startProcess", options, kw)
+        if "stdin" in o and o["stdin"] is not True:
+            if o["stdin"] is False:
+                del o["stdin"]
+            else:
+                o["stdin"] = _text_arg(o["stdin"], "stdin")
+        return await self._result(wire.START_PROCESS, session, command=self._command(command), **o)
 
-    async def listProcesses(self) -> list[dict[str, Any]]:  # noqa: N802
-        return await self._result(wire.LIST_PROCESSES)
+    async def listProcesses(
+        self, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> list[dict[str, Any]]:  # noqa: N802
+        _, session = self._options("listProcesses", options, kw)
+        return await self._result(wire.LIST_PROCESSES, session)
 
-    async def getProcess(self, id: str | None) -> dict[str, Any] | None:  # noqa: N802, A002
-        return await self._result(wire.GET_PROCESS, id=id)
+    async def getProcess(
+        self, id: str | None, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any] | None:  # noqa: N802, A002
+        _, session = self._options("getProcess", options, kw)
+        return await self._result(wire.GET_PROCESS, session, id=id)
 
-    async def getProcessLogs(self, id: str) -> dict[str, Any]:  # noqa: N802, A002
-        _, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id})
-        return {"logs": bytes(data.get(b"D", b"")).decode("utf-8", errors="replace")}
+    async def getProcessLogs(
+        self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, A002
+        _, session = self._options("getProcessLogs", options, kw)
+        result, data = await self._call(wire.GET_PROCESS_LOGS, {"id": id}, session)
 
-    async def streamProcessLogs(self, id: str) -> AsyncIterator[bytes]:  # noqa: N802, A002
-        return await self._stream(wire.STREAM_PROCESS_LOGS, {"id": id})
+        def text(kind: bytes) -> str:
+            return bytes(data.get(kind, b"")).decode("utf-8", errors="replace")
 
-    async def killProcess(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802, A002
-        return await self._result(wire.KILL_PROCESS, id=id, **_opts(options, kw))
+        logs = text(b"D")
+        if "stdout" not in (result or {}):  # an agent from before stdout and stderr were kept apart
+            return {"logs": logs, "stdout": logs, "stderr": "", "processId": id}
+        return {"logs": logs, "stdout": text(b"O"), "stderr": text(b"E"), "processId": id}
+
+    async def streamProcessLogs(
+        self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> AsyncIterator[bytes]:  # noqa: N802, A002
+        _, session = self._options("streamProcessLogs", options, kw)
+        return await self._stream(wire.STREAM_PROCESS_LOGS, {"id": id}, session)
+
+    async def killProcess(
+        self,
+        id: str,  # noqa: A002
+        signal: str | int | dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:  # noqa: N802
+        if isinstance(signal, dict):  # killProcess(id, {graceMs}): the options in second place
+            if options is not None:
+                raise InvalidArgument("killProcess(id, signal, options): options given twice")
+            signal, options = None, signal
+        o, session = self._options("killProcess", options, kw)
+        if signal is not None:
+            if "signal" in o and o["signal"] != signal:
+                raise InvalidArgument("killProcess: signal given twice", option="signal")
+            o["signal"] = signal
+        return await self._result(wire.KILL_PROCESS, session, id=id, **o)
+
+    # ---- added for parity with Cloudflare's Sandbox SDK (issue 13) ----
+
+    async def exists(
+        self, path: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:
+        _, session = self._options("exists", options, kw)
+        return await self._result(wire.EXISTS, session, path=path)
+
+    async def renameFile(
+        self, oldPath: str, newPath: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, N803
+        _, session = self._options("renameFile", options, kw)
+        return await self._result(wire.RENAME_FILE, session, oldPath=oldPath, newPath=newPath)
+
+    async def moveFile(
+        self, sourcePath: str, destinationPath: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, N803
+        _, session = self._options("moveFile", options, kw)
+        return await self._result(
+            wire.MOVE_FILE, session, sourcePath=sourcePath, destinationPath=destinationPath
+        )
+
+    async def readFileStream(
+        self, path: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> AsyncIterator[bytes]:  # noqa: N802
+        _, session = self._options("readFileStream", options, kw)
+        return await self._stream(wire.READ_FILE_STREAM, {"path": path}, session)
+
+    async def killAllProcesses(self, options: dict[str, Any] | str | None = None, **kw: Any) -> int:  # noqa: N802
+        o, session = self._options("killAllProcesses", options, kw)
+        return int((await self._result(wire.KILL_ALL_PROCESSES, session, **o))["count"])
+
+    async def cleanupCompletedProcesses(self, options: dict[str, Any] | str | None = None, **kw: Any) -> int:  # noqa: N802
+        _, session = self._options("cleanupCompletedProcesses", options, kw)
+        return int((await self._result(wire.CLEANUP_COMPLETED_PROCESSES, session))["count"])
+
+    async def writeStdin(
+        self, id: str, data: str | bytes, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, A002
+        o, session = self._options("writeStdin", options, kw)
+        encoding = _encoding(o.get("encoding"), ("utf-8", "utf8", "base64"))
+        if not isinstance(data, (str, bytes, bytearray, memoryview)):
+            raise InvalidArgument(f"data must be a string or bytes, got {type(data).__name__}")
+        result, _ = await self._call(
+            wire.WRITE_STDIN, {"id": id}, session, upload=_content_bytes(data, encoding)
+        )
+        return {"id": id, **result}
+
+    async def closeStdin(
+        self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802, A002
+        _, session = self._options("closeStdin", options, kw)
+        return await self._result(wire.CLOSE_STDIN, session, id=id)
 
 
 class SandboxSession(_Commands):
@@ -184,45 +439,67 @@ class SandboxSession(_Commands):
         self.sessionId = session_id
         self.info = info or {}
 
-    def _check(self) -> None:
-        self._client._check()
-
     def __repr__(self) -> str:
         return f"<SandboxSession {self._sandbox_id}/{self.sessionId}>"
 
 
 class SandboxClient(_Commands):
+    """After destroy() the same client starts a fresh sandbox on its next call (Cloudflare's behaviour)."""
+
     __ploy_spec__ = SANDBOX_CLIENT
+    _spec = SANDBOX_CLIENT
 
     def __init__(self, mgr: SandboxManager, sandbox_id: str) -> None:
         self._mgr = mgr
         self._sandbox_id = sandbox_id
         self.id = sandbox_id
-        self._destroyed = False
-
-    def _check(self) -> None:
-        if self._destroyed:
-            raise PloyError(f"sandbox {self.id} was destroyed", code=SANDBOX_DESTROYED, id=self.id)
 
     async def createSession(self, options: dict[str, Any] | None = None, **kw: Any) -> SandboxSession:  # noqa: N802
-        info = await self._result(wire.CREATE_SESSION, options=_opts(options, kw))
+        o = _opts(options, kw)
+        check_options(SANDBOX_CLIENT.method("createSession"), o)
+        info = await self._result(wire.CREATE_SESSION, None, options=o)
         return SandboxSession(self, info["sessionId"], info)
 
     async def getSession(self, sessionId: str) -> SandboxSession:  # noqa: N802, N803
-        info = await self._result(wire.GET_SESSION, sessionId=sessionId)
+        info = await self._result(wire.GET_SESSION, None, sessionId=sessionId)
         return SandboxSession(self, info["sessionId"], info)
 
     async def destroy(self) -> dict[str, Any]:
-        self._check()
         existed = await self._mgr.destroy(self.id)
-        self._destroyed = True
         return {"id": self.id, "destroyed": existed}
 
-    # ---- backups and snapshots (kept by the host: backups.py, snapshots.py) ----------------------
+    # ---- added for parity (issue 13) ----
+
+    async def deleteSession(self, sessionId: str) -> dict[str, Any]:  # noqa: N802, N803
+        return await self._result(wire.DELETE_SESSION, None, sessionId=sessionId)
+
+    async def setSleepAfter(self, duration: str | float) -> dict[str, Any]:  # noqa: N802
+        if isinstance(duration, bool) or not isinstance(duration, (str, int, float)):
+            raise InvalidArgument("sleepAfter must be a duration: seconds, or e.g. '30s', '10m', '1h'")
+        try:
+            seconds = parse_duration(duration.strip() if isinstance(duration, str) else duration)
+        except ValueError as exc:
+            raise InvalidArgument(f"sleepAfter: {exc}") from None
+        if seconds < 0:
+            raise InvalidArgument("sleepAfter must not be negative (0: never sleep)")
+        return await self._result(wire.SET_SLEEP_AFTER, None, seconds=seconds)
+
+    async def setKeepAlive(self, keepAlive: bool) -> dict[str, Any]:  # noqa: N802, N803
+        if not isinstance(keepAlive, bool):
+            raise InvalidArgument(f"keepAlive must be true or false, got {keepAlive!r}")
+        return await self._result(wire.SET_KEEP_ALIVE, None, keepAlive=keepAlive)
+
+    async def getState(self) -> dict[str, Any]:  # noqa: N802
+        return await self._mgr.state_of(self.id)
+
+    async def getMetrics(self) -> dict[str, Any]:  # noqa: N802
+        return await self._mgr.metrics(self.id)
+
+    # ---- sandbox state (issue 14): backups and snapshots (kept by the host: backups.py, snapshots.py)
 
     async def createBackup(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        self._check()
-        opts = backups.create_options(_opts(options, kw))
+        o, _ = self._options("createBackup", options, kw)
+        opts = backups.create_options(o)
         request = {"op": wire.ARCHIVE_DIR.name, "dir": opts["dir"], "excludes": opts["excludes"]}
         request["gitignore"] = opts["gitignore"]
         frames = await self._mgr.stream(self.id, request)
@@ -231,8 +508,7 @@ class SandboxClient(_Commands):
     async def restoreBackup(
         self, backup: Any, options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
-        self._check()
-        o = _opts(options, kw)
+        o, _ = self._options("restoreBackup", options, kw)
         target = o.get("targetDir")
         if target is None and isinstance(backup, dict) and backup.get("dir") is not None:
             target = backup["dir"]  # Cloudflare's form: restoreBackup({id, dir})
@@ -242,25 +518,20 @@ class SandboxClient(_Commands):
         return await self._mgr.restore_backup(await self._mgr.entry(self.id), backup, target)
 
     async def listBackups(self) -> list[dict[str, Any]]:  # noqa: N802
-        self._check()
         return self._mgr.backups.live()
 
     async def deleteBackup(self, id: Any) -> dict[str, Any]:  # noqa: N802, A002
-        self._check()
         return self._mgr.backups.delete(id)
 
     async def snapshot(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
-        self._check()
-        o = _opts(options, kw)
+        o, _ = self._options("snapshot", options, kw)
         entry = await self._mgr.entry(self.id)
         return await self._mgr.snapshots.take(entry.container, self.id, o)
 
     async def listSnapshots(self) -> list[dict[str, Any]]:  # noqa: N802
-        self._check()
         return await self._mgr.snapshots.live()
 
     async def deleteSnapshot(self, id: Any) -> dict[str, Any]:  # noqa: N802, A002
-        self._check()
         return await self._mgr.snapshots.delete(id)
 
     # ---- file watching ----------------------------------------------------------------------------
@@ -268,17 +539,20 @@ class SandboxClient(_Commands):
     async def watch(
         self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
     ) -> AsyncIterator[bytes]:
-        return await self._stream(wire.WATCH, {"path": path, **_opts(options, kw)})
+        o, _ = self._options("watch", options, kw)
+        return await self._stream(wire.WATCH, {"path": path, **o}, None)
 
     async def checkChanges(
         self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
     ) -> dict[str, Any]:  # noqa: N802
-        return await self._result(wire.CHECK_CHANGES, path=path, **_opts(options, kw))
+        o, _ = self._options("checkChanges", options, kw)
+        return await self._result(wire.CHECK_CHANGES, None, path=path, **o)
 
     # ---- code interpreter -------------------------------------------------------------------------
 
     async def createCodeContext(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        return await self._result(wire.CREATE_CODE_CONTEXT, options=_opts(options, kw))
+        o, _ = self._options("createCodeContext", options, kw)
+        return await self._result(wire.CREATE_CODE_CONTEXT, None, options=o)
 
     @staticmethod
     def _run_fields(code: Any, o: dict[str, Any]) -> dict[str, Any]:
@@ -298,20 +572,22 @@ class SandboxClient(_Commands):
         return {k: v for k, v in fields.items() if v is not None}
 
     async def runCode(self, code: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        return await self._result(wire.RUN_CODE, **self._run_fields(code, _opts(options, kw)))
+        o, _ = self._options("runCode", options, kw)
+        return await self._result(wire.RUN_CODE, None, **self._run_fields(code, o))
 
     async def runCodeStream(
         self, code: str, options: dict[str, Any] | None = None, **kw: Any
     ) -> AsyncIterator[bytes]:  # noqa: N802
-        return await self._stream(wire.RUN_CODE_STREAM, self._run_fields(code, _opts(options, kw)))
+        o, _ = self._options("runCodeStream", options, kw)
+        return await self._stream(wire.RUN_CODE_STREAM, self._run_fields(code, o), None)
 
     async def listCodeContexts(self) -> list[dict[str, Any]]:  # noqa: N802
-        return await self._result(wire.LIST_CODE_CONTEXTS)
+        return await self._result(wire.LIST_CODE_CONTEXTS, None)
 
     async def deleteCodeContext(self, contextId: Any) -> dict[str, Any]:  # noqa: N802, N803
         if isinstance(contextId, dict):
             contextId = contextId.get("id")
-        return await self._result(wire.DELETE_CODE_CONTEXT, contextId=contextId)
+        return await self._result(wire.DELETE_CODE_CONTEXT, None, contextId=contextId)
 
     def __repr__(self) -> str:
         return f"<SandboxClient {self.id}>"
@@ -327,7 +603,9 @@ class SandboxBinding:
 
     def get(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> SandboxClient:  # noqa: A002
         client = SandboxClient(self.manager, validate_id(id))
-        source = _opts(options, kw).get("from")
+        o = _opts(options, kw)
+        check_options(SANDBOX_BINDING.method("get"), o)
+        source = o.get("from")
         if source is not None:
             origin = forks.parse_from(source)
             if not self.manager.exists(client.id):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bindings import podman
 from bindings.error_codes import SANDBOX_UNAVAILABLE
@@ -22,7 +24,7 @@ from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
 from bindings.sandbox.forks import origin_image
 from bindings.sandbox.locks import FileLock
-from bindings.sandbox.state import SandboxState, container_name
+from bindings.sandbox.state import SandboxState, container_name, hostname
 
 # Kept from podman's defaults; dropped: SETFCAP, SETPCAP, SYS_CHROOT (and NET_RAW, MKNOD, AUDIT_WRITE,
 # which podman 4 already drops). Enough for apt/pip/npm as root; no admin capability.
@@ -130,7 +132,7 @@ class SandboxContainers:
             "-v",
             f"{d / 'run'}:/run/ploy",
             "--hostname",
-            (sandbox_id or "sandbox").replace("_", "-")[:63],
+            hostname(sandbox_id),
         ]
         for k, v in self.labels(sandbox_id).items():
             args += ["--label", f"{k}={v}"]
@@ -209,6 +211,15 @@ class SandboxContainers:
 
     async def state_of(self, token: str) -> str | None:
         return await podman.container_state(container_name(token))
+
+    async def inspect(self, token: str) -> dict[str, Any] | None:
+        """Podman's record of the container (State, GraphDriver, ...), or None when it does not exist.
+        ~100 ms: only for what the agent and the run folder cannot tell."""
+        res = await podman.run("container", "inspect", "--format", "json", container_name(token), check=False)
+        if res.returncode != 0:
+            return None
+        data = json.loads(res.stdout or b"[]")
+        return data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
 
     async def remove(self, token: str) -> None:
         await podman.remove(container_name(token))

@@ -17,7 +17,7 @@ from typing import Any
 from bindings.context import BindingContext
 from bindings.podman import PodmanError
 from bindings.sandbox.agent import wire
-from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Upload
+from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, CheckedUpload, Upload
 from bindings.sandbox.backups import BackupStore
 from bindings.sandbox.containers import Entry, SandboxContainers, home_label
 from bindings.sandbox.forks import Origin, origin_image, write_origin
@@ -26,6 +26,9 @@ from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.pool import WarmPool
 from bindings.sandbox.snapshots import SnapshotStore
 from bindings.sandbox.state import SandboxState, container_name
+from bindings.sandbox.status import SandboxStatus
+
+__all__ = ["SandboxManager", "Upload"]
 
 CONFIG_REFRESH_S = 30.0
 
@@ -37,7 +40,10 @@ class SandboxManager:
         self.state = SandboxState(ctx, options)
         self.containers = SandboxContainers(self.state)
         self.pool = WarmPool(self.state, self.containers)
+        self.status = SandboxStatus(self.state, self.containers)
         self.entries: dict[str, Entry] = {}
+        # entries only looked at (getState, getMetrics): not opened, so on_sandbox is not told of them
+        self._looked_at: dict[str, Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         # id -> the backup or snapshot a sandbox of that id starts from, until it exists (get(id, {from}))
         self.origins: dict[str, Origin] = {}
@@ -158,7 +164,7 @@ class SandboxManager:
         meta, path = self.backups.valid(backup)
         request = {"op": wire.EXTRACT_ARCHIVE.name, "dir": target or meta["dir"], "crc32": meta["crc32"]}
         request["size"] = meta["tarSize"]
-        result, _ = await self.call_entry(e, request, upload=self.backups.pieces(meta, path))
+        result, _ = await self.call_entry(e, request, upload=CheckedUpload(self.backups.pieces(meta, path)))
         return {"success": True, "id": meta["id"], "dir": result["dir"]}
 
     # ---- calls --------------------------------------------------------------------------------
@@ -175,7 +181,7 @@ class SandboxManager:
         return e
 
     async def call_entry(
-        self, e: Entry, request: dict[str, Any], upload: Upload = None
+        self, e: Entry, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         """One call, retried once after recovery only when nothing of it reached the agent (connect failed,
         socket missing while the container restarted). Once the request was written, AgentInterrupted
@@ -193,7 +199,7 @@ class SandboxManager:
             return await e.agent.call(request, upload)
 
     async def call(
-        self, sandbox_id: str, request: dict[str, Any], upload: Upload = None
+        self, sandbox_id: str, request: dict[str, Any], upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
         return await self.call_entry(await self.entry(sandbox_id), request, upload)
 
@@ -205,6 +211,28 @@ class SandboxManager:
             e = await self._revive(e)
             return await e.agent.open_stream(request)
 
+    # ---- looking without starting (status.py) -------------------------------------------------
+
+    def _existing(self, sandbox_id: str) -> Entry | None:
+        """The id's sandbox if it was ever started (claimed), without starting or creating anything."""
+        e = self.entries.get(sandbox_id)
+        if e is not None:
+            return e
+        token = self.state.read_claim(sandbox_id)
+        if token is None:
+            self._looked_at.pop(sandbox_id, None)
+            return None
+        e = self._looked_at.get(sandbox_id)
+        if e is None or e.token != token:
+            e = self._looked_at[sandbox_id] = self.containers.entry(sandbox_id, token)
+        return e
+
+    async def state_of(self, sandbox_id: str) -> dict[str, Any]:
+        return await self.status.state(sandbox_id, self._existing(sandbox_id))
+
+    async def metrics(self, sandbox_id: str) -> dict[str, Any]:
+        return await self.status.metrics(sandbox_id, self._existing(sandbox_id))
+
     # ---- ids ----------------------------------------------------------------------------------
 
     def exists(self, sandbox_id: str) -> bool:
@@ -214,13 +242,14 @@ class SandboxManager:
     async def destroy(self, sandbox_id: str) -> bool:
         self.origins.pop(sandbox_id, None)
         async with self._lock(sandbox_id):
-            e = self.entries.pop(sandbox_id, None)
-            if e is not None:
-                await e.agent.close()
+            for known in (self.entries.pop(sandbox_id, None), self._looked_at.pop(sandbox_id, None)):
+                if known is not None:
+                    await known.agent.close()
             token = self.state.read_claim(sandbox_id)
             if token is None:
                 return False
             forked_from_snapshot = origin_image(self.state.token_dir(token)) is not None
+            self.status.forget(token)
             await self.containers.remove(token)
             try:
                 self.state.unclaim(sandbox_id)
@@ -252,5 +281,5 @@ class SandboxManager:
     async def close(self) -> None:
         await self.pool.stop()
         await self.pool.drain()
-        for e in self.entries.values():
+        for e in [*self.entries.values(), *self._looked_at.values()]:
             await e.agent.close()

@@ -46,6 +46,19 @@ def image_of(sid: str) -> str:
     return f"{REPO}:{sid}"
 
 
+def _label_text(value: str | None) -> str | None:
+    """A label's text as snapshot() gave it. Labels are set with `--change LABEL k="<JSON string>"`, and
+    Podman keeps the JSON escapes as written (only the quotes go): undone here, so a sandbox id or a
+    name with non-ASCII letters, quotes, backslashes or tabs comes back as it was."""
+    if value is None:
+        return None
+    try:
+        text = json.loads(f'"{value}"')
+    except ValueError:
+        return value
+    return text if isinstance(text, str) else value
+
+
 def _iso(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
 
@@ -104,8 +117,8 @@ class SnapshotStore:
     def _public(sid: str, labels: dict[str, str], size: Any) -> dict[str, Any]:
         return {
             "id": sid,
-            "name": labels.get("ploy.snapshot.name") or None,
-            "sourceId": labels.get("ploy.snapshot.source"),
+            "name": _label_text(labels.get("ploy.snapshot.name")) or None,
+            "sourceId": _label_text(labels.get("ploy.snapshot.source")),
             "createdAt": labels.get("ploy.snapshot.created"),
             "size": size,
             "image": image_of(sid),

@@ -4,13 +4,18 @@ On disk (under state_home(), so it outlives `ploy dev`):
   <home>/s/<token>/            meta.json, lock: host-only
   <home>/s/<token>/run/        the only host folder the container sees (at /run/ploy): a.sock, config.json.
                                The sandbox can write there, so the host never follows links in it.
-  <home>/projects/<key>/sandboxes/<binding>/<id> -> ../../../../s/<token>   (a symlink: the id's claim)
+  <home>/projects/<key>/sandboxes/<binding>/~<hash of id> -> <home>/s/<token>   (a symlink: the id's claim)
 Claiming an id is one atomic symlink(2), so two processes racing for a new id agree on one container.
+The claim is named by a hash of the id, so any id (an email, `tenant/42:job`, spaces, any script, up
+to 1024 characters) is a safe file name, and ids differing in case or by a slash never meet; the id
+itself is in the token folder's meta.json (what `ploy sandbox list` shows). Claims that ploy made
+before ids were hashed are named by the plain id: they are renamed to the hashed name when found.
 Nothing here runs Podman (containers.py does).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,15 +29,35 @@ from bindings.context import BindingContext
 from bindings.errors import InvalidArgument
 from bindings.sandbox.options import SandboxOptions
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+MAX_ID_LENGTH = 1024
+# The ids ploy accepted before any id was, and the names their claims still have on disk until renamed.
+LEGACY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+CLAIM_PREFIX = "~"  # no legacy id starts with it, so a hashed claim never takes a legacy one's name
 
 
 def validate_id(sandbox_id: object) -> str:
-    if not isinstance(sandbox_id, str) or not ID_RE.match(sandbox_id):
-        raise InvalidArgument(
-            f"invalid sandbox id {sandbox_id!r}: use 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
+    """Any non-empty string of up to 1024 characters without NUL."""
+    if not isinstance(sandbox_id, str):
+        raise InvalidArgument(f"sandbox id must be a string, got {type(sandbox_id).__name__}")
+    if not sandbox_id:
+        raise InvalidArgument("sandbox id must not be empty")
+    if len(sandbox_id) > MAX_ID_LENGTH:
+        raise InvalidArgument(f"sandbox id is {len(sandbox_id)} characters long; at most {MAX_ID_LENGTH}")
+    if "\0" in sandbox_id:
+        raise InvalidArgument("sandbox id must not contain NUL")
     return sandbox_id
+
+
+def claim_name(sandbox_id: str) -> str:
+    """The id's claim (a file name): a hash, whatever characters the id has."""
+    digest = hashlib.sha256(sandbox_id.encode("utf-8", "surrogatepass")).hexdigest()
+    return CLAIM_PREFIX + digest[:40]
+
+
+def hostname(sandbox_id: str | None) -> str:
+    """The container's hostname: the id when it is one (a-z, 0-9, '-'), else a cleaned-up form of it."""
+    name = re.sub(r"[^A-Za-z0-9-]+", "-", sandbox_id or "").strip("-")[:63].strip("-")
+    return name or "sandbox"
 
 
 def container_name(token: str) -> str:
@@ -111,22 +136,86 @@ class SandboxState:
 
     # ---- id claims ----------------------------------------------------------------------------
 
+    def claim_path(self, sandbox_id: str) -> Path:
+        return self.ids_dir / claim_name(sandbox_id)
+
     def read_claim(self, sandbox_id: str) -> str | None:
+        path = self.claim_path(sandbox_id)
         try:
-            return Path(os.readlink(self.ids_dir / sandbox_id)).name
+            return Path(os.readlink(path)).name
         except FileNotFoundError:
-            return None
+            pass
+        if LEGACY_ID_RE.match(sandbox_id) and self._migrate(sandbox_id):
+            try:
+                return Path(os.readlink(path)).name
+            except FileNotFoundError:
+                return None
+        return None
+
+    def _migrate(self, legacy: str) -> bool:
+        """Rename a claim made before ids were hashed (named by the plain id) to its hashed name. A hard
+        link of the symlink, then an unlink: never replaces a hashed claim, and two processes doing it
+        at once agree. True when the hashed claim exists now."""
+        old, new = self.ids_dir / legacy, self.claim_path(legacy)
+        try:
+            os.link(old, new, follow_symlinks=False)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            return new.is_symlink()
+        try:
+            os.unlink(old)
+        except FileNotFoundError:
+            pass
+        return True
 
     def claim(self, sandbox_id: str, token: str) -> bool:
         self.ids_dir.mkdir(parents=True, exist_ok=True)
         try:
-            os.symlink(self.token_dir(token), self.ids_dir / sandbox_id)
+            os.symlink(self.token_dir(token), self.claim_path(sandbox_id))
             return True
         except FileExistsError:
             return False
 
     def unclaim(self, sandbox_id: str) -> None:
-        os.unlink(self.ids_dir / sandbox_id)
+        os.unlink(self.claim_path(sandbox_id))
 
     def claimed_ids(self) -> list[str]:
-        return sorted(p.name for p in self.ids_dir.iterdir()) if self.ids_dir.is_dir() else []
+        """The ids (as given to get()) of every claim, old claims renamed first."""
+        if not self.ids_dir.is_dir():
+            return []
+        for p in list(self.ids_dir.iterdir()):
+            if LEGACY_ID_RE.match(p.name) and p.is_symlink():
+                self._migrate(p.name)
+        ids = []
+        for p in self.ids_dir.iterdir():
+            if not p.name.startswith(CLAIM_PREFIX):
+                continue
+            try:
+                meta = json.loads((self.home / "s" / Path(os.readlink(p)).name / "meta.json").read_text())
+            except (OSError, ValueError):
+                continue
+            sandbox_id = meta.get("id") if isinstance(meta, dict) else None
+            if isinstance(sandbox_id, str) and claim_name(sandbox_id) == p.name:
+                ids.append(sandbox_id)
+        return sorted(ids)
+
+    # ---- what the agent left in the run folder ------------------------------------------------
+
+    def recorded_state(self, token: str) -> dict[str, str] | None:
+        """run/state.json: whether the sandbox went to sleep (idle) and when, written by its agent.
+        The sandbox can write there: read without following links, small, and checked."""
+        try:
+            fd = os.open(self.token_dir(token) / "run" / "state.json", os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
+                data = json.loads(f.read(4096))
+        except (OSError, ValueError):
+            return None
+        if (
+            isinstance(data, dict)
+            and data.get("status") in ("running", "sleeping")
+            and isinstance(data.get("since"), str)
+            and len(data["since"]) <= 40
+        ):
+            return {"status": data["status"], "since": data["since"]}
+        return None

@@ -13,7 +13,7 @@ function protoFor(specName) {
   const methods = specs.get(specName);
   if (!methods) throw new TypeError(`unknown binding type ${specName}`);
   proto = {};
-  for (const [name, kind, returns, propsFromArgs] of methods) {
+  for (const [name, kind, returns, propsFromArgs, streamArgs] of methods) {
     let fn;
     if (kind === "sync") {
       fn = function (...args) {
@@ -30,6 +30,10 @@ function protoFor(specName) {
         // The host's answer arrives on a fresh stack; keep the caller's, so an uncaught binding error
         // points at the user's `await sandbox.x()` line instead of ploy's bridge.
         const site = new Error();
+        if (streamArgs && streamArgs.length) {
+          args = args.slice();
+          for (const i of streamArgs) if (i < args.length) args[i] = streamArgument(args[i], `${specName}.${name}`);
+        }
         return hostCall("call", this[PROXY_HANDLE], name, encodeForHost(args)).catch((err) => {
           if (err instanceof Error && typeof site.stack === "string") err.stack = site.stack;
           throw err;
@@ -42,6 +46,35 @@ function protoFor(specName) {
   Object.defineProperty(proto, Symbol.toStringTag, { value: specName });
   protos.set(specName, proto);
   return proto;
+}
+
+// An argument the spec marks as a possible stream: a ReadableStream or an async iterable becomes a
+// handle the host pulls one chunk at a time (so a 1 GB upload never sits in this heap); anything else
+// is sent as it is. A host stream passed on untouched (a fetch body, another binding's stream) goes
+// back to the host as it is, and its bytes never enter JS.
+function streamArgument(v, where) {
+  if (v instanceof ReadableStream) {
+    if (v.locked) throw new TypeError(`${where}: the ReadableStream is locked (already being read)`);
+    if (v._hostSid !== undefined && !v._disturbed) {
+      v._disturbed = true;
+      v._reader = { _readRequests: [], _closed: deferred() }; // locked for good: the host owns it now
+      return { __ploy_hoststream: v._hostSid };
+    }
+    return { __ploy_jsstream: registerJsStream(v.getReader(), currentRid, where) };
+  }
+  if (v !== null && typeof v === "object" && typeof v[Symbol.asyncIterator] === "function") {
+    const it = v[Symbol.asyncIterator]();
+    const reader = {
+      read() {
+        try { return Promise.resolve(it.next()); } catch (err) { return Promise.reject(err); }
+      },
+      cancel(reason) {
+        try { return Promise.resolve(typeof it.return === "function" ? it.return(reason) : undefined); } catch (err) { return Promise.reject(err); }
+      },
+    };
+    return { __ploy_jsstream: registerJsStream(reader, currentRid, where) };
+  }
+  return v;
 }
 
 function makeProxy(desc) {

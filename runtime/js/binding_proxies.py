@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from bindings.errors import InvalidArgument
 from bindings.spec import ObjectSpec, spec_of
+from runtime.js.entry import JsBodyStream
 from runtime.js.host_streams import HostStream
 from runtime.workers.base import WorkerError
 
@@ -79,16 +80,41 @@ def _binding_call(ctx: JsHost, handle: int, method: str, args_json: str) -> Any:
         if spec is None or method not in spec.method_names:
             raise TypeError(f"{type(obj).__name__} has no method {method}")
         args = ctx.codec.decode_args(args_json, ctx.objects.lookup)
+        decl = spec.method(method)
+        streams = [_stream_argument(ctx, args, i) for i in decl.stream_args if i < len(args)]
     except Exception as e:
         return _raise(e)
-    return _run_method(spec.method(method).kind, getattr(obj, method), args)
+    return _run_method(decl.kind, getattr(obj, method), args, [s for s in streams if s is not None])
 
 
-async def _run_method(kind: str, fn: Callable[..., Any], args: list[Any]) -> Any:
-    check_arity(fn, args)
-    result = fn(*args)
-    if inspect.isawaitable(result):
-        result = await result
+def _stream_argument(ctx: JsHost, args: list[Any], i: int) -> Any:
+    """A stream argument (82_binding_proxies.js streamArgument) as the AsyncIterator[bytes] the method
+    gets: a JS stream pulled chunk by chunk, or a host stream handed back untouched."""
+    v = args[i]
+    if isinstance(v, dict) and len(v) == 1:
+        if "__ploy_jsstream" in v:
+            args[i] = JsBodyStream(ctx, int(v["__ploy_jsstream"]))
+            return args[i]
+        if "__ploy_hoststream" in v:
+            stream = ctx.host_streams.pop(int(v["__ploy_hoststream"]), None)
+            if stream is None:
+                raise InvalidArgument("the stream argument was already read or closed")
+            args[i] = stream
+            return stream
+    return None
+
+
+async def _run_method(kind: str, fn: Callable[..., Any], args: list[Any], streams: list[Any]) -> Any:
+    try:
+        check_arity(fn, args)
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+    finally:
+        # A stream argument the method did not read to its end (it failed first, or stopped) is
+        # cancelled, so its JS reader is released and its source stops.
+        for stream in streams:
+            await stream.aclose()
     if kind == "stream" and result is not None and not isinstance(result, HostStream):
         result = HostStream(result)
     return result
@@ -114,10 +140,11 @@ def check_arity(method: Callable[..., Any], args: list[Any]) -> None:
 
 
 def spec_methods(spec: ObjectSpec) -> list[list[Any]]:
-    """[name, kind, returns, props_from_args] per method, as 82_binding_proxies.js builds a prototype
-    from. `props_from_args` names the props of a sync method's result that equal its arguments, so JS
-    can set them at once (`env.SANDBOX.get(id).id`) instead of when the host has run the call."""
-    return [[m.name, m.kind, m.returns, list(m.props_from_args)] for m in spec.methods]
+    """[name, kind, returns, props_from_args, stream_args] per method, as 82_binding_proxies.js builds
+    a prototype from. `props_from_args` names the props of a sync method's result that equal its
+    arguments, so JS can set them at once (`env.SANDBOX.get(id).id`) instead of when the host has run
+    the call; `stream_args` the argument positions JS hands over as streams the host pulls."""
+    return [[m.name, m.kind, m.returns, list(m.props_from_args), list(m.stream_args)] for m in spec.methods]
 
 
 HOST_OPS = {"call": call, "callSync": call_sync, "release": release}

@@ -16,12 +16,20 @@ from bindings.errors import PloyError
 from bindings.spec import ObjectSpec, spec_of
 from runtime.js.binding_proxies import spec_methods
 from runtime.js.host_streams import HostStream
+from runtime.workers.base import WorkerError
 
 
 def error_info(exc: BaseException) -> dict[str, Any]:
     """The JSON a JS Error is rebuilt from: name, message, code (+ details)."""
     if isinstance(exc, PloyError):
         return exc.to_json()
+    if isinstance(exc, WorkerError):
+        # JS's own error, come back through the host (a stream argument that failed while a binding
+        # read it): the caller gets it as it was thrown, not as a ploy bug
+        name, sep, message = str(exc).partition(": ")
+        if sep and name.isidentifier():
+            return {"name": name, "message": message}
+        return {"name": "Error", "message": str(exc)}
     return {"name": "Error", "code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"}
 
 

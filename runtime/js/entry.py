@@ -4,6 +4,7 @@ of a response body that is a JS ReadableStream, pulled one at a time (JsBodyStre
 from __future__ import annotations
 
 import asyncio
+import base64
 from typing import TYPE_CHECKING, Any
 
 from runtime.http import Headers, Response
@@ -54,11 +55,17 @@ def fail(ctx: JsHost, op: list[Any]) -> None:
 
 
 def chunk(ctx: JsHost, op: list[Any]) -> None:
-    """The next chunk of a JsBodyStream (None: the end)."""
-    _, sid, data, is_text = op
+    """The next chunk of a JsBodyStream (None: the end). `kind`: 0 bytes as latin-1, 1 text, 2 bytes
+    left in JS to be taken, as base64 (a big chunk, which JSON would only slow down)."""
+    _, sid, data, kind = op
+    payload: bytes | None
+    if kind == 2:
+        payload = base64.b64decode(ctx.call_js(ctx.js_take_chunk, sid) or "")
+    else:
+        payload = None if data is None else data.encode("utf-8" if kind == 1 else "latin-1")
     w = ctx.stream_waiters.pop(sid, None)
     if w is not None and not w.done():
-        w.set_result(None if data is None else data.encode("utf-8" if is_text else "latin-1"))
+        w.set_result(payload)
 
 
 def chunk_error(ctx: JsHost, op: list[Any]) -> None:

@@ -42,6 +42,7 @@ class JsHost(Protocol):
     js_pull: Any
     js_settle: Any
     js_set_props: Any
+    js_take_chunk: Any
     js_feed_entropy: Any
 
     def call_js(self, fn: Any, *args: Any) -> Any:

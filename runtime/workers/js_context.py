@@ -101,6 +101,7 @@ class JsContext:
         self.js_settle, self.js_settle_bytes = get("__ploy_settle"), get("__ploy_settleBytes")
         self.js_fire_timer, self.js_set_props = get("__ploy_fireTimer"), get("__ploy_setProps")
         self.js_take = get("__ploy_take")
+        self.js_take_chunk = get("__ploy_takeChunk")
         self.js_feed_entropy, self.js_rid = get("__ploy_feedEntropy"), get("__ploy_rid")
 
         env_desc: dict[str, Any] = {}

@@ -68,9 +68,23 @@ function describe(sym) {
     const sigs = type.getCallSignatures();
     const doc = ts.displayPartsToString(p.getDocumentationComment(checker));
     if (sigs.length) {
+      // the property names of every `options` parameter's object type(s), over all overloads
+      let options = null;
+      for (const sig of sigs) {
+        for (const param of sig.parameters) {
+          if (param.name !== "options") continue;
+          options = options || [];
+          const t = checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(param, decl));
+          for (const part of t.isUnion() ? t.types : [t]) {
+            if (!(part.flags & ts.TypeFlags.Object)) continue;
+            for (const prop of checker.getPropertiesOfType(part)) if (!options.includes(prop.name)) options.push(prop.name);
+          }
+        }
+      }
       methods[p.name] = {
         returns: checker.typeToString(checker.getReturnTypeOfSignature(sigs[0])),
         params: sigs[0].parameters.map((x) => x.name),
+        options: options && options.sort(),
         doc,
       };
     } else {
@@ -170,6 +184,22 @@ def test_typescript_return_kinds_match_spec(name: str) -> None:
         if method.returns is not None:
             expected = method.returns if method.kind == "sync" else f"Promise<{method.returns}>"
             assert returns == expected, where
+
+
+@pytest.mark.parametrize("name", SPEC_NAMES)
+def test_typescript_options_match_spec(name: str) -> None:
+    """The option names a method checks (Method.options) are exactly its `options` parameter's
+    properties in typings/: an option the check accepts is typed, a typed one is accepted."""
+    iface = typings()["interfaces"][name]
+    for method in REGISTRY[name].methods:
+        typed = iface["methods"][method.name]["options"]
+        if method.options is None:
+            assert typed is None, f"{name}.{method.name} takes no options in the spec, typings/ has {typed}"
+        else:
+            assert typed == sorted(method.options), (
+                f"{name}.{method.name}: only in the spec: {sorted(set(method.options) - set(typed or []))}, "
+                f"only in typings/: {sorted(set(typed or []) - set(method.options))}"
+            )
 
 
 @pytest.mark.parametrize("name", SPEC_NAMES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
@@ -92,6 +93,39 @@ class Config:
 
 
 CONFIG = Config()
+
+
+class Settings:
+    """What setSleepAfter/setKeepAlive changed for this sandbox, kept in the container (STATE_DIR) so it
+    holds across agent restarts, host restarts and idle stops; config.json's sleepAfterS is the default."""
+
+    def __init__(self) -> None:
+        self.path = os.path.join(STATE_DIR, "settings.json")
+        try:
+            self.data: dict[str, Any] = read_json(self.path)
+        except (OSError, ValueError):
+            self.data = {}
+
+    @property
+    def sleep_after(self) -> float:
+        """Seconds of idleness before the sandbox stops; 0 never (keepAlive)."""
+        if self.data.get("keepAlive"):
+            return 0.0
+        own = self.data.get("sleepAfterS")
+        return float(own) if own is not None else CONFIG.sleep_after
+
+    def update(self, **values: Any) -> dict[str, Any]:
+        self.data.update(values)
+        os.makedirs(STATE_DIR, exist_ok=True)
+        write_json_atomic(self.path, self.data)
+        return self.describe()
+
+    def describe(self) -> dict[str, Any]:
+        own = self.data.get("sleepAfterS")
+        return {
+            "sleepAfter": float(own) if own is not None else CONFIG.sleep_after,
+            "keepAlive": bool(self.data.get("keepAlive")),
+        }
 
 
 def write_json_atomic(path: str, obj: Any) -> None:
@@ -197,6 +231,22 @@ def kill_tree(pid: int, sig: int = signal.SIGKILL, include_self: bool = True) ->
             pass
 
 
+async def write_all(fd: int, data: bytes) -> None:
+    """Write to a non-blocking pipe or FIFO, waiting (not spinning) while it is full."""
+    loop = asyncio.get_running_loop()
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            ready = loop.create_future()
+            loop.add_writer(fd, ready.set_result, None)
+            try:
+                await ready
+            finally:
+                loop.remove_writer(fd)
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -207,5 +257,8 @@ def alive(pid: int) -> bool:
 
 
 def iso_now() -> str:
-    t = time.time()
+    return iso_time(time.time())
+
+
+def iso_time(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"

@@ -7,7 +7,7 @@ import contextlib
 import os
 from typing import Any
 
-from common import CONFIG, WORKDIR, AgentError, command_env, kill_tree, resolve
+from common import CONFIG, WORKDIR, AgentError, command_env, kill_tree, resolve, write_all
 from conn import Conn
 from error_codes import INVALID_ARGUMENT, NOT_FOUND, TIMEOUT
 
@@ -62,13 +62,15 @@ async def _reader(fd: int) -> asyncio.StreamReader:
 
 
 async def _spawn(
-    command: str, cwd: str, env: dict[str, str], merged: bool
+    command: str, cwd: str, env: dict[str, str], merged: bool, stdin: bytes | None = None
 ) -> tuple[Any, list[asyncio.StreamReader]]:
     """`bash -c command` in its own process group, its output on plain pipes we read ourselves.
 
     Not asyncio's PIPE: with it, Process.wait() waits until every writer has closed the pipe, so a
-    command that leaves a child in the background (`server &`) would hold exec() for that child's life."""
+    command that leaves a child in the background (`server &`) would hold exec() for that child's life.
+    `stdin`: what the command reads on stdin (then end-of-file); /dev/null without it."""
     fds = [os.pipe() for _ in range(1 if merged else 2)]
+    stdin_fds = os.pipe() if stdin is not None else None
     try:
         proc = await asyncio.create_subprocess_exec(
             "/bin/bash",
@@ -76,7 +78,7 @@ async def _spawn(
             command,
             cwd=cwd,
             env=env,
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=stdin_fds[0] if stdin_fds else asyncio.subprocess.DEVNULL,
             stdout=fds[0][1],
             stderr=fds[-1][1],
             start_new_session=True,
@@ -84,11 +86,47 @@ async def _spawn(
     except BaseException:
         for r, _ in fds:
             os.close(r)
+        if stdin_fds:
+            os.close(stdin_fds[1])
         raise
     finally:
         for _, w in fds:
             os.close(w)
+        if stdin_fds:
+            os.close(stdin_fds[0])
+    if stdin_fds is not None:
+        _feed(stdin_fds[1], stdin or b"")
     return proc, [await _reader(r) for r, _ in fds]
+
+
+_FEEDING: set[asyncio.Future[Any]] = set()
+
+
+def _feed(fd: int, data: bytes) -> None:
+    """Write `data` to the command's stdin in the background, then close it (end-of-file). A command
+    that exits without reading all of it ends the write (EPIPE), not the call."""
+    os.set_blocking(fd, False)
+
+    async def feed() -> None:
+        try:
+            await write_all(fd, data)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    task = asyncio.ensure_future(feed())
+    _FEEDING.add(task)
+    task.add_done_callback(_FEEDING.discard)
+
+
+def stdin_bytes(req: dict[str, Any]) -> bytes | None:
+    data = req.get("stdin")
+    if data is None:
+        return None
+    if not isinstance(data, str):
+        raise AgentError(INVALID_ARGUMENT, "stdin must be a string")
+    return data.encode("utf-8", "surrogateescape")
 
 
 def timeout_s(req: dict[str, Any]) -> float | None:
@@ -119,7 +157,7 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
     command, cwd, env = prepare(req)
     timeout = timeout_s(req)
     limit = int(req.get("outputLimit") or CONFIG.output_limit)
-    proc, (out_pipe, err_pipe) = await _spawn(command, cwd, env, merged=False)
+    proc, (out_pipe, err_pipe) = await _spawn(command, cwd, env, merged=False, stdin=stdin_bytes(req))
     out, err = Capped(limit), Capped(limit)
     pumps = asyncio.gather(_pump(out_pipe, out), _pump(err_pipe, err))
     timed_out = False
@@ -159,15 +197,62 @@ async def run_exec(conn: Conn, req: dict[str, Any]) -> None:
 
 
 async def run_stream(conn: Conn, req: dict[str, Any]) -> None:
-    """Merged stdout+stderr as O frames while the command runs; the final reply carries the exit code."""
+    """Merged stdout+stderr as O frames while the command runs (with `split`: stdout as O frames,
+    stderr as E frames); the final reply carries the exit code."""
     command, cwd, env = prepare(req)
     timeout = timeout_s(req)
-    proc, (stdout,) = await _spawn(command, cwd, env, merged=True)
-    await stream_output(conn, proc.pid, stdout, timeout, req, exited=asyncio.ensure_future(proc.wait()))
+    split = bool(req.get("split"))
+    proc, pipes = await _spawn(command, cwd, env, merged=not split, stdin=stdin_bytes(req))
+    exited = asyncio.ensure_future(proc.wait())
+    if split:
+        # one pump per pipe into a queue, so stream_output forwards both in the order they arrive
+        merged = _Merged(pipes)
+        try:
+            await stream_output(conn, proc.pid, merged, timeout, req, exited=exited)  # type: ignore[arg-type]
+        finally:
+            merged.drop_rest()
+    else:
+        await stream_output(conn, proc.pid, pipes[0], timeout, req, exited=exited)
     await proc.wait()
     code = proc.returncode if proc.returncode is not None else -1
     exit_code = code if code >= 0 else 128 - code
     await conn.reply({"exitCode": exit_code, "success": exit_code == 0})
+
+
+class _Merged:
+    """stdout and stderr pipes read as one stream of (b"O" | b"E", bytes), in arrival order, with the
+    StreamReader.read interface stream_output uses (b"" once both have ended)."""
+
+    def __init__(self, pipes: list[asyncio.StreamReader]) -> None:
+        self.queue: asyncio.Queue[tuple[bytes, bytes]] = asyncio.Queue(maxsize=4)
+        self.open = len(pipes)
+        self.dropping = False
+        for pipe, kind in zip(pipes, (b"O", b"E")):
+            task = asyncio.ensure_future(self._pump(pipe, kind))
+            _DRAINING.add(task)
+            task.add_done_callback(_DRAINING.discard)
+
+    async def _pump(self, pipe: asyncio.StreamReader, kind: bytes) -> None:
+        while True:
+            chunk = await pipe.read(256 * 1024)
+            if not self.dropping:
+                await self.queue.put((kind, chunk))
+            if not chunk:
+                return
+
+    async def read(self, n: int = -1) -> Any:
+        while self.open:
+            kind, chunk = await self.queue.get()
+            if chunk:
+                return kind, chunk
+            self.open -= 1
+        return b""
+
+    def drop_rest(self) -> None:
+        """The stream is over: what a background child still prints is read and dropped."""
+        self.dropping = True
+        while not self.queue.empty():
+            self.queue.get_nowait()  # frees a pump waiting to put
 
 
 async def stream_output(
@@ -191,7 +276,10 @@ async def stream_output(
             if grace_end is None and exited is not None and exited.done():
                 grace_end = loop.time() + PIPE_GRACE_S
             if grace_end is not None and loop.time() >= grace_end:
-                _drain_later(asyncio.ensure_future(_pump(stdout, Capped(0))))
+                if isinstance(stdout, _Merged):
+                    stdout.drop_rest()
+                else:
+                    _drain_later(asyncio.ensure_future(_pump(stdout, Capped(0))))
                 return
             # once the command has exited, its timeout no longer applies: only the grace period does
             end = grace_end if grace_end is not None else deadline
@@ -220,8 +308,11 @@ async def stream_output(
             chunk = read.result()
             if not chunk:
                 return
+            kind = b"O"
+            if isinstance(chunk, tuple):  # from _Merged: (frame type, bytes)
+                kind, chunk = chunk
             try:
-                await conn.send(b"O", chunk)
+                await conn.send(kind, chunk)
             except ConnectionError:
                 kill_tree(pid)
                 raise

@@ -23,6 +23,7 @@ import backups  # noqa: E402
 import execs  # noqa: E402
 import files  # noqa: E402
 import interpreter  # noqa: E402
+import metrics  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
@@ -35,7 +36,9 @@ from common import (  # noqa: E402
     STATE_DIR,
     WORKDIR,
     AgentError,
+    Settings,
     command_env,
+    iso_now,
     resolve,
     sandbox_vars,
     sandbox_vars_path,
@@ -57,6 +60,8 @@ class Activity:
 
 
 ACTIVITY = Activity()
+SETTINGS = Settings()
+STATE_FILE = os.path.join(RUN_DIR, "state.json")  # what getState reads on the host while we are stopped
 
 
 def _env_vars(vars_: Any) -> dict[str, str | None]:
@@ -71,6 +76,9 @@ def _env_vars(vars_: Any) -> dict[str, str | None]:
 
 
 async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], stream: bool) -> None:
+    if req.get("timeoutMs") is None and s.command_timeout_ms is not None:
+        req = {**req, "timeoutMs": s.command_timeout_ms}  # the session's default (createSession)
+    split = stream and bool(req.get("split"))
     command = req.get("command")
     if not isinstance(command, str) or not command.strip():
         raise AgentError(INVALID_ARGUMENT, "command must be a non-empty string")
@@ -86,14 +94,15 @@ async def session_command(conn: Conn, s: sessions.Session, req: dict[str, Any], 
     limit = int(req.get("outputLimit") or CONFIG.output_limit)
     out, err = Capped(limit), Capped(limit)
     code = -1
+    stdin = execs.stdin_bytes(req)
     async with s.lock:
-        gen = s.run(command, execs.timeout_s(req), limit, merge=stream)
+        gen = s.run(command, execs.timeout_s(req), limit, merge=stream and not split, stdin=stdin)
         try:
             async for kind, data in gen:
                 if kind == b"R":
                     code = int(data)
                 elif stream:
-                    await conn.send(b"O", data)
+                    await conn.send(kind if split else b"O", data)
                 else:
                     (out if kind == b"O" else err).add(data)
         finally:
@@ -253,6 +262,8 @@ async def set_env_vars_op(conn: Conn, req: dict[str, Any], s: sessions.Session |
 
 
 async def start_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    if req.get("timeoutMs") is None and s is not None and s.command_timeout_ms is not None:
+        req = {**req, "timeoutMs": s.command_timeout_ms}
     base = command_env(s.env) if s is not None else None
     command, pcwd, env = execs.prepare(req, cwd, base)
     shown = command
@@ -264,11 +275,37 @@ async def start_process(conn: Conn, req: dict[str, Any], s: sessions.Session | N
             if v is not None
         )
         command = f". {shlex.quote(s.env_file)} 2>/dev/null; cd {shlex.quote(pcwd)}\n{own}{command}"
-    await conn.reply(procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown))
+    record = procs.start(req, command, pcwd, env, execs.timeout_s(req), s.id if s else None, shown)
+    data = req.get("stdin")
+    if isinstance(data, str):
+        _feed_process(record["id"], data.encode())
+    await conn.reply(record)
+
+
+_FEEDING: set[asyncio.Future[Any]] = set()
+
+
+def _feed_process(pid_id: str, data: bytes) -> None:
+    """startProcess(cmd, {stdin: "text"}): the text, then end-of-file, written in the background (a
+    command that reads slowly must not hold startProcess)."""
+
+    async def one() -> Any:
+        yield data
+
+    async def feed() -> None:
+        try:
+            await procs.write_stdin(pid_id, one())
+            procs.close_stdin(pid_id)
+        except (AgentError, OSError):
+            pass  # the command ended or closed its stdin first
+
+    task = asyncio.ensure_future(feed())
+    _FEEDING.add(task)
+    task.add_done_callback(_FEEDING.discard)
 
 
 async def list_processes(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
-    await conn.reply(procs.list_all())
+    await conn.reply(procs.list_all(s.id if s is not None else None))
 
 
 async def get_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
@@ -281,18 +318,28 @@ async def get_process(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
 
 
 async def get_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
-    data = procs.read_logs(req.get("id"))
-    await conn.send_data(b"D", data)
-    await conn.reply({"size": len(data)})
+    log, out, err = procs.read_logs(req.get("id"))
+    await conn.send_data(b"D", log)
+    await conn.send_data(b"O", out)
+    await conn.send_data(b"E", err)
+    await conn.reply({"size": len(log), "stdout": len(out), "stderr": len(err)})
 
 
 async def stream_process_logs(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
     await procs.stream_logs(conn, req.get("id"))
 
 
-async def kill_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+def _kill_args(req: dict[str, Any]) -> tuple[float | None, int | None]:
     grace = req.get("graceMs")
-    await conn.reply(await procs.kill(req.get("id"), procs.KILL_GRACE_S if grace is None else grace / 1000))
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, (int, float)) or grace < 0):
+        raise AgentError(INVALID_ARGUMENT, "graceMs must be a number of milliseconds")
+    sig = req.get("signal")
+    return (None if grace is None else grace / 1000), (None if sig is None else procs.parse_signal(sig))
+
+
+async def kill_process(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    grace, sig = _kill_args(req)
+    await conn.reply(await procs.kill(req.get("id"), grace, sig))
 
 
 async def create_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
@@ -301,6 +348,77 @@ async def create_session(conn: Conn, req: dict[str, Any], s: sessions.Session | 
 
 async def get_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
     await conn.reply(sessions.describe(sessions.get(req.get("sessionId"))))
+
+
+# ---- added for parity with Cloudflare's Sandbox SDK (issue 13) ----
+
+
+async def exists(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(files.exists(req, cwd))
+
+
+async def rename_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(files.rename_file(req, cwd))
+
+
+async def move_file(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(files.move_file(req, cwd))
+
+
+async def read_file_stream(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await files.read_file(conn, req, cwd)
+
+
+async def kill_all_processes(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    grace, sig = _kill_args(req)
+    await conn.reply({"count": await procs.kill_all(grace, sig, s.id if s is not None else None)})
+
+
+async def cleanup_completed_processes(
+    conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str
+) -> None:
+    await conn.reply({"count": procs.cleanup_completed(s.id if s is not None else None)})
+
+
+async def write_stdin(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    chunks = conn.upload_chunks()
+    try:
+        size = await procs.write_stdin(req.get("id"), chunks)
+    except AgentError:
+        async for _ in chunks:  # the rest of the upload, so the connection stays in sync
+            pass
+        raise
+    await conn.reply({"size": size})
+
+
+async def close_stdin(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(procs.close_stdin(req.get("id")))
+
+
+async def delete_session(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    gone = sessions.delete(req.get("sessionId"))
+    killed = await procs.kill_all(None, None, gone.id)  # their records stay (listProcesses, logs)
+    await conn.reply({"sessionId": gone.id, "deleted": True, "killed": killed})
+
+
+async def set_sleep_after(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    seconds = req.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 0:
+        raise AgentError(INVALID_ARGUMENT, "sleepAfter must be a duration (0: never)")
+    ACTIVITY.last = time.monotonic()  # the new delay counts from now
+    await conn.reply(SETTINGS.update(sleepAfterS=seconds))
+
+
+async def set_keep_alive(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    keep = req.get("keepAlive")
+    if not isinstance(keep, bool):
+        raise AgentError(INVALID_ARGUMENT, "keepAlive must be true or false")
+    ACTIVITY.last = time.monotonic()
+    await conn.reply(SETTINGS.update(keepAlive=keep))
+
+
+async def get_metrics(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(metrics.collect())
 
 
 HANDLERS: dict[str, Handler] = wire.table(
@@ -323,6 +441,18 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.KILL_PROCESS: kill_process,
         wire.CREATE_SESSION: create_session,
         wire.GET_SESSION: get_session,
+        wire.EXISTS: exists,
+        wire.RENAME_FILE: rename_file,
+        wire.MOVE_FILE: move_file,
+        wire.READ_FILE_STREAM: read_file_stream,
+        wire.KILL_ALL_PROCESSES: kill_all_processes,
+        wire.CLEANUP_COMPLETED_PROCESSES: cleanup_completed_processes,
+        wire.WRITE_STDIN: write_stdin,
+        wire.CLOSE_STDIN: close_stdin,
+        wire.DELETE_SESSION: delete_session,
+        wire.SET_SLEEP_AFTER: set_sleep_after,
+        wire.SET_KEEP_ALIVE: set_keep_alive,
+        wire.METRICS: get_metrics,
         wire.ARCHIVE_DIR: backups.archive_dir,
         wire.EXTRACT_ARCHIVE: backups.extract_archive,
         wire.WATCH: watch.watch,
@@ -334,6 +464,9 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.DELETE_CODE_CONTEXT: interpreter.delete_code_context,
     }
 )
+# Ops that are no use of the sandbox: they neither keep it awake nor restart its idle clock (a
+# dashboard polling getMetrics, or ploy's health check, must not keep a sandbox from sleeping).
+PASSIVE = {wire.PING.name, wire.METRICS.name}
 
 
 async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
@@ -356,7 +489,9 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 break
             if req is None:
                 break
-            ACTIVITY.active += 1
+            passive = req.get("op") in PASSIVE
+            if not passive:
+                ACTIVITY.active += 1
             try:
                 await dispatch(conn, req)
             except AgentError as exc:
@@ -367,8 +502,9 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 traceback.print_exc()
                 await conn.fail({"code": INTERNAL, "message": f"{type(exc).__name__}: {exc}"})
             finally:
-                ACTIVITY.active -= 1
-                ACTIVITY.last = time.monotonic()
+                if not passive:
+                    ACTIVITY.active -= 1
+                    ACTIVITY.last = time.monotonic()
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
@@ -377,9 +513,11 @@ async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
 
 async def idle_watch(server: asyncio.AbstractServer) -> None:
     while True:
-        sleep_after = CONFIG.sleep_after
+        sleep_after = SETTINGS.sleep_after
         await asyncio.sleep(min(max(sleep_after / 4, 0.2), 1.0) if sleep_after > 0 else 1.0)
+        metrics.sample()
         procs.reap_runners()
+        sleep_after = SETTINGS.sleep_after  # setSleepAfter/setKeepAlive may have changed it meanwhile
         if sleep_after <= 0:
             continue
         now = time.monotonic()
@@ -397,8 +535,17 @@ async def idle_watch(server: asyncio.AbstractServer) -> None:
                     file=sys.stderr,
                     flush=True,
                 )
+                _write_state("sleeping")
                 os._exit(IDLE_EXIT)
             os._exit(1)  # a request raced the idle stop: let PID 1 restart the agent on a fresh socket
+
+
+def _write_state(status: str) -> None:
+    """For the host's getState while the sandbox does not answer: how it stopped, and when."""
+    try:
+        write_json_atomic(STATE_FILE, {"status": status, "since": iso_now()})
+    except OSError:
+        pass
 
 
 async def main() -> None:
@@ -415,6 +562,7 @@ async def main() -> None:
     if os.path.exists(tmp):
         os.unlink(tmp)
     server = await asyncio.start_unix_server(client, path=tmp, limit=1 << 20, backlog=256)
+    _write_state("running")
     os.replace(tmp, SOCKET)  # the socket appears only once it listens
     # start_unix_server is already serving; idle_watch runs until the idle stop ends the process
     await idle_watch(server)

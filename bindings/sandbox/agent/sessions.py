@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import shlex
+import shutil
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -33,10 +34,20 @@ MAX_SHELLS = 32
 
 
 class Session:
-    def __init__(self, sid: str, cwd: str, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        sid: str,
+        cwd: str,
+        env: dict[str, str],
+        command_timeout_ms: float | None = None,
+        name: str | None = None,
+    ) -> None:
         self.id = sid
         self.cwd = cwd
         self.env = env  # the environment the session was created with (snapshot wins when present)
+        self.command_timeout_ms = command_timeout_ms  # exec/execStream's timeoutMs when they give none
+        self.name = name
+        self.deleted = False
         self.dir = os.path.join(SESSIONS_DIR, sid)
         self.lock = asyncio.Lock()
         self.proc: asyncio.subprocess.Process | None = None
@@ -52,8 +63,17 @@ class Session:
         return os.path.join(self.dir, "env.sh")
 
     def save(self) -> None:
+        if self.deleted:
+            return
         write_json_atomic(
-            os.path.join(self.dir, "meta.json"), {"id": self.id, "cwd": self.cwd, "env": self.env}
+            os.path.join(self.dir, "meta.json"),
+            {
+                "id": self.id,
+                "cwd": self.cwd,
+                "env": self.env,
+                "commandTimeoutMs": self.command_timeout_ms,
+                "name": self.name,
+            },
         )
 
     async def _ensure_shell(self) -> asyncio.subprocess.Process:
@@ -86,11 +106,19 @@ class Session:
         return self.proc
 
     async def run(
-        self, command: str, timeout: float | None, limit: int, merge: bool = False
+        self,
+        command: str,
+        timeout: float | None,
+        limit: int,
+        merge: bool = False,
+        stdin: bytes | None = None,
     ) -> AsyncIterator[tuple[bytes, bytes]]:
         """Yield (kind, data) with kind b"O"/b"E", then (b"R", b"<exit code>") once the command is done.
 
-        merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order."""
+        merge=True sends the command's stderr into its stdout pipe, so a stream keeps their order.
+        `stdin`: what the command reads on stdin (through a file), /dev/null without it."""
+        if self.deleted:  # a command that waited for the lock while deleteSession ran
+            raise AgentError(NOT_FOUND, f"session {self.id} was deleted", sessionId=self.id)
         self.used = time.monotonic()
         proc = await self._ensure_shell()
         await self._stop_discarding()
@@ -98,9 +126,14 @@ class Session:
         cmd_file = os.path.join(self.dir, "cmd.sh")
         with open(cmd_file, "w") as f:
             f.write(command + "\n")
+        stdin_file = "/dev/null"
+        if stdin is not None:
+            stdin_file = os.path.join(self.dir, "stdin")
+            with open(stdin_file, "wb") as stdin_f:
+                stdin_f.write(stdin)
         s = "\\000__ploy_end_" + self.nonce + "\\000"
         line = (
-            f". {shlex.quote(cmd_file)} </dev/null{' 2>&1' if merge else ''}; __ploy_rc=$?; {{ export -p; declare -f; }} > {shlex.quote(self.env_file)}; "
+            f". {shlex.quote(cmd_file)} <{shlex.quote(stdin_file)}{' 2>&1' if merge else ''}; __ploy_rc=$?; {{ export -p; declare -f; }} > {shlex.quote(self.env_file)}; "
             f"printf '{s}'; printf '{s}' >&2; printf '%s %s\\n' \"$__ploy_rc\" \"$PWD\" >&3\n"
         )
         proc.stdin.write(line.encode())
@@ -239,6 +272,15 @@ def _stop_idle_shells(keep: Session) -> None:
         s.stop_shell()
 
 
+def _command_timeout(options: dict[str, Any]) -> float | None:
+    ms = options.get("commandTimeoutMs")
+    if ms is None:
+        return None
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms <= 0:
+        raise AgentError(INVALID_ARGUMENT, "commandTimeoutMs must be a positive number")
+    return ms
+
+
 def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
     cwd = options.get("cwd") or sandbox_cwd
     if not isinstance(cwd, str):
@@ -253,7 +295,10 @@ def create(options: dict[str, Any], sandbox_cwd: str = WORKDIR) -> Session:
         raise AgentError(INVALID_ARGUMENT, "session id: 1-64 letters, digits, '-' or '_'")
     if sid in _sessions or os.path.exists(os.path.join(SESSIONS_DIR, sid)):
         raise AgentError(ALREADY_EXISTS, f"session {sid} already exists", sessionId=sid)
-    s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()})
+    name = options.get("name")
+    if name is not None and not isinstance(name, str):
+        raise AgentError(INVALID_ARGUMENT, "name must be a string")
+    s = Session(sid, cwd, {str(k): str(v) for k, v in env.items()}, _command_timeout(options), name)
     os.makedirs(s.dir, exist_ok=True)
     s.save()
     _sessions[sid] = s
@@ -270,7 +315,23 @@ def get(sid: Any) -> Session:
         meta = read_json(os.path.join(SESSIONS_DIR, sid, "meta.json"))
     except (OSError, ValueError):
         raise AgentError(NOT_FOUND, f"no session with id {sid}", sessionId=sid) from None
-    s = _sessions[sid] = Session(sid, meta.get("cwd") or WORKDIR, meta.get("env") or {})
+    s = _sessions[sid] = Session(
+        sid, meta.get("cwd") or WORKDIR, meta.get("env") or {}, meta.get("commandTimeoutMs"), meta.get("name")
+    )
+    return s
+
+
+def delete(sid: Any) -> Session:
+    """Forget a session: its shell (and whatever its command started) is killed and its folder removed.
+    The caller kills the session's background processes."""
+    s = get(sid)
+    _sessions.pop(s.id, None)
+    s.deleted = True
+    # a command running now ends with the shell (its run() reports the exit status and saves nothing)
+    s._kill_shell()
+    if not s.busy:
+        s.stop_shell()
+    shutil.rmtree(s.dir, ignore_errors=True)
     return s
 
 
@@ -279,4 +340,9 @@ def busy() -> bool:
 
 
 def describe(s: Session) -> dict[str, Any]:
-    return {"sessionId": s.id, "cwd": s.cwd}
+    out: dict[str, Any] = {"sessionId": s.id, "cwd": s.cwd}
+    if s.name is not None:
+        out["name"] = s.name
+    if s.command_timeout_ms is not None:
+        out["commandTimeoutMs"] = s.command_timeout_ms
+    return out

@@ -12,7 +12,9 @@ tree is a delete, into it a create). Coalescing: events are sent in batches, a b
 arrives within BATCH_S (5 ms) of its first event; within a batch, repeated `modify` events of one path
 are reported once, and a `modify` of a path created in the same batch is dropped (a new file written
 at once is one `create`; one written over a longer time is a `create`, then `modify` events). Nothing
-else is merged, so a burst of 1,000 new files gives 1,000 `create` events. If the kernel's queue overflows (16,384 events unread), an `overflow` event
+else is merged, so a burst of 1,000 new files gives 1,000 `create` events. writeFile's temporaries
+(files.py) are not reported: the rename that completes a write is the file's `create`, or its `modify`
+when it existed. If the kernel's queue overflows (16,384 events unread), an `overflow` event
 says events were lost and the client should rescan.
 
 checkChanges keeps its watcher after the call (a retained watcher, Cloudflare's change tracking) with a
@@ -35,6 +37,7 @@ import struct
 import uuid
 from typing import Any
 
+import files
 from common import WORKDIR, AgentError, iso_now, os_error, resolve
 from conn import Conn
 from error_codes import INVALID_ARGUMENT, NOT_A_DIRECTORY
@@ -197,7 +200,9 @@ class Watcher:
 
     def _skip(self, rel: str) -> bool:
         name = rel.rsplit("/", 1)[-1]
-        return name.startswith(INTERNAL_PREFIX) or (bool(self.exclude) and _match(rel, self.exclude))
+        if name.startswith(INTERNAL_PREFIX) or files.WRITE_TEMP_RE.match(name):
+            return True
+        return bool(self.exclude) and _match(rel, self.exclude)
 
     def _drop_tree(self, rel: str) -> None:
         prefix = rel + "/"
@@ -310,7 +315,9 @@ class Watcher:
                     elif old_visible:
                         batch.append(self._event("delete", old, is_dir))
                     elif new_visible:
-                        batch.append(self._event("create", rel, is_dir))
+                        # writeFile's temporary renamed over its file: the file written in place
+                        replaced = files.replaced_existing(old.rsplit("/", 1)[-1])
+                        batch.append(self._event("modify" if replaced else "create", rel, is_dir))
                     if (
                         is_dir
                         and self.recursive

@@ -22,7 +22,7 @@ DOWNLOAD = "download"  # J request; D frames, then the J reply (read whole by th
 STREAM = "stream"  # J request; O or D frames as they come, then the J reply; the host closing the
 #                    connection stops the op (kills the command / stops following the log)
 
-EXEC_FIELDS = ("command", "cwd", "env", "timeoutMs", "outputLimit")
+EXEC_FIELDS = ("command", "cwd", "env", "timeoutMs", "outputLimit", "stdin")
 
 
 class Op(NamedTuple):
@@ -42,13 +42,21 @@ PING = Op(
 )
 EXEC = Op("exec", CALL, EXEC_FIELDS, "{stdout, stderr, exitCode, success, truncated?}")
 EXEC_STREAM = Op(
-    "execStream", STREAM, EXEC_FIELDS, "O frames: merged stdout and stderr; then {exitCode, success}"
+    "execStream",
+    STREAM,
+    (*EXEC_FIELDS, "split"),
+    "O frames: merged stdout and stderr (split: O stdout, E stderr); then {exitCode, success}",
 )
 WRITE_FILE = Op("writeFile", UPLOAD, ("path",), "{path, size}")
 READ_FILE = Op("readFile", DOWNLOAD, ("path",), "D frames: the file; then {path, size}")
 DELETE_FILE = Op("deleteFile", CALL, ("path", "recursive"), "{path, deleted}")
 MKDIR = Op("mkdir", CALL, ("path", "recursive"), "{path}")
-LIST_FILES = Op("listFiles", CALL, ("path",), "[{name, path, type, size?}] sorted by name")
+LIST_FILES = Op(
+    "listFiles",
+    CALL,
+    ("path", "recursive", "includeHidden"),
+    "[{name, path, absolutePath, relativePath, type, size, modifiedAt, mode, permissions}] by relativePath",
+)
 GIT_CHECKOUT = Op(
     "gitCheckout",
     CALL,
@@ -56,20 +64,65 @@ GIT_CHECKOUT = Op(
     "{success, repoUrl, targetDir, commit, branch}",
 )
 SET_ENV_VARS = Op("setEnvVars", CALL, ("vars",), "{ok}")
-START_PROCESS = Op("startProcess", CALL, ("command", "cwd", "env", "timeoutMs"), "the process record")
-LIST_PROCESSES = Op("listProcesses", CALL, (), "[process record]")
+START_PROCESS = Op(
+    "startProcess", CALL, ("command", "cwd", "env", "timeoutMs", "stdin", "processId"), "the process record"
+)
+LIST_PROCESSES = Op("listProcesses", CALL, (), "[process record] (of the session, on a session)")
 GET_PROCESS = Op("getProcess", CALL, ("id",), "the process record, or null for an unknown id")
-GET_PROCESS_LOGS = Op("getProcessLogs", DOWNLOAD, ("id",), "D frames: the log so far; then {size}")
+GET_PROCESS_LOGS = Op(
+    "getProcessLogs",
+    DOWNLOAD,
+    ("id",),
+    "D frames: the combined log so far, O: its stdout, E: its stderr; then {size, stdout, stderr} (sizes)",
+)
 STREAM_PROCESS_LOGS = Op(
     "streamProcessLogs",
     STREAM,
     ("id",),
     "D frames: the log from its start, then live until the process ends; then its record",
 )
-KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs"), "the process record")
+KILL_PROCESS = Op("killProcess", CALL, ("id", "graceMs", "signal"), "the process record")
 CREATE_SESSION = Op("createSession", CALL, ("options",), "{sessionId, cwd}", session=False)
 GET_SESSION = Op("getSession", CALL, ("sessionId",), "{sessionId, cwd}", session=False)
 
+# ---- added for parity with Cloudflare's Sandbox SDK (issue 13) ----
+EXISTS = Op("exists", CALL, ("path",), "{exists, path}")
+RENAME_FILE = Op("renameFile", CALL, ("oldPath", "newPath"), "{path, newPath}")
+MOVE_FILE = Op("moveFile", CALL, ("sourcePath", "destinationPath"), "{path, newPath}")
+READ_FILE_STREAM = Op(
+    "readFileStream", STREAM, ("path",), "D frames: the file as it is read; then {path, size}"
+)
+KILL_ALL_PROCESSES = Op(
+    "killAllProcesses", CALL, ("graceMs", "signal"), "{count}: running processes signalled"
+)
+CLEANUP_COMPLETED_PROCESSES = Op(
+    "cleanupCompletedProcesses", CALL, (), "{count}: finished process records removed"
+)
+WRITE_STDIN = Op("writeStdin", UPLOAD, ("id",), "{size}: bytes written to the process's stdin")
+CLOSE_STDIN = Op("closeStdin", CALL, ("id",), "the process record")
+DELETE_SESSION = Op("deleteSession", CALL, ("sessionId",), "{sessionId, deleted, killed}", session=False)
+SET_SLEEP_AFTER = Op(
+    "setSleepAfter",
+    CALL,
+    ("seconds",),
+    "{sleepAfter, keepAlive}: this sandbox's idle settings",
+    session=False,
+)
+SET_KEEP_ALIVE = Op(
+    "setKeepAlive",
+    CALL,
+    ("keepAlive",),
+    "{sleepAfter, keepAlive}: this sandbox's idle settings",
+    session=False,
+)
+METRICS = Op(
+    "metrics",
+    CALL,
+    (),
+    "{cpu: {percent, cores, totalSeconds}, memory: {used, limit}, pids: {current, limit}, "
+    "network: {rxBytes, txBytes}}: SandboxClient.getMetrics's part from inside; no activity",
+    session=False,
+)
 # ---- sandbox state: backups, forks, file watching, code contexts ----------------------------------
 # Directories a backup may be taken of or restored into (Cloudflare's roots); both sides check.
 BACKUP_ROOTS = ("/workspace", "/home", "/tmp", "/var/tmp", "/app")
@@ -142,6 +195,18 @@ OPS: tuple[Op, ...] = (
     KILL_PROCESS,
     CREATE_SESSION,
     GET_SESSION,
+    EXISTS,
+    RENAME_FILE,
+    MOVE_FILE,
+    READ_FILE_STREAM,
+    KILL_ALL_PROCESSES,
+    CLEANUP_COMPLETED_PROCESSES,
+    WRITE_STDIN,
+    CLOSE_STDIN,
+    DELETE_SESSION,
+    SET_SLEEP_AFTER,
+    SET_KEEP_ALIVE,
+    METRICS,
     ARCHIVE_DIR,
     EXTRACT_ARCHIVE,
     WATCH,
@@ -159,6 +224,9 @@ BY_NAME = {op.name: op for op in OPS}
 HOST_ONLY = {
     "get": "SandboxBinding.get: makes a client for an id; nothing reaches the agent",
     "destroy": "SandboxClient.destroy: removes the container and its files with Podman",
+    "getState": "SandboxClient.getState: a ping that starts nothing, else the host's own records",
+    "getMetrics": "SandboxClient.getMetrics: the `metrics` op when the sandbox runs (it is not woken), "
+    "plus the host's measure of its disk use",
     "createBackup": "SandboxClient.createBackup: archiveDir into the host's backup store (backups.py)",
     "restoreBackup": "SandboxClient.restoreBackup: extractArchive from the host's backup store",
     "listBackups": "SandboxClient.listBackups: reads the host's backup store; nothing reaches the agent",

@@ -64,7 +64,11 @@ def run(aloop: Loop) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    from bindings.sandbox.containers import home_label
+    from tests.bindings.sandbox import helpers
+
     with short_ploy_home("ploy-t") as home:
+        helpers.HOME_LABEL = home_label(home)
         yield home
 
 

@@ -7,11 +7,16 @@ import subprocess
 import time
 from collections.abc import Callable
 
+# ploy.home of this test run's sandboxes (set by conftest's sandbox_home): other checkouts of ploy on
+# the machine run the same tests with the same ids at the same time, and their containers are not ours.
+HOME_LABEL: str | None = None
 
-def containers(label: str, value: str) -> list[str]:
-    """'<name> <state>' for each container with this label."""
+
+def containers(label: str, value: str, any_home: bool = False) -> list[str]:
+    """'<name> <state>' for each container of this test run (of any, with any_home) with this label."""
+    home = ["--filter", f"label=ploy.home={HOME_LABEL}"] if HOME_LABEL and not any_home else []
     out = subprocess.run(
-        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}"],
+        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}", *home],
         capture_output=True,
         text=True,
         check=True,

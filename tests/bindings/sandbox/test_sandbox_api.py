@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import time
 import uuid
@@ -137,6 +138,42 @@ def test_exec_stream_errors_and_timeout(run: Run, shared: SandboxClient) -> None
     assert info.value.code == "TIMEOUT"
 
 
+def _events(run: Run, stream_coro: Coroutine[Any, Any, Any]) -> tuple[bytes, list[dict[str, Any]]]:
+    async def go() -> bytes:
+        return b"".join([c async for c in await stream_coro])
+
+    raw = run(go())
+    assert raw.endswith(b"\n\n")
+    events = []
+    for block in raw.decode().split("\n\n")[:-1]:
+        assert block.startswith("data: ") and "\n" not in block, block  # one `data:` line per event
+        events.append(json.loads(block[len("data: ") :]))
+    return raw, events
+
+
+def test_exec_stream_events_tell_how_it_ended(run: Run, shared: SandboxClient) -> None:
+    """{format: "sse"}: Cloudflare's ExecEvent stream, so the exit code can be read off the stream."""
+    cmd = "echo out; echo err >&2; printf 'ü' | head -c 1; sleep 0.1; printf 'ü' | tail -c 1; exit 3"
+    _, events = _events(run, shared.execStream(cmd, {"format": "sse"}))
+    assert events[0]["type"] == "start" and events[0]["command"] == cmd
+    assert events[-1]["type"] == "complete" and events[-1]["exitCode"] == 3
+    assert events[-1]["result"] == {"exitCode": 3, "success": False, "command": cmd}
+    out = "".join(e["data"] for e in events if e["type"] == "stdout")
+    err = "".join(e["data"] for e in events if e["type"] == "stderr")
+    assert out == "out\nü" and err == "err\n"  # a character split across chunks arrives whole
+    assert all(e["timestamp"].endswith("Z") for e in events)
+    # a timeout ends the stream with an error event (not a broken stream), so an HTTP client sees it too
+    _, events = _events(run, shared.execStream("echo before; sleep 30", {"format": "sse", "timeoutMs": 400}))
+    assert [e["type"] for e in events] == ["start", "stdout", "error"]
+    assert events[-1]["code"] == "TIMEOUT"
+    # in a session, and the raw bytes stay the default
+    session = run(shared.createSession({"env": {"WHO": "session"}}))
+    _, events = _events(run, session.execStream("echo $WHO; false", {"format": "sse"}))
+    assert events[1] == {**events[1], "type": "stdout", "data": "session\n"} and events[-1]["exitCode"] == 1
+    assert error_code(run, shared.execStream("true", {"format": "json"})) == "INVALID_ARGUMENT"
+    assert error_code(run, shared.execStream("true", {"format": "sse", "cwd": "/nope"})) == "NOT_FOUND"
+
+
 def test_files_text_relative_and_listing(run: Run, shared: SandboxClient, wd: str) -> None:
     name = wd.rsplit("/", 1)[1]
     run(shared.writeFile(f"{name}/config.json", '{"debug": true}'))  # relative to /workspace
@@ -256,7 +293,7 @@ def test_git_checkout_branch_depth_1(run: Run, shared: SandboxClient, git_server
 
 def test_invalid_ids(bindings: Any) -> None:
     b = bindings.make("ids")
-    for bad in ["", "a/b", "../x", "x" * 64, "-lead", "sp ace", 5]:
+    for bad in ["", "x" * 1025, "nul\0byte", 5, None]:
         with pytest.raises(PloyError) as info:
             b.get(bad)
         assert info.value.code == "INVALID_ARGUMENT"

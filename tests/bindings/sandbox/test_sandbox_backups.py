@@ -281,6 +281,9 @@ def test_a_fork_that_cannot_be_made_leaves_no_sandbox(run: Run, bindings: Any) -
     with pytest.raises(PloyError) as info:
         b.get("x", {"from": "not-an-id"})
     assert info.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(PloyError) as info:
+        b.get("x", {"form": str(uuid.uuid4())})  # a typo is not an empty sandbox
+    assert info.value.code == "INVALID_ARGUMENT" and "did you mean 'from'?" in info.value.message
     unknown = b.get("fork-unknown", {"from": str(uuid.uuid4())})
     assert code_of(run, unknown.exec("true")) == "BACKUP_NOT_FOUND"
     assert not b.manager.exists("fork-unknown") and containers("ploy.id", "fork-unknown") == []
@@ -346,6 +349,32 @@ def test_snapshot_forks_keep_installed_files_and_env_but_no_processes(
     )
     assert pruned.returncode == 0, pruned.stderr
     assert _podman("images", "-q", "--filter", f"label=ploy.snapshot.id={second['id']}").strip() == ""
+
+
+def test_backups_snapshots_and_forks_take_any_sandbox_id(run: Run, bindings: Any) -> None:
+    """Ids are any string (issue 13): a slash, a colon, quotes, a backslash, `$`, a tab, any script. Such
+    an id and a name like it come back unchanged from a snapshot's labels (Podman keeps a LABEL's JSON
+    escapes as they are written)."""
+    b = bindings.make("odd-ids")
+    src_id, fork_id = "tenant/42:job", 'Ünï 日本 "q" \\ $HOME\tx'
+    name = 'név 日本 "q" \\ $HOME'
+    src = b.get(src_id)
+    run(src.exec("echo odd > /workspace/o"))
+    backup = run(src.createBackup({"dir": "/workspace", "name": name}))
+    assert backup["name"] == name and backup["id"] in [x["id"] for x in run(src.listBackups())]
+    fork = b.get(fork_id, {"from": backup["id"]})
+    assert run(fork.exec("cat /workspace/o"))["stdout"] == "odd\n"
+    snap = run(fork.snapshot({"name": name}))
+    assert (snap["sourceId"], snap["name"]) == (fork_id, name)
+    [listed] = [s for s in run(fork.listSnapshots()) if s["id"] == snap["id"]]
+    assert (listed["sourceId"], listed["name"]) == (fork_id, name)
+    twin = b.get(fork_id + "/twin", {"from": snap["id"]})
+    assert run(twin.exec("cat /workspace/o"))["stdout"] == "odd\n"
+    assert sorted(x["id"] for x in run(b.manager.list())) == sorted([src_id, fork_id, fork_id + "/twin"])
+    for sb in (twin, fork, src):
+        run(sb.destroy())
+    run(src.deleteSnapshot(snap["id"]))
+    run(src.deleteBackup(backup["id"]))
 
 
 def _podman(*args: str) -> str:

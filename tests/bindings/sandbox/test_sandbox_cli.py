@@ -49,8 +49,24 @@ def test_cli_exec_list_destroy(sandbox_home: Path, sandbox_image: str, tmp_path:
     assert ploy(sandbox_home, tmp_path, "sandbox", "destroy", "cli-box").returncode == 0
     assert containers("ploy.id", "cli-box") == []
     assert "no sandboxes" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
-    bad = ploy(sandbox_home, tmp_path, "sandbox", "exec", "bad/id", "--", "true")
+    bad = ploy(sandbox_home, tmp_path, "sandbox", "exec", "", "--", "true")
     assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr
+
+
+def test_cli_lists_and_reaches_any_id(sandbox_home: Path, sandbox_image: str, tmp_path: Path) -> None:
+    """Ids are any string (issue 13): the list shows them as given, exec and destroy take them."""
+    (tmp_path / "ploy.yaml").write_text("kind: dynamic\nname: any-ids\nsandbox:\n  SANDBOX: default\n")
+    odd = "ana@example.com/tenant 42:job ü"
+    r = ploy(sandbox_home, tmp_path, "sandbox", "exec", odd, "--create", "--", "hostname")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "ana-example-com-tenant-42-job"
+    listing = ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
+    assert odd in listing and "running" in listing, listing
+    assert ploy(sandbox_home, tmp_path, "sandbox", "exec", odd, "--", "true").returncode == 0
+    # a different id (case) is another sandbox, which does not exist
+    assert ploy(sandbox_home, tmp_path, "sandbox", "exec", odd.upper(), "--", "true").returncode == 1
+    assert ploy(sandbox_home, tmp_path, "sandbox", "destroy", odd).returncode == 0
+    assert containers("ploy.id", odd) == []
 
 
 def test_cli_exec_of_an_unknown_id_creates_nothing(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
 import shutil
 import signal
 import time
@@ -161,3 +163,117 @@ async def _collect(home: Path, project: Path, proc_id: str) -> list[bytes]:
         return [chunk async for chunk in await b.get("builder").streamProcessLogs(proc_id)]
     finally:
         await b.close()
+
+
+# ---- the examples of the APIs beyond the docs (issue 13) -----------------------------------------
+
+
+@pytest.mark.parametrize(("name", "mib"), [("files", 1024), ("files-py", 64)])
+def test_files_example(name: str, mib: int, example: Any, dev_server: Any, ploy_home: Path) -> None:
+    """Streams both ways; the TS twin writes 1 GiB from JS, where the default memory limit is 256 MB."""
+    server = dev_server(example(name)).start(timeout=120)
+    data = os.urandom(3 * 1024 * 1024)
+    up = server.request("PUT", "/?path=in/upload.bin", content=data)
+    assert up.status_code == 200, server.output
+    assert up.json()["size"] == len(data)
+    down = server.get("/download?path=in/upload.bin")
+    assert down.content == data and down.headers["content-type"] == "application/octet-stream"
+    t = time.monotonic()
+    generated = server.get(f"/generate?path=big.bin&mib={mib}")
+    assert generated.status_code == 200, server.output
+    assert generated.json()["size"] == mib * 1024 * 1024, generated.text
+    elapsed = time.monotonic() - t
+    assert elapsed < 120
+    in_box = in_sandbox(ploy_home, server.project, "files", "exec", "tr -d x < big.bin | wc -c")
+    assert in_box["stdout"].strip() == "0"  # every byte the worker made, nothing else
+    read = server.get("/read?path=in/upload.bin").json()
+    assert (
+        read["encoding"] == "base64"
+        and read["isBinary"] is True
+        and base64.b64decode(read["content"]) == data
+    )
+    server.request("PUT", "/?path=in/.hidden/notes.md", content="# notes\n")
+    listing = server.get("/ls?dir=in&recursive").json()
+    assert [e["path"] for e in listing] == ["upload.bin"]
+    listing = server.get("/ls?dir=in&recursive&hidden").json()
+    assert [e["path"] for e in listing] == [".hidden", ".hidden/notes.md", "upload.bin"]
+    assert server.get("/exists?path=in/upload.bin").json()["exists"] is True
+    assert (
+        server.get("/rename?path=in/upload.bin&to=in/renamed.bin").json()["newPath"]
+        == "/workspace/in/renamed.bin"
+    )
+    assert server.get("/move?path=in/renamed.bin&to=/tmp").json()["newPath"] == "/tmp/renamed.bin"
+    assert server.get("/exists?path=in/renamed.bin").json()["exists"] is False
+    assert "exceeded" not in server.output, server.output
+
+
+@pytest.mark.parametrize("name", ["processes", "processes-py"])
+def test_processes_example(name: str, example: Any, dev_server: Any) -> None:
+    server = dev_server(example(name)).start(timeout=120)
+    started = server.get("/start").json()
+    assert started["id"] == "calc" and started["status"] == "running", server.output
+    server.get("/send?line=6*7")
+    server.get("/send?line=1/0")
+    deadline = time.monotonic() + 20
+    logs: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        logs = server.get("/logs").json()
+        if "6*7 = 42" in logs["stdout"] and "division by zero" in logs["stderr"]:
+            break
+        time.sleep(0.1)
+    assert logs["stdout"] == "6*7 = 42\n" and "division by zero" in logs["stderr"], logs
+    server.get("/close")
+    deadline = time.monotonic() + 20
+    while "bye" not in server.get("/logs").json()["stdout"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.get("/logs").json()["stdout"] == "6*7 = 42\nbye\n"
+    server.get("/start?id=calc2")
+    killed = server.get("/signal?id=calc2&signal=SIGKILL").json()
+    assert killed["exitCode"] == 137 and killed["killed"] is True
+    server.get("/start?id=calc3")
+    assert server.get("/stop-all").json() == {"stopped": 1}
+    assert server.get("/cleanup").json() == {"removed": 3}
+    assert server.get("/").json() == []
+
+
+@pytest.mark.parametrize("name", ["exec-events", "exec-events-py"])
+def test_exec_events_example(name: str, example: Any, dev_server: Any) -> None:
+    """The docs' agent without AI credentials fails: the events say so, to the worker and the client."""
+    server = dev_server(example(name)).start(timeout=120)
+    r = server.get("/run")
+    assert r.status_code == 502, server.output
+    body = r.json()
+    assert body["ok"] is False and body["exitCode"] == 1 and "OPENAI_API_KEY is not set" in body["output"]
+    assert server.get("/run", params={"cmd": "echo fine"}).json() == {
+        "ok": True, "exitCode": 0, "error": None, "output": "fine\n",
+    }  # fmt: skip
+    events = server.get("/events", params={"cmd": "echo out; exit 5"})
+    assert events.headers["content-type"] == "text/event-stream"
+    parsed = [json.loads(line[6:]) for line in events.text.split("\n\n") if line.startswith("data: ")]
+    assert [e["type"] for e in parsed] == ["start", "stdout", "complete"] and parsed[-1]["exitCode"] == 5
+
+
+@pytest.mark.parametrize("name", ["lifecycle", "lifecycle-py"])
+def test_lifecycle_example(name: str, example: Any, dev_server: Any) -> None:
+    server = dev_server(example(name)).start(timeout=120)
+    odd = {"id": "ana@example.com/tenant 42"}
+    assert server.get("/state", params=odd).json() == {"id": odd["id"], "status": "stopped", "since": None}
+    assert server.get("/", params=odd).json()["stdout"] == "ana-example-com-tenant-42\n", server.output
+    assert server.get("/state", params=odd).json()["status"] == "running"
+    metrics = server.get("/metrics", params=odd).json()
+    assert metrics["memory"]["used"] > 0 and metrics["pids"]["current"] >= 2
+    assert server.get("/keep-alive", params={**odd, "on": "1"}).json()["keepAlive"] is True
+    assert server.get("/sleep-after", params={**odd, "after": "30s"}).json() == {
+        "sleepAfter": 30.0,
+        "keepAlive": True,
+    }
+    assert server.get("/session/create", params=odd).json() == {"sessionId": "work"}
+    server.get("/session/exec", params={**odd, "cmd": "cd /var && export SEEN=yes"})
+    assert (
+        server.get("/session/exec", params={**odd, "cmd": "pwd; echo $SEEN"}).json()["stdout"]
+        == "/var\nyes\n"
+    )
+    assert server.get("/session/delete", params=odd).json()["deleted"] is True
+    assert server.get("/destroy", params=odd).json() == {"destroyed": True, "markAfter": False}
+    # another id that differs only in case is another sandbox
+    assert server.get("/state", params={"id": odd["id"].upper()}).json()["status"] == "stopped"

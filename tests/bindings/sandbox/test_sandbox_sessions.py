@@ -131,3 +131,95 @@ def test_session_stream_env_and_processes(run: Run, sb: SandboxClient) -> None:
     assert run(s.readFile("/tmp/sp/d/e/f.txt"))["content"] == "ok"
     run(s.deleteFile("d/e/f.txt"))
     assert run(s.listFiles("d/e")) == []
+
+
+def test_session_id_option_on_the_client(run: Run, sb: SandboxClient) -> None:
+    """Cloudflare's `sessionId` option (and its positional form) runs a client call in a session."""
+    s = run(sb.createSession({"id": "by-option", "cwd": "/tmp"}))
+    run(s.exec("mkdir -p /tmp/opt && cd /tmp/opt && export WHO=session"))
+    r = run(sb.exec("pwd; echo $WHO", {"sessionId": "by-option"}))
+    assert r["stdout"] == "/tmp/opt\nsession\n"
+    assert run(sb.exec("pwd"))["stdout"] == "/workspace\n"  # the client itself is untouched
+    run(sb.writeFile("rel.txt", "in the session's cwd", {"sessionId": "by-option"}))
+    assert run(sb.exists("/tmp/opt/rel.txt"))["exists"] is True
+    assert run(sb.exists("rel.txt", "by-option"))["exists"] is True  # Cloudflare's positional sessionId
+    assert run(sb.readFile("rel.txt", {"sessionId": "by-option"}))["content"] == "in the session's cwd"
+    assert [e["name"] for e in run(sb.listFiles(".", {"sessionId": "by-option"}))] == ["rel.txt"]
+    run(sb.renameFile("rel.txt", "moved.txt", "by-option"))
+    assert run(s.exists("moved.txt"))["exists"] is True
+
+    async def stream() -> bytes:
+        return b"".join([c async for c in await sb.execStream("echo $WHO", {"sessionId": "by-option"})])
+
+    assert run(stream()) == b"session\n"
+    proc = run(sb.startProcess("echo $WHO; pwd", {"sessionId": "by-option"}))
+    assert proc["sessionId"] == "by-option"
+    assert [p["id"] for p in run(sb.listProcesses("by-option"))] == [proc["id"]]
+    assert [p["id"] for p in run(sb.listProcesses({"sessionId": "by-option"}))] == [proc["id"]]
+    assert wait_until(lambda: run(sb.getProcess(proc["id"]))["status"] == "completed", timeout=10)
+    assert run(sb.getProcessLogs(proc["id"]))["stdout"] == "session\n/tmp/opt\n"
+    # unknown sessions, and a session's call naming another session, are errors
+    with pytest.raises(PloyError) as info:
+        run(sb.exec("true", {"sessionId": "no-such-session"}))
+    assert info.value.code == "NOT_FOUND"
+    with pytest.raises(PloyError) as info:
+        run(s.exec("true", {"sessionId": "another"}))
+    assert info.value.code == "INVALID_ARGUMENT"
+    assert run(s.exec("echo same", {"sessionId": "by-option"}))["stdout"] == "same\n"
+
+
+def test_create_session_options_and_command_timeout(run: Run, sb: SandboxClient) -> None:
+    s = run(sb.createSession({"name": "builder", "commandTimeoutMs": 400}))
+    assert s.info["name"] == "builder" and s.info["commandTimeoutMs"] == 400
+    t = time.monotonic()
+    with pytest.raises(PloyError) as info:
+        run(s.exec("sleep 10"))
+    assert info.value.code == "TIMEOUT" and time.monotonic() - t < 5
+    assert run(s.exec("sleep 0.6; echo longer", {"timeoutMs": 3000}))["stdout"] == "longer\n"  # its own wins
+    proc = run(s.startProcess("sleep 10"))
+    assert wait_until(lambda: run(s.getProcess(proc["id"]))["status"] != "running", timeout=10)
+    assert run(s.getProcess(proc["id"]))["timedOut"] is True
+    # the default survives getSession (from a later request)
+    again = run(sb.getSession(s.sessionId))
+    with pytest.raises(PloyError) as info:
+        run(again.exec("sleep 10"))
+    assert info.value.code == "TIMEOUT"
+    for bad in ({"commandTimeoutMs": -1}, {"commandTimeoutMs": "1s"}, {"commandTimeoutMS": 5}):
+        with pytest.raises(PloyError) as info:
+            run(sb.createSession(bad))
+        assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_delete_session_kills_its_commands_and_processes(run: Run, sb: SandboxClient) -> None:
+    s = run(sb.createSession({"id": "doomed"}))
+    other = run(sb.createSession())
+    mine = run(s.startProcess("sleep 300"))
+    theirs = run(other.startProcess("sleep 301"))
+    running = asyncio.run_coroutine_threadsafe(s.exec("sleep 302; echo never"), _loop_of(run))
+    assert wait_until(lambda: "sleep 302" in run(sb.exec("ps -eo args"))["stdout"], timeout=5)
+    result = run(sb.deleteSession("doomed"))
+    assert result == {"sessionId": "doomed", "deleted": True, "killed": 1}
+    ended = running.result(10)  # the running command ended with the session's shell
+    assert ended["exitCode"] != 0 and "never" not in ended["stdout"]
+    ps = run(sb.exec("ps -eo args"))["stdout"]
+    assert "sleep 300" not in ps and "sleep 302" not in ps and "sleep 301" in ps
+    assert run(sb.getProcess(mine["id"]))["killed"] is True
+    assert run(sb.getProcess(theirs["id"]))["status"] == "running"
+    with pytest.raises(PloyError) as info:
+        run(sb.getSession("doomed"))
+    assert info.value.code == "NOT_FOUND"
+    with pytest.raises(PloyError) as info:
+        run(s.exec("true"))
+    assert info.value.code == "NOT_FOUND"
+    with pytest.raises(PloyError) as info:
+        run(sb.deleteSession("doomed"))
+    assert info.value.code == "NOT_FOUND"
+    # the id can be taken again, fresh
+    again = run(sb.createSession({"id": "doomed"}))
+    assert run(again.exec("echo new"))["stdout"] == "new\n"
+    run(sb.killProcess(theirs["id"]))
+
+
+def _loop_of(run: Run) -> asyncio.AbstractEventLoop:
+    loop: asyncio.AbstractEventLoop = run.__self__.loop  # type: ignore[attr-defined]
+    return loop

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,31 @@ import pytest
 from bindings.errors import PloyError
 from bindings.sandbox import image
 from bindings.sandbox.agent import proto
-from bindings.sandbox.state import validate_id
+from bindings.sandbox.state import LEGACY_ID_RE, claim_name, hostname, validate_id
 
 
 def test_ids() -> None:
-    assert validate_id("a") == "a" and validate_id("A-1_b.c") == "A-1_b.c" and validate_id("x" * 63)
-    for bad in ["", "-a", ".a", "a/b", "a b", "x" * 64, "é", None, 3]:
+    """Any non-empty string up to 1024 characters without NUL is an id (issue 13)."""
+    good = ["a", "A-1_b.c", "x" * 63, "-a", ".a", "a/b", "a b", "x" * 1024, "é", "ana@example.com",
+            "tenant/42:job", "f" * 64, "日本語 🌍", "..", "/", "a\nb"]  # fmt: skip
+    for ok in good:
+        assert validate_id(ok) == ok
+    for bad in ["", "x" * 1025, "a\0b", None, 3, b"bytes"]:
         with pytest.raises(PloyError) as info:
             validate_id(bad)
         assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_claim_names_are_safe_and_never_shared() -> None:
+    ids = ["Box", "box", "a/b", "ab", "a_b", "tenant/42:job", "x" * 1024, "..", "/", "日本", "a\nb"]
+    names = [claim_name(i) for i in ids]
+    assert len(set(names)) == len(ids)  # case, a slash: never the same sandbox
+    for n in names:
+        assert re.fullmatch(r"~[0-9a-f]{40}", n)  # a file name, whatever the id
+        assert not LEGACY_ID_RE.match(n)  # never the name of a claim made before ids were hashed
+    assert claim_name("Box") == claim_name("Box")
+    assert hostname("tenant/42:job") == "tenant-42-job" and hostname("日本") == "sandbox"
+    assert hostname("my_box") == "my-box" and len(hostname("y" * 300)) == 63
 
 
 def test_frames_roundtrip_binary_without_bloat() -> None:
@@ -126,3 +143,14 @@ def test_a_connection_is_pooled_after_a_stream_only_for_agents_that_keep_it(
     idle_after = asyncio.run(go())
     # the stream ran on the ping's pooled connection (or a new one): it goes back to the pool or is closed
     assert idle_after == (1 if pooled else 0)
+
+
+def test_an_older_agents_unknown_operation_says_what_to_do() -> None:
+    """A container keeps the agent it was made with: one from an older ploy lacks the newer ops."""
+    from bindings.sandbox.agent_client import remote_error
+
+    err = remote_error({"code": "INVALID_ARGUMENT", "message": "unknown operation 'exists'"})
+    assert (
+        err.code == "INVALID_ARGUMENT" and "older than this ploy" in err.message and "destroy" in err.message
+    )
+    assert remote_error({"code": "NOT_FOUND", "message": "no such file"}).message == "no such file"

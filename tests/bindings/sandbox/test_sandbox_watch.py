@@ -108,6 +108,39 @@ def test_create_modify_rename_delete(run: Run, box: SandboxClient, wd: str) -> N
     assert rename["oldPath"] == f"{wd}/f.txt" and rename["timestamp"].endswith("Z")
 
 
+def test_write_file_is_a_create_then_a_modify_of_its_path(run: Run, box: SandboxClient, wd: str) -> None:
+    """writeFile writes a temporary beside the file and renames it over (issue 13); watchers see what the
+    caller did: the file created, then modified, never the temporary. So does checkChanges."""
+    version = run(box.checkChanges(wd))["version"]
+
+    async def go() -> list[dict[str, Any]]:
+        stream = await box.watch(wd)
+        try:
+            assert (await collect(stream, lambda e: len(e) >= 1))[0]["type"] == "watching"
+            await box.writeFile(f"{wd}/f.txt", "one")
+            await asyncio.sleep(0.05)  # another batch
+            await box.writeFile(f"{wd}/f.txt", "two")
+            await box.writeFile(f"{wd}/sub/new.txt", "three")  # a new folder too
+            return await collect(stream, lambda e: len(e) >= 4, timeout=3)
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+
+    events = run(go())
+    assert kinds(events, wd) == [
+        ("create", "f.txt", False),
+        ("modify", "f.txt", False),
+        ("create", "sub", True),
+        ("create", "sub/new.txt", False),
+    ]
+    changed = run(box.checkChanges(wd, {"since": version}))
+    assert [(c["type"], c["path"].removeprefix(wd + "/")) for c in changed["changes"]] == [
+        ("create", "f.txt"),
+        ("modify", "f.txt"),
+        ("create", "sub"),
+        ("create", "sub/new.txt"),
+    ]
+
+
 def test_recursive_by_default_with_new_subfolders_and_their_contents(
     run: Run, box: SandboxClient, wd: str
 ) -> None:

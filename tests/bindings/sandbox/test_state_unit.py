@@ -3,6 +3,7 @@ ids, the store's expiry sweep, `from` parsing."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import pytest
 from bindings.context import BindingContext
 from bindings.errors import PloyError
 from bindings.sandbox import backups, forks, image
+from bindings.sandbox.client import SandboxClient
 
 AGENT = Path(image.AGENT_DIR)
 
@@ -155,3 +157,30 @@ def test_from_takes_backup_and_snapshot_ids_or_their_objects() -> None:
         with pytest.raises(PloyError) as info:
             forks.parse_from(value)
         assert info.value.code == "INVALID_ARGUMENT"
+
+
+def test_state_methods_reject_unknown_option_names_before_doing_anything() -> None:
+    """Method.options (spec.py) is checked for these methods too: a typo such as `timeoutMS` is an
+    INVALID_ARGUMENT naming it, with the closest name, before any container or store is touched (the
+    client has no manager here, so anything past the check would fail differently)."""
+    client = SandboxClient(None, "unit")  # type: ignore[arg-type]
+    calls = {
+        "timeoutMs": client.runCode("1", {"timeoutMS": 5}),
+        "context": client.runCodeStream("1", {"contxt": "c"}),
+        "language": client.createCodeContext({"lang": "python"}),
+        "exclude": client.watch("/workspace", {"excludes": ["x"]}),
+        "since": client.checkChanges("/workspace", {"snce": "v"}),
+        "gitignore": client.createBackup({"dir": "/workspace", "gitIgnore": True}),
+        "targetDir": client.restoreBackup(str(uuid.uuid4()), {"target": "/tmp"}),
+        "name": client.snapshot({"nam": "x"}),
+    }
+    for hint, call in calls.items():
+        with pytest.raises(PloyError) as info:
+            asyncio.run(call)
+        assert info.value.code == "INVALID_ARGUMENT" and "unknown option" in info.value.message, hint
+        assert f"did you mean {hint!r}?" in info.value.message, info.value.message
+    # Cloudflare's createBackup option for local development passes the check (ploy's store is always
+    # local), so the error is about `dir`
+    with pytest.raises(PloyError) as info:
+        asyncio.run(client.createBackup({"dir": "workspace", "localBucket": True}))
+    assert info.value.code == "INVALID_BACKUP_CONFIG" and "dir" in info.value.message

@@ -84,10 +84,12 @@ class _Recorder:
         self.sent: list[tuple[str, dict[str, Any], bytes | None]] = []
 
     async def call(
-        self, sandbox_id: str, request: dict[str, Any], upload: bytes | None = None
+        self, sandbox_id: str, request: dict[str, Any], upload: Any = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
+        if upload is not None and not isinstance(upload, bytes):
+            upload = b"".join([chunk async for chunk in upload])
         self.sent.append(("call", request, upload))
-        return {"path": "/p", "sessionId": "s1", "cwd": "/"}, {b"D": bytearray(b"x")}
+        return {"path": "/p", "sessionId": "s1", "cwd": "/", "count": 0}, {b"D": bytearray(b"x")}
 
     async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
         self.sent.append(("stream", request, None))
@@ -99,6 +101,12 @@ class _Recorder:
 
     async def destroy(self, sandbox_id: str) -> bool:
         return True
+
+    async def state_of(self, sandbox_id: str) -> dict[str, Any]:
+        return {}
+
+    async def metrics(self, sandbox_id: str) -> dict[str, Any]:
+        return {}
 
 
 ARGS: dict[str, tuple[Any, ...]] = {
@@ -120,6 +128,19 @@ ARGS: dict[str, tuple[Any, ...]] = {
     "createSession": (),
     "getSession": ("s1",),
     "destroy": (),
+    "exists": ("f",),
+    "renameFile": ("a", "b"),
+    "moveFile": ("a", "d"),
+    "readFileStream": ("f",),
+    "killAllProcesses": (),
+    "cleanupCompletedProcesses": (),
+    "writeStdin": ("p", "x"),
+    "closeStdin": ("p",),
+    "deleteSession": ("s1",),
+    "setSleepAfter": ("10m",),
+    "setKeepAlive": (True,),
+    "getState": (),
+    "getMetrics": (),
     "watch": (".",),
     "checkChanges": (".",),
     "createCodeContext": (),
@@ -129,7 +150,7 @@ ARGS: dict[str, tuple[Any, ...]] = {
     "deleteCodeContext": ("ctx-1",),
 }
 # Host-only methods that need the host's backup store or Podman (and send helper ops, not their own
-# name): test_sandbox_state.py runs them against real containers.
+# name): test_sandbox_backups.py runs them against real containers.
 NEEDS_HOST_STATE = {
     "createBackup",
     "restoreBackup",
@@ -149,7 +170,7 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
     spec = SANDBOX_CLIENT if scope == "client" else SANDBOX_SESSION
 
     async def each() -> None:
-        for name in sorted(spec.method_names, key=lambda n: n == "destroy"):  # destroy ends the client
+        for name in spec.method_names:
             if name in NEEDS_HOST_STATE:
                 continue
             rec.sent.clear()
@@ -168,6 +189,50 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
             assert (upload is not None) == (op.moves == wire.UPLOAD), name
             assert ("session" in request) == (scope == "session"), name
             assert set(request) - {"op", "session"} <= set(op.fields), (name, request)
+
+    asyncio.run(each())
+
+
+OPTION_VALUES: dict[str, Any] = {
+    "cwd": "/", "env": {"A": "1"}, "timeoutMs": 1000, "sessionId": "s1", "outputLimit": 10, "stdin": "x",
+    "format": "sse", "encoding": "utf-8", "recursive": True, "includeHidden": True, "branch": "b", "depth": 1,
+    "targetDir": "t", "cloneTimeoutMs": 5, "processId": "p1", "signal": "SIGTERM", "graceMs": 10, "id": "s2",
+    "name": "n", "commandTimeoutMs": 100, "include": ["*.ts"], "exclude": ["dist"], "since": "v1",
+    "language": "python", "envVars": {"B": "2"}, "context": "ctx-1", "timeout": 1000,
+}  # fmt: skip
+# options the host uses itself; they never reach the agent as fields of the same name
+HOST_OPTIONS = {"sessionId", "format", "encoding", "cloneTimeoutMs", "timeout"}
+
+
+@pytest.mark.parametrize("scope", ["client", "session"])
+def test_every_declared_option_is_accepted_and_sent_as_a_declared_field(scope: str) -> None:
+    """With all its declared options given, a method still sends only fields wire.py declares, and
+    each option the agent needs reaches it under its name (or as `session`)."""
+    rec = _Recorder()
+    client = SandboxClient(rec, "box")  # type: ignore[arg-type]
+    target: SandboxClient | SandboxSession = client if scope == "client" else SandboxSession(client, "s1")
+    spec = SANDBOX_CLIENT if scope == "client" else SANDBOX_SESSION
+
+    async def each() -> None:
+        for method in spec.methods:
+            if not method.options or method.name in NEEDS_HOST_STATE:
+                continue
+            options = {name: OPTION_VALUES[name] for name in method.options}
+            rec.sent.clear()
+            result = await getattr(target, method.name)(*ARGS[method.name], options)
+            if hasattr(result, "__aiter__"):
+                async for _ in result:
+                    pass
+            _, request, _ = rec.sent[0]
+            op = wire.BY_NAME.get(method.name)
+            if op is None:
+                continue
+            assert set(request) - {"op", "session"} <= set(op.fields), (method.name, request)
+            if op.session:
+                assert request["session"] == "s1", method.name
+            fields = request.get("options", request)  # createSession sends them as one object
+            missing = set(method.options) - HOST_OPTIONS - set(fields)
+            assert not missing, (method.name, missing)
 
     asyncio.run(each())
 

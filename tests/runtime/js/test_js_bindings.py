@@ -7,6 +7,7 @@ async methods with JSON and bytes, stream methods (pulled on demand, cancellable
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ CHILD = ObjectSpec(
         Method("echoBytes", "async"),
         Method("count", "stream"),
         Method("fail", "async"),
+        Method("sink", "async", stream_args=(1,)),
     ),
     props=("name", "upper"),
 )
@@ -69,6 +71,22 @@ class Child:
                 self.owner.log.append("closed")
 
         return gen()
+
+    async def sink(self, how: str, data: Any) -> dict[str, Any]:
+        """Reads a stream argument: all of it, or (how="fail") nothing before failing, or one chunk."""
+        if how == "fail":
+            raise PloyError("refused before reading", code="INVALID_ARGUMENT")
+        if isinstance(data, (bytes, str)):
+            return {"plain": data if isinstance(data, str) else list(data)}
+        sizes = []
+        async for chunk in data:
+            assert isinstance(chunk, bytes)
+            self.owner.log.append(f"got:{len(chunk)}")
+            sizes.append(len(chunk))
+            if how == "one":
+                break
+            self.owner.log.append(hashlib.sha256(chunk).hexdigest()[:16])
+        return {"chunks": len(sizes), "bytes": sum(sizes), "type": type(data).__name__}
 
     async def fail(self, code: str) -> None:
         if code == "NOT_FOUND":
@@ -137,6 +155,39 @@ export default {
       const first = await reader.read();
       await reader.cancel();
       return Response.json({ first: new TextDecoder().decode(first.value), isStream: stream instanceof ReadableStream });
+    }
+    if (p === "/sink") {
+      const child = env.TEST.get("k");
+      const out = {};
+      let pulled = 0;
+      const rs = () => new ReadableStream({
+        pull(c) { if (pulled++ < 4) c.enqueue(new Uint8Array(1000).fill(pulled)); else c.close(); },
+      });
+      out.readable = await child.sink("all", rs());
+      out.pulledAll = pulled;
+      async function* gen() { yield "text"; yield new Uint8Array(3); yield new Uint16Array(2); }
+      out.generator = await child.sink("all", gen());
+      out.plain = await child.sink("all", "just a string");
+      // a big chunk (taken as base64, not in the op's JSON) with every byte value, NULs included
+      const big = new Uint8Array(70000).map((_, i) => (i * 31) & 255);
+      out.big = await child.sink("all", (async function* () { yield big; })());
+      // a method that fails before reading: the stream is cancelled, not left locked and pulled later
+      let cancelled = null;
+      const refused = new ReadableStream({ pull(c) { c.enqueue(new Uint8Array(1)); }, cancel(r) { cancelled = String(r && r.name); } });
+      try { await child.sink("fail", refused); } catch (e) { out.failCode = e.code; }
+      await new Promise((r) => setTimeout(r, 10));
+      out.cancelled = cancelled;
+      // the method stops after one chunk: the rest is never produced
+      pulled = 0;
+      out.one = await child.sink("one", rs());
+      await new Promise((r) => setTimeout(r, 10));
+      out.pulledOne = pulled;
+      // a host stream handed back untouched: its bytes never enter JS
+      out.passthrough = await child.sink("all", await env.TEST.get("s").count(3));
+      try { await child.sink("all", (async function* () { yield 42; })()); } catch (e) { out.badChunk = { name: e.name, message: e.message }; }
+      const locked = rs(); locked.getReader();
+      try { await child.sink("all", locked); } catch (e) { out.locked = e.name; }
+      return Response.json(out);
     }
     if (p === "/calls") return Response.json(await env.TEST.calls());
     return Response.json({ keys: Object.keys(env), plain: env.PLAIN, type: typeof env.TEST.get });
@@ -230,6 +281,30 @@ async def test_stream_method_is_pulled_on_demand(tmp_path: Path, specs: None) ->
         await asyncio.sleep(0.05)
         # one chunk read, then cancel closed the Python iterator: not all 5 were produced
         assert binding.log == ["get:s", "yield:0", "closed"]
+    finally:
+        await h.close()
+
+
+async def test_stream_arguments_are_pulled_by_the_host(tmp_path: Path, specs: None) -> None:
+    """A spec'd stream argument (a ReadableStream or an async iterable) reaches the method as an async
+    iterator of bytes the host pulls chunk by chunk; one the method leaves unread is cancelled."""
+    h, binding = await _harness(tmp_path)
+    try:
+        out = await (await h.request("/sink")).json()
+        assert out["readable"] == {"chunks": 4, "bytes": 4000, "type": "JsBodyStream"}
+        assert out["pulledAll"] == 5
+        assert out["generator"] == {"chunks": 3, "bytes": 4 + 3 + 4, "type": "JsBodyStream"}
+        assert out["plain"] == {"plain": "just a string"}
+        assert out["big"] == {"chunks": 1, "bytes": 70000, "type": "JsBodyStream"}
+        big = bytes((i * 31) & 255 for i in range(70000))
+        assert hashlib.sha256(big).hexdigest()[:16] in binding.log
+        assert out["failCode"] == "INVALID_ARGUMENT" and out["cancelled"] == "AbortError"
+        assert out["one"]["chunks"] == 1 and out["pulledOne"] <= 3  # not all 4 and the close
+        assert out["passthrough"] == {"chunks": 3, "bytes": 6, "type": "HostStream"}
+        # the stream's own error rejects the call, as JS threw it (not as a ploy bug)
+        assert out["badChunk"]["name"] == "TypeError"
+        assert out["badChunk"]["message"].startswith("TestChild.sink: a stream chunk must be")
+        assert out["locked"] == "TypeError"
     finally:
         await h.close()
 

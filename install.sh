@@ -59,6 +59,16 @@ if [ ! -x node_modules/.bin/esbuild ] || [ ! -x node_modules/.bin/tsc ] || [ pac
   touch node_modules
 fi
 
+# Examples with npm dependencies of their own (examples/terminal: xterm.js, bundled by the worker).
+for pkg in examples/*/package.json; do
+  dir=$(dirname "$pkg")
+  if [ ! -d "$dir/node_modules" ] || [ "$pkg" -nt "$dir/node_modules" ]; then
+    say "npm install in $dir"
+    (cd "$dir" && npm install --no-audit --no-fund --loglevel=error)
+    touch "$dir/node_modules"
+  fi
+done
+
 # `ploy` on PATH for root; others get the line to add.
 if [ "$(id -u)" = 0 ] && [ -d /usr/local/bin ]; then
   ln -sf "$PWD/.venv/bin/ploy" /usr/local/bin/ploy

@@ -44,6 +44,8 @@ class BindingContext:
     # Told (binding name, sandbox id) when this process first uses a sandbox, so the binding that injects
     # env can say what a new sandbox got (the AI gateway: "not signed in: run ploy login").
     on_sandbox: Callable[[str, str], None] | None = None
+    # host[:port] the dev server answers on ("localhost:8787"), which preview URLs are made under
+    dev_host: str | None = None
 
     @classmethod
     def for_project(cls, root: Path, name: str | None = None) -> BindingContext:

@@ -91,6 +91,39 @@ UPSTREAM_ERROR = _declare(
 )
 UNAVAILABLE = _declare("UNAVAILABLE", "the AI gateway could not be reached", (AI,))
 FETCH_FAILED = _declare("FETCH_FAILED", "fetch() could not get a response (a TypeError in JS)", (FETCH,))
+
+# Reaching what runs in a sandbox: readiness waits, and what a preview URL answers when it cannot proxy
+# (the JSON body's `code`; the HTTP status is the response's).
+PROCESS_EXITED_BEFORE_READY = _declare(
+    "PROCESS_EXITED_BEFORE_READY",
+    "`waitForPort`/`waitForLog`: the process ended before the port answered or the line appeared (`details.exitCode`)",
+    (SANDBOX,),
+)
+INVALID_TOKEN = _declare(
+    "INVALID_TOKEN",
+    "a preview URL whose token, port or sandbox is unknown (never exposed, unexposed, destroyed)",
+    (SANDBOX,),
+    404,
+)
+STALE_PREVIEW_URL = _declare(
+    "STALE_PREVIEW_URL",
+    "a preview URL exposed before the sandbox's container restarted: call `exposePort` again",
+    (SANDBOX,),
+    410,
+)
+SANDBOX_NOT_RUNNING = _declare(
+    "SANDBOX_NOT_RUNNING",
+    "a preview URL of a suspended or stopped sandbox: previews never wake it; any other call does",
+    (SANDBOX,),
+    503,
+)
+PORT_UNREACHABLE = _declare(
+    "PORT_UNREACHABLE",
+    "nothing answered on the exposed port at the sandbox's address (servers must listen on 0.0.0.0)",
+    (SANDBOX,),
+    502,
+)
+
 INTERNAL = _declare(
     "INTERNAL", "a bug in ploy: an unexpected exception, with its type and message", (SANDBOX, AI, FETCH)
 )

@@ -59,6 +59,10 @@ class ObjectSpec:
     methods: tuple[Method, ...]
     props: tuple[str, ...] = ()  # plain read-only data attributes copied to the JS object
     doc: str = ""
+    # A data object with methods (a started process): the Python object is a dict of its data, and the
+    # JS object's own properties are exactly that dict's items, in order, so JSON.stringify / json.dumps
+    # give the same JSON as the plain data did. `props` then lists the keys it may have.
+    data: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def method(self, name: str) -> Method:

@@ -61,6 +61,17 @@ def parse_duration(text: str | int | float) -> float:
     return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600, None: 1}[m.group(2)]
 
 
+def compose(text: str, path: Path) -> yaml.Node | None:
+    """The YAML node tree of a file's text (None when empty); a syntax error is a ConfigError at its line."""
+    try:
+        return yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise ConfigError(
+            path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}"
+        ) from None
+
+
 class Reader:
     """Typed access to the nodes of one ploy.yaml, raising ConfigError at the node's line."""
 

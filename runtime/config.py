@@ -11,9 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from bindings.yaml_reader import ConfigError, Reader, parse_duration
+from bindings.yaml_reader import ConfigError, Reader, compose, parse_duration
 from runtime.plugins import plugins
 from runtime.workers.base import Limits
 
@@ -56,13 +54,7 @@ def _fields() -> str:
 
 def parse_config(text: str, path: Path, root: Path | None = None) -> ProjectConfig:
     r = Reader(path)
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise ConfigError(
-            path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(e, 'problem', e)}"
-        ) from None
+    node = compose(text, path)
     root = root or path.parent
     cfg = ProjectConfig(root=root, path=path, name=root.resolve().name)
     if node is None:

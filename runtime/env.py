@@ -67,9 +67,13 @@ class WorkerEnv:
             await obj.close()
 
 
-async def build_env(cfg: ProjectConfig, services: dict[str, Service | None] | None = None) -> WorkerEnv:
-    """Vars, then each plugin's objects (a binding name never equals a var name: config checks it)."""
+async def build_env(
+    cfg: ProjectConfig, services: dict[str, Service | None] | None = None, dev_host: str | None = None
+) -> WorkerEnv:
+    """Vars, then each plugin's objects (a binding name never equals a var name: config checks it).
+    `dev_host` is where `ploy dev` answers (preview URLs are made under it)."""
     ctx = BindingContext.for_project(cfg.root, cfg.name)
+    ctx.dev_host = dev_host
     env = WorkerEnv(dict(load_vars(cfg)))
     try:
         for plugin in plugins():

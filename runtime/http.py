@@ -12,6 +12,19 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import Any, Union
 from urllib.parse import urlsplit
 
+from bindings.web import WebResponse, WebSocket, WebSocketClosed, WebSocketPair
+
+__all__ = [
+    "Headers",
+    "Request",
+    "Response",
+    "WebSocket",
+    "WebSocketClosed",
+    "WebSocketPair",
+    "proxyToSandbox",
+    "proxy_to_sandbox",
+]
+
 BodyInit = bytes | bytearray | str | AsyncIterable[bytes] | None
 HeadersInit = Union["Headers", Mapping[str, str], Iterable[tuple[str, str]], None]  # noqa: UP007 - forward ref
 
@@ -52,7 +65,8 @@ class Headers:
         return self.get_all("set-cookie")
 
     def has(self, name: str) -> bool:
-        return any(k == name.lower() for k, _ in self._items)
+        key = name.lower()  # once, not per item: the server asks this of every response
+        return any(k == key for k, _ in self._items)
 
     def items(self) -> list[tuple[str, str]]:
         """Pairs in order, repeated names kept apart (what goes on the wire)."""
@@ -151,11 +165,22 @@ class _ClassOrInstance:
 
 
 class Response(_Body):
+    webSocket: WebSocket | None = None  # noqa: N815 - the Workers name: a 101 response's client end
+
     def __init__(
-        self, body: BodyInit = None, status: int = 200, headers: HeadersInit = None, statusText: str = ""
-    ) -> None:  # noqa: N803
-        if not 200 <= status <= 599:
-            raise ValueError(f"Response status must be in 200..599, got {status}")
+        self,
+        body: BodyInit = None,
+        status: int = 200,
+        headers: HeadersInit = None,
+        statusText: str = "",  # noqa: N803
+        webSocket: WebSocket | None = None,  # noqa: N803
+    ) -> None:
+        if webSocket is not None:
+            if status != 101 or not isinstance(webSocket, WebSocket):
+                raise ValueError("a Response with a webSocket must have status 101 (and a WebSocket end)")
+            self.webSocket = webSocket
+        elif not 200 <= status <= 599:
+            raise ValueError(f"Response status must be in 200..599 (101 with webSocket=client), got {status}")
         self.status = status
         self.statusText = statusText
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
@@ -184,3 +209,30 @@ class Response(_Body):
 
     def __repr__(self) -> str:
         return f"<Response {self.status}>"
+
+    @classmethod
+    def _from_web(cls, web: WebResponse) -> Response:
+        """A binding's response (bindings/web.py) as the runtime's."""
+        resp = cls.__new__(cls)
+        resp.status, resp.statusText = web.status, web.statusText
+        resp.headers = Headers(web.headers)
+        resp._body = web.body
+        if web.webSocket is not None:
+            resp.webSocket = web.webSocket
+        return resp
+
+
+async def proxyToSandbox(request: Request, env: Any) -> Response | None:  # noqa: N802 - Cloudflare's name
+    """The proxied response when `request` is for a preview URL (`sandbox.exposePort`), else None.
+
+    Call it first in fetch(): `if (r := await proxy_to_sandbox(request, env)) is not None: return r`."""
+    values = env.values() if isinstance(env, dict) else vars(env).values()
+    for value in values:
+        hook = getattr(value, "preview_fetch", None)
+        if hook is not None:
+            web = await hook(request)
+            return None if web is None else Response._from_web(web)
+    return None
+
+
+proxy_to_sandbox = proxyToSandbox

@@ -20,6 +20,7 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.plugin import Service
+from bindings.web import WebSocketClosed
 from runtime.config import ConfigError, ProjectConfig, load_config
 from runtime.entry import Entry, EntryError, resolve_entry
 from runtime.env import WorkerEnv, build_env
@@ -116,7 +117,7 @@ class DevServer:
     async def start(self) -> None:
         self.cfg = self._load_config()
         await self._sync_services(self.cfg)
-        env = await build_env(self.cfg, self.services)
+        env = await build_env(self.cfg, self.services, self.dev_host)
         try:
             entry = await resolve_entry(self.cfg)
             log(entry.how)
@@ -143,7 +144,7 @@ class DevServer:
                 cfg = self._load_config() if config_changed else self.cfg
                 if config_changed:
                     await self._sync_services(cfg)
-                env = await build_env(cfg, self.services) if config_changed else old.env
+                env = await build_env(cfg, self.services, self.dev_host) if config_changed else old.env
                 try:
                     entry = await resolve_entry(cfg)
                     worker = await load_worker(cfg, entry, env)
@@ -168,6 +169,11 @@ class DevServer:
                 await service.close()
         self.services.clear()
 
+    @property
+    def dev_host(self) -> str:
+        """host:port preview URLs are made under: `*.localhost` resolves to loopback in browsers and curl."""
+        return f"localhost:{self.port}"
+
     def watched(self) -> set[Path]:
         assert self.current is not None and self.cfg is not None
         return set(self.current.entry.watch) | {self.cfg.path}
@@ -175,6 +181,8 @@ class DevServer:
     # -- serving -------------------------------------------------------------------------------------
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                await self.serve_websocket(scope, receive, send)
             return
         gen = self.current
         assert gen is not None
@@ -203,6 +211,136 @@ class DevServer:
                 gen.idle.set()
             ms = (time.perf_counter() - started) * 1000
             log(f"{method} {path} {status} {ms:.1f}ms")
+
+    async def serve_websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """A WebSocket upgrade reaches the worker as a GET with its Upgrade headers (as on Cloudflare);
+        the webSocket of a 101 response is then bridged to the client, any other response is sent as
+        the answer to the upgrade. The generation stays in use while the socket is open."""
+        gen = self.current
+        assert gen is not None
+        started = time.perf_counter()
+        path = scope["path"]
+        request = _websocket_request(scope)
+        gen.inflight += 1
+        status = 500
+        try:
+            try:
+                response = await gen.worker.fetch(request, f"[GET {path}]")
+            except WorkerError as e:
+                log(f"[GET {path}] uncaught error:\n{e.stack}")
+                response = error_response(str(e), e.stack, request.headers.get("accept"))
+            except Exception as e:  # a bug in ploy must not take the server down
+                import traceback
+
+                stack = traceback.format_exc()
+                log(f"[GET {path}] internal error:\n{stack}")
+                response = error_response(f"{type(e).__name__}: {e}", stack, request.headers.get("accept"))
+            status = response.status
+            log(f"GET {path} {status} {(time.perf_counter() - started) * 1000:.1f}ms")
+            if response.webSocket is not None and status == 101:
+                await bridge_websocket(response, receive, send)
+            else:
+                await _refuse_websocket(response, scope, send)
+        finally:
+            gen.inflight -= 1
+            if gen.retired and gen.inflight == 0:
+                gen.idle.set()
+
+
+def _websocket_request(scope: dict[str, Any]) -> Request:
+    headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]])
+    host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
+    url = f"{scheme}://{host}{scope.get('raw_path', scope['path'].encode()).decode('latin-1')}"
+    if scope.get("query_string"):
+        url += "?" + scope["query_string"].decode("latin-1")
+    return Request(url, "GET", headers, None)
+
+
+# Close codes an endpoint may send (RFC 6455 7.4): 1005/1006 only report what happened.
+def _sendable_code(code: int | None) -> int:
+    if code is None or code in (1004, 1005, 1006, 1015) or not (1000 <= code <= 4999):
+        return 1000
+    return code
+
+
+async def bridge_websocket(response: Response, receive: Any, send: Any) -> None:
+    """Relays messages both ways between the client's connection and the response's WebSocket end
+    until either closes. Each direction waits for the other side to take what it was given, so memory
+    stays bounded (bindings/web.py)."""
+    end = response.webSocket
+    assert end is not None
+    subprotocol = response.headers.get("sec-websocket-protocol")
+    extra = [
+        (k.encode("latin-1"), v.encode("latin-1"))
+        for k, v in response.headers.items()
+        if k
+        not in ("sec-websocket-protocol", "sec-websocket-accept", "upgrade", "connection", "content-length")
+    ]
+    await send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": extra})
+    if not end.accepted:
+        end.accept()
+
+    async def inbound() -> None:
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                data = message.get("text")
+                try:
+                    await end.send(data if data is not None else message.get("bytes") or b"")
+                except WebSocketClosed:
+                    return
+            elif kind == "websocket.disconnect":
+                await end.close(message.get("code") or 1005, message.get("reason") or "")
+                return
+
+    client = asyncio.ensure_future(inbound())
+    try:
+        async for message in end:
+            if client.done():
+                break
+            if isinstance(message, str):
+                await send({"type": "websocket.send", "text": message})
+            else:
+                await send({"type": "websocket.send", "bytes": bytes(message)})
+        if not client.done():
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": _sendable_code(end.close_code),
+                    "reason": end.close_reason,
+                }
+            )
+    except OSError:
+        pass  # the client went away mid-send (uvicorn's ClientDisconnected is one)
+    finally:
+        if not client.done():
+            client.cancel()
+        await end.close(1001, "the client went away")
+
+
+async def _refuse_websocket(response: Response, scope: dict[str, Any], send: Any) -> None:
+    """The worker answered the upgrade with a plain response: the client gets it as the HTTP answer."""
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 1008})
+        return
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+    await send({"type": "websocket.http.response.start", "status": response.status, "headers": headers})
+    body = response._body
+    if body is None or isinstance(body, (bytes, bytearray, str)):
+        data = body.encode() if isinstance(body, str) else bytes(body or b"")
+        await send({"type": "websocket.http.response.body", "body": data})
+        return
+    iterator = body.__aiter__()
+    try:
+        async for chunk in iterator:
+            await send({"type": "websocket.http.response.body", "body": bytes(chunk), "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b""})
+    finally:
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def _to_request(scope: dict[str, Any], receive: Any) -> Request:
@@ -297,6 +435,11 @@ async def serve(project: Path, host: str, port: int, args: argparse.Namespace | 
     config = uvicorn.Config(
         server,
         http=BatchingHttpToolsProtocol,
+        # WebSockets (serve_websocket) with the `websockets` library's sans-I/O protocol; no
+        # per-message deflate: on a dev server's loopback it saves nothing, and each compressing
+        # socket would hold ~300 KB of zlib state (1,000 idle sockets: bench/websocket_bench.py)
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
         log_config=None,  # its records go to ploy's one sink (route_loggers), not to a format of its own
         log_level="warning",
         access_log=False,

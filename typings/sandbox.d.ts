@@ -125,6 +125,141 @@ export interface SandboxProcessInfo {
 	sessionId?: string;
 }
 
+/**
+ * A background process as `startProcess`, `getProcess` and `listProcesses` return it: its
+ * `SandboxProcessInfo` (a snapshot of when it was fetched; `JSON.stringify` gives exactly that JSON)
+ * plus methods to wait on it. The waits reject with code `TIMEOUT` after `timeoutMs`.
+ */
+export interface SandboxProcess extends SandboxProcessInfo {
+	/** Process id; persist it to check back on the process from later requests. */
+	readonly id: string;
+	/** Process group id inside the sandbox; `null` when the process could not be started. */
+	readonly pid: number | null;
+	/** The command line as given to `startProcess`. */
+	readonly command: string;
+	/** The status when this object was fetched; `getStatus()` asks again. */
+	readonly status: "running" | "completed" | "failed";
+	/** Set once the process has finished (as of when this object was fetched). */
+	readonly exitCode: number | null;
+	/** When the process was started (ISO 8601). */
+	readonly startedAt: string;
+	/** When the process ended (ISO 8601), if it had when this object was fetched. */
+	readonly endedAt?: string | null;
+	/** `true` when `timeoutMs` ran out and the process was killed. */
+	readonly timedOut?: boolean;
+	/** `true` when it was killed (`killProcess`, `kill`). */
+	readonly killed?: boolean;
+	/** `true` when the log exceeded the binding's `processLogLimit`. */
+	readonly logTruncated?: boolean;
+	/** Why the process failed without exiting by itself. */
+	readonly error?: string;
+	/** The session it was started from, if any. */
+	readonly sessionId?: string;
+
+	/**
+	 * Resolve once `port` is ready, checked from inside the sandbox: it answers `path` (default `/`)
+	 * with a status in `status` (default 200-399), or just accepts connections with `mode: "tcp"`.
+	 * Rejects with `PROCESS_EXITED_BEFORE_READY` if this process ends first, `TIMEOUT` after `timeoutMs`.
+	 */
+	waitForPort(port: number, options?: SandboxWaitForPortOptions): Promise<SandboxWaitForPortResult>;
+
+	/**
+	 * Resolve with the first log line (from the start of the log) that contains `pattern`, or matches
+	 * it when it is a RegExp (`match` then holds the match and its groups). Rejects with
+	 * `PROCESS_EXITED_BEFORE_READY` if the process ends without one, `TIMEOUT` after `timeoutMs`.
+	 * Also takes a bare number of milliseconds, as Cloudflare's SDK does.
+	 */
+	waitForLog(pattern: string | RegExp, options?: SandboxWaitOptions | number): Promise<SandboxWaitForLogResult>;
+
+	/** Resolve with the final record (`exitCode`, `status`, ...) once the process has ended. */
+	waitForExit(options?: SandboxWaitOptions | number): Promise<SandboxProcessInfo>;
+
+	/**
+	 * `killProcess(this.id, ...)`, the same operation: without `signal`, SIGTERM to the process tree,
+	 * then SIGKILL after `graceMs`; a given signal (`"SIGINT"`, `"SIGHUP"`, even `"SIGTERM"`) is sent
+	 * as it is, never escalated. Resolves with the process's record.
+	 */
+	kill(signal?: SandboxSignal, options?: SandboxKillProcessOptions): Promise<SandboxProcessInfo>;
+
+	/** The process's status now. */
+	getStatus(): Promise<"running" | "completed" | "failed">;
+
+	/** The process's output so far, combined and stdout and stderr apart (as `getProcessLogs`). */
+	getLogs(): Promise<SandboxProcessLogs>;
+}
+
+/** Options for `SandboxProcess.waitForPort`. */
+export interface SandboxWaitForPortOptions {
+	/** `"http"` (default): `path` must answer with `status`; `"tcp"`: a connection is enough. */
+	mode?: "http" | "tcp";
+	/** The path an HTTP check requests; `/` by default. */
+	path?: string;
+	/** The status an HTTP check accepts: one code, or a range; 200-399 by default. */
+	status?: number | { min: number; max: number };
+	/** Give up (code `TIMEOUT`) after this many milliseconds; no limit by default. */
+	timeoutMs?: number;
+	/** Cloudflare's name for `timeoutMs`. */
+	timeout?: number;
+	/** Milliseconds between checks; 10 by default. */
+	intervalMs?: number;
+}
+
+/** What `waitForPort` resolves to. */
+export interface SandboxWaitForPortResult {
+	port: number;
+	/** The HTTP status that made it ready (http mode). */
+	status?: number;
+}
+
+/** Options for `waitForLog` and `waitForExit`. */
+export interface SandboxWaitOptions {
+	/** Give up (code `TIMEOUT`) after this many milliseconds; no limit by default. */
+	timeoutMs?: number;
+	/** Cloudflare's name for `timeoutMs`. */
+	timeout?: number;
+}
+
+/** What `waitForLog` resolves to. */
+export interface SandboxWaitForLogResult {
+	/** The matching log line, without its line ending. */
+	line: string;
+	/** For a RegExp: the match and its capture groups. */
+	match?: string[];
+}
+
+/** Options for `exposePort`. */
+export interface SandboxExposePortOptions {
+	/** A name for the port, returned with it. */
+	name?: string;
+	/** The host the URL is made under; `localhost:<port of ploy dev>` by default. */
+	hostname?: string;
+	/** A token of your choosing (1-16 of `a-z 0-9 _`) instead of a random one. */
+	token?: string;
+}
+
+/** What `exposePort` resolves to. */
+export interface SandboxExposedPort {
+	/** The preview URL: `http://{port}-{sandbox}-{token}.localhost:{devport}/`. */
+	url: string;
+	port: number;
+	name?: string | null;
+}
+
+/** One entry of `getExposedPorts`. */
+export interface SandboxExposedPortInfo extends SandboxExposedPort {
+	status: "active";
+}
+
+/** Options for `terminal`. */
+export interface SandboxTerminalOptions extends SandboxSessionOption {
+	/** Columns of the terminal (80 by default); the client can resize it later. */
+	cols?: number;
+	/** Rows of the terminal (24 by default). */
+	rows?: number;
+	/** The shell to run; `/bin/bash` by default. */
+	shell?: string;
+}
+
 /** What `getProcessLogs` resolves to. */
 export interface SandboxProcessLogs {
 	/** The process's combined stdout and stderr captured so far. */
@@ -679,13 +814,13 @@ export interface SandboxOperations {
 	setEnvVars(vars: Record<string, string | null>): Promise<{ ok: true }>;
 
 	/** Launch a command in the background and resolve at once with its handle; it outlives the request. */
-	startProcess(command: string, options?: SandboxStartProcessOptions): Promise<SandboxProcessInfo>;
+	startProcess(command: string, options?: SandboxStartProcessOptions): Promise<SandboxProcess>;
 
 	/** Every background process of the sandbox, running or finished (on a session: the session's). */
-	listProcesses(options?: SandboxSessionOption | string): Promise<SandboxProcessInfo[]>;
+	listProcesses(options?: SandboxSessionOption | string): Promise<SandboxProcess[]>;
 
 	/** One background process by id; `null` when no process has that id (or `id` is null). */
-	getProcess(id: string | null, options?: SandboxSessionOption | string): Promise<SandboxProcessInfo | null>;
+	getProcess(id: string | null, options?: SandboxSessionOption | string): Promise<SandboxProcess | null>;
 
 	/** The process's output captured so far: combined, and stdout and stderr apart. */
 	getProcessLogs(id: string, options?: SandboxSessionOption | string): Promise<SandboxProcessLogs>;
@@ -732,6 +867,15 @@ export interface SandboxOperations {
 
 	/** Close the stdin of a process started with `{ stdin: true }`: it reads end-of-file. */
 	closeStdin(id: string, options?: SandboxSessionOption | string): Promise<SandboxProcessInfo>;
+
+	/**
+	 * Answer a WebSocket upgrade request with an interactive shell on a terminal in the sandbox (on a
+	 * session: in its working directory, with its environment). Binary messages are terminal bytes both
+	 * ways; the client sends `{"type":"resize","cols","rows"}` as text; the sandbox sends
+	 * `{"type":"ready"}` and, when the shell exits, `{"type":"exit","code"}`. Closing the socket ends
+	 * the shell. Rejects with `INVALID_ARGUMENT` for a request that is no upgrade.
+	 */
+	terminal(request: Request, options?: SandboxTerminalOptions): Promise<Response>;
 }
 
 /**
@@ -777,6 +921,29 @@ export interface SandboxClient extends SandboxOperations {
 
 	/** CPU, memory, pids, network and disk use of the sandbox; wakes nothing (a stopped one reports zeros). */
 	getMetrics(): Promise<SandboxMetrics>;
+
+	/**
+	 * Make `port` of the sandbox reachable at a preview URL, which the worker serves by calling
+	 * `proxyToSandbox(request, env)` first. Starts the sandbox if needed. The URL stays the same until
+	 * `unexposePort`; after the sandbox's container restarts it answers 410 until `exposePort` is
+	 * called again. Ports are 1-65535 (`INVALID_ARGUMENT` otherwise).
+	 */
+	exposePort(port: number, options?: SandboxExposePortOptions): Promise<SandboxExposedPort>;
+
+	/** Stop forwarding the port's preview URL (it answers 404 from then on). */
+	unexposePort(port: number): Promise<void>;
+
+	/** The preview URLs that forward now (exposed in the container's current start); never starts the sandbox. */
+	getExposedPorts(hostname?: string): Promise<SandboxExposedPortInfo[]>;
+
+	/** Whether `port` has a preview URL that forwards now; never starts the sandbox. */
+	isPortExposed(port: number): Promise<boolean>;
+
+	/**
+	 * Answer a WebSocket upgrade request by connecting it to the WebSocket server on `port` in the
+	 * sandbox: return the Response as it is. The server's refusal comes back as a plain Response.
+	 */
+	wsConnect(request: Request, port: number): Promise<Response>;
 
 	/**
 	 * Archive a directory into the host's backup store (compressed, content-hashed); it outlives the
@@ -868,6 +1035,7 @@ export type SandboxErrorCode =
 	| "INVALID_ARGUMENT"
 	| "ALREADY_EXISTS"
 	| "GIT_ERROR"
+	| "PROCESS_EXITED_BEFORE_READY"
 	| "INVALID_BACKUP_CONFIG"
 	| "BACKUP_NOT_FOUND"
 	| "BACKUP_EXPIRED"

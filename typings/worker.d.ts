@@ -55,6 +55,46 @@ declare global {
 	 * try { await sandbox.readFile("missing.txt"); }
 	 * catch (e) { if ((e as PloyError).code === "NOT_FOUND") { ... } }
 	 */
+	/**
+	 * Cloudflare's helper, called first in `fetch`: the sandbox server's Response for a request to a
+	 * preview URL (`sandbox.exposePort`), or `null` for any other request.
+	 *
+	 * @example
+	 * const proxied = await proxyToSandbox(request, env);
+	 * if (proxied) return proxied;
+	 */
+	function proxyToSandbox(request: Request, env: unknown): Promise<Response | null>;
+
+	/**
+	 * Two connected WebSockets (Cloudflare Workers): return `[0]` in a 101 Response, `accept()` and
+	 * use `[1]`.
+	 *
+	 * @example
+	 * const [client, server] = Object.values(new WebSocketPair());
+	 * server.accept();
+	 * server.addEventListener("message", (event) => server.send(event.data));
+	 * return new Response(null, { status: 101, webSocket: client });
+	 */
+	var WebSocketPair: {
+		// an object type, not an interface: `Object.values(pair)` is then typed WebSocket[]
+		new (): { 0: WebSocket; 1: WebSocket };
+	};
+
+	interface WebSocket {
+		/** Start delivering this (server) end's events; before it, messages wait. */
+		accept(): void;
+	}
+
+	interface ResponseInit {
+		/** With status 101: the client end of a WebSocketPair (or a WebSocket a binding returned). */
+		webSocket?: WebSocket | null;
+	}
+
+	interface Response {
+		/** The WebSocket of a 101 response (`sandbox.terminal`, `wsConnect`, an upgrade fetch), else null. */
+		readonly webSocket: WebSocket | null;
+	}
+
 	interface PloyError extends Error {
 		/** NOT_FOUND, IS_DIRECTORY, NOT_A_DIRECTORY, TIMEOUT, INVALID_ARGUMENT, ALREADY_EXISTS, ... */
 		code: string;

@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from bindings.ai.exchange import SSE, Answer, json_answer, sse_event
-from bindings.yaml_reader import ConfigError, Reader, scalar_value
+from bindings.yaml_reader import ConfigError, Reader, compose, scalar_value
 
 RULES_NAME = "ai-rules.yaml"  # the project's rules file when `ploy login --provider local` named none
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -128,13 +128,7 @@ def parse_rules(text: str, path: Path) -> list[Rule]:
 
 def _parse_rules(text: str, path: Path) -> list[Rule]:
     r = Reader(path)
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise RulesError(
-            path, mark.line + 1 if mark else None, "", f"invalid YAML: {getattr(exc, 'problem', exc)}"
-        ) from None
+    root = compose(text, path)  # its ConfigError becomes a RulesError in parse_rules
     if root is None:
         return []
     if isinstance(root, yaml.MappingNode):

@@ -21,20 +21,8 @@ MAX_IDLE = 8
 UNIX_PATH_MAX = 107
 PF_EXITING = 0x4  # linux/sched.h: the task is exiting (its stat's flags field)
 UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)
-
-
-class CheckedUpload:
-    """A streamed upload the agent checks whole (size and checksum) before it commits anything, such as
-    a backup restore. If its source fails, the upload is ended short rather than cut: the agent rejects
-    it and cleans up before it answers, and only then does the caller get the source's error (so a
-    failed restore has left no trace by the time restoreBackup rejects)."""
-
-    def __init__(self, source: AsyncIterable[bytes]) -> None:
-        self.source = source
-
-
 # What an upload op sends as D frames: bytes, or a stream of them sent as it is read.
-Upload = bytes | AsyncIterable[bytes] | CheckedUpload
+Upload = bytes | AsyncIterable[bytes]
 
 
 class AgentUnavailable(PloyError):
@@ -125,18 +113,40 @@ def _listener_exiting(writer: asyncio.StreamWriter) -> bool:
 
 
 @contextlib.contextmanager
-def _closed_on_failure(conn: _Conn) -> Iterator[None]:
+def _closed_on_failure(conn: _Conn, whole_request_unread_on_reset: bool = False) -> Iterator[None]:
     """Around sending a request and reading its reply: any failure closes the connection, and a lost
     connection is AgentInterrupted, since from the first write on the agent may have the request (so
-    it is no longer a retry)."""
+    it is no longer a retry).
+
+    Except a reset of a request that is one frame (no upload): a unix socket whose peer closes with our
+    bytes unread, or is closed while our connection waits in its backlog, reports ECONNRESET, and only
+    then. The agent reads a request whole before it acts, so that request never ran: AgentUnavailable,
+    retried after recovery (an agent killed just after the previous call, before its listener closed)."""
     try:
         yield
+    except ConnectionResetError as exc:
+        conn.close()
+        if whole_request_unread_on_reset:
+            raise AgentUnavailable(f"the sandbox agent went away before it read the request: {exc}") from exc
+        raise AgentInterrupted() from exc
     except (asyncio.IncompleteReadError, ConnectionError, BrokenPipeError) as exc:
         conn.close()
         raise AgentInterrupted() from exc
     except BaseException:
         conn.close()
         raise
+
+
+async def _abandon_upload(conn: _Conn) -> None:
+    """Tell the agent an upload's source failed and wait (briefly) for its answer; the connection is
+    closed after this either way. An agent from before the A frame answers INTERNAL, equally after
+    dropping the upload."""
+    with contextlib.suppress(Exception):
+        conn.writer.write(proto.frame(proto.UPLOAD_ABORT, b""))
+        await conn.writer.drain()
+        async with asyncio.timeout(5):
+            while (await proto.read_frame(conn.reader))[0] != b"J":
+                pass
 
 
 class AgentClient:
@@ -196,7 +206,7 @@ class AgentClient:
             conn.close()
         self._idle.clear()
 
-    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload | None) -> Exception | None:
+    async def _send(self, conn: _Conn, request: dict[str, Any], upload: Upload | None) -> None:
         conn.writer.write(proto.json_frame(request))
         if isinstance(upload, bytes):
             for i in range(0, len(upload), proto.CHUNK):
@@ -207,35 +217,25 @@ class AgentClient:
         elif upload is not None:
             # A stream: each chunk goes out as it comes, and the next is asked for only once the socket
             # took it (drain), so a 1 GB upload holds a few MB here and the source's pace is the agent's.
-            # If the source fails, the connection is closed without the final empty frame: the agent
-            # drops the partial upload (a file keeps its old content). A CheckedUpload is ended short
-            # instead, and the source's error returned for the caller to raise once the agent answered.
-            checked = isinstance(upload, CheckedUpload)
-            chunks = (upload.source if isinstance(upload, CheckedUpload) else upload).__aiter__()
+            # If the source fails, the agent is told (an A frame) and answers once it dropped the partial
+            # upload (a file keeps its old content), so the caller sees the error with nothing left behind.
             pending = 0
-            while True:
-                try:
-                    chunk = await chunks.__anext__()
-                except StopAsyncIteration:
-                    break
-                except (PloyError, OSError) as exc:
-                    if not checked:
-                        raise
-                    conn.writer.write(proto.frame(b"D", b""))
-                    await conn.writer.drain()
-                    return exc
-                # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
-                for i in range(0, len(chunk), UPLOAD_FRAME):
-                    piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
-                    conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
-                    conn.writer.write(piece)
-                pending += len(chunk)
-                if pending >= 1024 * 1024:
-                    pending = 0
-                    await conn.writer.drain()
+            try:
+                async for chunk in upload:
+                    # a chunk is one frame up to UPLOAD_FRAME (no slicing and copying for the usual sizes)
+                    for i in range(0, len(chunk), UPLOAD_FRAME):
+                        piece = chunk if len(chunk) <= UPLOAD_FRAME else chunk[i : i + UPLOAD_FRAME]
+                        conn.writer.write(proto.HEADER.pack(b"D", len(piece)))
+                        conn.writer.write(piece)
+                    pending += len(chunk)
+                    if pending >= 1024 * 1024:
+                        pending = 0
+                        await conn.writer.drain()
+            except Exception:
+                await _abandon_upload(conn)
+                raise
             conn.writer.write(proto.frame(b"D", b""))
         await conn.writer.drain()
-        return None
 
     async def call(
         self, request: dict[str, Any], upload: Upload | None = None
@@ -244,8 +244,8 @@ class AgentClient:
         AgentUnavailable when nothing was sent (retry after recovery), AgentInterrupted once it was."""
         conn, _ = await self._acquire()
         data: dict[bytes, bytearray] = {}
-        with _closed_on_failure(conn):
-            source_error = await self._send(conn, request, upload)
+        with _closed_on_failure(conn, whole_request_unread_on_reset=upload is None):
+            await self._send(conn, request, upload)
             while True:
                 kind, payload = await proto.read_frame(conn.reader)
                 if kind == b"J":
@@ -253,8 +253,6 @@ class AgentClient:
                     break
                 data.setdefault(kind, bytearray()).extend(payload)
         self._release(conn)
-        if source_error is not None:
-            raise source_error
         if not reply.get("ok"):
             raise remote_error(reply.get("error") or {})
         result = reply.get("result")
@@ -266,7 +264,7 @@ class AgentClient:
         """Start a streaming call: AgentUnavailable when the agent could not be reached (nothing sent),
         AgentInterrupted when it went away after the request was written."""
         conn, _ = await self._acquire()
-        with _closed_on_failure(conn):
+        with _closed_on_failure(conn, whole_request_unread_on_reset=True):
             await self._send(conn, request, None)
             first = await proto.read_frame(conn.reader)
         if first[0] == b"J":
@@ -301,3 +299,61 @@ class AgentClient:
             if not done:
                 # closing the socket is how the agent learns to stop the command
                 conn.close()
+
+    async def open_duplex(self, request: dict[str, Any]) -> Duplex:
+        """Start a two-way op (the terminal): AgentUnavailable when the agent could not be reached,
+        AgentInterrupted when it went away after the request was written, a remote error as such.
+        The connection is the op's until Duplex.close(); it never goes back to the pool."""
+        conn = await self._connect()
+        with _closed_on_failure(conn):
+            conn.writer.write(proto.json_frame(request))
+            await conn.writer.drain()
+            kind, payload = await proto.read_frame(conn.reader)  # an empty O once it runs, or its error
+        if kind == b"J":
+            conn.close()
+            reply = json.loads(payload)
+            raise remote_error(reply.get("error") or {"message": "the op ended at once"})
+        return Duplex(conn)
+
+
+class Duplex:
+    """Both directions of a DUPLEX op: send(kind, payload) to the agent, frames() from it."""
+
+    def __init__(self, conn: _Conn) -> None:
+        self._conn = conn
+        self.closed = False
+
+    async def send(self, kind: bytes, payload: bytes) -> None:
+        if self.closed:
+            raise AgentInterrupted("terminal")
+        try:
+            self._conn.writer.write(proto.frame(kind, payload))
+            await self._conn.writer.drain()
+        except (ConnectionError, BrokenPipeError) as exc:
+            self.close()
+            raise AgentInterrupted("terminal") from exc
+
+    async def frames(self) -> AsyncIterator[tuple[bytes, bytes]]:
+        """O frames, then the final J reply's (b"J", payload); a remote error raises as such."""
+        try:
+            while True:
+                try:
+                    kind, payload = await proto.read_frame(self._conn.reader)
+                except (asyncio.IncompleteReadError, ConnectionError) as exc:
+                    if self.closed:
+                        return
+                    raise AgentInterrupted("terminal") from exc
+                if kind == b"J":
+                    reply = json.loads(payload)
+                    if not reply.get("ok"):
+                        raise remote_error(reply.get("error") or {})
+                    yield kind, payload
+                    return
+                yield kind, payload
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._conn.close()

@@ -6,23 +6,29 @@ dict; keyword arguments are accepted too (snake_case or camelCase) and merged in
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import codecs
 import json
 import mimetypes
+import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from bindings.context import BindingContext
+from bindings.error_codes import PORT_UNREACHABLE, PROCESS_EXITED_BEFORE_READY, TIMEOUT
 from bindings.errors import InvalidArgument, PloyError
 from bindings.sandbox import backups, forks
 from bindings.sandbox.agent import wire
 from bindings.sandbox.manager import SandboxManager, Upload
 from bindings.sandbox.options import SandboxOptions
-from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+from bindings.sandbox.preview import check_port
+from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_PROCESS, SANDBOX_SESSION
 from bindings.sandbox.state import validate_id
+from bindings.sandbox.terminal import TerminalSocket
 from bindings.spec import check_options
+from bindings.web import RequestLike, WebResponse, is_websocket_upgrade
 from bindings.yaml_reader import parse_duration
 
 TEXT_ENCODINGS = ("utf-8", "utf8", "text")
@@ -314,26 +320,28 @@ class _Commands:
 
     async def startProcess(
         self, command: str, options: dict[str, Any] | None = None, **kw: Any
-    ) -> dict[str, Any]:  # noqa: N802
+    ) -> SandboxProcess:  # noqa: N802
         o, session = self._options("startProcess", options, kw)
         if "stdin" in o and o["stdin"] is not True:
             if o["stdin"] is False:
                 del o["stdin"]
             else:
                 o["stdin"] = _text_arg(o["stdin"], "stdin")
-        return await self._result(wire.START_PROCESS, session, command=self._command(command), **o)
+        record = await self._result(wire.START_PROCESS, session, command=self._command(command), **o)
+        return SandboxProcess(self, record)
 
     async def listProcesses(
         self, options: dict[str, Any] | str | None = None, **kw: Any
-    ) -> list[dict[str, Any]]:  # noqa: N802
+    ) -> list[SandboxProcess]:  # noqa: N802
         _, session = self._options("listProcesses", options, kw)
-        return await self._result(wire.LIST_PROCESSES, session)
+        return [SandboxProcess(self, p) for p in await self._result(wire.LIST_PROCESSES, session)]
 
     async def getProcess(
         self, id: str | None, options: dict[str, Any] | str | None = None, **kw: Any
-    ) -> dict[str, Any] | None:  # noqa: N802, A002
+    ) -> SandboxProcess | None:  # noqa: N802, A002
         _, session = self._options("getProcess", options, kw)
-        return await self._result(wire.GET_PROCESS, session, id=id)
+        record = await self._result(wire.GET_PROCESS, session, id=id)
+        return None if record is None else SandboxProcess(self, record)
 
     async def getProcessLogs(
         self, id: str, options: dict[str, Any] | str | None = None, **kw: Any
@@ -427,6 +435,150 @@ class _Commands:
         _, session = self._options("closeStdin", options, kw)
         return await self._result(wire.CLOSE_STDIN, session, id=id)
 
+    async def terminal(
+        self, request: RequestLike, options: dict[str, Any] | None = None, **kw: Any
+    ) -> WebResponse:
+        """A 101 response whose WebSocket is an interactive shell in the sandbox (terminal.py's protocol)."""
+        if not is_websocket_upgrade(request):
+            raise InvalidArgument("terminal() needs a WebSocket upgrade request (header Upgrade: websocket)")
+        o, session = self._options("terminal", options, kw)
+        duplex = await self._mgr.duplex(self._sandbox_id, self._request(wire.TERMINAL, o, session))
+        return WebResponse(101, [], None, TerminalSocket(duplex))
+
+
+def _timeout_option(options: Any, kw: dict[str, Any], what: str) -> dict[str, Any]:
+    """Cloudflare passes a bare number of milliseconds; the docs' style is {timeoutMs}."""
+    if isinstance(options, (int, float)) and not isinstance(options, bool):
+        options = {"timeoutMs": options}
+    o = _opts(options, kw)
+    if "timeout" in o and "timeoutMs" not in o:
+        o["timeoutMs"] = o.pop("timeout")
+    ms = o.get("timeoutMs")
+    if ms is not None and (isinstance(ms, bool) or not isinstance(ms, (int, float)) or ms < 0):
+        raise InvalidArgument(f"{what}: timeoutMs must be a non-negative number, got {ms!r}")
+    return o
+
+
+class SandboxProcess(dict[str, Any]):
+    """What startProcess/getProcess give: the process's record (a dict: json.dumps and Response.json give
+    the same JSON as before; also readable as attributes, `proc.id`) plus methods to wait on it.
+
+    The record is a snapshot of when it was fetched; getStatus() and waitForExit() ask again."""
+
+    __ploy_spec__ = SANDBOX_PROCESS
+
+    def __init__(self, commands: _Commands, record: dict[str, Any]) -> None:
+        super().__init__(record)
+        # process ops are the sandbox's, whatever session started it (the session may be gone)
+        self._commands = commands._client if isinstance(commands, SandboxSession) else commands
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    async def waitForPort(
+        self, port: int, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
+        """Resolves once `port` accepts connections (`mode: "tcp"`), or answers `path` (default "/") with
+        `status` (default 200-399); PROCESS_EXITED_BEFORE_READY if the process ends first, TIMEOUT after
+        `timeoutMs`."""
+        o = _timeout_option(options, kw, "waitForPort")
+        if "interval" in o and "intervalMs" not in o:
+            o["intervalMs"] = o.pop("interval")
+        check_options(SANDBOX_PROCESS.method("waitForPort"), o)
+        fields = {k: v for k, v in o.items() if k in wire.WAIT_FOR_PORT.fields}
+        return await self._commands._result(
+            wire.WAIT_FOR_PORT, None, port=check_port(port), processId=self["id"], **fields
+        )
+
+    async def waitForLog(
+        self, pattern: str | re.Pattern[str], options: Any = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
+        """Resolves with {line} (and {match}: the groups, for a pattern) for the first log line, from the
+        start of the log, that contains `pattern` (a string) or matches it (a compiled pattern)."""
+        o = _timeout_option(options, kw, "waitForLog")
+        check_options(SANDBOX_PROCESS.method("waitForLog"), o)
+        if isinstance(pattern, str):
+            if not pattern:
+                raise InvalidArgument("waitForLog: pattern must be a non-empty string or a pattern")
+        elif not isinstance(pattern, re.Pattern):
+            raise InvalidArgument(
+                f"waitForLog: pattern must be a string or a pattern, got {type(pattern).__name__}"
+            )
+        timeout = o.get("timeoutMs")
+        try:
+            return await asyncio.wait_for(
+                self._scan_log(pattern), None if timeout is None else timeout / 1000
+            )
+        except TimeoutError:
+            raise PloyError(
+                f"no log line of process {self['id']} matched {_shown(pattern)} within {timeout} ms",
+                code=TIMEOUT,
+                timeoutMs=timeout,
+            ) from None
+
+    async def _scan_log(self, pattern: str | re.Pattern[str]) -> dict[str, Any]:
+        stream = await self._commands._stream(wire.STREAM_PROCESS_LOGS, {"id": self["id"]}, None)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        try:
+            async for chunk in stream:
+                pending += decoder.decode(chunk)
+                *lines, pending = pending.split("\n")
+                for line in lines:
+                    found = _match(pattern, line.rstrip("\r"))
+                    if found is not None:
+                        return found
+            last = _match(pattern, (pending + decoder.decode(b"", final=True)).rstrip("\r"))
+            if last is not None:
+                return last
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]
+        record = await self._commands._result(wire.GET_PROCESS, None, id=self["id"])
+        code = record.get("exitCode") if record else None
+        raise PloyError(
+            f"process {self['id']} exited ({code}) before a log line matched {_shown(pattern)}",
+            code=PROCESS_EXITED_BEFORE_READY,
+            exitCode=code,
+        )
+
+    async def waitForExit(self, options: Any = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        """The process's final record ({exitCode, status, ...}) once it has ended; TIMEOUT after `timeoutMs`."""
+        o = _timeout_option(options, kw, "waitForExit")
+        check_options(SANDBOX_PROCESS.method("waitForExit"), o)
+        fields = {k: v for k, v in o.items() if k in wire.WAIT_FOR_EXIT.fields}
+        return await self._commands._result(wire.WAIT_FOR_EXIT, None, id=self["id"], **fields)
+
+    async def kill(
+        self,
+        signal: str | int | dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """killProcess(this id, ...): one implementation, so the two cannot disagree. No signal: SIGTERM,
+        then SIGKILL after graceMs; a given signal is sent as it is, never escalated."""
+        return await self._commands.killProcess(self["id"], signal, options, **kw)
+
+    async def getStatus(self) -> str:  # noqa: N802
+        record = await self._commands._result(wire.GET_PROCESS, None, id=self["id"])
+        return "failed" if record is None else str(record["status"])
+
+    async def getLogs(self) -> dict[str, Any]:  # noqa: N802
+        return await self._commands.getProcessLogs(self["id"])
+
+
+def _match(pattern: str | re.Pattern[str], line: str) -> dict[str, Any] | None:
+    if isinstance(pattern, str):
+        return {"line": line} if pattern in line else None
+    m = pattern.search(line)
+    return None if m is None else {"line": line, "match": [m.group(0), *m.groups()]}
+
+
+def _shown(pattern: str | re.Pattern[str]) -> str:
+    return repr(pattern) if isinstance(pattern, str) else f"/{pattern.pattern}/"
+
 
 class SandboxSession(_Commands):
     __ploy_spec__ = SANDBOX_SESSION
@@ -494,6 +646,48 @@ class SandboxClient(_Commands):
 
     async def getMetrics(self) -> dict[str, Any]:  # noqa: N802
         return await self._mgr.metrics(self.id)
+
+    # ---- reaching what runs inside: preview URLs and WebSockets (preview.py) ----
+
+    def _host(self, o: dict[str, Any]) -> str:
+        host = o.get("hostname") or self._mgr.ctx.dev_host or "localhost"
+        if not isinstance(host, str) or not re.match(r"^[A-Za-z0-9.-]+(:\d{1,5})?$", host):
+            raise InvalidArgument(f"hostname must be a host name (with an optional :port), got {host!r}")
+        return host
+
+    async def exposePort(self, port: int, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        """{url, port, name}: `url` reaches `port` of this sandbox through the dev server (proxyToSandbox)."""
+        o = _opts(options, kw)
+        check_options(SANDBOX_CLIENT.method("exposePort"), o)
+        return await self._mgr.previews.expose(
+            self.id, check_port(port), o.get("name"), o.get("token"), self._host(o)
+        )
+
+    async def unexposePort(self, port: int) -> None:  # noqa: N802
+        await self._mgr.previews.unexpose(self.id, check_port(port))
+
+    async def getExposedPorts(self, hostname: str | None = None) -> list[dict[str, Any]]:  # noqa: N802
+        """The exposures that forward now (made in the container's current start); never wakes the sandbox."""
+        return self._mgr.previews.exposed(self.id, self._host({"hostname": hostname}))
+
+    async def isPortExposed(self, port: int) -> bool:  # noqa: N802
+        port = check_port(port)
+        return any(p["port"] == port for p in self._mgr.previews.exposed(self.id, "localhost"))
+
+    async def wsConnect(self, request: RequestLike, port: int) -> WebResponse:  # noqa: N802
+        """Connect the client's WebSocket upgrade to the WebSocket server on `port` in this sandbox."""
+        if not is_websocket_upgrade(request):
+            raise InvalidArgument("wsConnect() needs a WebSocket upgrade request (header Upgrade: websocket)")
+        port = check_port(port)
+        from bindings.http_proxy import UpstreamError
+
+        address = await self._mgr.previews.target(self.id)
+        try:
+            return await self._mgr.previews.forwarder.forward(request, address, port)
+        except UpstreamError as e:
+            return WebResponse.json(
+                502, {"error": f"wsConnect to port {port}: {e}", "code": PORT_UNREACHABLE}
+            )
 
     # ---- sandbox state (issue 14): backups and snapshots (kept by the host: backups.py, snapshots.py)
 
@@ -612,6 +806,10 @@ class SandboxBinding:
                 self.manager.origins[client.id] = origin
         self.manager.pool.kick()
         return client
+
+    async def preview_fetch(self, request: RequestLike, client_host: str | None = None) -> WebResponse | None:
+        """proxyToSandbox's hook: the response for a preview host name of this project, else None."""
+        return await self.manager.previews.route(request, client_host)
 
     async def close(self) -> None:
         await self.manager.close()

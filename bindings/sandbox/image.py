@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from bindings import podman
@@ -34,7 +35,18 @@ BIN_DIR = HERE / "image" / "bin"
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 SUITE = "bookworm"
-PACKAGES = ("bash", "coreutils", "procps", "git", "curl", "ca-certificates", "python3", "less", "xz-utils")
+PACKAGES = (
+    "bash",
+    "coreutils",
+    "procps",
+    "git",
+    "curl",
+    "ca-certificates",
+    "python3",
+    "less",
+    "xz-utils",
+    "vim-tiny",
+)
 # Installed with apt inside the new rootfs: debootstrap's own resolver cannot install npm's dependency
 # tree. Node and npm are there so the docs' `npm install` / `npm run build` examples run as written, and
 # python-is-python3 for the docs' `python worker.py`.
@@ -242,6 +254,16 @@ async def _build_layer(base: str, tag: str, progress: Progress) -> None:
         )
 
 
+async def ensure_base(progress: Progress | None = None) -> str:
+    """The debootstrap base's tag, built if missing (a layer on it may exist while its name was removed)."""
+    tag = base_tag()
+    if not await podman.image_exists(tag):
+        async with FileLock(_lock_path()):
+            if not await podman.image_exists(tag):
+                await _build_base(tag, progress or StderrProgress("ploy: building sandbox base image"))
+    return tag
+
+
 async def ensure_image(
     custom_base: str | None = None, progress: Progress | None = None, force: bool = False
 ) -> str:
@@ -262,13 +284,19 @@ async def ensure_image(
         report(1.0, f"built {tag}")
         if os.environ.get("PLOY_IMAGE_PRUNE", "1") != "0":
             try:
-                await prune_stale_images()  # best effort: a build must never fail because of it
+                # best effort: a build must never fail because of it. Images built in the last hour are
+                # left: another ploy version on this machine (a second checkout, a CI run) may be using
+                # its own, and removing it would have the two rebuild each other's images all day.
+                await prune_stale_images(min_age_s=AUTO_PRUNE_MIN_AGE_S)
             except Exception:
                 pass
     return tag
 
 
-async def prune_stale_images() -> list[str]:
+AUTO_PRUNE_MIN_AGE_S = 3600
+
+
+async def prune_stale_images(min_age_s: float = 0) -> list[str]:
     """Remove the names of ploy's own images that the current recipe no longer builds; return them.
 
     Only `localhost/ploy-sandbox:*` and `localhost/ploy-sandbox-base:*` names are looked at. Kept: the
@@ -276,7 +304,9 @@ async def prune_stale_images() -> list[str]:
     whose tag is what this recipe gives for that image while the image exists. A stale name of an image
     that has other names is only untagged; the last name of an image any container (running or stopped)
     uses is kept, and `podman rmi` without --force refuses it too, as it refuses a base that layers
-    still need. Layers go first, so a stale base they held can go in the same run."""
+    still need. Layers go first, so a stale base they held can go in the same run. An image built less
+    than `min_age_s` ago keeps all its names (untagging a stale extra name of a kept image is harmless
+    and always done)."""
     res = await podman.run("images", "--format", "json")
     found = json.loads(res.stdout or b"[]")
     current_base = base_tag()
@@ -300,7 +330,11 @@ async def prune_stale_images() -> list[str]:
             ):
                 continue  # the current layer of a custom image
             stale.append(name)
-        if not stale or (len(stale) == len(names) and img.get("Containers")):
+        whole_image = len(stale) == len(names)
+        if not stale or (whole_image and img.get("Containers")):
+            continue
+        created = img.get("Created")
+        if whole_image and isinstance(created, (int, float)) and time.time() - created < min_age_s:
             continue
         for name in stale:
             (bases if name.startswith(f"{BASE_REPO}:") else layers).append(name)

@@ -17,13 +17,14 @@ from typing import Any
 from bindings.context import BindingContext
 from bindings.podman import PodmanError
 from bindings.sandbox.agent import wire
-from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, CheckedUpload, Upload
+from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Duplex, Upload
 from bindings.sandbox.backups import BackupStore
 from bindings.sandbox.containers import Entry, SandboxContainers, home_label
 from bindings.sandbox.forks import Origin, origin_image, write_origin
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions
 from bindings.sandbox.pool import WarmPool
+from bindings.sandbox.preview import Previews
 from bindings.sandbox.snapshots import SnapshotStore
 from bindings.sandbox.state import SandboxState, container_name
 from bindings.sandbox.status import SandboxStatus
@@ -41,6 +42,7 @@ class SandboxManager:
         self.containers = SandboxContainers(self.state)
         self.pool = WarmPool(self.state, self.containers)
         self.status = SandboxStatus(self.state, self.containers)
+        self.previews = Previews(self)
         self.entries: dict[str, Entry] = {}
         # entries only looked at (getState, getMetrics): not opened, so on_sandbox is not told of them
         self._looked_at: dict[str, Entry] = {}
@@ -164,7 +166,7 @@ class SandboxManager:
         meta, path = self.backups.valid(backup)
         request = {"op": wire.EXTRACT_ARCHIVE.name, "dir": target or meta["dir"], "crc32": meta["crc32"]}
         request["size"] = meta["tarSize"]
-        result, _ = await self.call_entry(e, request, upload=CheckedUpload(self.backups.pieces(meta, path)))
+        result, _ = await self.call_entry(e, request, upload=self.backups.pieces(meta, path))
         return {"success": True, "id": meta["id"], "dir": result["dir"]}
 
     # ---- calls --------------------------------------------------------------------------------
@@ -233,6 +235,14 @@ class SandboxManager:
     async def metrics(self, sandbox_id: str) -> dict[str, Any]:
         return await self.status.metrics(sandbox_id, self._existing(sandbox_id))
 
+    async def duplex(self, sandbox_id: str, request: dict[str, Any]) -> Duplex:
+        e = await self.entry(sandbox_id)
+        try:
+            return await e.agent.open_duplex(request)
+        except AgentUnavailable:
+            e = await self._revive(e)
+            return await e.agent.open_duplex(request)
+
     # ---- ids ----------------------------------------------------------------------------------
 
     def exists(self, sandbox_id: str) -> bool:
@@ -279,6 +289,7 @@ class SandboxManager:
         return out
 
     async def close(self) -> None:
+        self.previews.close()
         await self.pool.stop()
         await self.pool.drain()
         for e in [*self.entries.values(), *self._looked_at.values()]:

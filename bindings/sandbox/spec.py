@@ -60,13 +60,21 @@ _FILE_AND_COMMAND_METHODS = (
     Method(
         "startProcess",
         "async",
-        doc="Start a command in the background and return its SandboxProcessInfo at once.",
+        returns="SandboxProcess",
+        doc="Start a command in the background and return its SandboxProcess at once.",
         options=(*_EXEC_OPTIONS, "stdin", "processId"),
     ),
-    Method("listProcesses", "async", doc="List the background processes.", options=("sessionId",)),
+    Method(
+        "listProcesses",
+        "async",
+        returns="SandboxProcess",
+        doc="List the background processes.",
+        options=("sessionId",),
+    ),
     Method(
         "getProcess",
         "async",
+        returns="SandboxProcess",
         doc="One background process by id, or null when unknown.",
         options=("sessionId",),
     ),
@@ -126,12 +134,66 @@ _FILE_AND_COMMAND_METHODS = (
     ),
 )
 
+_TERMINAL = Method(
+    "terminal",
+    "async",
+    doc="Answer a WebSocket upgrade request with an interactive shell on a PTY ({cols, rows, shell}).",
+    options=("cols", "rows", "shell", "sessionId"),
+)
+
+SANDBOX_PROCESS = ObjectSpec(
+    "SandboxProcess",
+    methods=(
+        Method(
+            "waitForPort",
+            "async",
+            doc="Resolve once the port answers ({mode, path, status, timeoutMs}).",
+            options=("mode", "path", "status", "timeoutMs", "timeout", "intervalMs"),
+        ),
+        Method(
+            "waitForLog",
+            "async",
+            doc="Resolve with {line, match?} once a log line matches ({timeoutMs}).",
+            options=("timeoutMs", "timeout"),
+        ),
+        Method(
+            "waitForExit",
+            "async",
+            doc="Resolve with the final record once the process ends ({timeoutMs}).",
+            options=("timeoutMs", "timeout"),
+        ),
+        Method(
+            "kill",
+            "async",
+            doc="killProcess(this id): no signal: SIGTERM, then SIGKILL; a given signal is sent as it is.",
+            options=("signal", "graceMs", "sessionId"),
+        ),
+        Method("getStatus", "async", doc="The process's current status."),
+        Method("getLogs", "async", doc="{logs, stdout, stderr}: the process's output so far."),
+    ),
+    props=(
+        "id",
+        "pid",
+        "command",
+        "status",
+        "exitCode",
+        "startedAt",
+        "endedAt",
+        "timedOut",
+        "killed",
+        "logTruncated",
+        "error",
+        "sessionId",
+    ),
+    data=True,
+    doc="A background process: its SandboxProcessInfo (a snapshot, JSON as before) plus methods.",
+)
 _WATCH_OPTIONS = ("recursive", "include", "exclude")
 _RUN_CODE_OPTIONS = ("context", "language", "timeoutMs", "timeout")
 
 SANDBOX_SESSION = ObjectSpec(
     "SandboxSession",
-    methods=_FILE_AND_COMMAND_METHODS,
+    methods=_FILE_AND_COMMAND_METHODS + (_TERMINAL,),
     props=("sessionId",),
     doc="A persistent shell inside a sandbox: cwd and environment carry across commands.",
 )
@@ -155,6 +217,21 @@ SANDBOX_CLIENT = ObjectSpec(
         Method("setKeepAlive", "async", doc="Keep this sandbox from idle suspension (true) or not (false)."),
         Method("getState", "async", doc="{status: running | sleeping | stopped, since}; starts nothing."),
         Method("getMetrics", "async", doc="CPU, memory, disk, pids and network use of the sandbox."),
+        Method(
+            "exposePort",
+            "async",
+            doc="Make a port reachable at a preview URL: {url, port, name}.",
+            options=("name", "hostname", "token"),
+        ),
+        Method("unexposePort", "async", doc="Stop forwarding a port's preview URL."),
+        Method(
+            "getExposedPorts", "async", doc="The preview URLs that forward now: [{url, port, name, status}]."
+        ),
+        Method("isPortExposed", "async", doc="Whether the port has a current preview URL."),
+        Method(
+            "wsConnect", "async", doc="Answer a WebSocket upgrade by connecting it to a port of the sandbox."
+        ),
+        _TERMINAL,
     )
     + (
         # ---- sandbox state (issue 14): backups and snapshots, kept by the host, so they outlive the
@@ -235,4 +312,4 @@ SANDBOX_BINDING = ObjectSpec(
     doc="The SANDBOX binding declared in ploy.yaml.",
 )
 
-register(SANDBOX_SESSION, SANDBOX_CLIENT, SANDBOX_BINDING)
+register(SANDBOX_PROCESS, SANDBOX_SESSION, SANDBOX_CLIENT, SANDBOX_BINDING)

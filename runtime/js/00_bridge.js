@@ -26,8 +26,20 @@ function emit(op) {
   globalThis.__ploy_out = queued.length === 1 ? s : 1;
 }
 
-// Host entry: every queued op, as the items of a JSON array.
+// A host operation without an answer, sent as a text rather than JSON: `op`, a line break, then
+// `text` in the format its handler parses (a JSON text starts with "[", so the host tells them
+// apart). Concatenating a string longer than 512 characters makes a rope, which the host's binding
+// cannot read: joined then (a rope that gets here anyway makes the host call take(), which flattens).
+function hostSendText(op, text) {
+  const s = text.length <= 512 ? op + "\n" + text : [op, text].join("\n");
+  if (globalThis.__ploy_out === "") queued.length = 0;
+  queued.push(s);
+  globalThis.__ploy_out = queued.length === 1 ? s : 1;
+}
+
+// Host entry: every queued op, as the items of a JSON array (hostSendText's as JSON strings).
 function take() {
+  for (let i = 0; i < queued.length; i++) if (queued[i][0] !== "[") queued[i] = stringify(queued[i]);
   const s = queued.join(",");
   queued.length = 0;
   globalThis.__ploy_out = "";
@@ -114,6 +126,8 @@ function encodeForHost(value) {
     if (raw && typeof raw === "object" && raw[PROXY_HANDLE] !== undefined) {
       return { __ploy_handle: raw[PROXY_HANDLE] };
     }
+    if (raw instanceof Request) return { __ploy_request: requestForHost(raw) }; // 86_preview.js
+    if (raw instanceof RegExp) return { __ploy_regexp: [raw.source, raw.flags] };
     if (typeof raw === "bigint") return Number(raw);
     return v;
   });
@@ -142,6 +156,8 @@ function revive(v) {
   if (typeof v.__ploy_bytes === "string") return latin1ToBytes(v.__ploy_bytes);
   if (v.__ploy_obj) return makeProxy(v.__ploy_obj);
   if (v.__ploy_stream !== undefined) return hostReadableStream(v.__ploy_stream);
+  if (v.__ploy_response !== undefined) return responseFromHost(revive(v.__ploy_response)); // 85_websocket.js
+  if (v.__ploy_ws !== undefined) return wsFromHost(v.__ploy_ws);
   for (const k of Object.keys(v)) v[k] = revive(v[k]);
   return v;
 }

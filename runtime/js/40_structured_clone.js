@@ -26,11 +26,17 @@ function structuredCloneImpl(value, memory) {
     } else out = value.slice(0);
   }
   else if (value instanceof DataView) {
+    let offset, length;
+    try { offset = value.byteOffset; length = value.byteLength; } catch { throw dataCloneError("An out-of-bounds DataView"); }
     memory.set(value, null);
-    out = new DataView(rec(value.buffer), value.byteOffset, value.byteLength);
+    const src = value.buffer;
+    const buf = rec(src);
+    out = tracksLength(src, offset, length) ? new DataView(buf, offset) : new DataView(buf, offset, length);
   } else if (ArrayBuffer.isView(value)) {
-    const buf = rec(value.buffer);
-    out = new value.constructor(buf, value.byteOffset, value.length);
+    try { value.at(0); } catch { throw dataCloneError("An out-of-bounds TypedArray"); } // at() validates it
+    const src = value.buffer;
+    const buf = rec(src);
+    out = tracksLength(src, value.byteOffset, value.byteLength) ? new value.constructor(buf, value.byteOffset) : new value.constructor(buf, value.byteOffset, value.length);
   } else if (value instanceof Map) {
     out = new Map();
     memory.set(value, out);
@@ -75,6 +81,12 @@ function structuredCloneImpl(value, memory) {
   return out;
 }
 
+// A view over a resizable buffer that reaches its end is taken as length-tracking (made without a
+// length): JS cannot tell it from one made with exactly that length, and tracking is the common case.
+function tracksLength(buffer, offset, length) {
+  return buffer.resizable === true && offset + length === buffer.byteLength;
+}
+
 // Instances of the web API classes here are platform objects that HTML does not make serializable.
 function isPlatformObject(v) {
   return v instanceof EventTarget || v instanceof Event || v instanceof AbortController || v instanceof Headers ||
@@ -103,7 +115,14 @@ expose("structuredClone", function structuredClone(value, options) {
     memory.set(buf, null);
   }
   // Serialize against copies, then detach the originals only once that has succeeded.
-  for (const buf of transfer) memory.set(buf, buf.slice(0));
+  for (const buf of transfer) {
+    let copy = buf.slice(0);
+    if (buf.resizable) {
+      copy = new ArrayBuffer(buf.byteLength, { maxByteLength: buf.maxByteLength });
+      new Uint8Array(copy).set(new Uint8Array(buf));
+    }
+    memory.set(buf, copy);
+  }
   const out = structuredCloneImpl(value, memory);
   for (const buf of transfer) buf.transfer();
   return out;

@@ -109,7 +109,8 @@ class TextDecoder {
       if (i >= 0) {
         const b = bytes[i];
         const need = b >= 0xf0 && b <= 0xf4 ? 4 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xc2 && b <= 0xdf ? 2 : 1;
-        if (need > 1 && end - i < need) {
+        // only a sequence that can still complete waits; one already broken (F0 8F) is decoded now
+        if (need > 1 && end - i < need && (end - i < 2 || utf8SecondByteOk(b, bytes[i + 1]))) {
           this.#pending = Array.from(bytes.subarray(i));
           end = i;
         }
@@ -143,6 +144,13 @@ class TextDecoder {
     return odd ? out + "\ufffd" : out;
   }
   get [Symbol.toStringTag]() { return "TextDecoder"; }
+}
+
+// The WHATWG UTF-8 decoder's bounds for the byte after a lead byte (the later ones are 80-BF).
+function utf8SecondByteOk(lead, b) {
+  const lower = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+  const upper = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+  return b >= lower && b <= upper;
 }
 
 function utf8Decode(bytes, fatal) {

@@ -253,6 +253,10 @@ function punycodeDecode(input) {
 // UTS #46 "ignored" code points (mapped to nothing)
 const IDNA_IGNORED = /[\u00ad\u034f\u180b-\u180d\u180f\u200b\u2060\ufe00-\ufe0f\ufeff]|\ud82f[\udca0-\udca3]|\udb40[\udd00-\uddef]/g;
 
+// Code points UTS #46 disallows in a label whatever the options: unassigned ones and noncharacters
+// (U+FDD0-U+FDEF, U+xxFFFE/F, all general category Cn), private use, controls, surrogates, U+FFFD.
+const IDNA_DISALLOWED = /[\p{Cn}\p{Co}\p{Cc}\p{Cs}\ufffd]/u;
+
 function domainToASCII(domain) {
   // A reduced UTS #46: ignored code points dropped, compatibility mapping (NFKC) and case fold,
   // dot variants, punycode for non-ASCII labels and a check of the "xn--" labels given.
@@ -264,10 +268,17 @@ function domainToASCII(domain) {
   const labels = mapped.split(".");
   for (let i = 0; i < labels.length; i++) {
     const label = labels[i];
-    if (!/^[\x00-\x7f]*$/.test(label)) labels[i] = "xn--" + punycodeEncode(label);
-    else if (label.startsWith("xn--")) {
+    if (!/^[\x00-\x7f]*$/.test(label)) {
+      if (IDNA_DISALLOWED.test(label)) return null;
+      labels[i] = "xn--" + punycodeEncode(label);
+    } else if (label.startsWith("xn--")) {
+      // UTS #46 processing: the label must decode (Punycode), to a label that would encode back to
+      // it, and that holds no code point UTS #46 disallows
       const u = punycodeDecode(label.slice(4));
       if (u === null || u === "" || /^[\x00-\x7f]*$/.test(u) || /[\x80-\x9f]/.test(u) || u.normalize("NFC") !== u) return null;
+      if (IDNA_DISALLOWED.test(u) || "xn--" + punycodeEncode(u) !== label) return null;
+      // ... and none that UTS #46 maps to something else (compatibility forms, upper case)
+      if (u.normalize("NFKC").toLowerCase() !== u) return null;
     }
   }
   return labels.join(".");
@@ -525,6 +536,8 @@ function basicParse(input, base, url, stateOverride) {
       case "opaque path":
         if (c === "?") { url.query = ""; state = "query"; }
         else if (c === "#") { url.fragment = ""; state = "fragment"; }
+        // a space before the query or fragment is encoded, so that removing them leaves it intact
+        else if (c === " " && (cps[p + 1] === "?" || cps[p + 1] === "#")) url.path += "%20";
         else if (c !== undefined) url.path += pctEncodeCodePoint(c.codePointAt(0), C0);
         break;
       case "query":
@@ -570,7 +583,8 @@ function fastParse(input) {
 }
 
 // A worker parses the same few URLs over and over (`new URL(request.url)` on every request): keep the
-// records of recent base-less parses and hand out copies, since URL setters mutate their record.
+// records of recent base-less parses, shared (`shared: true`) by the URLs made from them until a
+// setter copies its own (URL's #writable).
 const parsedURLs = new Map();
 const PARSED_URLS_MAX = 512;
 function cachedParse(str) {
@@ -579,12 +593,10 @@ function cachedParse(str) {
     rec = fastParse(str) || basicParse(toUSVString(str), null);
     if (rec === null || str.length > 2048) return rec;
     if (parsedURLs.size >= PARSED_URLS_MAX) parsedURLs.clear();
+    rec.shared = true;
     parsedURLs.set(str, rec);
   }
-  return {
-    scheme: rec.scheme, username: rec.username, password: rec.password, host: rec.host, port: rec.port,
-    path: rec.opaque ? rec.path : rec.path.slice(), opaque: rec.opaque, query: rec.query, fragment: rec.fragment,
-  };
+  return rec;
 }
 
 function serializePath(url) {
@@ -630,10 +642,6 @@ function formEncode(list) {
   return list.map(([k, v]) => pctEncodeString(k, FORM_SET, true) + "=" + pctEncodeString(v, FORM_SET, true)).join("&");
 }
 
-// "Potentially strip trailing spaces from an opaque path": once it has neither query nor fragment.
-function stripOpaquePathSpaces(rec) {
-  if (rec.opaque && rec.fragment === null && rec.query === null && rec.path.endsWith(" ")) rec.path = rec.path.replace(/ +$/, "");
-}
 
 function argc(n, need, what) {
   if (n < need) throw new TypeError(`${what} requires ${need} argument${need > 1 ? "s" : ""}`);
@@ -643,21 +651,39 @@ function toUSVString(v) {
   return String(v).replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
 
+let linkParams, urlRecord; // set by the classes' static blocks: their private state, for each other
+
 class URLSearchParams {
   #list = [];
-  _url = null; // the URL this object is linked to
+  #url = null; // the URL this object is linked to
+  static { linkParams = (params, url) => { params.#url = url; }; }
   constructor(init = "") {
-    if (init instanceof URLSearchParams) { this.#list = init.#list.map((p) => p.slice()); return; }
-    if (init !== null && typeof init === "object" || typeof init === "function") {
-      if (typeof init[Symbol.iterator] === "function") {
-        for (const pair of init) {
+    // WebIDL (sequence<sequence<USVString>> or record<USVString, USVString> or USVString), converted
+    // in the standard's order: @@iterator read once and used even on a URLSearchParams
+    if (init !== null && (typeof init === "object" || typeof init === "function")) {
+      const method = init[Symbol.iterator];
+      if (method !== undefined && method !== null) {
+        if (typeof method !== "function") throw new TypeError("URLSearchParams init's Symbol.iterator is not a function");
+        for (const pair of iterateWith(init, method)) {
           if (pair === null || (typeof pair !== "object" && typeof pair !== "function")) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
-          const arr = Array.from(pair);
+          const inner = pair[Symbol.iterator];
+          if (typeof inner !== "function") throw new TypeError("Each query pair must be an iterable [name, value] tuple");
+          const arr = [];
+          for (const v of iterateWith(pair, inner)) arr.push(toUSVString(v));
           if (arr.length !== 2) throw new TypeError("Each query pair must be an iterable [name, value] tuple");
-          this.#list.push([toUSVString(arr[0]), toUSVString(arr[1])]);
+          this.#list.push(arr);
         }
       } else {
-        for (const k of Object.keys(init)) this.#list.push([toUSVString(k), toUSVString(init[k])]);
+        const seen = new Map(); // a record: keys that convert alike keep the first's place, the last's value
+        for (const k of Reflect.ownKeys(init)) {
+          if (!Object.prototype.propertyIsEnumerable.call(init, k)) continue;
+          if (typeof k === "symbol") throw new TypeError("URLSearchParams init keys must be strings");
+          const key = toUSVString(k);
+          const value = toUSVString(init[k]);
+          const at = seen.get(key);
+          if (at === undefined) { seen.set(key, this.#list.length); this.#list.push([key, value]); }
+          else this.#list[at][1] = value;
+        }
       }
       return;
     }
@@ -667,11 +693,10 @@ class URLSearchParams {
   }
   _setList(list) { this.#list = list; }
   #update() {
-    if (!this._url) return;
+    if (!this.#url) return;
     const q = formEncode(this.#list);
-    const rec = this._url._rec;
+    const rec = urlRecord(this.#url);
     rec.query = q === "" ? null : q;
-    if (q === "") stripOpaquePathSpaces(rec);
   }
   get size() { return this.#list.length; }
   append(name, value) { argc(arguments.length, 2, "URLSearchParams.append"); this.#list.push([toUSVString(name), toUSVString(value)]); this.#update(); }
@@ -715,6 +740,9 @@ class URLSearchParams {
 }
 
 class URL {
+  #rec;
+  #sp = null;
+  static { urlRecord = (url) => url.#writable(); }
   constructor(url, base = undefined) {
     let baseRec = null;
     if (arguments.length === 0) throw new TypeError("URL constructor requires at least 1 argument");
@@ -725,8 +753,7 @@ class URL {
     const str = typeof url === "string" ? url : toUSVString(url);
     const rec = baseRec === null ? cachedParse(str) : basicParse(toUSVString(str), baseRec);
     if (rec === null) throw new TypeError(`Invalid URL: ${url}`);
-    this._rec = rec;
-    this._sp = null;
+    this.#rec = rec;
   }
   static canParse(url, base = undefined) {
     argc(arguments.length, 1, "URL.canParse");
@@ -736,15 +763,15 @@ class URL {
     argc(arguments.length, 1, "URL.parse");
     try { return new URL(url, base); } catch { return null; }
   }
-  get href() { return serializeURL(this._rec); }
+  get href() { return serializeURL(this.#rec); }
   set href(v) {
     const rec = basicParse(toUSVString(v), null);
     if (rec === null) throw new TypeError(`Invalid URL: ${v}`);
-    this._rec = rec;
-    if (this._sp) this._sp._setList(formDecode(rec.query || ""));
+    this.#rec = rec;
+    if (this.#sp) this.#sp._setList(formDecode(rec.query || ""));
   }
   get origin() {
-    const r = this._rec;
+    const r = this.#writable();
     if (r.scheme === "blob") {
       try { const inner = new URL(serializePath(r)); if (inner.protocol === "http:" || inner.protocol === "https:") return inner.origin; } catch {}
       return "null";
@@ -752,74 +779,83 @@ class URL {
     if (!isSpecialScheme(r.scheme) || r.scheme === "file") return "null";
     return `${r.scheme}://${r.host}${r.port !== null ? ":" + r.port : ""}`;
   }
-  get protocol() { return this._rec.scheme + ":"; }
-  set protocol(v) { basicParse(toUSVString(v) + ":", null, this._rec, "scheme start"); }
-  get username() { return this._rec.username; }
+  get protocol() { return this.#rec.scheme + ":"; }
+  set protocol(v) { basicParse(toUSVString(v) + ":", null, this.#writable(), "scheme start"); }
+  get username() { return this.#rec.username; }
   set username(v) {
-    const r = this._rec;
+    const r = this.#writable();
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     r.username = pctEncodeString(toUSVString(v), USERINFO_SET);
   }
-  get password() { return this._rec.password; }
+  get password() { return this.#rec.password; }
   set password(v) {
-    const r = this._rec;
+    const r = this.#writable();
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     r.password = pctEncodeString(toUSVString(v), USERINFO_SET);
   }
   get host() {
-    const r = this._rec;
+    const r = this.#rec;
     if (r.host === null) return "";
     return r.port === null ? r.host : `${r.host}:${r.port}`;
   }
-  set host(v) { if (!this._rec.opaque) this.#reparse(v, "host"); }
-  get hostname() { return this._rec.host === null ? "" : this._rec.host; }
-  set hostname(v) { if (!this._rec.opaque) this.#reparse(v, "hostname"); }
-  get port() { return this._rec.port === null ? "" : String(this._rec.port); }
+  set host(v) { if (!this.#rec.opaque) this.#reparse(v, "host"); }
+  get hostname() { return this.#rec.host === null ? "" : this.#rec.host; }
+  set hostname(v) { if (!this.#rec.opaque) this.#reparse(v, "hostname"); }
+  get port() { return this.#rec.port === null ? "" : String(this.#rec.port); }
   set port(v) {
-    const r = this._rec;
+    const r = this.#writable();
     if (r.host === null || r.host === "" || r.scheme === "file") return;
     v = toUSVString(v);
     if (v === "") r.port = null;
     else this.#reparse(v, "port");
   }
-  get pathname() { return serializePath(this._rec); }
+  get pathname() { return serializePath(this.#rec); }
   set pathname(v) {
-    const r = this._rec;
+    const r = this.#writable();
     if (r.opaque) return;
     const copy = { ...r, path: [] };
     const out = basicParse(toUSVString(v), null, copy, "path start");
     if (out) r.path = out.path;
   }
-  get search() { const q = this._rec.query; return q === null || q === "" ? "" : "?" + q; }
+  get search() { const q = this.#rec.query; return q === null || q === "" ? "" : "?" + q; }
   set search(v) {
-    const r = this._rec;
+    const r = this.#writable();
     v = toUSVString(v);
-    if (v === "") { r.query = null; stripOpaquePathSpaces(r); if (this._sp) this._sp._setList([]); return; }
+    if (v === "") { r.query = null; if (this.#sp) this.#sp._setList([]); return; }
     if (v.startsWith("?")) v = v.slice(1);
     r.query = "";
     basicParse(v, null, r, "query");
-    if (this._sp) this._sp._setList(formDecode(v));
+    if (this.#sp) this.#sp._setList(formDecode(v));
   }
   get searchParams() {
-    if (!this._sp) {
-      this._sp = new URLSearchParams(this._rec.query || "");
-      this._sp._url = this;
+    if (!this.#sp) {
+      this.#sp = new URLSearchParams();
+      this.#sp._setList(formDecode(this.#rec.query || ""));
+      linkParams(this.#sp, this);
     }
-    return this._sp;
+    return this.#sp;
   }
-  get hash() { const f = this._rec.fragment; return f === null || f === "" ? "" : "#" + f; }
+  get hash() { const f = this.#rec.fragment; return f === null || f === "" ? "" : "#" + f; }
   set hash(v) {
-    const r = this._rec;
+    const r = this.#writable();
     v = toUSVString(v);
-    if (v === "") { r.fragment = null; stripOpaquePathSpaces(r); return; }
+    if (v === "") { r.fragment = null; return; }
     if (v.startsWith("#")) v = v.slice(1);
     r.fragment = "";
     basicParse(v, null, r, "fragment");
   }
+  // Records from the parse cache are shared by every URL parsed from the same string: copied before
+  // a setter changes one.
+  #writable() {
+    const r = this.#rec;
+    if (!r.shared) return r;
+    return (this.#rec = { scheme: r.scheme, username: r.username, password: r.password, host: r.host, port: r.port,
+      path: r.opaque ? r.path : r.path.slice(), opaque: r.opaque, query: r.query, fragment: r.fragment });
+  }
   #reparse(v, state) {
-    const copy = { ...this._rec, path: Array.isArray(this._rec.path) ? this._rec.path.slice() : this._rec.path };
+    const copy = { ...this.#rec, path: Array.isArray(this.#rec.path) ? this.#rec.path.slice() : this.#rec.path };
     const out = basicParse(toUSVString(v), null, copy, state);
-    if (out) this._rec = out;
+    if (out) this.#rec = out;
   }
   toString() { return this.href; }
   toJSON() { return this.href; }

@@ -28,8 +28,15 @@ class Blob {
   _bytes;
   _type;
   constructor(parts = undefined, options = undefined) {
-    if (parts !== undefined && (parts === null || typeof parts !== "object" || typeof parts[Symbol.iterator] !== "function")) {
-      throw new TypeError("Blob parts must be a sequence (an iterable object)");
+    // WebIDL: the parts (a sequence, its @@iterator read once, each item converted as it comes),
+    // then the options; `endings` applies to the strings, so they are converted to text first
+    const items = [];
+    if (parts !== undefined) {
+      const method = parts === null || (typeof parts !== "object" && typeof parts !== "function") ? undefined : parts[Symbol.iterator];
+      if (typeof method !== "function") throw new TypeError("Blob parts must be a sequence (an iterable object)");
+      for (const p of iterateWith(parts, method)) {
+        items.push(p instanceof Blob ? p._bytes : p instanceof ArrayBuffer || ArrayBuffer.isView(p) ? toU8(p).slice() : toUSVString(p));
+      }
     }
     let native = false;
     if (options !== undefined && options !== null) {
@@ -40,12 +47,7 @@ class Blob {
         native = e === "native";
       }
     } else options = {};
-    const chunks = [];
-    for (const p of parts || []) {
-      if (p instanceof Blob) chunks.push(p._bytes);
-      else if (p instanceof ArrayBuffer || ArrayBuffer.isView(p)) chunks.push(toU8(p).slice());
-      else chunks.push(utf8Encode(native ? String(p).replace(/\r\n|\r/g, "\n") : String(p)));
-    }
+    const chunks = items.map((p) => (typeof p === "string" ? utf8Encode(native ? p.replace(/\r\n|\r/g, "\n") : p) : p));
     this._bytes = chunks.length === 1 ? chunks[0] : concatBytes(chunks);
     const t = options && options.type !== undefined ? String(options.type) : "";
     this._type = /^[\x20-\x7e]*$/.test(t) ? t.toLowerCase() : "";
@@ -83,13 +85,14 @@ class File extends Blob {
   [INSPECT]() { return `File { name: ${quoteString(this.name)}, size: ${this.size}, type: ${quoteString(this.type)} }`; }
 }
 
-// A byte stream (FileAPI and Fetch bodies are; BYOB readers work): the chunk handed out is a
-// copy, so a consumer writing to it cannot change the Blob or body it came from.
+// A byte stream (FileAPI and Fetch bodies are; BYOB readers work). It enqueues a copy: enqueue()
+// takes (detaches) the buffer it is given, and a consumer writing to a chunk must not change the
+// Blob or body it came from.
 function bytesStream(bytes) {
   return new ReadableStream({
     type: "bytes",
     pull(c) {
-      if (bytes.length) c.enqueue(bytes);
+      if (bytes.length) c.enqueue(bytes.slice());
       c.close();
     },
   });

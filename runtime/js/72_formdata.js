@@ -14,7 +14,9 @@ class FormData {
     name = toUSVString(name);
     if (value instanceof Blob) {
       if (!(value instanceof File) || filename !== undefined) {
-        const f = new File([], filename !== undefined ? String(filename) : value instanceof File ? value.name : "blob", { type: value.type });
+        // a File keeps its lastModified under its new name (XHR's "create an entry")
+        const opts = value instanceof File ? { type: value.type, lastModified: value.lastModified } : { type: value.type };
+        const f = new File([], filename !== undefined ? String(filename) : value instanceof File ? value.name : "blob", opts);
         f._bytes = value._bytes;
         value = f;
       }
@@ -62,7 +64,7 @@ function encodeMultipart(fd) {
       chunks.push(utf8Encode(head + "\r\n\r\n" + value.replace(/\r\n|\r|\n/g, "\r\n") + "\r\n"));
     }
   }
-  chunks.push(utf8Encode(`--${boundary}--\r\n`));
+  if (chunks.length !== 0) chunks.push(utf8Encode(`--${boundary}--\r\n`)); // an empty FormData is an empty body, as in browsers
   return { bytes: concatBytes(chunks), type: `multipart/form-data; boundary=${boundary}` };
 }
 
@@ -73,6 +75,7 @@ function parseMultipart(bytes, contentType) {
   const bin = bytesToLatin1(bytes);
   const fd = new FormData();
   const parts = bin.split(boundary);
+  if (parts.length < 2) throw new TypeError("multipart/form-data body without its boundary");
   for (let i = 1; i < parts.length; i++) {
     let part = parts[i];
     if (part.startsWith("--")) break;

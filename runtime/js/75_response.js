@@ -10,36 +10,84 @@ function unsignedShort(v) {
 const NULL_BODY_STATUS = [101, 103, 204, 205, 304];
 const REDIRECT_STATUS = [301, 302, 303, 307, 308];
 
-class Response extends Body {
-  _status = 200; _statusText = ""; _headers; _type = "default"; _url = ""; _redirected = false;
-  constructor(body = null, init = {}) {
-    super();
+const kStatus = Symbol("status"), kStatusText = Symbol("statusText"), kType = Symbol("type");
+const kRedirected = Symbol("redirected"), kWebSocket = Symbol("webSocket");
+// A Response builds its Headers only if someone reads them (respond() reads the list without them):
+// until then kHeaders is null, kHeaderList the init headers converted (or null), and kContentType the
+// content type its body adds when they have none.
+const kContentType = Symbol("contentType"), kHeaderList = Symbol("headerList");
+
+function lazyResponseHeaders(r) {
+  const list = r[kHeaderList];
+  const h = list === null ? new Headers() : headersWithList(list);
+  const type = r[kContentType];
+  if (type !== null) headersList(h).push(["content-type", type]);
+  return (r[kHeaders] = h);
+}
+
+// The header list a Response would have, without making its Headers.
+function responseHeaderList(r) {
+  const h = r[kHeaders];
+  if (h !== null) return headersList(h);
+  const list = r[kHeaderList];
+  const type = r[kContentType];
+  if (type === null) return list === null ? [] : list;
+  return list === null ? [["content-type", type]] : [...list, ["content-type", type]];
+}
+
+function hasContentType(list) {
+  for (let i = 0; i < list.length; i++) if (list[i][0] === "content-type") return true;
+  return false;
+}
+
+class Response {
+  constructor(body = null, init = undefined) {
     if (body === INTERNAL) return;
-    if (init === null || init === undefined) init = {};
-    else if (typeof init !== "object" && typeof init !== "function") throw new TypeError("ResponseInit must be an object");
-    if (init.status !== undefined) {
-      const s = unsignedShort(init.status);
-      if (s < 200 || s > 599) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
-      this._status = s;
+    let list = null;
+    let status = 200;
+    if (init !== undefined && init !== null) {
+      if (typeof init !== "object" && typeof init !== "function") throw new TypeError("ResponseInit must be an object");
+      if (init.status !== undefined) {
+        status = unsignedShort(init.status);
+        // 101 only with a webSocket (Cloudflare Workers' WebSocket upgrade answer, 85_websocket.js)
+        const upgrade = status === 101 && init.webSocket instanceof WebSocket;
+        if ((status < 200 || status > 599) && !upgrade) throw new RangeError(`Response status must be in the range 200 to 599, got ${init.status}`);
+        if (status !== 200) this[kStatus] = status;
+      }
+      if (init.webSocket !== undefined && init.webSocket !== null) {
+        if (!(init.webSocket instanceof WebSocket) || status !== 101) throw new TypeError("ResponseInit.webSocket needs status 101 and a WebSocket");
+        this[kWebSocket] = init.webSocket;
+      }
+      if (init.statusText !== undefined) {
+        const t = String(init.statusText);
+        if (/[^\t\x20-\x7e\x80-\xff]/.test(t)) throw new TypeError("Invalid statusText");
+        this[kStatusText] = t;
+      }
+      if (init.headers !== undefined) this[kHeaderList] = list = headersInitList(init.headers);
     }
-    if (init.statusText !== undefined) {
-      const t = String(init.statusText);
-      if (/[^\t\x20-\x7e\x80-\xff]/.test(t)) throw new TypeError("Invalid statusText");
-      this._statusText = t;
-    }
-    this._headers = init.headers instanceof Headers ? new Headers(init.headers) : new Headers(init.headers);
     if (body !== null && body !== undefined) {
-      if (NULL_BODY_STATUS.includes(this._status)) throw new TypeError(`Response with null body status ${this._status} cannot have a body`);
-      const [b, type] = extractBody(body);
-      this._body = b;
-      if (type && !this._headers.has("content-type")) this._headers._list.push(["content-type", type]);
+      if (status !== 200 && NULL_BODY_STATUS.includes(status)) throw new TypeError(`Response with null body status ${status} cannot have a body`);
+      let type;
+      if (typeof body === "string") {
+        this[kBody] = { source: body, stream: null };
+        type = "text/plain;charset=UTF-8";
+      } else {
+        const b = extractBody(body);
+        this[kBody] = b[0];
+        type = b[1];
+      }
+      if (type && (list === null || !hasContentType(list))) this[kContentType] = type;
     }
   }
-  static json(data, init = {}) {
+  static json(data, init = undefined) {
     const text = JSON.stringify(data);
     if (text === undefined) throw new TypeError("Value is not JSON serializable");
-    const r = new Response(text, init);
-    if (!init || !init.headers || !new Headers(init.headers).has("content-type")) r._headers.set("content-type", "application/json");
+    const r = new Response(null, init);
+    if (NULL_BODY_STATUS.includes(r[kStatus])) throw new TypeError(`Response with null body status ${r[kStatus]} cannot have a body`);
+    // `json`: the text can cross to the host as it is (JSON.stringify escapes NUL and lone surrogates)
+    r[kBody] = { source: text, stream: null, json: true };
+    const list = r[kHeaderList];
+    if (list === null || !hasContentType(list)) r[kContentType] = "application/json";
     return r;
   }
   static redirect(url, status = 302) {
@@ -47,33 +95,35 @@ class Response extends Body {
     status = unsignedShort(status);
     if (!REDIRECT_STATUS.includes(status)) throw new RangeError(`Invalid redirect status: ${status}`);
     const r = new Response(null, { status });
-    r._headers.set("location", parsed.href);
-    r._headers._guard = "immutable";
+    r.headers.set("location", parsed.href);
+    r.headers._guard = "immutable";
     return r;
   }
   static error() {
     const r = new Response(INTERNAL);
-    r._status = 0; r._type = "error"; r._headers = new Headers(); r._headers._guard = "immutable";
+    r[kStatus] = 0; r[kType] = "error"; r[kHeaders] = new Headers(); r[kHeaders]._guard = "immutable";
     return r;
   }
-  get status() { return this._status; }
-  get statusText() { return this._statusText; }
-  get ok() { return this._status >= 200 && this._status <= 299; }
-  get headers() { return this._headers; }
-  get type() { return this._type; }
-  get url() { return this._url; }
-  get redirected() { return this._redirected; }
-  get webSocket() { return null; }
+  get status() { return this[kStatus]; }
+  get statusText() { return this[kStatusText]; }
+  get ok() { return this[kStatus] >= 200 && this[kStatus] <= 299; }
+  get headers() { const h = this[kHeaders]; return h !== null ? h : lazyResponseHeaders(this); }
+  get type() { return this[kType]; }
+  get url() { return this[kUrl]; }
+  get redirected() { return this[kRedirected]; }
+  get webSocket() { return this[kWebSocket]; }
   clone() {
     const r = new Response(INTERNAL);
-    r._status = this._status; r._statusText = this._statusText; r._headers = new Headers(this._headers); r._headers._guard = this._headers._guard;
-    r._type = this._type; r._url = this._url; r._redirected = this._redirected;
-    r._body = this._cloneBody();
+    r[kStatus] = this[kStatus]; r[kStatusText] = this[kStatusText]; r[kHeaders] = new Headers(this.headers); r[kHeaders]._guard = this.headers._guard;
+    r[kType] = this[kType]; r[kUrl] = this[kUrl]; r[kRedirected] = this[kRedirected];
+    r[kBody] = cloneBody(this);
     return r;
   }
   get [Symbol.toStringTag]() { return "Response"; }
-  [INSPECT]() { return `Response { status: ${this._status}, statusText: ${quoteString(this._statusText)}, headers: ${inspect(this._headers)}, bodyUsed: ${this.bodyUsed} }`; }
+  [INSPECT]() { return `Response { status: ${this[kStatus]}, statusText: ${quoteString(this[kStatusText])}, headers: ${inspect(this.headers)}, bodyUsed: ${this.bodyUsed} }`; }
 }
 
 includeBody(Response);
+internalDefaults(Response.prototype, [[kStatus, 200], [kStatusText, ""], [kType, "default"], [kUrl, ""], [kRedirected, false],
+  [kHeaders, null], [kContentType, null], [kHeaderList, null], [kWebSocket, null]]);
 expose("Response", Response);

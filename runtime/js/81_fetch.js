@@ -1,5 +1,11 @@
 // fetch() (Fetch Standard): http(s) requests go to the host, data: URLs are answered here.
 
+// Fetch Standard, "port blocking": ports of other protocols a request must not reach
+const BAD_PORTS = new Set([0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102,
+  103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526,
+  530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190,
+  5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080]);
+
 function fetchImpl(input, init) {
   let req;
   try {
@@ -7,20 +13,23 @@ function fetchImpl(input, init) {
   } catch (err) {
     return Promise.reject(err);
   }
-  const signal = req._signal;
+  const signal = req[kSignal];
   if (signal && signal.aborted) return Promise.reject(signal.reason);
-  const scheme = req._url.slice(0, req._url.indexOf(":"));
-  if (scheme === "data") return dataUrlResponse(req._url);
+  const scheme = req[kUrl].slice(0, req[kUrl].indexOf(":"));
+  if (scheme === "data") return dataUrlResponse(req[kUrl]);
   if (scheme !== "http" && scheme !== "https") return Promise.reject(new TypeError(`fetch: unsupported URL scheme "${scheme}:"`));
-  const bodyP = req._body === null ? Promise.resolve(null) : req._consume();
+  if ((req.headers.get("upgrade") || "").toLowerCase() === "websocket") return websocketFetch(req);
+  const port = new URL(req[kUrl]).port;
+  if (port !== "" && BAD_PORTS.has(Number(port))) return Promise.reject(new TypeError(`fetch: port ${port} is blocked (Fetch Standard "bad port")`));
+  const bodyP = req[kBody] === null ? Promise.resolve(null) : consumeBody(req, (v) => v);
   return bodyP.then((body) => {
     const id = nextOpId; // the id hostCall is about to use, so abort can name it
     const p = hostCall("fetch", encodeForHost({
-      url: req._url,
-      method: req._method,
-      headers: req._headers._list,
+      url: req[kUrl],
+      method: req[kMethod],
+      headers: req[kHeaders]._list,
       body: body === null ? null : typeof body === "string" ? utf8Encode(body) : body.bin !== undefined ? { __ploy_bytes: body.bin } : body,
-      redirect: req._redirect,
+      redirect: req[kRedirect],
     }));
     if (!signal) return p.then((meta) => fetchResponse(meta, null));
     return new Promise((resolve, reject) => {
@@ -68,25 +77,25 @@ function dataUrlResponse(url) {
     }
   }
   const r = new Response(INTERNAL);
-  r._status = 200; r._statusText = "OK"; r._type = "basic"; r._url = url;
-  r._headers = headersFromFlat(`content-type\n${type}`, "immutable");
-  r._body = { source: null, bin: body, stream: null };
+  r[kStatus] = 200; r[kStatusText] = "OK"; r[kType] = "basic"; r[kUrl] = url;
+  r[kHeaders] = headersFromFlat(`content-type\n${type}`, "immutable");
+  r[kBody] = { source: null, bin: body, stream: null };
   return Promise.resolve(r);
 }
 
 function fetchResponse(meta, signal) {
   const r = new Response(INTERNAL);
-  r._status = meta.status;
-  r._statusText = meta.statusText;
-  r._headers = new Headers();
-  r._headers._list = meta.headers;
-  r._headers._guard = "immutable";
-  r._url = meta.url;
-  r._redirected = meta.redirected;
-  r._type = "basic";
+  r[kStatus] = meta.status;
+  r[kStatusText] = meta.statusText;
+  r[kHeaders] = new Headers();
+  r[kHeaders]._list = meta.headers;
+  r[kHeaders]._guard = "immutable";
+  r[kUrl] = meta.url;
+  r[kRedirected] = meta.redirected;
+  r[kType] = "basic";
   if (meta.stream !== null) {
     const stream = hostReadableStream(meta.stream);
-    r._body = { source: null, stream };
+    r[kBody] = { source: null, stream };
     if (signal) {
       const onAbort = (reason) => {
         stream._controller.error(reason);

@@ -13,17 +13,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runtime.js import binding_proxies, compression, console, crypto, entry, fetch, host_streams, timers
+from runtime.js import (
+    binding_proxies,
+    compression,
+    console,
+    crypto,
+    entry,
+    fetch,
+    globals,
+    host_streams,
+    preview,
+    timers,
+    websocket,
+)
 
 if TYPE_CHECKING:
     from runtime.js.host import JsHost
 
 # The op's list is passed whole, not spread into arguments: a call with *args costs several times
-# a plain call, and respond and log run on every request.
-HostOp = Callable[["JsHost", list[Any]], None]
+# a plain call, and respond and log run on every request. A text op (hostSendText) gets its text.
+HostOp = Callable[["JsHost", Any], None]
 
 # in the order of their JS files
-OP_MODULES = (timers, console, crypto, compression, host_streams, fetch, binding_proxies, entry)
+OP_MODULES = (
+    timers,
+    console,
+    crypto,
+    globals,
+    compression,
+    host_streams,
+    fetch,
+    binding_proxies,
+    websocket,
+    preview,
+    entry,
+)
 
 
 def host_ops() -> dict[str, HostOp]:

@@ -8,12 +8,15 @@ The bridge has no host ops of its own: the ops are in the modules beside the fil
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from bindings.error_codes import INTERNAL
-from bindings.errors import PloyError
+from bindings.errors import InvalidArgument, PloyError
 from bindings.spec import ObjectSpec, spec_of
+from bindings.web import WebResponse, WebSocket
+from runtime.http import Headers, Request
 from runtime.js.binding_proxies import spec_methods
 from runtime.js.host_streams import HostStream
 from runtime.workers.base import WorkerError
@@ -37,18 +40,20 @@ class Codec:
     """JSON to and from JS, with bytes, binding objects and streams tagged."""
 
     def __init__(
-        self, register_object: Callable[[Any], int], register_stream: Callable[[HostStream], int]
+        self,
+        register_object: Callable[[Any], int],
+        register_stream: Callable[[HostStream], int],
+        register_socket: Callable[[WebSocket], int] | None = None,
     ) -> None:
         self._register_object = register_object
         self._register_stream = register_stream
+        self._register_socket = register_socket
         self.sent_specs: set[str] = set()
 
     def describe(self, obj: Any, spec: ObjectSpec) -> dict[str, Any]:
-        desc: dict[str, Any] = {
-            "handle": self._register_object(obj),
-            "spec": spec.name,
-            "props": {p: getattr(obj, p, None) for p in spec.props},
-        }
+        # a data object's own properties are exactly its items, in order (JSON.stringify gives its JSON)
+        props = dict(obj) if spec.data else {p: getattr(obj, p, None) for p in spec.props}
+        desc: dict[str, Any] = {"handle": self._register_object(obj), "spec": spec.name, "props": props}
         if spec.name not in self.sent_specs:
             self.sent_specs.add(spec.name)
             desc["methods"] = spec_methods(spec)
@@ -69,6 +74,15 @@ class Codec:
             if isinstance(v, HostStream):
                 special = True
                 return {"__ploy_stream": self._register_stream(v)}
+            if isinstance(v, _Described):
+                special = True
+                return {"__ploy_obj": self.describe(v.obj, v.spec)}
+            if isinstance(v, WebResponse):
+                special = True
+                return {"__ploy_response": self._response(v)}
+            if isinstance(v, WebSocket) and self._register_socket is not None:
+                special = True
+                return {"__ploy_ws": [self._register_socket(v), v.protocol]}
             if isinstance(v, (set, frozenset, tuple)):
                 return list(v)
             to_json = getattr(v, "to_json", None)
@@ -78,7 +92,25 @@ class Codec:
 
         if value is None:
             return "null", False
+        value = _wrap_data_objects(value)
         return json.dumps(value, default=default, ensure_ascii=False, separators=(",", ":")), special
+
+    def _response(self, web: WebResponse) -> dict[str, Any]:
+        body, stream = web.body, None
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            stream, body = self._register_stream(HostStream(body)), None
+        ws = None
+        if web.webSocket is not None and self._register_socket is not None:
+            ws = [self._register_socket(web.webSocket), web.webSocket.protocol]
+        return {
+            "status": web.status,
+            "statusText": web.statusText,
+            "headers": [[k.lower(), v] for k, v in web.headers],
+            # latin-1 text, kept as the body's `bin` in JS: decoded only if the worker reads it
+            "bin": None if body is None else bytes(body).decode("latin-1"),
+            "stream": stream,
+            "ws": ws,
+        }
 
     def decode_args(self, text: str, lookup: Callable[[int], Any]) -> list[Any]:
         def hook(d: dict[str, Any]) -> Any:
@@ -86,7 +118,51 @@ class Codec:
                 return d["__ploy_bytes"].encode("latin-1")
             if "__ploy_handle" in d and len(d) == 1:
                 return lookup(d["__ploy_handle"])
+            if "__ploy_request" in d and len(d) == 1:
+                r = d["__ploy_request"]
+                body = None if r["body"] is None else r["body"].encode("latin-1")
+                return Request(r["url"], r["method"], Headers([(k, v) for k, v in r["headers"]]), body)
+            if "__ploy_regexp" in d and len(d) == 1:
+                return js_regexp(*d["__ploy_regexp"])
             return d
 
         args = json.loads(text, object_hook=hook)
         return args if isinstance(args, list) else [args]
+
+
+class _Described:
+    """A data binding object (a dict, which json.dumps would write as plain data) to send as an object."""
+
+    __slots__ = ("obj", "spec")
+
+    def __init__(self, obj: Any, spec: ObjectSpec) -> None:
+        self.obj, self.spec = obj, spec
+
+
+def _wrap_data_objects(value: Any) -> Any:
+    """json.dumps never asks `default` about a dict: data objects (ObjectSpec.data) are marked first,
+    as the result itself or as items of a list result."""
+    if isinstance(value, dict):
+        spec = spec_of(value) if type(value) is not dict else None
+        return _Described(value, spec) if spec is not None else value
+    if isinstance(value, list) and value and type(value[0]) is not dict and isinstance(value[0], dict):
+        return [_wrap_data_objects(v) for v in value]
+    return value
+
+
+_JS_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL}
+
+
+def js_regexp(source: str, flags: str) -> re.Pattern[str]:
+    """A JS RegExp as Python's re: named groups `(?<name>` become `(?P<name>`; flags i, m, s apply
+    (g, y, u, d, v change nothing for a search)."""
+    py = re.sub(r"(?<!\\)\(\?<(?![=!])", "(?P<", source)
+    value = 0
+    for flag in flags:
+        value |= _JS_FLAGS.get(flag, 0)
+    try:
+        return re.compile(py, value)
+    except re.error as e:
+        raise InvalidArgument(
+            f"the regular expression /{source}/{flags} is not supported here: {e}"
+        ) from None

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 
 from runtime.http import Response
+from runtime.workers.quickjs_hooks import Hooks
 
 
 class JsHost(Protocol):
@@ -29,21 +30,27 @@ class JsHost(Protocol):
     # state the ops keep per context
     requests: dict[int, asyncio.Future[Response]]  # request id -> its pending response
     prefixes: OrderedDict[int, str]  # request id -> its log prefix
-    stream_waiters: dict[int, asyncio.Future[bytes | None]]
+    # stream id -> entry.JsBodyStream: JS streams sent as response bodies or binding stream arguments
+    body_streams: dict[int, Any]
     objects: Any
     host_streams: dict[int, Any]
     tasks: dict[int, asyncio.Task[Any]]
     zlibs: dict[int, Any]
+    sockets: dict[int, Any]  # socket id -> its Python end (bindings.web.WebSocket), see websocket.py
+    socket_tasks: dict[int, asyncio.Task[Any]]  # socket id -> the task delivering its messages to JS
     timer: asyncio.TimerHandle | None
     client: httpx.AsyncClient | None
+    hooks: Hooks | None  # the QuickJS C-API hooks, when the binding's layout is the one expected
 
     # JS entry points (__ploy_* functions of 90_entry.js and 00_bridge.js)
     js_cancel: Any
     js_pull: Any
+    js_take_chunks: Any
+    js_report_rejections: Any
     js_settle: Any
     js_set_props: Any
-    js_take_chunk: Any
     js_feed_entropy: Any
+    js_ws_event: Any
 
     def call_js(self, fn: Any, *args: Any) -> Any:
         """Call into JS without draining: for handlers, which run inside a drain."""

@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bindings.web import WebResponse
 from runtime.http import Request, Response
 from runtime.workers.base import WorkerError
 
@@ -84,6 +85,8 @@ class PythonWorker:
             raise WorkerError(f"{type(e).__name__}: {e}", _user_stack(e, self._root)) from e
         if isinstance(result, Response):
             return result
+        if isinstance(result, WebResponse):  # a binding's answer returned as it is (sandbox.terminal())
+            return Response._from_web(result)
         raise WorkerError(f"fetch() must return a Response, got {type(result).__name__}")
 
     async def close(self) -> None:

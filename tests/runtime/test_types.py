@@ -235,6 +235,33 @@ export async function runtimeShapes(sandbox: SandboxClient) {
 	return { bytes, b64, killed, entries, dir, again, gone };
 }
 
+// Beyond the docs: reaching what runs in a sandbox (issue 12).
+export async function reachShapes(sandbox: SandboxClient, request: Request, env: Env) {
+	const proxied: Response | null = await proxyToSandbox(request, env);
+	const proc = await sandbox.startProcess("python3 -m http.server 8080");
+	const info: SandboxProcessInfo = proc;
+	const ready: number = (await proc.waitForPort(8080, { path: "/", status: { min: 200, max: 299 }, timeoutMs: 5000 })).port;
+	const line: string = (await proc.waitForLog(/Serving HTTP on (\\S+)/, 5000)).line;
+	const exit: number | null = (await proc.waitForExit({ timeoutMs: 100 })).exitCode;
+	const killed: SandboxProcessInfo = await proc.kill("SIGINT");
+	const status: "running" | "completed" | "failed" = await proc.getStatus();
+	const { logs } = await proc.getLogs();
+	const again = await sandbox.getProcess(proc.id);
+	const waits = again ? await again.waitForExit(1000) : null;
+	const { url, port } = await sandbox.exposePort(8080, { name: "web", token: "abc" });
+	const exposed: boolean = await sandbox.isPortExposed(port);
+	const urls: string[] = (await sandbox.getExposedPorts()).map((p) => p.url);
+	await sandbox.unexposePort(8080);
+	const upgraded: Response = await sandbox.wsConnect(request, 8080);
+	const socket: WebSocket | null = upgraded.webSocket;
+	const term: Response = await (await sandbox.createSession()).terminal(request, { cols: 80, rows: 24 });
+	const [client, server] = Object.values(new WebSocketPair());
+	server.accept();
+	server.addEventListener("message", (event) => server.send(event.data));
+	const answer = new Response(null, { status: 101, webSocket: client });
+	return { proxied, info, ready, line, exit, killed, status, logs, waits, url, exposed, urls, socket, term, answer };
+}
+
 export async function aiBindingSnippet(env: Env) {
 	const completion = await env.AI.chat({ model: "openai/gpt-5.5", messages: [{ role: "user", content: "hi" }] });
 	const answer: string | null | undefined = completion.choices[0]?.message.content as string | null;

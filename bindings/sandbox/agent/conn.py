@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 import proto
+from common import AgentError
+from error_codes import INVALID_ARGUMENT
 
 
 class Conn:
@@ -53,6 +55,10 @@ class Conn:
         """Yield the D frames of an upload until its empty terminating frame."""
         while True:
             kind, payload = await proto.read_frame(self.reader)
+            if kind == proto.UPLOAD_ABORT:
+                # the host's source failed: the handler drops what it has, and its error reply tells the
+                # host when that is done (a caller sees its error only once no partial file is left)
+                raise AgentError(INVALID_ARGUMENT, "the upload was abandoned by its source")
             if kind != b"D":
                 raise ValueError(f"expected upload data, got {kind!r}")
             if not payload:

@@ -47,6 +47,20 @@ def spawn() -> int:
     return pid
 
 
+def write_boot() -> None:
+    """The start's token in the run folder, where the host reads it without waking the sandbox: a
+    preview URL exposed under another token belongs to an earlier start (stale). Replaced, not
+    rewritten, so the host sees a new inode per start."""
+    run_dir = os.environ.get("PLOY_RUN_DIR", "/run/ploy")
+    tmp = os.path.join(run_dir, f".boot.{os.getpid()}")
+    try:
+        with open(tmp, "w") as f:
+            f.write(os.environ["PLOY_BOOT"])
+        os.replace(tmp, os.path.join(run_dir, "boot"))
+    except OSError as exc:
+        print(f"ploy-init: cannot write the boot file: {exc}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     stopping = False
     agent = 0
@@ -61,6 +75,7 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    write_boot()
     agent = spawn()
     restarts: list[float] = []
     while True:

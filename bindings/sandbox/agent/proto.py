@@ -5,6 +5,7 @@ One frame = 1 type byte + 4-byte big-endian length + payload. Raw bytes travel a
   O  output bytes of a command (stdout, or the merged output of a stream)
   E  stderr bytes of a command
   D  file or log bytes; an empty D frame ends an upload
+  A  (host to agent, empty) the upload's source failed: the agent drops what it has and answers an error
 
 A connection carries one request at a time and may be reused for the next one once the final J frame
 of a reply has been read.
@@ -18,6 +19,7 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct(">cI")
+UPLOAD_ABORT = b"A"
 MAX_FRAME = 64 * 1024 * 1024
 CHUNK = 256 * 1024
 # 2: a connection stays usable after a finished stream (version 1 agents could drop it when the host

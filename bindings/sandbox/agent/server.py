@@ -24,9 +24,11 @@ import execs  # noqa: E402
 import files  # noqa: E402
 import interpreter  # noqa: E402
 import metrics  # noqa: E402
+import ports  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
+import terminal  # noqa: E402
 import watch  # noqa: E402
 import wire  # noqa: E402
 from common import (  # noqa: E402
@@ -421,6 +423,18 @@ async def get_metrics(conn: Conn, req: dict[str, Any], s: sessions.Session | Non
     await conn.reply(metrics.collect())
 
 
+async def wait_for_port(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await ports.wait_for_port(req))
+
+
+async def wait_for_exit(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await conn.reply(await ports.wait_for_exit(req))
+
+
+async def terminal_op(conn: Conn, req: dict[str, Any], s: sessions.Session | None, cwd: str) -> None:
+    await terminal.run(conn, req, s, cwd)
+
+
 HANDLERS: dict[str, Handler] = wire.table(
     {
         wire.PING: ping,
@@ -453,6 +467,9 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.SET_SLEEP_AFTER: set_sleep_after,
         wire.SET_KEEP_ALIVE: set_keep_alive,
         wire.METRICS: get_metrics,
+        wire.WAIT_FOR_PORT: wait_for_port,
+        wire.WAIT_FOR_EXIT: wait_for_exit,
+        wire.TERMINAL: terminal_op,
         wire.ARCHIVE_DIR: backups.archive_dir,
         wire.EXTRACT_ARCHIVE: backups.extract_archive,
         wire.WATCH: watch.watch,

@@ -21,13 +21,16 @@ UPLOAD = "upload"  # J request, then D frames ended by an empty D frame; one J r
 DOWNLOAD = "download"  # J request; D frames, then the J reply (read whole by the host)
 STREAM = "stream"  # J request; O or D frames as they come, then the J reply; the host closing the
 #                    connection stops the op (kills the command / stops following the log)
+DUPLEX = "duplex"  # J request; an empty O frame once the op runs (or its J error); then both ways at
+#                    once: the host sends D (input) and J (control) frames, the agent O frames, until
+#                    its J reply; the host closing the connection stops the op
 
 EXEC_FIELDS = ("command", "cwd", "env", "timeoutMs", "outputLimit", "stdin")
 
 
 class Op(NamedTuple):
     name: str
-    moves: str  # CALL, UPLOAD, DOWNLOAD or STREAM
+    moves: str  # CALL, UPLOAD, DOWNLOAD, STREAM or DUPLEX
     fields: tuple[str, ...]  # request fields besides "op" and "session"
     result: str  # the J reply's result (and the data frames before it)
     session: bool = True  # accepts "session"
@@ -176,6 +179,24 @@ LIST_CODE_CONTEXTS = Op(
 )
 DELETE_CODE_CONTEXT = Op("deleteCodeContext", CALL, ("contextId",), "{id, deleted}", session=False)
 
+# Readiness and terminals (the process object's waits, SandboxClient.terminal / SandboxSession.terminal)
+WAIT_FOR_PORT = Op(
+    "waitForPort",
+    CALL,
+    ("port", "mode", "path", "status", "timeoutMs", "intervalMs", "processId"),
+    "{port, status?} once 127.0.0.1:port (or ::1) accepts, and in http mode answers `path` with `status`",
+    session=False,
+)
+WAIT_FOR_EXIT = Op(
+    "waitForExit", CALL, ("id", "timeoutMs"), "the process record once it has ended", session=False
+)
+TERMINAL = Op(
+    "terminal",
+    DUPLEX,
+    ("cols", "rows", "shell"),
+    "O frames: the PTY's output; the host sends D (keystrokes) and J {resize: [cols, rows]}; then {exitCode}",
+)
+
 OPS: tuple[Op, ...] = (
     PING,
     EXEC,
@@ -207,6 +228,9 @@ OPS: tuple[Op, ...] = (
     SET_SLEEP_AFTER,
     SET_KEEP_ALIVE,
     METRICS,
+    WAIT_FOR_PORT,
+    WAIT_FOR_EXIT,
+    TERMINAL,
     ARCHIVE_DIR,
     EXTRACT_ARCHIVE,
     WATCH,
@@ -227,6 +251,11 @@ HOST_ONLY = {
     "getState": "SandboxClient.getState: a ping that starts nothing, else the host's own records",
     "getMetrics": "SandboxClient.getMetrics: the `metrics` op when the sandbox runs (it is not woken), "
     "plus the host's measure of its disk use",
+    "exposePort": "SandboxClient.exposePort: host-side preview records; pings the agent for its boot",
+    "unexposePort": "SandboxClient.unexposePort: host-side preview records only",
+    "getExposedPorts": "SandboxClient.getExposedPorts: host-side preview records only (never wakes)",
+    "isPortExposed": "SandboxClient.isPortExposed: host-side preview records only (never wakes)",
+    "wsConnect": "SandboxClient.wsConnect: a WebSocket to the sandbox's address; pings the agent first",
     "createBackup": "SandboxClient.createBackup: archiveDir into the host's backup store (backups.py)",
     "restoreBackup": "SandboxClient.restoreBackup: extractArchive from the host's backup store",
     "listBackups": "SandboxClient.listBackups: reads the host's backup store; nothing reaches the agent",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -20,19 +19,6 @@ from tests.conftest import REPO, DevServer, copy_example
 pytestmark = pytest.mark.podman
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[BackgroundLoop, FakeUpstream]]:
-    bg = BackgroundLoop()
-
-    async def start() -> FakeUpstream:
-        return await FakeUpstream().start()
-
-    up = bg.run(start())
-    yield bg, up
-    bg.run(up.close())
-    bg.stop()
-
-
 def _remove_containers(project: Path) -> None:
     ids = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=ploy.project={project_key(project)}"],
                          capture_output=True, text=True).stdout.split()  # fmt: skip
@@ -42,9 +28,9 @@ def _remove_containers(project: Path) -> None:
 
 @pytest.mark.parametrize("name", ["ai-agent", "ai-agent-py"])
 def test_docs_agent_example_streams_soulforge_through_the_gateway(
-    name: str, tmp_path: Path, dev_server: type[DevServer], upstream: tuple[BackgroundLoop, FakeUpstream]
+    name: str, tmp_path: Path, dev_server: type[DevServer], upstream_loop: tuple[BackgroundLoop, FakeUpstream]
 ) -> None:
-    bg, up = upstream
+    bg, up = upstream_loop
     project = copy_example(name, tmp_path)
 
     async def script() -> None:
@@ -82,12 +68,12 @@ def test_docs_agent_example_streams_soulforge_through_the_gateway(
 
 @pytest.mark.parametrize("name", ["ai-agent", "ai-agent-py"])
 def test_agent_example_not_signed_in_fails_as_the_docs_say_then_works_after_ploy_login(
-    name: str, tmp_path: Path, dev_server: type[DevServer], upstream: tuple[BackgroundLoop, FakeUpstream]
+    name: str, tmp_path: Path, dev_server: type[DevServer], upstream_loop: tuple[BackgroundLoop, FakeUpstream]
 ) -> None:
     """The docs' Local development paragraph: without `ploy login` the sandbox gets no gateway
     credentials and the agent "fails to authenticate (for example OPENAI_API_KEY is not set)"; ploy dev
     says which command to run; after `ploy login` the same running sandbox works, without a restart."""
-    bg, up = upstream
+    bg, up = upstream_loop
     project = copy_example(name, tmp_path)
     config = {"PLOY_CONFIG_HOME": str(tmp_path / "config")}
     env = {**config, "PLOY_OPENAI_API_KEY": "", "OPENAI_API_KEY": "", "PLOY_ANTHROPIC_API_KEY": "",

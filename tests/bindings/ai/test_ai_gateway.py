@@ -9,7 +9,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,28 +19,7 @@ from bindings.ai.credentials import Credentials, save_provider
 from bindings.ai.fake_upstream import HOLD_MARKER, Text, ToolCall
 from bindings.ai.testing import AiStack, listening_addresses
 from bindings.ai.tokens import TokenSigner, load_or_create_secret
-from tests.conftest import REPO, isolated_homes
-
-
-@pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_homes(tmp_path_factory.mktemp("ai-homes")) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def stack(homes: Path) -> Iterator[AiStack]:
-    project = homes / "project-a"
-    project.mkdir()
-    s = AiStack(project)
-    yield s
-    s.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(request: pytest.FixtureRequest) -> None:
-    if "stack" in request.fixturenames:
-        request.getfixturevalue("stack").reset()
+from tests.conftest import REPO
 
 
 def auth(stack: AiStack) -> dict[str, str]:

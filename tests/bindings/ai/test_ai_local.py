@@ -18,7 +18,7 @@ from bindings.ai.credentials import Credentials
 from bindings.ai.local_model import RulesError, parse_rules
 from bindings.ai.routing import route
 from bindings.ai.testing import AiStack
-from tests.conftest import REPO, isolated_homes
+from tests.conftest import REPO
 
 SOULFORGE = REPO / "bindings" / "sandbox" / "image" / "bin" / "soulforge"
 
@@ -42,12 +42,6 @@ rules:
   - model: "loud-*"
     text: "LOUD: {{user}}"
 """
-
-
-@pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_homes(tmp_path_factory.mktemp("ai-local")) as base:
-        yield base
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,34 +18,11 @@ from bindings.ai.fake_upstream import FakeUpstream, Text, ToolCall
 from bindings.ai.recording import Call, Recorder, Replayer, ReplayMiss, differences, load, normalise
 from bindings.ai.testing import AiStack, BackgroundLoop
 from runtime.config import ConfigError, parse_config
-from tests.conftest import REPO, DevServer, isolated_homes
+from tests.conftest import REPO, DevServer
 
 SOULFORGE = REPO / "bindings" / "sandbox" / "image" / "bin" / "soulforge"
 NO_KEYS = {"PLOY_OPENAI_API_KEY": "", "OPENAI_API_KEY": "", "PLOY_ANTHROPIC_API_KEY": "", "ANTHROPIC_API_KEY": "",
            "PLOY_AI_LOCAL_RULES": ""}  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    with isolated_homes(tmp_path_factory.mktemp("ai-replay")) as base:
-        yield base
-
-
-@pytest.fixture(scope="module")
-def stack(homes: Path) -> Iterator[AiStack]:
-    project = homes / "project"
-    project.mkdir()
-    s = AiStack(project)
-    yield s
-    s.close()
-
-
-@pytest.fixture(autouse=True)
-def _fresh(request: pytest.FixtureRequest) -> None:
-    if "stack" in request.fixturenames:
-        s = request.getfixturevalue("stack")
-        s.reset()
-        s.configure()
 
 
 def auth(stack: AiStack) -> dict[str, str]:
@@ -472,22 +448,9 @@ async def fetch(request, env):
 """
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[tuple[BackgroundLoop, FakeUpstream]]:
-    bg = BackgroundLoop()
-
-    async def start() -> FakeUpstream:
-        return await FakeUpstream().start()
-
-    up = bg.run(start())
-    yield bg, up
-    bg.run(up.close())
-    bg.stop()
-
-
 def test_ploy_dev_records_then_replays_offline(tmp_path: Path, dev_server: type[DevServer],
-                                               upstream: tuple[BackgroundLoop, FakeUpstream]) -> None:  # fmt: skip
-    bg, up = upstream
+                                               upstream_loop: tuple[BackgroundLoop, FakeUpstream]) -> None:  # fmt: skip
+    bg, up = upstream_loop
     project = tmp_path / "proj"
     (project / "src").mkdir(parents=True)
     (project / "src" / "index.py").write_text(textwrap.dedent(WORKER))
@@ -532,8 +495,8 @@ def test_ploy_dev_records_then_replays_offline(tmp_path: Path, dev_server: type[
 
 
 def test_a_broken_recording_stops_ploy_dev_and_a_reload_switches_modes(tmp_path: Path, dev_server: type[DevServer],
-                                                                        upstream: tuple[BackgroundLoop, FakeUpstream]) -> None:  # fmt: skip
-    _, up = upstream
+                                                                        upstream_loop: tuple[BackgroundLoop, FakeUpstream]) -> None:  # fmt: skip
+    _, up = upstream_loop
     project = tmp_path / "proj"
     (project / "src").mkdir(parents=True)
     (project / "src" / "index.py").write_text(textwrap.dedent(WORKER))

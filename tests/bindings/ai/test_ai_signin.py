@@ -17,7 +17,7 @@ import pytest
 
 from bindings.ai.credentials import NOT_SIGNED_IN, save_provider
 from bindings.ai.fake_upstream import FakeUpstream
-from bindings.ai.testing import AiStack, BackgroundLoop
+from bindings.ai.testing import AiStack
 from bindings.errors import PloyError
 from tests.conftest import REPO, DevServer, isolated_homes
 
@@ -94,19 +94,6 @@ async def fetch(request, env):
     except PloyError as err:
         return Response.json({"code": err.code, "message": err.message}, status=503)
 """
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    bg = BackgroundLoop()
-
-    async def start() -> FakeUpstream:
-        return await FakeUpstream().start()
-
-    up = bg.run(start())
-    yield up
-    bg.run(up.close())
-    bg.stop()
 
 
 def test_ploy_dev_says_what_to_run_then_picks_up_a_login(

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from bindings.ai.fake_upstream import FakeUpstream
-from bindings.ai.testing import BackgroundLoop
 from tests.conftest import DevServer
 
 JS_WORKER = """
@@ -66,19 +64,6 @@ async def fetch(request: Request, env: Any) -> Response:
     except PloyError as err:
         return Response.json({"name": type(err).__name__, "code": err.code, "message": err.message})
 """
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    bg = BackgroundLoop()
-
-    async def start() -> FakeUpstream:
-        return await FakeUpstream().start()
-
-    up = bg.run(start())
-    yield up
-    bg.run(up.close())
-    bg.stop()
 
 
 def make_project(root: Path, lang: str) -> Path:

@@ -64,12 +64,23 @@ def run(aloop: Loop) -> Callable[..., Any]:
 
 @pytest.fixture(scope="session")
 def sandbox_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from bindings.sandbox.containers import home_label
+    with short_ploy_home("ploy-t") as home:
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def _containers_of_this_run(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Tests that use this run's sandboxes look only at their containers (see helpers.SCOPE)."""
+    if "sandbox_home" not in request.fixturenames:
+        yield
+        return
     from tests.bindings.sandbox import helpers
 
-    with short_ploy_home("ploy-t") as home:
-        helpers.HOME_LABEL = home_label(home)
-        yield home
+    helpers.SCOPE["home"] = request.getfixturevalue("sandbox_home")
+    try:
+        yield
+    finally:
+        helpers.SCOPE["home"] = None
 
 
 @pytest.fixture(scope="session")
@@ -77,6 +88,13 @@ def sandbox_image(run: Callable[..., Any]) -> str:
     if shutil.which("podman") is None:
         pytest.skip("podman is not installed")
     return run(images.ensure_image(), timeout=900)
+
+
+@pytest.fixture(scope="session")
+def base_image(run: Callable[..., Any], sandbox_image: str) -> str:
+    """The debootstrap base by name, for tests that build on it (its name can be gone while the
+    default image layered on it is there: another ploy version's prune removes only the name)."""
+    return run(images.ensure_base(), timeout=900)
 
 
 class Bindings:

@@ -6,17 +6,22 @@ import json
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-# ploy.home of this test run's sandboxes (set by conftest's sandbox_home): other checkouts of ploy on
-# the machine run the same tests with the same ids at the same time, and their containers are not ours.
-HOME_LABEL: str | None = None
+# The PLOY_HOME of the sandbox tests running now (set by tests/bindings/sandbox/conftest.py): other
+# checkouts' test runs on the same machine make containers with the same ids, under their own homes.
+SCOPE: dict[str, Path | None] = {"home": None}
 
 
 def containers(label: str, value: str, any_home: bool = False) -> list[str]:
-    """'<name> <state>' for each container of this test run (of any, with any_home) with this label."""
-    home = ["--filter", f"label=ploy.home={HOME_LABEL}"] if HOME_LABEL and not any_home else []
+    """'<name> <state>' for each container with this label (of this test run's PLOY_HOME, if set and
+    not any_home)."""
+    from bindings.sandbox.containers import home_label
+
+    home = SCOPE["home"]
+    scope = ["--filter", f"label=ploy.home={home_label(home)}"] if home is not None and not any_home else []
     out = subprocess.run(
-        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}", *home],
+        ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}", *scope],
         capture_output=True,
         text=True,
         check=True,

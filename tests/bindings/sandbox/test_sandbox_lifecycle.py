@@ -251,13 +251,11 @@ def test_two_processes_racing_for_a_new_id_share_one_sandbox(
     assert len(containers("ploy.id", "raced")) == 1
 
 
-def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Path) -> None:
-    from bindings.sandbox.image import base_tag
-
+def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Path, base_image: str) -> None:
     # a Containerfile from the project, with a RUN step, built on first use; the agent layer goes on top
     root = bindings.tmp / "custom-image"
     root.mkdir(exist_ok=True)
-    (root / "Containerfile").write_text(f"FROM {base_tag()}\nRUN echo custom > /etc/custom-marker\n")
+    (root / "Containerfile").write_text(f"FROM {base_image}\nRUN echo custom > /etc/custom-marker\n")
     b = bindings.make("custom-image", containerfile="Containerfile")
     sb = b.get("c1")
     try:
@@ -274,7 +272,7 @@ def test_containerfile_and_template_images(run: Run, bindings: Any, tmp_path: Pa
             ).stdout.strip()
             subprocess.run(["podman", "rmi", layer, *([user] if user else [])], capture_output=True)
     # a template name other than `default` is a local image (here the bare debootstrap base)
-    sb2 = bindings.make("template-image", template=base_tag()).get("t1")
+    sb2 = bindings.make("template-image", template=base_image).get("t1")
     assert run(sb2.exec("test -e /etc/custom-marker; echo $?; python3 --version"))["stdout"].startswith(
         "1\nPython 3"
     )
@@ -284,21 +282,42 @@ def _image_exists(name: str) -> bool:
     return subprocess.run(["podman", "image", "exists", name]).returncode == 0
 
 
-@pytest.mark.skipif(
-    os.environ.get("PLOY_IMAGE_PRUNE") == "0",
-    reason="PLOY_IMAGE_PRUNE=0 turns the prune after a build off (other checkouts share this Podman)",
-)
-def test_an_image_build_removes_stale_sandbox_images(run: Run, sandbox_image: str) -> None:
+def test_an_image_build_removes_stale_sandbox_images(
+    run: Run, sandbox_image: str, base_image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from bindings.sandbox import image as images
 
+    monkeypatch.delenv("PLOY_IMAGE_PRUNE", raising=False)  # what this test checks is the default
     stale = f"localhost/ploy-sandbox:stale-build-{os.getpid()}"
+    # the layer on the base as it is now (another checkout may have rebuilt the base since this run's
+    # image was made): the rebuild below is then cached, the same image with the stale name on it
+    assert run(images.ensure_image(custom_base=base_image, force=True)) == sandbox_image
     subprocess.run(["podman", "tag", sandbox_image, stale], check=True)
     try:
-        # rebuild the current layer (cached: well under a second)
-        assert run(images.ensure_image(custom_base=images.base_tag(), force=True)) == sandbox_image
+        assert run(images.ensure_image(custom_base=base_image, force=True)) == sandbox_image
         assert not _image_exists(stale) and _image_exists(sandbox_image)
     finally:
         subprocess.run(["podman", "rmi", stale], capture_output=True)
+
+
+def test_a_build_leaves_another_ploys_freshly_built_image(
+    run: Run, sandbox_image: str, base_image: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A second ploy version on the machine (another checkout, a CI run) builds its own image: a build
+    here must not remove it while it is new, or the two remove each other's images mid-run."""
+    from bindings.sandbox import image as images
+
+    monkeypatch.delenv("PLOY_IMAGE_PRUNE", raising=False)
+    other = f"localhost/ploy-sandbox:other-version-{os.getpid()}"
+    (tmp_path / "Containerfile").write_text(f"FROM {sandbox_image}\nLABEL ploy.test.other={os.getpid()}\n")
+    subprocess.run(
+        ["podman", "build", "-q", "--pull=never", "-t", other, str(tmp_path)], check=True, capture_output=True
+    )
+    try:
+        assert run(images.ensure_image(custom_base=base_image, force=True)) == sandbox_image
+        assert _image_exists(other)
+    finally:
+        subprocess.run(["podman", "rmi", other], capture_output=True)
 
 
 def test_a_binding_whose_image_was_removed_looks_it_up_again(run: Run, bindings: Any) -> None:

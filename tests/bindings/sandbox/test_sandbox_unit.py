@@ -154,3 +154,74 @@ def test_an_older_agents_unknown_operation_says_what_to_do() -> None:
         err.code == "INVALID_ARGUMENT" and "older than this ploy" in err.message and "destroy" in err.message
     )
     assert remote_error({"code": "NOT_FOUND", "message": "no such file"}).message == "no such file"
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("accepted", [False, True], ids=["in-backlog", "accepted-unread"])
+def test_an_agent_that_dies_before_reading_the_request_makes_the_call_retryable(
+    tmp_path: Path, accepted: bool, loop: str
+) -> None:
+    """An agent killed right after the previous call (its listener still open for a moment, or a new
+    connection accepted but not read) resets the connection: the kernel says ECONNRESET exactly when
+    the dying peer left our bytes unread, so the request never ran and the call may be retried after
+    recovery (AgentUnavailable), unlike a connection lost after the agent read it (AgentInterrupted)."""
+    import socket
+
+    from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
+
+    path = tmp_path / "a.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+
+    async def go() -> BaseException:
+        client = AgentClient(path)
+        call = asyncio.ensure_future(client.call({"op": "exec", "command": "echo once"}))
+        await asyncio.sleep(0.05)  # the request is written: it sits in the socket, unread
+        if accepted:
+            peer, _ = listener.accept()
+            peer.close()  # closed with our bytes unread
+        listener.close()  # a connection still in the backlog is reset
+        try:
+            await call
+        except BaseException as exc:  # noqa: BLE001 - what was raised is the point
+            return exc
+        raise AssertionError("the call succeeded")
+
+    exc = pytest.importorskip("uvloop").run(go()) if loop == "uvloop" else asyncio.run(go())
+    assert isinstance(exc, AgentUnavailable) and not isinstance(exc, AgentInterrupted), repr(exc)
+    assert exc.code == "SANDBOX_UNAVAILABLE"
+
+
+def test_an_agent_that_read_the_request_and_died_is_not_retried(tmp_path: Path) -> None:
+    import socket
+
+    from bindings.sandbox.agent_client import AgentClient, AgentInterrupted
+
+    path = tmp_path / "a.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(8)
+
+    async def go() -> BaseException:
+        client = AgentClient(path)
+        call = asyncio.ensure_future(client.call({"op": "exec", "command": "echo once"}))
+        await asyncio.sleep(0.05)
+        peer, _ = listener.accept()
+        peer.setblocking(False)
+        await asyncio.sleep(0.01)
+        while True:  # read the whole request, as the agent does before it runs a command
+            try:
+                if not peer.recv(65536):
+                    break
+            except BlockingIOError:
+                break
+        peer.close()
+        listener.close()
+        try:
+            await call
+        except BaseException as exc:  # noqa: BLE001
+            return exc
+        raise AssertionError("the call succeeded")
+
+    assert isinstance(asyncio.run(go()), AgentInterrupted)

@@ -16,10 +16,12 @@ from typing import Any
 
 import pytest
 
+from bindings.context import BindingContext
+from bindings.errors import InvalidArgument
 from bindings.sandbox import image
 from bindings.sandbox.agent import wire
-from bindings.sandbox.client import SandboxClient, SandboxSession
-from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_SESSION
+from bindings.sandbox.client import SandboxClient, SandboxProcess, SandboxSession
+from bindings.sandbox.spec import SANDBOX_BINDING, SANDBOX_CLIENT, SANDBOX_PROCESS, SANDBOX_SESSION
 from tests.conftest import REPO
 
 HOST_MODULES = sorted(p for p in (REPO / "bindings" / "sandbox").glob("*.py"))
@@ -44,7 +46,7 @@ def test_session_scoped_ops_are_the_session_methods() -> None:
 
 def test_ops_are_declared_once() -> None:
     assert len({op.name for op in wire.OPS}) == len(wire.OPS)
-    assert {op.moves for op in wire.OPS} <= {wire.CALL, wire.UPLOAD, wire.DOWNLOAD, wire.STREAM}
+    assert {op.moves for op in wire.OPS} <= {wire.CALL, wire.UPLOAD, wire.DOWNLOAD, wire.STREAM, wire.DUPLEX}
     declared = {v for k, v in vars(wire).items() if isinstance(v, wire.Op)}
     assert declared == set(wire.OPS)
     with pytest.raises(ValueError, match="missing"):
@@ -89,7 +91,9 @@ class _Recorder:
         if upload is not None and not isinstance(upload, bytes):
             upload = b"".join([chunk async for chunk in upload])
         self.sent.append(("call", request, upload))
-        return {"path": "/p", "sessionId": "s1", "cwd": "/", "count": 0}, {b"D": bytearray(b"x")}
+        if request["op"] == wire.LIST_PROCESSES.name:
+            return [{"id": "p"}], {}
+        return {"path": "/p", "sessionId": "s1", "cwd": "/", "count": 0, "id": "p"}, {b"D": bytearray(b"x")}
 
     async def stream(self, sandbox_id: str, request: dict[str, Any]) -> AsyncIterator[tuple[bytes, bytes]]:
         self.sent.append(("stream", request, None))
@@ -99,6 +103,10 @@ class _Recorder:
 
         return frames()
 
+    async def duplex(self, sandbox_id: str, request: dict[str, Any]) -> Any:
+        self.sent.append(("duplex", request, None))
+        return None
+
     async def destroy(self, sandbox_id: str) -> bool:
         return True
 
@@ -107,6 +115,40 @@ class _Recorder:
 
     async def metrics(self, sandbox_id: str) -> dict[str, Any]:
         return {}
+
+    @property
+    def previews(self) -> Any:
+        return _HostPreviews()
+
+    @property
+    def ctx(self) -> Any:
+        return BindingContext.for_project(Path("/tmp"))
+
+
+class _HostPreviews:
+    """The host-side preview records: what exposePort & co. use instead of agent ops."""
+
+    forwarder = None
+
+    async def expose(self, *args: Any) -> dict[str, Any]:
+        return {"url": "http://x/", "port": args[1], "name": None}
+
+    async def unexpose(self, *args: Any) -> None:
+        return None
+
+    def exposed(self, *args: Any) -> list[dict[str, Any]]:
+        return []
+
+    async def target(self, sandbox_id: str) -> str:
+        raise RuntimeError("not reached: the request below is no upgrade for the recorder")
+
+
+class _Upgrade:
+    method, url = "GET", "http://x/"
+    headers = {"upgrade": "websocket"}
+
+    async def arrayBuffer(self) -> bytes:  # noqa: N802
+        return b""
 
 
 ARGS: dict[str, tuple[Any, ...]] = {
@@ -141,6 +183,11 @@ ARGS: dict[str, tuple[Any, ...]] = {
     "setKeepAlive": (True,),
     "getState": (),
     "getMetrics": (),
+    "exposePort": (8080,),
+    "unexposePort": (8080,),
+    "getExposedPorts": (),
+    "isPortExposed": (8080,),
+    "terminal": (_Upgrade(),),
     "watch": (".",),
     "checkChanges": (".",),
     "createCodeContext": (),
@@ -171,6 +218,8 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
 
     async def each() -> None:
         for name in spec.method_names:
+            if name == "wsConnect":
+                continue  # host-only, and it needs a sandbox to connect to (test_sandbox_reach.py)
             if name in NEEDS_HOST_STATE:
                 continue
             rec.sent.clear()
@@ -185,7 +234,7 @@ def test_every_request_the_client_sends_is_its_declared_op(scope: str) -> None:
             assert len(rec.sent) == 1, name
             how, request, upload = rec.sent[0]
             assert request["op"] == name
-            assert how == ("stream" if op.moves == wire.STREAM else "call"), name
+            assert how == {wire.STREAM: "stream", wire.DUPLEX: "duplex"}.get(op.moves, "call"), name
             assert (upload is not None) == (op.moves == wire.UPLOAD), name
             assert ("session" in request) == (scope == "session"), name
             assert set(request) - {"op", "session"} <= set(op.fields), (name, request)
@@ -197,11 +246,15 @@ OPTION_VALUES: dict[str, Any] = {
     "cwd": "/", "env": {"A": "1"}, "timeoutMs": 1000, "sessionId": "s1", "outputLimit": 10, "stdin": "x",
     "format": "sse", "encoding": "utf-8", "recursive": True, "includeHidden": True, "branch": "b", "depth": 1,
     "targetDir": "t", "cloneTimeoutMs": 5, "processId": "p1", "signal": "SIGTERM", "graceMs": 10, "id": "s2",
-    "name": "n", "commandTimeoutMs": 100, "include": ["*.ts"], "exclude": ["dist"], "since": "v1",
-    "language": "python", "envVars": {"B": "2"}, "context": "ctx-1", "timeout": 1000,
+    "name": "n", "commandTimeoutMs": 100, "hostname": "h.localhost", "token": "tok", "cols": 100,
+    "rows": 30, "shell": "/bin/sh", "mode": "tcp", "path": "/health", "status": 204, "intervalMs": 20,
+    "include": ["*.ts"], "exclude": ["dist"], "since": "v1", "language": "python", "envVars": {"B": "2"},
+    "context": "ctx-1", "timeout": 1000,
 }  # fmt: skip
 # options the host uses itself; they never reach the agent as fields of the same name
-HOST_OPTIONS = {"sessionId", "format", "encoding", "cloneTimeoutMs", "timeout"}
+HOST_OPTIONS = {"sessionId", "format", "encoding", "cloneTimeoutMs"}
+# other names of an option (Cloudflare's), sent under the option's own name
+ALIASES = {"timeout": "timeoutMs"}
 
 
 @pytest.mark.parametrize("scope", ["client", "session"])
@@ -223,6 +276,9 @@ def test_every_declared_option_is_accepted_and_sent_as_a_declared_field(scope: s
             if hasattr(result, "__aiter__"):
                 async for _ in result:
                     pass
+            if method.name in wire.HOST_ONLY:
+                assert rec.sent == [], method.name
+                continue
             _, request, _ = rec.sent[0]
             op = wire.BY_NAME.get(method.name)
             if op is None:
@@ -231,8 +287,38 @@ def test_every_declared_option_is_accepted_and_sent_as_a_declared_field(scope: s
             if op.session:
                 assert request["session"] == "s1", method.name
             fields = request.get("options", request)  # createSession sends them as one object
-            missing = set(method.options) - HOST_OPTIONS - set(fields)
+            missing = {ALIASES.get(n, n) for n in method.options} - HOST_OPTIONS - set(fields)
             assert not missing, (method.name, missing)
+
+    asyncio.run(each())
+
+
+def test_the_process_objects_options_are_accepted_and_sent_as_declared_fields() -> None:
+    """SandboxProcess's methods check their options as the client's do (Method.options), and what
+    reaches the agent is declared in wire.py; kill is killProcess itself."""
+    rec = _Recorder()
+    proc = SandboxProcess(SandboxClient(rec, "box"), {"id": "p"})  # type: ignore[arg-type]
+    args: dict[str, tuple[Any, ...]] = {"waitForPort": (8080,), "waitForExit": (), "kill": (None,)}
+
+    async def each() -> None:
+        for name, positional in args.items():
+            method = SANDBOX_PROCESS.method(name)
+            assert method.options is not None, name
+            for given in method.options:
+                rec.sent.clear()
+                await getattr(proc, name)(*positional, {given: OPTION_VALUES.get(given, 1000)})
+                _, request, _ = rec.sent[0]
+                op = wire.BY_NAME[request["op"]]
+                assert set(request) - {"op", "session"} <= set(op.fields), (name, request)
+                if given not in HOST_OPTIONS:
+                    assert ALIASES.get(given, given) in request, (name, given, request)
+            with pytest.raises(InvalidArgument, match="unknown option 'timeoutMS'"):
+                await getattr(proc, name)(*positional, {"timeoutMS": 5})
+        with pytest.raises(InvalidArgument, match="unknown option"):
+            await proc.waitForLog("x", {"intervalMs": 5})
+        rec.sent.clear()
+        await proc.kill("SIGINT", {"graceMs": 10})
+        assert rec.sent[0][1] == {"op": "killProcess", "id": "p", "signal": "SIGINT", "graceMs": 10}
 
     asyncio.run(each())
 

@@ -133,6 +133,43 @@ INTERNAL = _declare(
     "INTERNAL", "a bug in ploy: an unexpected exception, with its type and message", (SANDBOX, AI, FETCH)
 )
 
+# Backups, snapshots and the code interpreter (names as in Cloudflare's Sandbox SDK where it has them).
+INVALID_BACKUP_CONFIG = _declare(
+    "INVALID_BACKUP_CONFIG",
+    "a backup option or id is malformed: a relative or `..` dir, a dir outside the backup roots, "
+    "a ttl that is not a positive number, a name too long, an id that is no backup id",
+    (SANDBOX,),
+)
+BACKUP_NOT_FOUND = _declare(
+    "BACKUP_NOT_FOUND", "no backup of this project has that id (never made, or deleted)", (SANDBOX,)
+)
+BACKUP_EXPIRED = _declare(
+    "BACKUP_EXPIRED", "the backup's ttl has passed (`details.expiredAt`); make a new one", (SANDBOX,)
+)
+BACKUP_CREATE_FAILED = _declare(
+    "BACKUP_CREATE_FAILED",
+    "tar could not archive the directory, or the archive arrived damaged; nothing was kept",
+    (SANDBOX,),
+)
+BACKUP_RESTORE_FAILED = _declare(
+    "BACKUP_RESTORE_FAILED",
+    "the stored archive is damaged (sha256 or checksum mismatch) or could not be unpacked; "
+    "the target directory is left as it was",
+    (SANDBOX,),
+)
+SNAPSHOT_NOT_FOUND = _declare(
+    "SNAPSHOT_NOT_FOUND", "no snapshot of this project has that id (never taken, or deleted)", (SANDBOX,)
+)
+CONTEXT_NOT_FOUND = _declare(
+    "CONTEXT_NOT_FOUND",
+    "no code context has that id; `details.lost: true` when it existed but its process is gone "
+    "(the sandbox was stopped or restarted, or a run overran its timeout), so its state is lost",
+    (SANDBOX,),
+)
+JAVASCRIPT_NOT_AVAILABLE = _declare(
+    "JAVASCRIPT_NOT_AVAILABLE", "a javascript code context needs `node` in the sandbox image", (SANDBOX,)
+)
+
 
 def http_status(code: str) -> int:
     """The HTTP status for a code that has one (KeyError/ValueError otherwise: a caller's bug)."""

@@ -139,11 +139,21 @@ def short_ploy_home(prefix: str) -> Iterator[Path]:
     try:
         yield home
     finally:
-        subprocess.run(
-            "podman ps -aq --filter label=ploy.home=" + home_label(home) + " | xargs -r podman rm -f -t 0",
-            shell=True, capture_output=True,
-        )  # fmt: skip
+        remove_podman_leftovers(home_label(home))
         shutil.rmtree(home, ignore_errors=True)
+
+
+def remove_podman_leftovers(label: str) -> None:
+    """The containers, then the snapshot images, made under the PLOY_HOME with this label."""
+    subprocess.run(
+        "podman ps -aq --filter label=ploy.home=" + label + " | xargs -r podman rm -f -t 0",
+        shell=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(
+        "podman images -q --filter label=ploy.snapshot=1 --filter label=ploy.home=" + label
+        + " | xargs -r podman rmi -f",
+        shell=True, capture_output=True,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager

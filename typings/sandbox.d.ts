@@ -536,6 +536,226 @@ export interface SandboxSessionOptions {
 	commandTimeoutMs?: number;
 }
 
+/** Options for `createBackup`. */
+export interface SandboxBackupOptions {
+	/** Directory to back up: absolute, under `/workspace`, `/home`, `/tmp`, `/var/tmp` or `/app`. */
+	dir: string;
+	/** A name for people (at most 256 characters); spaces and any Unicode are fine. */
+	name?: string;
+	/** Seconds the backup is kept; 259200 (3 days) by default. Restoring it later fails with `BACKUP_EXPIRED`. */
+	ttl?: number;
+	/** Leave out what git ignores when `dir` is in a git repository; `false` by default. */
+	gitignore?: boolean;
+	/** Glob patterns to leave out: without `/` they match a name at any depth (`node_modules`, `*.log`). */
+	excludes?: string[];
+	/**
+	 * Accepted for code written for Cloudflare (where local development needs it) and ignored: ploy
+	 * always keeps backups on this machine.
+	 */
+	localBucket?: boolean;
+}
+
+/** A stored backup: what `createBackup` resolves to and what `listBackups` lists. Keep its `id`. */
+export interface SandboxBackup {
+	/** The backup's id (a UUID); pass it to `restoreBackup`, or as `from` to `env.SANDBOX.get`. */
+	readonly id: string;
+	/** The directory it was taken of, and where it is restored by default. */
+	readonly dir: string;
+	/** The name given to `createBackup`, if any. */
+	name: string | null;
+	/** Size of the compressed archive in bytes. */
+	size: number;
+	/** When it was made (ISO 8601). */
+	createdAt: string;
+	/** When it expires (ISO 8601). */
+	expiresAt: string;
+	/** Why `gitignore` could not be applied, when it could not. */
+	warnings?: string[];
+}
+
+/** Options for `restoreBackup`. */
+export interface SandboxRestoreBackupOptions {
+	/** Restore into this directory instead of the one the backup was taken of (same rules as `dir`). */
+	targetDir?: string;
+}
+
+/** What `restoreBackup` resolves to. */
+export interface SandboxRestoreBackupResult {
+	success: true;
+	/** The backup's id. */
+	id: string;
+	/** The directory whose contents are now the backup's. */
+	dir: string;
+}
+
+/** What `deleteBackup`, `deleteSnapshot` and `deleteCodeContext` resolve to. */
+export interface SandboxDeletedResult {
+	/** The id that was deleted. */
+	id: string;
+	deleted: true;
+}
+
+/** Options for `snapshot`. */
+export interface SandboxSnapshotOptions {
+	/** A name for people. */
+	name?: string;
+}
+
+/** A whole-sandbox snapshot: its files and installed packages (not its running processes). */
+export interface SandboxSnapshot {
+	/** The snapshot's id (`snap-` and 16 hex digits); pass it as `from` to `env.SANDBOX.get`. */
+	readonly id: string;
+	/** The name given to `snapshot`, if any. */
+	name: string | null;
+	/** The id of the sandbox it was taken of. */
+	sourceId: string | null;
+	/** When it was taken (ISO 8601). */
+	createdAt: string | null;
+	/** Size of its image in bytes. */
+	size: number | null;
+	/** The local Podman image holding it. */
+	image: string;
+}
+
+/** Options for `env.SANDBOX.get`. */
+export interface SandboxGetOptions {
+	/**
+	 * Start a new sandbox from a backup (restored into its directory before the first call runs) or a
+	 * snapshot (the whole sandbox). Applies only when the id is new: an existing sandbox is returned as it is.
+	 */
+	from?: string | SandboxBackup | SandboxSnapshot;
+}
+
+/** Options for `watch`. */
+export interface SandboxWatchOptions {
+	/** Watch subdirectories too; `true` by default. */
+	recursive?: boolean;
+	/** Only report paths matching one of these globs (`*.ts`); a glob without `/` matches any path component. */
+	include?: string[];
+	/** Leave out paths matching these globs; `[".git", "node_modules", ".DS_Store"]` unless `include` is given. */
+	exclude?: string[];
+}
+
+/**
+ * One server-sent event of `watch`: each is `event: <type>` and `data: <this, as JSON>`.
+ * Within one batch, repeated `modify` events of a path (and a `modify` right after its `create`) are merged.
+ */
+export type SandboxWatchEvent =
+	| { type: "watching"; path: string; watchId: string }
+	| { type: "create" | "modify" | "delete"; path: string; isDirectory: boolean; timestamp: string }
+	| { type: "rename"; path: string; oldPath: string; isDirectory: boolean; timestamp: string }
+	| { type: "overflow"; path: string; isDirectory: true; timestamp: string }
+	| { type: "stopped"; reason: string };
+
+/** Options for `checkChanges`. */
+export interface SandboxCheckChangesOptions extends SandboxWatchOptions {
+	/** The `version` a previous `checkChanges` returned. */
+	since?: string;
+}
+
+/** What `checkChanges` resolves to. */
+export interface SandboxCheckChangesResult {
+	success: true;
+	/** `resync`: the change log was reset (`reason`); list the directory again. */
+	status: "unchanged" | "changed" | "resync";
+	/** Pass it as `since` next time. */
+	version: string;
+	/** When the check was made (ISO 8601). */
+	timestamp: string;
+	/** With `changed`: the events since `since`, unless more happened than the log keeps (`truncated`). */
+	changes?: SandboxWatchEvent[];
+	/** With `changed`: the changes are not listed (too many, or the kernel dropped events); rescan. */
+	truncated?: true;
+	/** With `resync`: `restarted` (the sandbox restarted) or `expired` (unasked for 10 minutes). */
+	reason?: "restarted" | "expired";
+}
+
+/** Options for `createCodeContext`. */
+export interface SandboxCodeContextOptions {
+	/** `"python"` (default) or `"javascript"` (node). */
+	language?: "python" | "javascript";
+	/** Working directory of the context; `/workspace` by default. */
+	cwd?: string;
+	/** Environment variables of the context. */
+	env?: Record<string, string>;
+	/** Cloudflare's name for `env`. */
+	envVars?: Record<string, string | undefined>;
+}
+
+/** A code context: a Python or node process in the sandbox whose variables carry over between runs. */
+export interface SandboxCodeContext {
+	/** The context's id; pass the context (or its id) as `context` to `runCode`. */
+	readonly id: string;
+	/** `"python"` or `"javascript"`. */
+	readonly language: string;
+	/** The context's working directory. */
+	readonly cwd: string;
+	/** When it was created (ISO 8601). */
+	createdAt: string;
+	/** When code last ran in it (ISO 8601). */
+	lastUsed: string;
+}
+
+/** Options for `runCode` and `runCodeStream`. */
+export interface SandboxRunCodeOptions {
+	/** The context to run in; without one, a default context of `language` (made on first use). */
+	context?: SandboxCodeContext | string;
+	/** Language of the default context; `"python"` by default. */
+	language?: "python" | "javascript";
+	/** Interrupt the code after this many milliseconds (60000 by default; 0: no limit). */
+	timeoutMs?: number;
+	/** Cloudflare's name for `timeoutMs`. */
+	timeout?: number;
+}
+
+/** One rich result of a run: the value of the last expression, a `display()` call, a matplotlib figure. */
+export interface SandboxExecutionResult {
+	/** Plain text (`repr` / `util.inspect`). */
+	text?: string;
+	/** HTML (`_repr_html_`, e.g. a pandas DataFrame). */
+	html?: string;
+	/** A PNG image, base64. */
+	png?: string;
+	/** A JPEG image, base64. */
+	jpeg?: string;
+	/** An SVG image. */
+	svg?: string;
+	/** LaTeX. */
+	latex?: string;
+	/** Markdown. */
+	markdown?: string;
+	/** JavaScript. */
+	javascript?: string;
+	/** The value as JSON (objects and arrays). */
+	json?: unknown;
+}
+
+/** An error raised by the code: part of the result, never a rejection of `runCode`. */
+export interface SandboxExecutionError {
+	/** The error's type, e.g. `NameError`, `ReferenceError`, `TimeoutError`. */
+	name: string;
+	/** Its message. */
+	value: string;
+	/** Its message (Cloudflare's name for `value`). */
+	message: string;
+	/** The traceback, one line per entry, from the user's code down. */
+	traceback: string[];
+}
+
+/** What `runCode` resolves to. */
+export interface SandboxExecution {
+	/** The code that ran. */
+	code: string;
+	/** What the code printed, in the chunks it printed it. */
+	logs: { stdout: string[]; stderr: string[] };
+	/** Rich results, in order. */
+	results: SandboxExecutionResult[];
+	/** Set when the code raised. */
+	error?: SandboxExecutionError;
+	/** How many runs the context has had, this one included. */
+	executionCount: number | null;
+}
+
 /**
  * Commands, files and background processes: what a sandbox client and a session both offer.
  * On a session, relative paths and commands use the session's working directory and environment.
@@ -724,6 +944,75 @@ export interface SandboxClient extends SandboxOperations {
 	 * sandbox: return the Response as it is. The server's refusal comes back as a plain Response.
 	 */
 	wsConnect(request: Request, port: number): Promise<Response>;
+
+	/**
+	 * Archive a directory into the host's backup store (compressed, content-hashed); it outlives the
+	 * sandbox and `ploy dev`. Rejects with `INVALID_BACKUP_CONFIG` for a bad option, `NOT_FOUND` when `dir` is missing.
+	 */
+	createBackup(options: SandboxBackupOptions): Promise<SandboxBackup>;
+
+	/**
+	 * Make a directory's contents exactly the backup's (its own directory, or `targetDir`). Checked before
+	 * anything is touched: a failed restore leaves the directory as it was. Rejects with
+	 * `BACKUP_NOT_FOUND`, `BACKUP_EXPIRED`, `INVALID_BACKUP_CONFIG` or `BACKUP_RESTORE_FAILED`.
+	 */
+	restoreBackup(
+		backup: string | SandboxBackup | { id: string; dir?: string },
+		options?: SandboxRestoreBackupOptions,
+	): Promise<SandboxRestoreBackupResult>;
+
+	/** The project's backups that have not expired, oldest first. */
+	listBackups(): Promise<SandboxBackup[]>;
+
+	/** Remove a backup. Rejects with `BACKUP_NOT_FOUND` when there is none with that id. */
+	deleteBackup(id: string | SandboxBackup): Promise<SandboxDeletedResult>;
+
+	/**
+	 * Commit the whole sandbox (files, installed packages, env vars; not running processes) as a
+	 * snapshot new sandboxes start from: `env.SANDBOX.get(newId, { from: snapshot.id })`.
+	 */
+	snapshot(options?: SandboxSnapshotOptions): Promise<SandboxSnapshot>;
+
+	/** The project's snapshots, oldest first. */
+	listSnapshots(): Promise<SandboxSnapshot[]>;
+
+	/** Remove a snapshot (sandboxes started from it keep running). Rejects with `SNAPSHOT_NOT_FOUND`. */
+	deleteSnapshot(id: string | SandboxSnapshot): Promise<SandboxDeletedResult>;
+
+	/**
+	 * Watch a directory: resolves once the watch is in place, with a stream of server-sent events
+	 * (`SandboxWatchEvent`) that ends when it is cancelled. Return it as a `text/event-stream` Response
+	 * to send it on to a browser. Rejects with `NOT_FOUND` for a missing directory.
+	 */
+	watch(path: string, options?: SandboxWatchOptions): Promise<ReadableStream<Uint8Array>>;
+
+	/**
+	 * For polling clients: whether anything changed under `path` since `since` (and what), from a
+	 * change log the sandbox keeps between calls.
+	 */
+	checkChanges(path: string, options?: SandboxCheckChangesOptions): Promise<SandboxCheckChangesResult>;
+
+	/** Start a code context: a Python or node process whose variables and imports carry over between runs. */
+	createCodeContext(options?: SandboxCodeContextOptions): Promise<SandboxCodeContext>;
+
+	/**
+	 * Run code in a context and resolve with its output and results; the last expression's value is a
+	 * result. An error of the code is `error` in the result, not a rejection. Rejects with
+	 * `CONTEXT_NOT_FOUND` for an unknown context (`details.lost` when its process ended).
+	 */
+	runCode(code: string, options?: SandboxRunCodeOptions): Promise<SandboxExecution>;
+
+	/**
+	 * Run code and return a stream of server-sent events as it runs (`data: {type: "stdout" | "stderr" |
+	 * "result" | "error" | "execution_complete", ...}`). Cancelling the stream interrupts the code.
+	 */
+	runCodeStream(code: string, options?: SandboxRunCodeOptions): Promise<ReadableStream<Uint8Array>>;
+
+	/** The code contexts that are alive. */
+	listCodeContexts(): Promise<SandboxCodeContext[]>;
+
+	/** Stop a code context and forget it. Rejects with `CONTEXT_NOT_FOUND` when unknown. */
+	deleteCodeContext(context: string | SandboxCodeContext): Promise<SandboxDeletedResult>;
 }
 
 /** The binding declared under `sandbox:` in ploy.yaml (e.g. `env.SANDBOX`). */
@@ -732,8 +1021,9 @@ export interface SandboxBinding {
 	 * A client for the sandbox with this id: any non-empty string up to 1024 characters without NUL
 	 * (an email, a hash, `tenant/42:job`); ids that differ in any way (case, a slash) are different
 	 * sandboxes. Nothing starts until the client's first operation.
+	 * With `{ from }`, a new id starts from a backup or a snapshot (a fork).
 	 */
-	get(id: string): SandboxClient;
+	get(id: string, options?: SandboxGetOptions): SandboxClient;
 }
 
 /** Error codes a sandbox operation rejects with (on the Error's `code`). */
@@ -746,4 +1036,12 @@ export type SandboxErrorCode =
 	| "ALREADY_EXISTS"
 	| "GIT_ERROR"
 	| "PROCESS_EXITED_BEFORE_READY"
+	| "INVALID_BACKUP_CONFIG"
+	| "BACKUP_NOT_FOUND"
+	| "BACKUP_EXPIRED"
+	| "BACKUP_CREATE_FAILED"
+	| "BACKUP_RESTORE_FAILED"
+	| "SNAPSHOT_NOT_FOUND"
+	| "CONTEXT_NOT_FOUND"
+	| "JAVASCRIPT_NOT_AVAILABLE"
 	| (string & {});

@@ -33,6 +33,8 @@ _TIMED_OPS = (
     wire.GIT_CHECKOUT.name,
     wire.WAIT_FOR_PORT.name,
     wire.WAIT_FOR_EXIT.name,
+    wire.RUN_CODE.name,
+    wire.RUN_CODE_STREAM.name,
 )
 PF_EXITING = 0x4  # linux/sched.h: the task is exiting (its stat's flags field)
 UPLOAD_FRAME = 4 * 1024 * 1024  # the largest D frame a streamed upload sends (proto.MAX_FRAME: 64 MiB)

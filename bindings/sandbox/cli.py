@@ -264,8 +264,9 @@ async def _destroy(args: argparse.Namespace) -> int:
 
 
 async def _prune(args: argparse.Namespace) -> int:
-    """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`), then the
-    machine's sandbox images of older image recipes that no container uses."""
+    """Remove the project's unclaimed warm-pool containers (e.g. left by a killed `ploy dev`) and its
+    deleted snapshots' images no sandbox uses any more, then the machine's sandbox images of older image
+    recipes that no container uses."""
     from bindings import podman
     from bindings.sandbox.containers import home_label
 
@@ -293,6 +294,10 @@ async def _prune(args: argparse.Namespace) -> int:
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")
+    from bindings.sandbox.snapshots import SnapshotStore
+
+    # deleted snapshots whose image stayed while a sandbox forked from it ran
+    await SnapshotStore(ctx, home_label(ctx.state_dir)).prune()
     from bindings.sandbox.image import prune_stale_images
 
     images = await prune_stale_images()

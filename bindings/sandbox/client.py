@@ -20,6 +20,7 @@ from typing import Any
 from bindings.context import BindingContext
 from bindings.error_codes import PORT_UNREACHABLE, PROCESS_EXITED_BEFORE_READY, TIMEOUT
 from bindings.errors import InvalidArgument, PloyError
+from bindings.sandbox import backups, forks
 from bindings.sandbox.agent import args as check
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import decode_output
@@ -79,6 +80,7 @@ _OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "targetDir": check.path,
     "env": check.env,
     "timeoutMs": check.timeout_ms,
+    "timeout": check.timeout_ms,  # Cloudflare's name for it (runCode, waitFor*)
     "cloneTimeoutMs": check.timeout_ms,
     "commandTimeoutMs": check.timeout_ms,
     "outputLimit": check.output_limit,
@@ -788,6 +790,100 @@ class SandboxClient(_Commands):
                 502, {"error": f"wsConnect to port {port}: {e}", "code": PORT_UNREACHABLE}
             )
 
+    # ---- sandbox state (issue 14): backups and snapshots (kept by the host: backups.py, snapshots.py)
+
+    async def createBackup(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        o, _ = self._options("createBackup", options, kw)
+        opts = backups.create_options(o)
+        request = {"op": wire.ARCHIVE_DIR.name, "dir": opts["dir"], "excludes": opts["excludes"]}
+        request["gitignore"] = opts["gitignore"]
+        frames = await self._mgr.stream(self.id, request)
+        return await self._mgr.backups.create(frames, opts, self.id)
+
+    async def restoreBackup(
+        self, backup: Any, options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
+        o, _ = self._options("restoreBackup", options, kw)
+        target = o.get("targetDir")
+        if target is None and isinstance(backup, dict) and backup.get("dir") is not None:
+            target = backup["dir"]  # Cloudflare's form: restoreBackup({id, dir})
+        if target is not None:
+            target = backups.check_dir(target, "targetDir")
+        self._mgr.backups.valid(backup)  # a bad id starts no container
+        return await self._mgr.restore_backup(await self._mgr.entry(self.id), backup, target)
+
+    async def listBackups(self) -> list[dict[str, Any]]:  # noqa: N802
+        return self._mgr.backups.live()
+
+    async def deleteBackup(self, id: Any) -> dict[str, Any]:  # noqa: N802, A002
+        return self._mgr.backups.delete(id)
+
+    async def snapshot(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+        o, _ = self._options("snapshot", options, kw)
+        entry = await self._mgr.entry(self.id)
+        return await self._mgr.snapshots.take(entry.container, self.id, o)
+
+    async def listSnapshots(self) -> list[dict[str, Any]]:  # noqa: N802
+        return await self._mgr.snapshots.live()
+
+    async def deleteSnapshot(self, id: Any) -> dict[str, Any]:  # noqa: N802, A002
+        return await self._mgr.snapshots.delete(id)
+
+    # ---- file watching ----------------------------------------------------------------------------
+
+    async def watch(
+        self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
+    ) -> AsyncIterator[bytes]:
+        o, _ = self._options("watch", options, kw)
+        return await self._stream(wire.WATCH, {"path": path, **o}, None)
+
+    async def checkChanges(
+        self, path: str = ".", options: dict[str, Any] | None = None, **kw: Any
+    ) -> dict[str, Any]:  # noqa: N802
+        o, _ = self._options("checkChanges", options, kw)
+        return await self._result(wire.CHECK_CHANGES, None, path=path, **o)
+
+    # ---- code interpreter -------------------------------------------------------------------------
+
+    async def createCodeContext(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        o, _ = self._options("createCodeContext", options, kw)
+        return await self._result(wire.CREATE_CODE_CONTEXT, None, options=o)
+
+    @staticmethod
+    def _run_fields(code: Any, o: dict[str, Any]) -> dict[str, Any]:
+        if not isinstance(code, str):
+            raise InvalidArgument("code must be a string")
+        context = o.get("context")
+        if isinstance(context, dict):
+            context = context.get("id")
+        if "timeoutMs" not in o and "timeout" in o:
+            o["timeoutMs"] = o["timeout"]  # Cloudflare's name for it
+        fields = {
+            "code": code,
+            "context": context,
+            "language": o.get("language"),
+            "timeoutMs": o.get("timeoutMs"),
+        }
+        return {k: v for k, v in fields.items() if v is not None}
+
+    async def runCode(self, code: str, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
+        o, _ = self._options("runCode", options, kw)
+        return await self._result(wire.RUN_CODE, None, **self._run_fields(code, o))
+
+    async def runCodeStream(
+        self, code: str, options: dict[str, Any] | None = None, **kw: Any
+    ) -> AsyncIterator[bytes]:  # noqa: N802
+        o, _ = self._options("runCodeStream", options, kw)
+        return await self._stream(wire.RUN_CODE_STREAM, self._run_fields(code, o), None)
+
+    async def listCodeContexts(self) -> list[dict[str, Any]]:  # noqa: N802
+        return await self._result(wire.LIST_CODE_CONTEXTS, None)
+
+    async def deleteCodeContext(self, contextId: Any) -> dict[str, Any]:  # noqa: N802, N803
+        if isinstance(contextId, dict):
+            contextId = contextId.get("id")
+        return await self._result(wire.DELETE_CODE_CONTEXT, None, contextId=contextId)
+
     def __repr__(self) -> str:
         return f"<SandboxClient {self.id}>"
 
@@ -800,8 +896,15 @@ class SandboxBinding:
         self.options = options
         self.manager = SandboxManager(ctx, options)
 
-    def get(self, id: str) -> SandboxClient:  # noqa: A002
+    def get(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> SandboxClient:  # noqa: A002
         client = SandboxClient(self.manager, validate_id(id))
+        o = _opts(options, kw)
+        check_options(SANDBOX_BINDING.method("get"), o)
+        source = o.get("from")
+        if source is not None:
+            origin = forks.parse_from(source)
+            if not self.manager.exists(client.id):
+                self.manager.origins[client.id] = origin
         self.manager.pool.kick()
         return client
 

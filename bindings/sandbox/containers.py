@@ -22,6 +22,7 @@ from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox import image as images
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
+from bindings.sandbox.forks import origin_image
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.state import SandboxState, container_name, hostname
 
@@ -99,8 +100,10 @@ class SandboxContainers:
         labels["ploy.id" if sandbox_id else "ploy.pool"] = sandbox_id or "1"
         return labels
 
-    async def run(self, token: str, d: Path, sandbox_id: str | None) -> None:
-        image = await self.image()
+    async def run(self, token: str, d: Path, sandbox_id: str | None, image: str | None = None) -> None:
+        """`image`: a snapshot's, for a sandbox forked from it (else the binding's image)."""
+        own_image = image is None
+        image = image or await self.image()
         o = self.options
         args = [
             "run",
@@ -139,7 +142,7 @@ class SandboxContainers:
         try:
             await podman.run(*args, image)
         except podman.PodmanError:
-            if await podman.image_exists(image):
+            if not own_image or await podman.image_exists(image):
                 raise
             # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
             self._image = None
@@ -187,7 +190,13 @@ class SandboxContainers:
                 state = None
             if state is None:
                 self.state.write_config(e.dir)
-                await self.run(e.token, e.dir, e.id)
+                image = origin_image(e.dir)
+                if image is not None and not await podman.image_exists(image):
+                    self.ctx.logger("sandbox").warning(
+                        f"sandbox {e.id}: the snapshot it was forked from is gone; it starts again empty"
+                    )
+                    image = None
+                await self.run(e.token, e.dir, e.id, image=image)
             elif state in ("running", "stopping"):
                 try:
                     await self.wait_ready(e, timeout=3.0)

@@ -74,7 +74,10 @@ def _base_recipe() -> str:
 def _layer_files() -> list[tuple[str, Path]]:
     """(path inside the build context, source) for every file of layer 2."""
     files = [
-        (f"agent/{p.name}", p) for p in sorted([*AGENT_DIR.glob("*.py"), *AGENT_SHARED], key=lambda p: p.name)
+        (f"agent/{p.name}", p)
+        for p in sorted(
+            [*AGENT_DIR.glob("*.py"), *AGENT_DIR.glob("*.js"), *AGENT_SHARED], key=lambda p: p.name
+        )
     ]
     if BIN_DIR.is_dir():
         files += [(f"bin/{p.name}", p) for p in sorted(BIN_DIR.iterdir()) if p.is_file()]

@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 from bindings import podman
 from bindings.context import BindingContext
 from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import NotFound, PloyError
+from bindings.podman import PodmanError
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Duplex, Upload
-from bindings.sandbox.containers import Entry, SandboxContainers
+from bindings.sandbox.backups import BackupStore
+from bindings.sandbox.containers import Entry, SandboxContainers, home_label
+from bindings.sandbox.forks import Origin, origin_image, write_origin
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import SandboxOptions, changed_settings
 from bindings.sandbox.pool import WarmPool
 from bindings.sandbox.preview import Previews
+from bindings.sandbox.snapshots import SnapshotStore
 from bindings.sandbox.state import SandboxState, container_name
 from bindings.sandbox.status import SandboxStatus
 
@@ -46,6 +50,10 @@ class SandboxManager:
         # entries only looked at (getState, getMetrics): not opened, so on_sandbox is not told of them
         self._looked_at: dict[str, Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # id -> the backup or snapshot a sandbox of that id starts from, until it exists (get(id, {from}))
+        self.origins: dict[str, Origin] = {}
+        self.backups = BackupStore(ctx)
+        self.snapshots = SnapshotStore(ctx, home_label(self.state.home))
 
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         lock = self._locks.get(sandbox_id)
@@ -80,7 +88,11 @@ class SandboxManager:
 
     async def _create(self, sandbox_id: str) -> Entry:
         state = self.state
-        token = await self.pool.claim()
+        origin = self.origins.get(sandbox_id)
+        if origin is not None and origin.kind == "backup":
+            self.backups.valid(origin.id)  # before a pool container is spent on it
+        # a snapshot fork runs its own image, so no pool container can serve it
+        token = await self.pool.claim() if origin is None or origin.image is None else None
         if token is not None:
             d = state.token_dir(token)
             state.write_meta(d, token, sandbox_id)
@@ -89,6 +101,8 @@ class SandboxManager:
                 self.pool.kick()
                 e = self.containers.entry(sandbox_id, token)
                 await self.call_entry(e, {"op": wire.PING.name})
+                if origin is not None:
+                    await self._seed(e, origin)
                 return e
             self.pool.give_back(token)
         token, d = state.new_token_dir(sandbox_id)
@@ -102,8 +116,17 @@ class SandboxManager:
         e = self.containers.entry(sandbox_id, token)
         async with FileLock(d / "lock"):
             try:
-                await self.containers.run(token, d, sandbox_id)
+                if origin is not None:
+                    write_origin(d, origin)
+                run = self.containers.run(token, d, sandbox_id, image=origin.image if origin else None)
+                if origin is not None and origin.kind == "snapshot":
+                    await self._run_snapshot(run, origin.id)
+                else:
+                    await run
                 await self.containers.wait_ready(e)
+                if origin is not None and origin.kind == "backup":
+                    await self.restore_backup(e, origin.id, None)
+                self.origins.pop(sandbox_id, None)
             except BaseException:
                 # leave no half-made sandbox behind: the next use of the id starts over
                 await self.containers.remove(token)
@@ -112,6 +135,42 @@ class SandboxManager:
                 raise
         self.pool.kick()
         return e
+
+    async def _run_snapshot(self, run: Coroutine[Any, Any, None], snapshot: str) -> None:
+        """Start a snapshot's container; that the snapshot is this project's (and still there) is checked
+        meanwhile, unless this process already knows it."""
+        if snapshot in self.snapshots.known:
+            try:
+                await run
+            except PodmanError:
+                await self.snapshots.info(snapshot)  # SNAPSHOT_NOT_FOUND when it was deleted meanwhile
+                raise
+            return
+        ran, owned = await asyncio.gather(run, self.snapshots.info(snapshot), return_exceptions=True)
+        for outcome in (owned, ran):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+    async def _seed(self, e: Entry, origin: Origin) -> None:
+        """A pool container just claimed for a fork: restore the backup it starts from, or undo it."""
+        try:
+            write_origin(e.dir, origin)
+            await self.restore_backup(e, origin.id, None)
+        except BaseException:
+            await self.containers.remove(e.token)
+            self.state.unclaim(e.id)
+            self.state.remove_token_dir(e.token)
+            raise
+        self.origins.pop(e.id, None)
+
+    async def restore_backup(self, e: Entry, backup: Any, target: str | None) -> dict[str, Any]:
+        """Stream a stored backup into the sandbox; the agent checks its hash before touching `target`
+        (default: the directory it was taken of)."""
+        meta, path = self.backups.valid(backup)
+        request = {"op": wire.EXTRACT_ARCHIVE.name, "dir": target or meta["dir"], "crc32": meta["crc32"]}
+        request["size"] = meta["tarSize"]
+        result, _ = await self.call_entry(e, request, upload=self.backups.pieces(meta, path))
+        return {"success": True, "id": meta["id"], "dir": result["dir"]}
 
     # ---- calls --------------------------------------------------------------------------------
 
@@ -198,6 +257,7 @@ class SandboxManager:
         return self.state.read_claim(sandbox_id) is not None
 
     async def destroy(self, sandbox_id: str) -> bool:
+        self.origins.pop(sandbox_id, None)
         async with self._lock(sandbox_id):
             for known in (self.entries.pop(sandbox_id, None), self._looked_at.pop(sandbox_id, None)):
                 if known is not None:
@@ -205,6 +265,7 @@ class SandboxManager:
             token = self.state.read_claim(sandbox_id)
             if token is None:
                 return False
+            forked_from_snapshot = origin_image(self.state.token_dir(token)) is not None
             self.status.forget(token)
             await self.containers.remove(token)
             try:
@@ -212,6 +273,8 @@ class SandboxManager:
             except FileNotFoundError:
                 pass
             self.state.remove_token_dir(token)
+            if forked_from_snapshot:
+                await self.snapshots.prune()  # its snapshot may have been deleted while it ran
             return True
 
     # ---- settings that changed since a sandbox was made (ploy.yaml edited) ------------------------

@@ -188,6 +188,8 @@ SANDBOX_PROCESS = ObjectSpec(
     data=True,
     doc="A background process: its SandboxProcessInfo (a snapshot, JSON as before) plus methods.",
 )
+_WATCH_OPTIONS = ("recursive", "include", "exclude")
+_RUN_CODE_OPTIONS = ("context", "language", "timeoutMs", "timeout")
 
 SANDBOX_SESSION = ObjectSpec(
     "SandboxSession",
@@ -230,6 +232,66 @@ SANDBOX_CLIENT = ObjectSpec(
             "wsConnect", "async", doc="Answer a WebSocket upgrade by connecting it to a port of the sandbox."
         ),
         _TERMINAL,
+    )
+    + (
+        # ---- sandbox state (issue 14): backups and snapshots, kept by the host, so they outlive the
+        # sandbox and `ploy dev`
+        Method(
+            "createBackup",
+            "async",
+            doc="Archive a directory ({dir, name, ttl, gitignore, excludes}) to the host.",
+            options=("dir", "name", "ttl", "gitignore", "excludes", "localBucket"),
+        ),
+        Method(
+            "restoreBackup",
+            "async",
+            doc="Replace a directory's contents with a backup ({targetDir}).",
+            options=("targetDir",),
+        ),
+        Method("listBackups", "async", doc="The project's backups that have not expired."),
+        Method("deleteBackup", "async", doc="Remove a backup."),
+        Method(
+            "snapshot",
+            "async",
+            doc="Commit the whole sandbox (files, installed packages) as a snapshot.",
+            options=("name",),
+        ),
+        Method("listSnapshots", "async", doc="The project's snapshots."),
+        Method("deleteSnapshot", "async", doc="Remove a snapshot."),
+        # file watching
+        Method(
+            "watch",
+            "stream",
+            doc="Server-sent events of file changes under a directory, until cancelled.",
+            options=_WATCH_OPTIONS,
+        ),
+        Method(
+            "checkChanges",
+            "async",
+            doc="Whether a directory changed since a version ({since}), for polling.",
+            options=(*_WATCH_OPTIONS, "since"),
+        ),
+        # code interpreter
+        Method(
+            "createCodeContext",
+            "async",
+            doc="Start a Python or JavaScript context that keeps its state.",
+            options=("language", "cwd", "env", "envVars"),
+        ),
+        Method(
+            "runCode",
+            "async",
+            doc="Run code in a context: {results, logs, error?}.",
+            options=_RUN_CODE_OPTIONS,
+        ),
+        Method(
+            "runCodeStream",
+            "stream",
+            doc="Run code; server-sent events of its output and results.",
+            options=_RUN_CODE_OPTIONS,
+        ),
+        Method("listCodeContexts", "async", doc="The code contexts that are alive."),
+        Method("deleteCodeContext", "async", doc="Stop a code context."),
     ),
     props=("id",),
     doc="A client scoped to one sandbox; the container starts lazily on the first operation.",
@@ -243,7 +305,8 @@ SANDBOX_BINDING = ObjectSpec(
             "sync",
             returns="SandboxClient",
             props_from_args=("id",),
-            doc="A client for the sandbox with this id (nothing starts yet).",
+            doc="A client for the sandbox with this id (nothing starts yet); {from} forks a new one.",
+            options=("from",),
         ),
     ),
     doc="The SANDBOX binding declared in ploy.yaml.",

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import errno
 import os
+import re
 import shutil
 import stat
 import uuid
@@ -14,6 +16,18 @@ from typing import Any
 from common import WORKDIR, AgentError, iso_time, makedirs, os_error, resolve, rmtree
 from conn import Conn
 from error_codes import ALREADY_EXISTS, INVALID_ARGUMENT, IS_DIRECTORY, NOT_A_DIRECTORY, NOT_FOUND
+
+# writeFile's temporaries (`.<name>.ploy-<8 hex>`, see _open_for_write), and the last ones whose target
+# existed: a watcher hides the temporaries and reports the rename that completes a write as a `modify`
+# of the file when it existed, else as its `create` (watch.py), as if the file had been written in place.
+WRITE_TEMP_RE = re.compile(r"^\..+\.ploy-[0-9a-f]{8}$")
+_REPLACING: collections.OrderedDict[str, None] = collections.OrderedDict()
+_REPLACING_KEPT = 4096  # watchers read a rename within milliseconds; this is thousands of writes
+
+
+def replaced_existing(temp_name: str) -> bool:
+    """Whether the write through this temporary (its file name) replaced an existing file."""
+    return temp_name in _REPLACING
 
 
 def _open_for_write(path: str) -> tuple[Any, str | None]:
@@ -32,6 +46,10 @@ def _open_for_write(path: str) -> tuple[Any, str | None]:
     if st is not None and not stat.S_ISREG(st.st_mode):
         return open(target, "wb"), None  # noqa: SIM115 - the caller closes it
     tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.ploy-{uuid.uuid4().hex[:8]}")
+    if st is not None:
+        _REPLACING[os.path.basename(tmp)] = None
+        if len(_REPLACING) > _REPLACING_KEPT:
+            _REPLACING.popitem(last=False)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644 if st is None else stat.S_IMODE(st.st_mode))
     if st is not None:
         try:

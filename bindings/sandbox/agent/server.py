@@ -21,14 +21,17 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import args  # noqa: E402
+import backups  # noqa: E402
 import execs  # noqa: E402
 import files  # noqa: E402
+import interpreter  # noqa: E402
 import metrics  # noqa: E402
 import ports  # noqa: E402
 import procs  # noqa: E402
 import proto  # noqa: E402
 import sessions  # noqa: E402
 import terminal  # noqa: E402
+import watch  # noqa: E402
 import wire  # noqa: E402
 from common import (  # noqa: E402
     BOOT,
@@ -471,6 +474,15 @@ HANDLERS: dict[str, Handler] = wire.table(
         wire.TERMINAL: terminal_op,
         wire.DROP_CONNECTIONS: drop_connections,
         wire.SLEEP: sleep_now,
+        wire.ARCHIVE_DIR: backups.archive_dir,
+        wire.EXTRACT_ARCHIVE: backups.extract_archive,
+        wire.WATCH: watch.watch,
+        wire.CHECK_CHANGES: watch.check_changes,
+        wire.CREATE_CODE_CONTEXT: interpreter.create_code_context,
+        wire.RUN_CODE: interpreter.run_code,
+        wire.RUN_CODE_STREAM: interpreter.run_code_stream,
+        wire.LIST_CODE_CONTEXTS: interpreter.list_code_contexts,
+        wire.DELETE_CODE_CONTEXT: interpreter.delete_code_context,
     }
 )
 # Ops that are no use of the sandbox: they neither keep it awake nor restart its idle clock (a
@@ -579,6 +591,7 @@ async def main() -> None:
             asyncio.get_child_watcher().attach_loop(asyncio.get_running_loop())  # type: ignore[attr-defined,unused-ignore]
     for d in (RUN_DIR, STATE_DIR, WORKDIR):
         os.makedirs(d, exist_ok=True)
+    backups.reset_if_forked()
     tmp = f"{SOCKET}.{os.getpid()}"
     if os.path.exists(tmp):
         os.unlink(tmp)

@@ -131,6 +131,58 @@ METRICS = Op(
     "network: {rxBytes, txBytes}}: SandboxClient.getMetrics's part from inside; no activity",
     session=False,
 )
+# ---- sandbox state: backups, forks, file watching, code contexts ----------------------------------
+# Directories a backup may be taken of or restored into (Cloudflare's roots); both sides check.
+BACKUP_ROOTS = ("/workspace", "/home", "/tmp", "/var/tmp", "/app")
+ARCHIVE_DIR = Op(
+    "archiveDir",
+    STREAM,
+    ("dir", "excludes", "gitignore"),
+    "D frames: the directory as a tar; then {dir, size, crc32, files, bytes, warnings}",
+    session=False,
+)
+EXTRACT_ARCHIVE = Op(
+    "extractArchive",
+    UPLOAD,
+    ("dir", "crc32", "size"),
+    "{dir, files, ms}: dir's contents replaced by the uploaded tar, once its size and CRC-32 match",
+    session=False,
+)
+WATCH = Op(
+    "watch",
+    STREAM,
+    ("path", "recursive", "include", "exclude"),
+    "D frames: server-sent events (watching, then create/modify/delete/rename/overflow, stopped); then {stopped}",
+    session=False,
+)
+CHECK_CHANGES = Op(
+    "checkChanges",
+    CALL,
+    ("path", "recursive", "include", "exclude", "since"),
+    "{success, status: unchanged|changed|resync, version, timestamp, changes?, truncated?, reason?}",
+    session=False,
+)
+CREATE_CODE_CONTEXT = Op(
+    "createCodeContext", CALL, ("options",), "{id, language, cwd, createdAt, lastUsed}", session=False
+)
+RUN_CODE = Op(
+    "runCode",
+    CALL,
+    ("code", "context", "language", "timeoutMs"),
+    "{code, logs: {stdout, stderr}, results, error?, executionCount}",
+    session=False,
+)
+RUN_CODE_STREAM = Op(
+    "runCodeStream",
+    STREAM,
+    ("code", "context", "language", "timeoutMs"),
+    "D frames: server-sent events (stdout, stderr, result, error, execution_complete); then {executionCount}",
+    session=False,
+)
+LIST_CODE_CONTEXTS = Op(
+    "listCodeContexts", CALL, (), "[{id, language, cwd, createdAt, lastUsed}]", session=False
+)
+DELETE_CODE_CONTEXT = Op("deleteCodeContext", CALL, ("contextId",), "{id, deleted}", session=False)
 
 # Readiness and terminals (the process object's waits, SandboxClient.terminal / SandboxSession.terminal)
 WAIT_FOR_PORT = Op(
@@ -202,6 +254,15 @@ OPS: tuple[Op, ...] = (
     TERMINAL,
     DROP_CONNECTIONS,
     SLEEP,
+    ARCHIVE_DIR,
+    EXTRACT_ARCHIVE,
+    WATCH,
+    CHECK_CHANGES,
+    CREATE_CODE_CONTEXT,
+    RUN_CODE,
+    RUN_CODE_STREAM,
+    LIST_CODE_CONTEXTS,
+    DELETE_CODE_CONTEXT,
 )
 BY_NAME = {op.name: op for op in OPS}
 
@@ -218,6 +279,13 @@ HOST_ONLY = {
     "getExposedPorts": "SandboxClient.getExposedPorts: host-side preview records only (never wakes)",
     "isPortExposed": "SandboxClient.isPortExposed: host-side preview records only (never wakes)",
     "wsConnect": "SandboxClient.wsConnect: a WebSocket to the sandbox's address; pings the agent first",
+    "createBackup": "SandboxClient.createBackup: archiveDir into the host's backup store (backups.py)",
+    "restoreBackup": "SandboxClient.restoreBackup: extractArchive from the host's backup store",
+    "listBackups": "SandboxClient.listBackups: reads the host's backup store; nothing reaches the agent",
+    "deleteBackup": "SandboxClient.deleteBackup: removes from the host's backup store",
+    "snapshot": "SandboxClient.snapshot: `podman commit` of the container (snapshots.py)",
+    "listSnapshots": "SandboxClient.listSnapshots: the project's snapshot images, from Podman",
+    "deleteSnapshot": "SandboxClient.deleteSnapshot: removes a snapshot image with Podman",
 }
 
 H = TypeVar("H")

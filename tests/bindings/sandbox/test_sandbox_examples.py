@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from bindings.context import BindingContext, project_key
 from bindings.sandbox import SandboxBinding
 from bindings.sandbox.containers import home_label
 from bindings.sandbox.options import SandboxOptions
-from tests.conftest import REPO
+from tests.conftest import REPO, remove_podman_leftovers
 
 pytestmark = pytest.mark.podman
 EXAMPLES = REPO / "examples"
@@ -34,11 +33,7 @@ def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Any
         return target
 
     yield copy
-    subprocess.run(
-        f"podman ps -aq --filter label=ploy.home={home_label(ploy_home)} | xargs -r podman rm -f -t 0",
-        shell=True,
-        capture_output=True,
-    )
+    remove_podman_leftovers(home_label(ploy_home))
 
 
 def in_sandbox(home: Path, project: Path, sandbox_id: str, method: str, *args: Any) -> Any:

@@ -217,14 +217,7 @@ function takeBytes(u8, flag) {
   return flag;
 }
 
-function concatBytes(chunks) {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) { out.set(c, at); at += c.length; }
-  return out;
-}
+// concatBytes: 71_blob.js
 
 function cancel(sid) {
   const s = jsStreams.get(sid);

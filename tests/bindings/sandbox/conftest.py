@@ -188,3 +188,27 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"git://host.containers.internal:{port}/repo.git"
     daemon.terminate()
     daemon.wait(5)
+
+
+@pytest.fixture
+def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Callable[[str], Path]]:
+    """Copies an example project (examples/NAME) to a temporary folder, with its npm packages when it has
+    a package.json; this test's containers are removed afterwards."""
+    from bindings.sandbox.containers import home_label
+    from tests.conftest import REPO, remove_podman_leftovers
+
+    def copy(name: str) -> Path:
+        source = REPO / "examples" / name
+        target = tmp_path / name
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("node_modules", "dist"))
+        if (source / "package.json").is_file():
+            if (source / "node_modules").is_dir():  # install.sh installed them
+                (target / "node_modules").symlink_to(source / "node_modules")
+            else:
+                subprocess.run(
+                    ["npm", "install", "--no-audit", "--no-fund"], cwd=target, check=True, capture_output=True
+                )
+        return target
+
+    yield copy
+    remove_podman_leftovers(home_label(ploy_home))

@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # The PLOY_HOME of the sandbox tests running now (set by tests/bindings/sandbox/conftest.py): other
 # checkouts' test runs on the same machine make containers with the same ids, under their own homes.
@@ -43,3 +44,27 @@ def wait_until(pred: Callable[[], bool], timeout: float = 20, step: float = 0.1)
             return True
         time.sleep(step)
     return pred()
+
+
+def in_sandbox(home: Path, project: Path, sandbox_id: str, method: str, *args: Any) -> Any:
+    """Call one method on the project's sandbox from outside the server (as a restarted process would)."""
+    import asyncio
+
+    from bindings.context import BindingContext, project_key
+    from bindings.sandbox import SandboxBinding
+    from bindings.sandbox.options import SandboxOptions
+
+    async def go() -> Any:
+        ctx = BindingContext(
+            project_root=project.resolve(),
+            project_name=project.name,
+            project_key=project_key(project),
+            state_dir=home,
+        )
+        b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0))
+        try:
+            return await getattr(b.get(sandbox_id), method)(*args)
+        finally:
+            await b.close()
+
+    return asyncio.run(go())

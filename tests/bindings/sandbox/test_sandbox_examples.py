@@ -6,10 +6,8 @@ import asyncio
 import base64
 import json
 import os
-import shutil
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,42 +15,10 @@ import pytest
 
 from bindings.context import BindingContext, project_key
 from bindings.sandbox import SandboxBinding
-from bindings.sandbox.containers import home_label
 from bindings.sandbox.options import SandboxOptions
-from tests.conftest import REPO, remove_podman_leftovers
+from tests.bindings.sandbox.helpers import in_sandbox
 
 pytestmark = pytest.mark.podman
-EXAMPLES = REPO / "examples"
-
-
-@pytest.fixture
-def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Any]:
-    def copy(name: str) -> Path:
-        target = tmp_path / name
-        shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist"))
-        return target
-
-    yield copy
-    remove_podman_leftovers(home_label(ploy_home))
-
-
-def in_sandbox(home: Path, project: Path, sandbox_id: str, method: str, *args: Any) -> Any:
-    """Call one method on the project's sandbox from outside the server (as a restarted process would)."""
-
-    async def go() -> Any:
-        ctx = BindingContext(
-            project_root=project.resolve(),
-            project_name=project.name,
-            project_key=project_key(project),
-            state_dir=home,
-        )
-        b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0))
-        try:
-            return await getattr(b.get(sandbox_id), method)(*args)
-        finally:
-            await b.close()
-
-    return asyncio.run(go())
 
 
 PACKAGE_JSON = json.dumps(

@@ -18,36 +18,11 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from bindings.sandbox.containers import home_label
+from tests.bindings.sandbox.helpers import in_sandbox
 from tests.bindings.sandbox.servers import ECHO_SERVER
-from tests.bindings.sandbox.test_sandbox_examples import in_sandbox
-from tests.conftest import REPO, free_port
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.podman
-EXAMPLES = REPO / "examples"
-
-
-@pytest.fixture
-def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Any]:
-    def copy(name: str) -> Path:
-        target = tmp_path / name
-        shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist"))
-        if (EXAMPLES / name / "package.json").is_file():
-            modules = EXAMPLES / name / "node_modules"
-            if modules.is_dir():  # install.sh installed them
-                (target / "node_modules").symlink_to(modules)
-            else:
-                subprocess.run(
-                    ["npm", "install", "--no-audit", "--no-fund"], cwd=target, check=True, capture_output=True
-                )
-        return target
-
-    yield copy
-    subprocess.run(
-        f"podman ps -aq --filter label=ploy.home={home_label(ploy_home)} | xargs -r podman rm -f -t 0",
-        shell=True,
-        capture_output=True,
-    )
 
 
 def get_via(server: Any, url: str) -> httpx.Response:

@@ -3,54 +3,18 @@ and fork ten sandboxes, file changes streamed to a real browser as server-sent e
 
 from __future__ import annotations
 
-import asyncio
 import json
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from bindings.context import BindingContext, project_key
-from bindings.sandbox import SandboxBinding
-from bindings.sandbox.containers import home_label
-from bindings.sandbox.options import SandboxOptions
+from tests.bindings.sandbox.helpers import in_sandbox
 from tests.browser import Chromium
-from tests.conftest import REPO, remove_podman_leftovers
 
 pytestmark = pytest.mark.podman
-EXAMPLES = REPO / "examples"
-
-
-@pytest.fixture
-def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Any]:
-    def copy(name: str) -> Path:
-        target = tmp_path / name
-        shutil.copytree(EXAMPLES / name, target, ignore=shutil.ignore_patterns("node_modules", "dist"))
-        return target
-
-    yield copy
-    remove_podman_leftovers(home_label(ploy_home))
-
-
-def in_sandbox(home: Path, project: Path, sandbox_id: str, method: str, *args: Any) -> Any:
-    async def go() -> Any:
-        ctx = BindingContext(
-            project_root=project.resolve(),
-            project_name=project.name,
-            project_key=project_key(project),
-            state_dir=home,
-        )
-        b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0))
-        try:
-            return await getattr(b.get(sandbox_id), method)(*args)
-        finally:
-            await b.close()
-
-    return asyncio.run(go())
 
 
 @pytest.mark.parametrize("name", ["snapshot-fork", "snapshot-fork-py"])

@@ -97,11 +97,12 @@ _OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def _check_options(o: dict[str, Any]) -> dict[str, Any]:
-    """The options with each known one checked (env normalised: numbers as strings)."""
+def _check_options(o: dict[str, Any], own: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The options with each known one checked (env normalised: numbers as strings); `own` are names
+    the method checks itself, with errors of its own (a backup's name: INVALID_BACKUP_CONFIG)."""
     with _arguments():
         for name, value in o.items():
-            checker = _OPTION_CHECKS.get(name)
+            checker = _OPTION_CHECKS.get(name) if name not in own else None
             if checker is not None:
                 checked = checker(value, name)
                 if name == "env":
@@ -247,12 +248,14 @@ class _Commands:
     _session: str | None = None
     _spec = SANDBOX_SESSION
 
-    def _options(self, method: str, options: Any, kw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    def _options(
+        self, method: str, options: Any, kw: dict[str, Any], own: tuple[str, ...] = ()
+    ) -> tuple[dict[str, Any], str | None]:
         """The checked options (INVALID_ARGUMENT for a name the method does not take) without
         `sessionId`, and the session the call runs in."""
         o = _opts(options, kw)
         check_options(self._spec.method(method), o)
-        _check_options(o)
+        _check_options(o, own)
         session = o.pop("sessionId", None)
         if session is not None:
             if self._session is not None and session != self._session:
@@ -793,7 +796,7 @@ class SandboxClient(_Commands):
     # ---- sandbox state (issue 14): backups and snapshots (kept by the host: backups.py, snapshots.py)
 
     async def createBackup(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:  # noqa: N802
-        o, _ = self._options("createBackup", options, kw)
+        o, _ = self._options("createBackup", options, kw, own=("name",))
         opts = backups.create_options(o)
         request = {"op": wire.ARCHIVE_DIR.name, "dir": opts["dir"], "excludes": opts["excludes"]}
         request["gitignore"] = opts["gitignore"]

@@ -6,6 +6,7 @@ Every test gets its own PLOY_HOME (state: bundles, sandbox records) unless it as
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -149,11 +150,15 @@ def remove_podman_leftovers(label: str) -> None:
         "podman ps -aq --filter label=ploy.home=" + label + " | xargs -r podman rm -f -t 0",
         shell=True, capture_output=True,
     )  # fmt: skip
-    subprocess.run(
-        "podman images -q --filter label=ploy.snapshot=1 --filter label=ploy.home=" + label
-        + " | xargs -r podman rmi -f",
-        shell=True, capture_output=True,
-    )  # fmt: skip
+    # one label filter, the other checked here: podman ORs two label filters of `images`, which removed
+    # every snapshot image on the machine (another test run's included)
+    out = subprocess.run(
+        ["podman", "images", "--format", "json", "--filter", f"label=ploy.home={label}"],
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    ids = [i["Id"] for i in json.loads(out or "[]") if (i.get("Labels") or {}).get("ploy.snapshot") == "1"]
+    if ids:
+        subprocess.run(["podman", "rmi", "-f", *ids], capture_output=True)
 
 
 @contextlib.contextmanager

@@ -124,13 +124,24 @@ class SnapshotStore:
             "image": image_of(sid),
         }
 
+    async def _images(self, *filters: str) -> list[dict[str, Any]]:
+        """This project's snapshot images (and this home's). One label filter goes to podman, the rest
+        are checked here: podman ORs several label filters of `images` (it ANDs them for `ps`), which
+        listed every project's snapshots as this one's."""
+        mine = self._labels()
+        res = await podman.run(
+            "images", "--format", "json", "--filter", f"label=ploy.project={mine['ploy.project']}", *filters
+        )
+        found = json.loads(res.stdout or b"[]") or []
+        return [
+            img
+            for img in found
+            if isinstance(img, dict) and all((img.get("Labels") or {}).get(k) == v for k, v in mine.items())
+        ]
+
     async def live(self) -> list[dict[str, Any]]:
-        args = ["images", "--format", "json"]
-        for k, v in self._labels().items():
-            args += ["--filter", f"label={k}={v}"]
-        res = await podman.run(*args)
         out = []
-        for img in json.loads(res.stdout or b"[]") or []:
+        for img in await self._images():
             labels = img.get("Labels") or {}
             sid = labels.get("ploy.snapshot.id", "")
             if ID_RE.match(sid) and image_of(sid) in (img.get("Names") or []):
@@ -150,8 +161,8 @@ class SnapshotStore:
         return {"id": sid, "deleted": True}
 
     async def prune(self) -> None:
-        """Snapshot images of this project that lost their name and that no container uses any more."""
-        args = ["image", "prune", "-f"]
-        for k, v in self._labels().items():
-            args += ["--filter", f"label={k}={v}"]
-        await podman.run(*args, check=False)
+        """Snapshot images of this project that lost their name and that no container uses any more
+        (`podman rmi` without --force refuses one a container still uses)."""
+        gone = [img["Id"] for img in await self._images("--filter", "dangling=true") if not img.get("Names")]
+        if gone:
+            await podman.run("rmi", *gone, check=False)

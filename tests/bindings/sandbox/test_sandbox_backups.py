@@ -322,6 +322,10 @@ def test_snapshot_forks_keep_installed_files_and_env_but_no_processes(
     run(src.destroy())
     again = bindings.make("snapshots")
     assert [s["id"] for s in run(again.get("any").listSnapshots())] == [snap["id"]]
+    # another project neither lists it nor forks from it
+    other = bindings.make("snapshots-other")
+    assert run(other.get("any").listSnapshots()) == []
+    assert code_of(run, other.get("thief", {"from": snap["id"]}).exec("true")) == "SNAPSHOT_NOT_FOUND"
     fork2 = again.get("snap-fork-2", {"from": snap})
     assert run(fork2.exec("tool"))["stdout"] == "installed tool\n"
     # deleting it keeps its forks running; the image goes once they are gone

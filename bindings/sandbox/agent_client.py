@@ -458,10 +458,14 @@ class AgentClient:
         AgentInterrupted when it went away after the request was written, a remote error as such.
         The connection is the op's until Duplex.close(); it never goes back to the pool."""
         conn = await self._connect()
-        with _closed_on_failure(conn):
-            conn.writer.write(proto.json_frame(request))
-            await conn.writer.drain()
-            kind, payload = await proto.read_frame(conn.reader)  # an empty O once it runs, or its error
+        watch = _Watch(self, conn, None)  # a paused container must not hold the opening forever
+        try:
+            with _closed_on_failure(conn):
+                conn.writer.write(proto.json_frame(request))
+                await conn.writer.drain()
+                kind, payload = await proto.read_frame(conn.reader)  # an empty O once it runs, or its error
+        finally:
+            watch.stop()
         if kind == b"J":
             conn.close()
             reply = json.loads(payload)

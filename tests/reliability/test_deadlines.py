@@ -61,6 +61,24 @@ def test_a_paused_container_fails_calls_within_seconds(run: Run, victim: Sandbox
     assert run(victim.getProcess(proc["id"]))["status"] == "running"
 
 
+def test_a_terminal_opened_on_a_paused_container_fails_within_seconds(
+    run: Run, victim: SandboxClient
+) -> None:
+    """The terminal's first frame is waited for like any reply: a paused container fails the opening
+    instead of holding the WebSocket (and its request) until the container wakes."""
+    name = _container(victim)
+    subprocess.run(["podman", "pause", name], check=True, capture_output=True)
+    unpause = threading.Timer(60, lambda: subprocess.run(["podman", "unpause", name], capture_output=True))
+    unpause.start()
+    try:
+        _fails_fast(run, victim._mgr.duplex(victim.id, {"op": "terminal", "cols": 80, "rows": 24}))
+    finally:
+        unpause.cancel()
+        subprocess.run(["podman", "unpause", name], check=True, capture_output=True)
+    duplex = run(victim._mgr.duplex(victim.id, {"op": "terminal", "cols": 80, "rows": 24}))
+    duplex.close()  # and after it wakes, a terminal opens again
+
+
 def test_a_stuck_agent_fails_the_call_and_the_next_call_brings_the_sandbox_back(
     run: Run, victim: SandboxClient
 ) -> None:

@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -39,6 +39,9 @@ from bindings.sandbox import image as images  # noqa: E402
 from bindings.sandbox.containers import home_label  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
+if TYPE_CHECKING:
+    import httpx  # imported where used: only the HTTP figures need it
+
 
 def emit(name: str, value: float, unit: str) -> None:
     print(f"{name} {value:.3f} {unit}", flush=True)
@@ -47,6 +50,21 @@ def emit(name: str, value: float, unit: str) -> None:
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def wait_until_serving(client: httpx.Client, path: str, within_s: float = 60) -> None:
+    """Until `ploy dev` (starting in another process) answers `path` with a success."""
+    import httpx
+
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            client.get(path).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 async def timed(n: int, fn: Callable[[], Awaitable[Any]]) -> list[float]:
@@ -373,15 +391,7 @@ def http_bench(home: Path, tmp: Path) -> None:
         )
         try:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        client.get("/exec").raise_for_status()
-                        break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.1)
+                wait_until_serving(client, "/exec")
                 times = []
                 for _ in range(300):
                     t = time.perf_counter()
@@ -416,15 +426,7 @@ def js_big_files(home: Path, tmp: Path) -> None:
     size = 1024 * 1024 * 1024
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get("/exists").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            wait_until_serving(client, "/exists")
 
             def measured(name: str, fn: Callable[[], int]) -> None:
                 before = rss_kib(proc.pid)

@@ -22,13 +22,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.sandbox_bench import emit, pct, timed  # noqa: E402
 from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
@@ -68,24 +68,6 @@ for i in range(int(sys.argv[2])):
     time.sleep(float(sys.argv[3]))
     with open(os.path.join(d, repr(time.time())), "w") as f: f.write("x")
 """
-
-
-def emit(name: str, value: float, unit: str) -> None:
-    print(f"{name} {value:.3f} {unit}", flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-
-async def timed(n: int, fn: Callable[[], Awaitable[Any]]) -> list[float]:
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        await fn()
-        out.append((time.perf_counter() - t) * 1000)
-    return out
 
 
 def podman(*args: str, stdin: Any = None, stdout: Any = subprocess.DEVNULL) -> float:

@@ -169,6 +169,24 @@ def test_container_killed_or_removed_mid_call(
     assert _exec(server, "echo next")["stdout"] == "next\n"
 
 
+def test_container_killed_mid_stream(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:
+    """Cloudflare users' complaint (sandbox-sdk #101): an execStream whose container crashes just hangs.
+    Here the response ends at once, unfinished (no last chunk: the client sees an error, not a clean
+    end), and the next request restarts the sandbox."""
+    server = dev_server(project).start(timeout=120)
+    assert _exec(server, "echo kept > /workspace/kept.txt")["exitCode"] == 0
+    client, (stream, _, chunks) = _read_ticks(server, 3)
+    subprocess.run(["podman", "kill", _container(ploy_home)], check=True, capture_output=True)
+    t = time.monotonic()
+    with pytest.raises(httpx.RemoteProtocolError):
+        for _ in chunks:
+            pass
+    assert time.monotonic() - t < 10
+    stream.__exit__(None, None, None)
+    client.close()
+    assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
+
+
 def _swallow(fn: Any) -> None:
     try:
         fn()

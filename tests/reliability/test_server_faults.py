@@ -12,14 +12,15 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.bindings.sandbox.helpers import in_sandbox, wait_until
+from tests.bindings.sandbox.helpers import containers, in_sandbox, wait_until
 from tests.conftest import DevServer
 
 SANDBOX_ID = "rel"
@@ -60,15 +61,9 @@ def project(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Pat
 
 
 def _container(home: Path) -> str:
-    from bindings.sandbox.containers import home_label
-
-    out = subprocess.run(
-        ["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=ploy.id={SANDBOX_ID}",
-         "--filter", f"label=ploy.home={home_label(home)}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()  # fmt: skip
-    assert len(out) == 1, out
-    return out[0]
+    found = containers("ploy.id", SANDBOX_ID, home=home)
+    assert len(found) == 1, found
+    return found[0].split()[0]
 
 
 def _exec(server: DevServer, cmd: str) -> Any:
@@ -76,32 +71,37 @@ def _exec(server: DevServer, cmd: str) -> Any:
     return r.json()
 
 
+def _commands(home: Path, project: Path) -> list[str]:
+    """The command lines running in the sandbox (exact lines: "sleep 3" must not match "sleep 300")."""
+    return str(in_sandbox(home, project, SANDBOX_ID, "exec", "ps -eo args")["stdout"]).splitlines()
+
+
 def _ticker_alive(home: Path, project: Path) -> bool:
     r = in_sandbox(home, project, SANDBOX_ID, "exec", "kill -0 $(cat /workspace/ticker.pid)")
     return bool(r["exitCode"] == 0)
 
 
-def _read_ticks(server: DevServer, n: int) -> tuple[httpx.Client, Any]:
-    """Starts the ticker through /stream and reads n ticks; returns the open client and response."""
-    client = httpx.Client(timeout=30)
-    stream = client.stream("GET", server.url + "/stream", params={"cmd": TICKER})
-    response = stream.__enter__()
+def _read_ticks(server: DevServer, n: int) -> tuple[ExitStack, Iterator[bytes]]:
+    """Starts the ticker through /stream and reads n ticks; returns what closes the client and the rest
+    of the body (held by the caller: a dropped iterator closes the response)."""
+    stack = ExitStack()
+    client = stack.enter_context(httpx.Client(timeout=30))
+    response = stack.enter_context(client.stream("GET", server.url + "/stream", params={"cmd": TICKER}))
     assert response.status_code == 200
     seen = b""
-    chunks = response.iter_raw()  # held by the caller: a dropped iterator closes the response
+    chunks = response.iter_raw()
     while seen.count(b"tick") < n:
         seen += next(chunks)
-    return client, (stream, response, chunks)
+    return stack, chunks
 
 
 def test_server_killed_mid_stream(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:
     server = dev_server(project).start(timeout=120)
     assert _exec(server, "echo kept > /workspace/kept.txt")["exitCode"] == 0
-    client, held = _read_ticks(server, 3)
+    stream, body = _read_ticks(server, 3)  # body held: the response stays open until the kill
     assert _ticker_alive(ploy_home, project)
     server.stop(signal.SIGKILL)
-    del held
-    client.close()
+    stream.close()
     # the stream's command belonged to the killed server's call: the agent ends it, nothing else
     assert wait_until(lambda: not _ticker_alive(ploy_home, project), timeout=15)
     server = dev_server(project, port=server.port).start(timeout=120)
@@ -115,32 +115,29 @@ def test_server_killed_mid_exec(project: Path, dev_server: type[DevServer], ploy
     server = dev_server(project).start(timeout=120)
     assert _exec(server, "echo kept > /workspace/kept.txt")["exitCode"] == 0
 
-    def ps() -> str:
-        return str(in_sandbox(ploy_home, project, SANDBOX_ID, "exec", "ps -eo args")["stdout"])
-
     for cmd, timeout in (("sleep 3; echo late > /workspace/late", None), ("sleep 300", "2000")):
         params = {"cmd": cmd, **({"timeoutMs": timeout} if timeout else {})}
         threading.Thread(target=lambda p=params: _swallow(lambda: server.get("/exec", params=p))).start()
-    assert wait_until(lambda: "sleep 300" in ps() and "sleep 3" in ps(), 15)
+    assert wait_until(lambda: {"sleep 300", "sleep 3"} <= set(_commands(ploy_home, project)), 15)
     server.stop(signal.SIGKILL)
     server = dev_server(project, port=server.port).start(timeout=120)
     assert wait_until(lambda: _exec(server, "cat /workspace/late 2>&1")["stdout"] == "late\n", 15)
-    assert wait_until(lambda: "sleep 300" not in ps(), 15)  # killed at its timeoutMs, 2 s after it began
+    assert wait_until(
+        lambda: "sleep 300" not in _commands(ploy_home, project), 15
+    )  # killed at its timeoutMs, 2 s after it began
     assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
 
 
 def test_client_hangs_up_mid_stream(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:
     server = dev_server(project).start(timeout=120)
-    client, (stream, _, _) = _read_ticks(server, 3)
-    stream.__exit__(None, None, None)
-    client.close()
+    stream, _ = _read_ticks(server, 3)
+    stream.close()
     assert wait_until(lambda: not _ticker_alive(ploy_home, project), timeout=15)
     assert server.proc is not None and server.proc.poll() is None
     assert _exec(server, "echo next")["stdout"] == "next\n"
     # and again: a second hang-up is handled like the first (nothing was left half-closed)
-    client, (stream, _, _) = _read_ticks(server, 2)
-    stream.__exit__(None, None, None)
-    client.close()
+    stream, _ = _read_ticks(server, 2)
+    stream.close()
     assert wait_until(lambda: not _ticker_alive(ploy_home, project), timeout=15)
     assert server.get("/").text == "ok"
 
@@ -155,7 +152,7 @@ def test_container_killed_or_removed_mid_call(
     out: list[Any] = []
     t = threading.Thread(target=lambda: out.append(_exec(server, "sleep 30")))
     t.start()
-    time.sleep(1.0)
+    assert wait_until(lambda: "sleep 30" in _commands(ploy_home, project), 15)
     cmd = ["podman", "kill", name] if how == "kill" else ["podman", "rm", "-f", "-t", "0", name]
     subprocess.run(cmd, check=True, capture_output=True)
     t.join(30)
@@ -175,19 +172,18 @@ def test_container_killed_mid_stream(project: Path, dev_server: type[DevServer],
     end), and the next request restarts the sandbox."""
     server = dev_server(project).start(timeout=120)
     assert _exec(server, "echo kept > /workspace/kept.txt")["exitCode"] == 0
-    client, (stream, _, chunks) = _read_ticks(server, 3)
+    stream, chunks = _read_ticks(server, 3)
     subprocess.run(["podman", "kill", _container(ploy_home)], check=True, capture_output=True)
     t = time.monotonic()
     with pytest.raises(httpx.RemoteProtocolError):
         for _ in chunks:
             pass
     assert time.monotonic() - t < 10
-    stream.__exit__(None, None, None)
-    client.close()
+    stream.close()
     assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
 
 
-def _swallow(fn: Any) -> None:
+def _swallow(fn: Callable[[], object]) -> None:
     try:
         fn()
     except httpx.HTTPError:

@@ -14,12 +14,12 @@ from typing import Any
 SCOPE: dict[str, Path | None] = {"home": None}
 
 
-def containers(label: str, value: str, any_home: bool = False) -> list[str]:
-    """'<name> <state>' for each container with this label (of this test run's PLOY_HOME, if set and
-    not any_home)."""
+def containers(label: str, value: str, any_home: bool = False, home: Path | None = None) -> list[str]:
+    """'<name> <state>' for each container with this label (of `home`, or of this test run's PLOY_HOME
+    if set, unless any_home)."""
     from bindings.sandbox.containers import home_label
 
-    home = SCOPE["home"]
+    home = home or SCOPE["home"]
     scope = ["--filter", f"label=ploy.home={home_label(home)}"] if home is not None and not any_home else []
     out = subprocess.run(
         ["podman", "ps", "-a", "--format", "json", "--filter", f"label={label}={value}", *scope],

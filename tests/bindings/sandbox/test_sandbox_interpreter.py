@@ -133,9 +133,10 @@ def test_javascript_contexts_start_from_the_images_node_snapshot(run: Run, box: 
     made_by = run(box.exec("cat /opt/ploy/ctx_node.blob.node"))["stdout"].strip()
     assert made_by == run(box.exec("readlink -f $(command -v node)"))["stdout"].strip()
     ctx = run(box.createCodeContext({"language": "javascript"}))
-    probe = "[process.execArgv, process.argv.length, process.argv[1].endsWith('ctx_node.js')]"
-    exec_argv, argc, script = run(box.runCode(probe, {"context": ctx}))["results"][0]["json"]
-    assert "--snapshot-blob" in exec_argv and argc == 4 and script  # argv as a script start has it
+    # (a spare, if this context is one, has one argument more: its leash)
+    probe = "[process.execArgv, process.argv[1].endsWith('/ctx_node.js'), process.argv[2].endsWith('.sock')]"
+    exec_argv, script, socket = run(box.runCode(probe, {"context": ctx}))["results"][0]["json"]
+    assert "--snapshot-blob" in exec_argv and script and socket  # argv as a script start has it
     # modules node 18 cannot snapshot load without a word on the cell's stderr; state and errors as ever
     loaded = run(
         box.runCode("const n = require('net'), h = require('http'); typeof n.createServer", {"context": ctx})

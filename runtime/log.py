@@ -19,30 +19,43 @@ request would cost a tenth of the server's time. Many lines of one event-loop tu
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import sys
 from typing import TextIO
 
 
 class Sink:
+    """Lines written in one event-loop turn are held and leave with one write and one flush at the end
+    of the turn: with PYTHONUNBUFFERED (common in containers and CI) every write() to stdout is a
+    syscall, one per request line otherwise (JS hello under wrk -c32: ~6% of the server's time)."""
+
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
-        self._flush_pending = False
+        self._held: list[str] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
+        atexit.register(self._flush)  # lines of a loop's last turn, if it closed before flushing
 
     def line(self, source: str, text: str) -> None:
-        stream = self.stream or sys.stdout
-        stream.write(f"{source}: {text}\n" if source else text + "\n")
-        if self._flush_pending:
-            return
+        self._held.append(f"{source}: {text}\n" if source else text + "\n")
         try:
-            asyncio.get_running_loop().call_soon(self._flush)
-            self._flush_pending = True
-        except RuntimeError:  # no loop (start-up, shutdown, the CLI): flush now
-            stream.flush()
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (start-up, shutdown, the CLI): write now
+            self._flush()
+            return
+        if self._flush_on is not loop:
+            loop.call_soon(self._flush)
+            self._flush_on = loop
 
     def _flush(self) -> None:
-        self._flush_pending = False
-        (self.stream or sys.stdout).flush()
+        self._flush_on = None
+        held = self._held
+        if not held:
+            return
+        self._held = []
+        stream = self.stream or sys.stdout
+        stream.write(held[0] if len(held) == 1 else "".join(held))
+        stream.flush()
 
 
 SINK = Sink()

@@ -189,7 +189,9 @@ class DevServer:
         assert gen is not None
         started = time.perf_counter()
         method, path = scope["method"], scope["path"]
-        request = await _to_request(scope, receive)
+        request = _to_request(scope)
+        if method != "GET" and method != "HEAD":
+            request._body = await _read_body(receive)
         gen.inflight += 1
         status = 500
         try:
@@ -344,25 +346,27 @@ async def _refuse_websocket(response: Response, scope: dict[str, Any], send: Any
             await aclose()
 
 
-async def _to_request(scope: dict[str, Any], receive: Any) -> Request:
-    raw_headers = scope["headers"]
-    headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers])
+def _to_request(scope: dict[str, Any]) -> Request:
+    """The request without its body (_read_body's, awaited only when there can be one)."""
+    headers = Headers.__new__(Headers)  # Headers.append's work in one comprehension
+    headers._items = [(k.decode("latin-1").lower(), v.decode("latin-1").strip()) for k, v in scope["headers"]]
     host = headers.get("host") or f"{scope['server'][0]}:{scope['server'][1]}"
     url = f"{scope.get('scheme', 'http')}://{host}{scope.get('raw_path', scope['path'].encode()).decode('latin-1')}"
     if scope.get("query_string"):
         url += "?" + scope["query_string"].decode("latin-1")
-    body = None
-    if scope["method"] not in ("GET", "HEAD"):
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                break
-            chunks.append(message.get("body", b""))
-            more = message.get("more_body", False)
-        body = b"".join(chunks)
-    return Request(url, scope["method"], headers, body)
+    return Request(url, scope["method"], headers, None)
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    return b"".join(chunks)
 
 
 class AbortResponse(Exception):

@@ -86,6 +86,13 @@ def _layer_files() -> list[tuple[str, Path]]:
     return files
 
 
+NODE_SNAPSHOT_RECIPE = (
+    "node=$(command -v node) && cd /opt/ploy/agent"
+    " && $node --expose-internals --snapshot-blob /opt/ploy/ctx_node.blob --build-snapshot ctx_node.js"
+    " >/dev/null 2>&1 && readlink -f $node > /opt/ploy/ctx_node.blob.node || rm -f /opt/ploy/ctx_node.blob; true"
+)
+
+
 def _containerfile(base: str, files: list[tuple[str, Path]]) -> str:
     names = {dst.split("/", 1)[0] for dst, _ in files}
     lines = [f"FROM {base}"]
@@ -99,6 +106,10 @@ def _containerfile(base: str, files: list[tuple[str, Path]]) -> str:
         lines.append("COPY bin/ /usr/local/bin/")
     lines += [
         "RUN python3 -m compileall -q /opt/ploy/agent && mkdir -p /workspace /var/lib/ploy",
+        # A startup snapshot for javascript code contexts (see ctx_node.js), made by the image's own
+        # node, which is recorded beside it: the agent uses it only with that node. An image without
+        # node, or whose node cannot build one, simply has none.
+        "RUN " + NODE_SNAPSHOT_RECIPE,
         "ENV LANG=C.UTF-8 " + " ".join(CA_ENV),
         "WORKDIR /workspace",
         # -S: the agent is stdlib only, skipping site-packages start-up shortens every cold start

@@ -10,14 +10,22 @@
 // them and running `const x = 1` twice is fine; the cell runs in an async function, so top-level
 // await works; the last expression statement is the run's value (a promise is awaited).
 
-const net = require("net");
-const vm = require("vm");
+//
+// Startup snapshot: Debian's node has neither a built-in startup snapshot nor a code cache, so a bare
+// start compiles node's own bootstrap (~120 ms here). The image builds a user-land snapshot of this
+// file (`node --snapshot-blob ctx_node.blob --build-snapshot ctx_node.js`, interpreter.py's
+// SNAPSHOT_BLOB); a context then starts from it as `node --snapshot-blob BLOB SOCKET READY_FD [LEASH_FD]`
+// (~40% sooner) and runs main() below. Everything that reads the process (argv, cwd, env, stdio,
+// signals) happens in main(), at run time, never while the snapshot is built.
+
 const util = require("util");
 const fs = require("fs");
 const path = require("path");
-const Module = require("module");
+const v8 = require("v8");
 
-const [sockPath, readyFd, leashFd] = process.argv.slice(2);
+const BUILDING_SNAPSHOT = typeof v8.startupSnapshot?.isBuildingSnapshot === "function" && v8.startupSnapshot.isBuildingSnapshot();
+let net, vm, Module; // required in main(): node 18 cannot put them in a snapshot
+let sockPath, readyFd, leashFd;
 const stringify = JSON.stringify;
 const inspect = util.inspect;
 
@@ -26,9 +34,12 @@ let acornModule;
 function loadAcorn() {
   if (acornModule === undefined) {
     acornModule = null;
+    // a plain require: in a process started from the snapshot, `require` is the snapshot builder's,
+    // which only loads built-in modules
+    const load = Module.createRequire(__filename);
     for (const name of ["internal/deps/acorn/acorn/dist/acorn", "acorn", "/usr/share/nodejs/acorn"]) {
       try {
-        acornModule = require(name);
+        acornModule = load(name);
         break;
       } catch {}
     }
@@ -39,33 +50,11 @@ function loadAcorn() {
 let conn = null;
 let current = null; // the run in progress: {interrupt(err)}
 let count = 0;
-let claimed = leashFd === undefined;
+let claimed = true; // set in main()
 
 function send(msg) {
   if (conn !== null && !conn.destroyed) conn.write(stringify(msg) + "\n");
 }
-
-for (const kind of ["stdout", "stderr"]) {
-  process[kind].write = function (chunk, encoding, callback) {
-    if (typeof encoding === "function") callback = encoding;
-    if (current !== null) {
-      const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
-      send({ type: kind, text, timestamp: Date.now() });
-    }
-    if (typeof callback === "function") callback();
-    return true;
-  };
-}
-// An error thrown later by a timer or a forgotten promise must not end the context (nor its state).
-process.on("uncaughtException", (err) => {
-  if (current !== null) send({ type: "stderr", text: `Uncaught ${inspect(err)}\n`, timestamp: Date.now() });
-});
-process.on("unhandledRejection", (reason) => {
-  if (current !== null) send({ type: "stderr", text: `Unhandled rejection: ${inspect(reason)}\n`, timestamp: Date.now() });
-});
-process.on("SIGINT", () => {
-  if (current !== null) current.interrupt(Object.assign(new Error("Script execution interrupted."), { name: "Interrupted" }));
-});
 
 function setRequire(dir) {
   const req = Module.createRequire(path.join(dir, "[ploy-context]"));
@@ -75,7 +64,6 @@ function setRequire(dir) {
   globalThis.__filename = path.join(dir, "[ploy-context]");
   globalThis.__dirname = dir;
 }
-setRequire(process.cwd());
 
 function patternNames(node, out) {
   switch (node.type) {
@@ -241,21 +229,79 @@ function serve(socket) {
   socket.on("error", () => {});
 }
 
-if (leashFd !== undefined) {
-  const leash = fs.createReadStream(null, { fd: Number(leashFd) });
-  const off = () => {
-    if (!claimed) process.exit(0);
-  };
-  leash.on("data", () => {});
-  leash.on("end", off);
-  leash.on("error", off);
+// `argsFrom`: where this process's own arguments start in process.argv (2 after a script, 1 when
+// started from the snapshot, which has no script argument).
+function main(argsFrom) {
+  if (argsFrom === 1) {
+    // node 18 warns about modules it cannot snapshot even when they load at run time, as here
+    const emitWarning = process.emitWarning;
+    process.emitWarning = () => {};
+    try {
+      net = require("net"); vm = require("vm"); Module = require("module");
+    } finally {
+      process.emitWarning = emitWarning;
+    }
+  } else {
+    net = require("net"); vm = require("vm"); Module = require("module");
+  }
+  // as a script start has it: [node, this file, arguments...]
+  if (argsFrom === 1) process.argv.splice(1, 0, __filename);
+  [sockPath, readyFd, leashFd] = process.argv.slice(2);
+  claimed = leashFd === undefined;
+  for (const kind of ["stdout", "stderr"]) {
+    process[kind].write = function (chunk, encoding, callback) {
+      if (typeof encoding === "function") callback = encoding;
+      if (current !== null) {
+        const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
+        send({ type: kind, text, timestamp: Date.now() });
+      }
+      if (typeof callback === "function") callback();
+      return true;
+    };
+  }
+  // An error thrown later by a timer or a forgotten promise must not end the context (nor its state).
+  process.on("uncaughtException", (err) => {
+    if (current !== null) send({ type: "stderr", text: `Uncaught ${inspect(err)}\n`, timestamp: Date.now() });
+  });
+  process.on("unhandledRejection", (reason) => {
+    if (current !== null) send({ type: "stderr", text: `Unhandled rejection: ${inspect(reason)}\n`, timestamp: Date.now() });
+  });
+  process.on("SIGINT", () => {
+    if (current !== null) current.interrupt(Object.assign(new Error("Script execution interrupted."), { name: "Interrupted" }));
+  });
+
+  setRequire(process.cwd());
+
+  if (leashFd !== undefined) {
+    const leash = fs.createReadStream(null, { fd: Number(leashFd) });
+    const off = () => {
+      if (!claimed) process.exit(0);
+    };
+    leash.on("data", () => {});
+    leash.on("end", off);
+    leash.on("error", off);
+  }
+
+  try {
+    fs.unlinkSync(sockPath);
+  } catch {}
+  const server = net.createServer(serve);
+  server.listen(sockPath, () => {
+    fs.writeSync(Number(readyFd), "ready\n");
+    fs.closeSync(Number(readyFd));
+  });
 }
 
-try {
-  fs.unlinkSync(sockPath);
-} catch {}
-const server = net.createServer(serve);
-server.listen(sockPath, () => {
-  fs.writeSync(Number(readyFd), "ready\n");
-  fs.closeSync(Number(readyFd));
-});
+if (BUILDING_SNAPSHOT) {
+  // node's own acorn, loaded and run once into the snapshot: a context's first cell then does not
+  // compile it (~10 ms)
+  try {
+    acornModule = require("internal/deps/acorn/acorn/dist/acorn");
+    acornModule.parse("const a = await 1; a", { ecmaVersion: "latest", sourceType: "script", allowAwaitOutsideFunction: true });
+  } catch {
+    acornModule = undefined;
+  }
+  v8.startupSnapshot.setDeserializeMainFunction(() => main(1));
+} else {
+  main(2);
+}

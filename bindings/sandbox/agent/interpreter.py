@@ -10,7 +10,8 @@ every call naming it says so (CONTEXT_NOT_FOUND with `lost: true`).
 A timeout interrupts the run (SIGINT: KeyboardInterrupt in Python, an interrupted script in node) and
 the context keeps its state; if the process does not come back within INTERRUPT_GRACE_S it is killed and
 the context is lost. After the first context of a language, one spare process of that language is kept
-started, so creating the next one costs a message instead of an interpreter start (node takes ~150 ms).
+started, so creating the next one costs a message instead of an interpreter start (node takes ~150 ms;
+from the image's startup snapshot of ctx_node.js, ~90 ms).
 """
 
 from __future__ import annotations
@@ -269,13 +270,32 @@ def _runner(language: str, env: dict[str, str]) -> list[str]:
     return [exe, "--expose-internals", os.path.join(HERE, "ctx_node.js")]
 
 
+SNAPSHOT_BLOB = os.path.join(os.path.dirname(HERE), "ctx_node.blob")  # made by the image (image.py)
+
+
+def _snapshot_runner(args: list[str]) -> list[str] | None:
+    """`args` (a node runner) started from the image's startup snapshot of ctx_node.js, if there is one
+    made by this very node: ~40% sooner than a bare start on a node without a built-in snapshot."""
+    try:
+        with open(SNAPSHOT_BLOB + ".node") as f:
+            maker = f.read().strip()
+    except OSError:
+        return None
+    if not maker or os.path.realpath(args[0]) != maker or not os.path.isfile(SNAPSHOT_BLOB):
+        return None
+    return [*args[:-1], "--snapshot-blob", SNAPSHOT_BLOB]
+
+
 async def _spawn(language: str, cwd: str, env: dict[str, str], spare: bool) -> Context:
     os.makedirs(CTX_DIR, exist_ok=True)
     token = uuid.uuid4().hex[:12]
     sock = os.path.join(CTX_DIR, f"{token}.sock")
     log = os.path.join(CTX_DIR, f"{token}.log")
-    args = _runner(language, env)
-    for attempt in range(2):
+    args = plain = _runner(language, env)
+    snapshot = _snapshot_runner(args) if language == "javascript" else None
+    if snapshot is not None:
+        args = snapshot
+    for attempt in range(3):
         ready_r, ready_w = os.pipe()
         fds = [ready_w]
         leash_r = leash_w = None
@@ -309,7 +329,10 @@ async def _spawn(language: str, cwd: str, env: dict[str, str], spare: bool) -> C
             os.close(leash_w)
         with open(log, "rb") as f:
             tail = f.read()[-1500:].decode(errors="replace")
-        if attempt == 0 and "--expose-internals" in args and "expose-internals" in tail:
+        if args is snapshot:  # the snapshot did not start (a node changed since): without it
+            args = plain
+            continue
+        if attempt < 2 and "--expose-internals" in args and "expose-internals" in tail:
             args = [a for a in args if a != "--expose-internals"]  # a node without the flag
             continue
         with contextlib.suppress(OSError):

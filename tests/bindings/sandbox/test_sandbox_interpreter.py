@@ -128,6 +128,48 @@ def test_javascript_state_await_promises_and_errors(run: Run, box: SandboxClient
     )
 
 
+def test_javascript_contexts_start_from_the_images_node_snapshot(run: Run, box: SandboxClient) -> None:
+    # the image made a startup snapshot of ctx_node.js with its own node, and records which node
+    made_by = run(box.exec("cat /opt/ploy/ctx_node.blob.node"))["stdout"].strip()
+    assert made_by == run(box.exec("readlink -f $(command -v node)"))["stdout"].strip()
+    ctx = run(box.createCodeContext({"language": "javascript"}))
+    # (a spare, if this context is one, has one argument more: its leash)
+    probe = "[process.execArgv, process.argv[1].endsWith('/ctx_node.js'), process.argv[2].endsWith('.sock')]"
+    exec_argv, script, socket = run(box.runCode(probe, {"context": ctx}))["results"][0]["json"]
+    assert "--snapshot-blob" in exec_argv and script and socket  # argv as a script start has it
+    # modules node 18 cannot snapshot load without a word on the cell's stderr; state and errors as ever
+    loaded = run(
+        box.runCode("const n = require('net'), h = require('http'); typeof n.createServer", {"context": ctx})
+    )
+    assert text(loaded) == "'function'" and loaded["logs"]["stderr"] == []
+    assert text(run(box.runCode("typeof n", {"context": ctx}))) == "'object'"
+    # each process from the snapshot seeds its own random numbers
+    other = run(box.createCodeContext({"language": "javascript"}))
+    draws = {text(run(box.runCode("Math.random()", {"context": c}))) for c in (ctx, other)}
+    assert len(draws) == 2
+    assert run(box.runCode("null.x", {"context": ctx}))["error"]["name"] == "TypeError"
+
+
+def test_a_javascript_context_starts_without_the_snapshot_when_it_does_not_fit(
+    run: Run, bindings: Any
+) -> None:
+    sb = bindings.make("ctx-nosnap").get("ctx-nosnap")
+    probe = "process.execArgv.includes('--snapshot-blob') + ' ' + (1 + 1)"
+    # made by another node (one installed later, say): not even tried
+    run(sb.exec("echo /usr/local/bin/another-node > /opt/ploy/ctx_node.blob.node"))
+    ctx = run(sb.createCodeContext({"language": "javascript"}))
+    assert text(run(sb.runCode(probe, {"context": ctx}))) == "'false 2'"
+    # recorded for this node but unusable (a node upgraded in place): the start falls back to a plain one
+    run(
+        sb.exec(
+            "readlink -f $(command -v node) > /opt/ploy/ctx_node.blob.node && echo broken > /opt/ploy/ctx_node.blob"
+        )
+    )
+    ctx = run(sb.createCodeContext({"language": "javascript", "env": {"NODE_X": "1"}}))  # no spare
+    assert text(run(sb.runCode(probe, {"context": ctx}))) == "'false 2'"
+    run(sb.destroy())
+
+
 def test_default_contexts_per_language(run: Run, box: SandboxClient) -> None:
     run(box.runCode("shared_default = 5"))
     assert text(run(box.runCode("shared_default * 2"))) == "10"  # python by default, state kept

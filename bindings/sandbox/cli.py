@@ -294,6 +294,10 @@ async def _prune(args: argparse.Namespace) -> int:
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")
+    from bindings.sandbox.network import sweep
+
+    nets = await sweep({"ploy.project": ctx.project_key, "ploy.home": home_label(ctx.state_dir)})
+    print(f"removed {len(nets)} sandbox network(s) no container uses, with their firewall rules")
     from bindings.sandbox.snapshots import SnapshotStore
 
     # deleted snapshots whose image stayed while a sandbox forked from it ran
@@ -414,7 +418,7 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
 
     again = sandbox_sub.add_parser(
         "recreate",
-        help="make a sandbox again with ploy.yaml's settings now (image, memory, cpus, pids), "
+        help="make a sandbox again with ploy.yaml's settings now (image, memory, cpus, pids, network), "
         "keeping /workspace",
     )
     common(again)

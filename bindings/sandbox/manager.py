@@ -329,6 +329,7 @@ class SandboxManager:
             self.status.forget(old)
             await self.containers.remove(old)
             self.state.remove_token_dir(old)
+            await self.containers.sweep_networks()  # the old one's, when it was the last on it
             return old_name, e.container
 
     async def list(self) -> list[dict[str, Any]]:
@@ -353,5 +354,6 @@ class SandboxManager:
         self.previews.close()
         await self.pool.stop()
         await self.pool.drain()
+        await self.containers.sweep_networks()  # networks (and rules) no container of ours uses now
         for e in [*self.entries.values(), *self._looked_at.values()]:
             await e.agent.close()

@@ -227,6 +227,13 @@ class SandboxContainers:
             await self.network(policy)
         return policy
 
+    async def follow_gateway(self, e: Entry) -> None:
+        """The injected env changed (`ploy login`, the gateway restarted elsewhere): rewrite the rules of
+        the sandbox's network if the gateway's address is not the one they were written for."""
+        policy = self.made_with(e)
+        if net.uses_bridge(policy):
+            await self.network(policy)
+
     async def sweep_networks(self) -> list[str]:
         """Remove this binding's networks no container uses any more (a close, a recreate)."""
         labels = {k: v for k, v in self.network_labels().items() if k != "ploy.id"}

@@ -69,6 +69,7 @@ class SandboxManager:
                 # the injected env changed (a `ploy login`, a re-minted AI token): the agent re-reads the file
                 e.config_at, e.env_written = time.monotonic(), env
                 self.state.write_config(e.dir)
+                await self.containers.follow_gateway(e)  # its network's rules let the gateway through
             return e
         async with self._lock(sandbox_id):
             e = self.entries.get(sandbox_id)

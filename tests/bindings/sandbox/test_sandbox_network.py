@@ -363,3 +363,17 @@ def test_a_changed_network_is_named_and_recreate_applies_it(
     assert new.manager.outdated() == []
     assert subprocess.run(["podman", "network", "exists", old_net]).returncode != 0  # swept with its rules
     assert _tagged_rules(old_net) == []
+
+
+@pytest.mark.podman
+def test_the_gateway_is_let_through_once_it_appears(
+    run: Run, bindings: Bindings, gateway_env: dict[str, str]
+) -> None:
+    """A sandbox made before `ploy login` (no gateway injected, so no rule for it) reaches the gateway
+    after it: the rules follow the injected env (tests/bindings/ai/test_ai_example.py found this)."""
+    b = bindings.make("net-login", env={})
+    sb = b.get("l")
+    assert str(run(sb.exec("echo ${OPENAI_BASE_URL:-unset}"))["stdout"]).strip() == "unset"
+    assert _code(run, sb, gateway_env["OPENAI_BASE_URL"] + "/models") == "000"
+    b.manager.ctx.sandbox_env = lambda: dict(gateway_env)  # what signing in changes
+    assert _gateway(run, sb) not in ("000", "")

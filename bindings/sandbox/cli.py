@@ -258,7 +258,10 @@ async def _recreate(args: argparse.Namespace) -> int:
 
 async def _destroy(args: argparse.Namespace) -> int:
     b = _binding(args)
-    existed = await b.manager.destroy(args.id)
+    try:
+        existed = await b.manager.destroy(args.id)
+    finally:
+        await b.close()  # the last sandbox of its network takes the network and its rules with it
     print(f"destroyed {args.id}" if existed else f"no sandbox {args.id}")
     return 0 if existed else 1
 

@@ -28,6 +28,7 @@ from bindings.sandbox import network
 from bindings.sandbox.client import SandboxClient
 from bindings.sandbox.options import changed_settings
 from tests.bindings.sandbox.conftest import Bindings
+from tests.bindings.sandbox.test_sandbox_cli import ploy
 from tests.conftest import isolated_homes
 
 Run = Callable[..., Any]
@@ -336,9 +337,10 @@ def test_networks_and_rules_go_with_the_last_sandbox(
     assert _tagged_rules(name)
     run(b.close())  # a sandbox still uses it: kept
     assert subprocess.run(["podman", "network", "exists", name]).returncode == 0 and _tagged_rules(name)
-    b = bindings.make("net-gone")
-    run(b.get("x").destroy())
-    run(b.close())
+    root = sb._mgr.ctx.project_root
+    (root / "ploy.yaml").write_text("kind: dynamic\nsandbox:\n  SANDBOX: default\n")
+    r = ploy(sandbox_home, root, "sandbox", "destroy", "x")  # the last one, from the shell
+    assert r.returncode == 0, r.stderr
     assert subprocess.run(["podman", "network", "exists", name]).returncode != 0
     assert _tagged_rules(name) == []
 

@@ -215,6 +215,17 @@ def _tagged_rules(name: str) -> list[str]:
     return lines
 
 
+_TCP = "timeout 5 bash -c 'exec 3<>/dev/tcp/{}/{}'"  # a TCP connection from inside, no HTTP
+
+
+def _host_reaches(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=3).close()
+        return True
+    except OSError:
+        return False
+
+
 def _container(run: Run, sb: SandboxClient) -> str:
     """The sandbox's container (started now if need be)."""
     run(sb.exec("true"))
@@ -249,12 +260,10 @@ def test_default_reaches_the_internet_and_the_gateway_and_nothing_on_the_host(
         ["ip", "-6", "-o", "addr", "show", "dev", bridge.interface], capture_output=True, text=True
     )
     assert v6.returncode == 0 and v6.stdout == ""
-    # names resolve through the host's resolvers (allowed by default), when the host resolves them
-    try:
-        socket.getaddrinfo("pypi.org", 443, socket.AF_INET)
-    except OSError:
-        return
-    assert run(sb.exec("getent hosts pypi.org"))["exitCode"] == 0
+    # the real package registry, by name through the host's resolvers, when the host reaches it
+    if _host_reaches("pypi.org", 443):
+        assert run(sb.exec("getent hosts pypi.org"))["exitCode"] == 0
+        assert run(sb.exec(_TCP.format("pypi.org", 443)))["exitCode"] == 0
 
 
 @pytest.mark.podman
@@ -314,6 +323,10 @@ def test_an_allow_list_reaches_only_its_targets_and_the_gateway(
     assert _code(run, sb, f"http://host.containers.internal:{unlisted.port}/") == "000"
     assert _gateway(run, sb) not in ("000", "")
     assert run(sb.exec("getent hosts pypi.org"))["exitCode"] != 0  # DNS is not on the list
+    if _host_reaches("pypi.org", 443):  # a listed name: pinned in /etc/hosts, that port only
+        named = bindings.make("net-allow-name", network=("pypi.org:443",)).get("p")
+        assert run(named.exec(_TCP.format("pypi.org", 443)))["exitCode"] == 0
+        assert run(named.exec(_TCP.format("pypi.org", 80)))["exitCode"] != 0
 
 
 @pytest.mark.podman

@@ -367,7 +367,7 @@ class Bench:
         bound = {name: self.binding(network=p) for name, p in policies.items()}
         times: dict[str, list[float]] = {name: [] for name in policies}
         for b in bound.values():
-            await b.get(f"warm-up-{id(b)}").exec("true")  # the network made, its rules written, the image found
+            await b.get(f"warm-up-{id(b)}").exec("true")  # network made, rules written, image found
         for i in range(10):
             for name, b in bound.items():
                 sb = b.get(f"net-{name}-{i}")

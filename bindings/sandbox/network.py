@@ -173,12 +173,15 @@ def rules(bridge: Bridge, policy: Policy, gateway: tuple[str, int] | None) -> di
     reject = ["-j", "REJECT", "--reject-with", "icmp-admin-prohibited"]
     reset = ["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"]
     inp: list[list[str]] = [["-i", i, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"]]
-    # into the bridge only what answers its own connections (and its own sandboxes' traffic)
-    fwd: list[list[str]] = [
+    # Into the bridge only what answers its own connections (and its own sandboxes' traffic). These go
+    # to the top of PLOY-FORWARD, before every network's accepts: another policy's `*:PORT` must not
+    # open this bridge because its rules happen to come first.
+    guard: list[list[str]] = [
         ["-i", i, "-o", i, "-j", "ACCEPT"],
         ["-o", i, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT"],
         ["-o", i, *reject],
     ]
+    fwd: list[list[str]] = []
     nat: list[list[str]] = []
     if gateway is not None:
         ip, port = gateway
@@ -216,12 +219,13 @@ def rules(bridge: Bridge, policy: Policy, gateway: tuple[str, int] | None) -> di
     inp.append(["-i", i, *reset])
     inp.append(["-i", i, *reject])
 
-    def lines(chain: str, specs: list[list[str]]) -> list[str]:
+    def lines(chain: str, specs: list[list[str]], at: str = "-A") -> list[str]:
         tag = ["-m", "comment", "--comment", f"{TAG}{bridge.name}"]
-        return [" ".join(["-A", chain, *spec[:2], *tag, *spec[2:]]) for spec in specs]
+        return [" ".join([at, chain, *spec[:2], *tag, *spec[2:]]) for spec in specs]
 
+    top = lines("PLOY-FORWARD 1", guard[::-1], at="-I")  # each inserted at 1: reversed to keep the order
     return {
-        "filter": lines("PLOY-INPUT", inp) + lines("PLOY-FORWARD", fwd),
+        "filter": lines("PLOY-INPUT", inp) + top + lines("PLOY-FORWARD", fwd),
         "nat": lines("PLOY-PREROUTING", nat),
     }
 
@@ -304,7 +308,7 @@ def apply_rules(bridge: Bridge, table_lines: dict[str, list[str]]) -> None:
                 for line in _ploy_lines(table, chain)
                 if _owner(line) == bridge.name or any(w in line + " " for w in words)
             ]
-            new = [line for line in table_lines.get(table, []) if line.startswith(f"-A {chain} ")]
+            new = [line for line in table_lines.get(table, []) if line.split()[1] == chain]
             if old or new:
                 script += [f"*{table}", *_deletes(old), *new, "COMMIT"]
         if script:

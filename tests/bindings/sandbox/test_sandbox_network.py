@@ -270,6 +270,8 @@ def test_default_reaches_the_internet_and_the_gateway_and_nothing_on_the_host(
 def test_projects_cannot_reach_each_other_but_the_host_reaches_every_sandbox(
     run: Run, bindings: Bindings, inet: Internet
 ) -> None:
+    star = bindings.make("net-star", network=("*:8000",)).get("s")  # its rules first in the chains
+    run(star.exec("true"))
     b = bindings.make("net-b")
     server, neighbour = b.get("server"), b.get("neighbour")
     other = bindings.make("net-c").get("other")
@@ -281,6 +283,7 @@ def test_projects_cannot_reach_each_other_but_the_host_reaches_every_sandbox(
     assert _code(run, neighbour, f"http://{ip}:8000/") == "200"  # one binding's sandboxes share a bridge
     assert _code(run, other, f"http://{ip}:8000/") == "000"  # another project's
     assert _code(run, opened, f"http://{ip}:8000/") == "000"  # nor one on Podman's shared bridge
+    assert _code(run, star, f"http://{ip}:8000/") == "000"  # nor one whose list allows any address:8000
     with urllib.request.urlopen(f"http://{ip}:8000/", timeout=5) as resp:  # the host: previews, proxies
         assert resp.status == 200
     # (preview URLs are forwarded to that address: test_sandbox_reach.py's run under the default policy)

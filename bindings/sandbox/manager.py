@@ -355,6 +355,9 @@ class SandboxManager:
         self.previews.close()
         await self.pool.stop()
         await self.pool.drain()
-        await self.containers.sweep_networks()  # networks (and rules) no container of ours uses now
+        if not self.state.claimed_ids():
+            # no sandbox of this binding is left: its networks (and rules) go. Not tried while any is
+            # (podman calls that slow every close; recreate and prune sweep networks of older policies)
+            await self.containers.sweep_networks()
         for e in [*self.entries.values(), *self._looked_at.values()]:
             await e.agent.close()

@@ -37,6 +37,7 @@ from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
 from bindings.sandbox.containers import home_label  # noqa: E402
+from bindings.sandbox.network import sweep  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
 if TYPE_CHECKING:
@@ -356,6 +357,45 @@ class Bench:
         await pooled.close()
         await b.close()
 
+    async def network_cold_start(self) -> None:
+        """What the network policy (issue 11, item 8) adds to a cold start, in one run: new ids under
+        `open` (Podman's shared bridge, as before the option) and under each policy, interleaved so
+        noise hits both alike; then the first sandbox of a new project, which also makes the network
+        and writes its rules."""
+        policies: dict[str, Any] = {"open": "open", "default": "default", "none": "none",
+                                    "allowlist": ("pypi.org:443", "10.1.0.0/16")}  # fmt: skip
+        bound = {name: self.binding(network=p) for name, p in policies.items()}
+        times: dict[str, list[float]] = {name: [] for name in policies}
+        for b in bound.values():
+            await b.get(f"warm-up-{id(b)}").exec("true")  # network made, rules written, image found
+        for i in range(10):
+            for name, b in bound.items():
+                sb = b.get(f"net-{name}-{i}")
+                t = time.perf_counter()
+                await sb.exec("echo hi")
+                times[name].append((time.perf_counter() - t) * 1000)
+        for name, values in times.items():
+            emit(f"cold_start_network_{name}_p50", pct(values, 50), "ms")
+        for name in ("default", "none", "allowlist"):
+            emit(f"cold_start_network_{name}_minus_open", pct(times[name], 50) - pct(times["open"], 50), "ms")
+        for b in bound.values():
+            await b.close()
+        firsts: dict[str, list[float]] = {"open": [], "default": []}
+        for i in range(5):
+            for name in firsts:
+                project = self.project.parent / f"first-{name}-{i}"
+                project.mkdir()
+                ctx = BindingContext(project_root=project, project_name=project.name,
+                                     project_key=project_key(project), state_dir=self.home)  # fmt: skip
+                b = SandboxBinding(ctx, SandboxOptions(binding="SANDBOX", pool=0, network=name))
+                t = time.perf_counter()
+                await b.get("first").exec("echo hi")
+                firsts[name].append((time.perf_counter() - t) * 1000)
+                await b.get("first").destroy()
+                await b.close()  # the network and its rules go with it
+        for name, values in firsts.items():
+            emit(f"first_sandbox_new_project_{name}_p50", pct(values, 50), "ms")
+
     async def fifty(self) -> None:
         b = self.binding(memory="256m")
         clients = [b.get(f"many-{i}") for i in range(50)]
@@ -470,7 +510,7 @@ def js_big_files(home: Path, tmp: Path) -> None:
         proc.wait(10)
 
 
-async def main(quick: bool, parity: bool = False) -> None:
+async def main(quick: bool, parity: bool = False, network: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ploy-b-"))
     home = tmp / "h"
     project = tmp / "bench"
@@ -478,6 +518,9 @@ async def main(quick: bool, parity: bool = False) -> None:
     try:
         image = await images.ensure_image()
         bench = Bench(home, project)
+        if network:
+            await bench.network_cold_start()
+            return
         if parity:
             await bench.parity_calls()
             await bench.big_files()
@@ -497,6 +540,7 @@ async def main(quick: bool, parity: bool = False) -> None:
             shell=True,
             capture_output=True,
         )
+        await sweep({"ploy.home": home_label(home)})  # the network policy's networks and rules
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -504,6 +548,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--parity", action="store_true", help="only the issue 13 figures")
+    parser.add_argument(
+        "--network", action="store_true", help="only what the network policy adds to cold start"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -511,4 +558,4 @@ if __name__ == "__main__":
         uvloop.install()  # what `ploy dev` runs on
     except ImportError:
         pass
-    asyncio.run(main(args.quick, args.parity))
+    asyncio.run(main(args.quick, args.parity, args.network))

@@ -159,6 +159,10 @@ def remove_podman_leftovers(label: str) -> None:
     ids = [i["Id"] for i in json.loads(out or "[]") if (i.get("Labels") or {}).get("ploy.snapshot") == "1"]
     if ids:
         subprocess.run(["podman", "rmi", "-f", *ids], capture_output=True)
+    # then the networks of the network policy, with their firewall rules (network.py)
+    from bindings.sandbox.network import sweep_sync
+
+    sweep_sync({"ploy.home": label})
 
 
 @contextlib.contextmanager

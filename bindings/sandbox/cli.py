@@ -258,7 +258,10 @@ async def _recreate(args: argparse.Namespace) -> int:
 
 async def _destroy(args: argparse.Namespace) -> int:
     b = _binding(args)
-    existed = await b.manager.destroy(args.id)
+    try:
+        existed = await b.manager.destroy(args.id)
+    finally:
+        await b.close()  # the last sandbox of its network takes the network and its rules with it
     print(f"destroyed {args.id}" if existed else f"no sandbox {args.id}")
     return 0 if existed else 1
 
@@ -294,6 +297,10 @@ async def _prune(args: argparse.Namespace) -> int:
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")
+    from bindings.sandbox.network import sweep
+
+    nets = await sweep({"ploy.project": ctx.project_key, "ploy.home": home_label(ctx.state_dir)})
+    print(f"removed {len(nets)} sandbox network(s) no container uses, with their firewall rules")
     from bindings.sandbox.snapshots import SnapshotStore
 
     # deleted snapshots whose image stayed while a sandbox forked from it ran
@@ -414,7 +421,7 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
 
     again = sandbox_sub.add_parser(
         "recreate",
-        help="make a sandbox again with ploy.yaml's settings now (image, memory, cpus, pids), "
+        help="make a sandbox again with ploy.yaml's settings now (image, memory, cpus, pids, network), "
         "keeping /workspace",
     )
     common(again)

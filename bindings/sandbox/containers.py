@@ -20,10 +20,12 @@ from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox import image as images
+from bindings.sandbox import network as net
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
 from bindings.sandbox.forks import origin_image
 from bindings.sandbox.locks import FileLock
+from bindings.sandbox.options import NONE, OPEN
 from bindings.sandbox.state import SandboxState, container_name, hostname
 
 # Kept from podman's defaults; dropped: SETFCAP, SETPCAP, SYS_CHROOT (and NET_RAW, MKNOD, AUDIT_WRITE,
@@ -59,6 +61,9 @@ class SandboxContainers:
         self.options = state.options
         self._image: str | None = None
         self._image_lock: asyncio.Lock | None = None
+        # network name -> (its bridge, the gateway address its rules were written for)
+        self._bridges: dict[str, tuple[net.Bridge, tuple[str, int] | None]] = {}
+        self._net_lock: asyncio.Lock | None = None
 
     def entry(self, sandbox_id: str, token: str) -> Entry:
         return Entry(
@@ -140,14 +145,99 @@ class SandboxContainers:
         # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect
         # in containers that already exist.
         try:
-            await podman.run(*args, image)
+            await podman.run(*args, *await self.network_args(), image)
         except podman.PodmanError:
-            if not own_image or await podman.image_exists(image):
+            if own_image and not await podman.image_exists(image):
+                # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
+                self._image = None
+                image = await self.image()
+            elif not net.uses_bridge(o.network) or await net.inspect(self.network_name()):
                 raise
-            # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
-            self._image = None
-            await podman.run(*args, await self.image())
-        await asyncio.to_thread(pin_bridge_mac)
+            else:  # our network was removed by another process's cleanup while it had no container
+                self._bridges.pop(self.network_name(), None)
+            await podman.run(*args, *await self.network_args(), image)
+        await self.started()
+
+    # ---- the network policy (network.py) --------------------------------------------------------
+
+    async def network_args(self) -> list[str]:
+        """`podman run`'s network arguments for the binding's policy (its network and rules made first)."""
+        policy = self.options.network
+        if policy == OPEN:
+            return []
+        if policy == NONE:
+            return ["--network", "none"]
+        bridge = await self.network()
+        return ["--network", bridge.name, *await asyncio.to_thread(net.add_hosts, policy)]
+
+    def network_name(self, policy: net.Policy | None = None) -> str:
+        o = self.options
+        return net.network_name(
+            home_label(self.state.home),
+            self.ctx.project_key,
+            o.binding,
+            o.network if policy is None else policy,
+        )
+
+    def network_labels(self) -> dict[str, str]:
+        return {k: v for k, v in self.labels(None).items() if k != "ploy.pool"}
+
+    async def network(self, policy: net.Policy | None = None) -> net.Bridge:
+        """The Podman network of the binding's policy (or of `policy`: an older sandbox's) with its rules
+        in place for the gateway's current address: made once per process (rules do not survive a
+        reboot; names resolve anew), then again only when the gateway moved."""
+        policy = self.options.network if policy is None else policy
+        name = self.network_name(policy)
+        gateway = await asyncio.to_thread(net.gateway_address, self.state.sandbox_env())
+        known = self._bridges.get(name)
+        if known is not None and known[1] == gateway:
+            return known[0]
+        if self._net_lock is None:
+            self._net_lock = asyncio.Lock()
+        async with self._net_lock:
+            known = self._bridges.get(name)
+            if known is None or known[1] != gateway:
+                bridge = await net.ensure_network(name, self.network_labels())
+                await net.apply(bridge, policy, gateway)
+                known = self._bridges[name] = (bridge, gateway)
+        return known[0]
+
+    async def started(self, policy: net.Policy | None = None) -> None:
+        """After a container started: its bridge exists now (Podman makes it with the first container)."""
+        policy = self.options.network if policy is None else policy
+        known = self._bridges.get(self.network_name(policy)) if net.uses_bridge(policy) else None
+        if known is not None:
+            await asyncio.to_thread(net.tune_bridge, known[0].interface)
+            await asyncio.to_thread(pin_bridge_mac, known[0].interface)
+        else:
+            await asyncio.to_thread(pin_bridge_mac)
+
+    def made_with(self, e: Entry) -> net.Policy:
+        """The policy the sandbox's container was made with (it keeps its network: meta.json says which;
+        sandboxes made before the option were on Podman's shared bridge)."""
+        made = self.state.read_meta(e.dir).get("settings")
+        value = made.get("network", OPEN) if isinstance(made, dict) else OPEN
+        return tuple(str(v) for v in value) if isinstance(value, list) else str(value)
+
+    async def before_start(self, e: Entry) -> net.Policy:
+        """Before `podman start` of an existing container: its network's rules (after a reboot, or when
+        the AI gateway moved), for the policy it was made with."""
+        policy = self.made_with(e)
+        if net.uses_bridge(policy):
+            await self.network(policy)
+        return policy
+
+    async def follow_gateway(self, e: Entry) -> None:
+        """The injected env changed (`ploy login`, the gateway restarted elsewhere): rewrite the rules of
+        the sandbox's network if the gateway's address is not the one they were written for."""
+        policy = self.made_with(e)
+        if net.uses_bridge(policy):
+            await self.network(policy)
+
+    async def sweep_networks(self) -> list[str]:
+        """Remove this binding's networks no container uses any more (a close, a recreate)."""
+        labels = {k: v for k, v in self.network_labels().items() if k != "ploy.id"}
+        return await net.sweep(labels)
 
     async def wait_ready(self, e: Entry, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
@@ -189,6 +279,7 @@ class SandboxContainers:
                 await podman.remove(e.container)  # never ran (a failed start): nothing to keep
                 state = None
             if state is None:
+                self.state.write_meta(e.dir, e.token, e.id)  # a new container: made with today's settings
                 self.state.write_config(e.dir)
                 image = origin_image(e.dir)
                 if image is not None and not await podman.image_exists(image):
@@ -203,12 +294,14 @@ class SandboxContainers:
                     return
                 except PloyError:
                     await podman.run("stop", "-t", "1", e.container, check=False)
+                    policy = await self.before_start(e)
                     await podman.run("start", e.container)
-                    await asyncio.to_thread(pin_bridge_mac)
+                    await self.started(policy)
             else:
                 self.state.write_config(e.dir)
+                policy = await self.before_start(e)
                 await podman.run("start", e.container)
-                await asyncio.to_thread(pin_bridge_mac)
+                await self.started(policy)
             await self.wait_ready(e)
 
     async def project_states(self) -> dict[str, str]:

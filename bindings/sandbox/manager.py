@@ -69,6 +69,7 @@ class SandboxManager:
                 # the injected env changed (a `ploy login`, a re-minted AI token): the agent re-reads the file
                 e.config_at, e.env_written = time.monotonic(), env
                 self.state.write_config(e.dir)
+                await self.containers.follow_gateway(e)  # its network's rules let the gateway through
             return e
         async with self._lock(sandbox_id):
             e = self.entries.get(sandbox_id)
@@ -329,6 +330,7 @@ class SandboxManager:
             self.status.forget(old)
             await self.containers.remove(old)
             self.state.remove_token_dir(old)
+            await self.containers.sweep_networks()  # the old one's, when it was the last on it
             return old_name, e.container
 
     async def list(self) -> list[dict[str, Any]]:
@@ -353,5 +355,9 @@ class SandboxManager:
         self.previews.close()
         await self.pool.stop()
         await self.pool.drain()
+        if not self.state.claimed_ids():
+            # no sandbox of this binding is left: its networks (and rules) go. Not tried while any is
+            # (podman calls that slow every close; recreate and prune sweep networks of older policies)
+            await self.containers.sweep_networks()
         for e in [*self.entries.values(), *self._looked_at.values()]:
             await e.agent.close()

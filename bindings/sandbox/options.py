@@ -2,7 +2,7 @@
 
 Short form:    sandbox: {SANDBOX: default}
 Extended form: sandbox: {SANDBOX: {template: default, memory: 1g, cpus: 1, pids: 1024, sleepAfter: 10m, pool: 1,
-                                   outputLimit: 10485760, processLogLimit: 67108864}}
+                                   outputLimit: 10485760, processLogLimit: 67108864, network: default}}
                or {image: my-local-image} / {containerfile: ./Containerfile}
 A template other than `default` names a local Podman image (same as `image:`). Any image used must
 contain python3 (>= 3.9) and bash; ploy adds its agent layer on top (see bindings/sandbox/README.md).
@@ -10,6 +10,7 @@ contain python3 (>= 3.9) and bash; ploy adds its agent layer on top (see binding
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ class SandboxOptions:
     pool: int = 1  # warm containers kept ready for new ids; 0 turns the pool off
     output_limit: int = 10 * 1024 * 1024  # bytes of exec output kept per stream before it is cut
     process_log_limit: int = 64 * 1024 * 1024  # bytes of a background process's log kept on disk
+    # what the sandbox reaches (network.py): open, default, none, or an allow-list (a tuple of entries)
+    network: str | tuple[str, ...] = "default"
 
     def settings(self) -> dict[str, Any]:
         """What a container is made with and keeps for its life (the rest the agent re-reads from
@@ -38,6 +41,7 @@ class SandboxOptions:
             "memory": self.memory,
             "cpus": self.cpus,
             "pids": self.pids,
+            "network": list(self.network) if isinstance(self.network, tuple) else self.network,
         }
 
 
@@ -46,6 +50,8 @@ def changed_settings(made: dict[str, Any], now: dict[str, Any]) -> list[str]:
     out = []
     for key, value in now.items():
         old = made.get(key)
+        if key == "network" and old is None:
+            old = OPEN  # made before ploy had the option: on Podman's shared bridge, which is `open`
         if key == "memory":
             try:
                 same = memory_bytes(str(old)) == memory_bytes(str(value))
@@ -54,6 +60,8 @@ def changed_settings(made: dict[str, Any], now: dict[str, Any]) -> list[str]:
         else:
             same = old == value
         if not same:
+            if key == "network":
+                old, value = describe_policy(old), describe_policy(value)
             out.append(f"{key} {old if old is not None else '?'} -> {value}")
     return out
 
@@ -70,6 +78,7 @@ OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "pool": ("pool", (int,)),
     "outputLimit": ("output_limit", (int,)),
     "processLogLimit": ("process_log_limit", (int,)),
+    "network": ("network", (str,)),  # or a list, the allow-list: plugin.py reads it with parse_policy
 }
 
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
@@ -98,3 +107,71 @@ def memory_bytes(text: str) -> int:
 
 def machine_cpus() -> int:
     return os.cpu_count() or 1
+
+
+# ---- network: what a sandbox reaches (bindings/sandbox/network.py applies it) ---------------------
+OPEN, DEFAULT, NONE = "open", "default", "none"
+# the host itself, as containers name it (Podman writes both into /etc/hosts)
+HOST_NAMES = ("host.containers.internal", "host.docker.internal")
+_LABEL = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+
+@dataclass(frozen=True)
+class NetworkEntry:
+    """One allow-list entry: a host name, an IPv4 address or CIDR (or `*`), and an optional port."""
+
+    host: str
+    port: int | None
+
+    @classmethod
+    def parse(cls, text: str) -> NetworkEntry:
+        text = text.strip()
+        host, port = text, None
+        if ":" in text:
+            host, _, p = text.rpartition(":")
+            if not p.isdigit() or not 0 < int(p) < 65536:
+                raise ValueError(f"{text!r}: the port must be a number from 1 to 65535")
+            port = int(p)
+        if not host:
+            raise ValueError(f"{text!r}: give a host name, an address or a CIDR before the port")
+        if host == "*":
+            if port is None:
+                raise ValueError("'*' needs a port (*:443); for everything use network: open")
+            return cls(host, port)
+        try:
+            net = ipaddress.ip_network(host, strict=False)
+        except ValueError:
+            labels = host.rstrip(".").split(".")
+            if len(host) > 253 or not all(_LABEL.match(label) for label in labels):
+                raise ValueError(
+                    f"{text!r} is neither a host name, an IPv4 address nor a CIDR (HOST, HOST:PORT, "
+                    "10.1.2.3, 10.0.0.0/8:5432, *:443)"
+                ) from None
+            return cls(host.lower().rstrip("."), port)
+        if net.version != 4:
+            raise ValueError(f"{text!r}: sandboxes' networks are IPv4; give an IPv4 address or CIDR")
+        return cls(str(net) if net.prefixlen < 32 else str(net.network_address), port)
+
+    def __str__(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+
+def parse_policy(value: str | list[str]) -> str | tuple[str, ...]:
+    """The `network` option's value, checked and normalised (ValueError says what is wrong)."""
+    if isinstance(value, str):
+        if value not in (OPEN, DEFAULT, NONE):
+            raise ValueError(
+                f"unknown network {value!r}: use open, default, none, or a list of hosts, addresses, "
+                "CIDRs, each with an optional :PORT"
+            )
+        return value
+    if not value:
+        raise ValueError("an empty allow-list allows nothing: use network: none")
+    return tuple(dict.fromkeys(str(NetworkEntry.parse(str(e))) for e in value))
+
+
+def describe_policy(policy: object) -> str:
+    """`default`, or `[a, b:443]` for an allow-list (also as recorded in meta.json: a list)."""
+    if isinstance(policy, (list, tuple)):
+        return "[" + ", ".join(str(p) for p in policy) + "]"
+    return str(policy)

@@ -21,6 +21,7 @@ from bindings.sandbox.options import (
     SandboxOptions,
     machine_cpus,
     memory_bytes,
+    parse_policy,
 )
 from bindings.sandbox.spec import SANDBOX_BINDING
 from bindings.yaml_reader import Reader, parse_duration
@@ -37,6 +38,9 @@ def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
         if key not in OPTION_FIELDS:
             raise r.error(key_node, sub, f"unknown option (allowed: {', '.join(OPTION_FIELDS)})")
         attr, types = OPTION_FIELDS[key]
+        if key == "network":
+            values[attr] = _network(r, value_node, sub)
+            continue
         value = r.scalar(value_node, sub, *types)
         if key == "sleepAfter":
             try:
@@ -70,6 +74,23 @@ def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
         raise r.error(node, field_name, "give either image or containerfile, not both")
     known = {f.name for f in fields(SandboxOptions)}
     return SandboxOptions(**{k: v for k, v in values.items() if k in known})
+
+
+def _network(r: Reader, node: yaml.Node, sub: str) -> str | tuple[str, ...]:
+    """`network: open | default | none`, or a list: the allow-list (each entry checked, its line named)."""
+    if isinstance(node, yaml.SequenceNode):
+        if not node.value:
+            raise r.error(node, sub, "an empty allow-list allows nothing: use network: none")
+        for item in node.value:
+            try:
+                parse_policy([str(r.scalar(item, sub, str, int))])
+            except ValueError as e:
+                raise r.error(item, sub, str(e)) from None
+        return parse_policy([str(r.scalar(item, sub, str, int)) for item in node.value])
+    try:
+        return parse_policy(r.scalar(node, sub, str))
+    except ValueError as e:
+        raise r.error(node, sub, str(e)) from None
 
 
 def _say_outdated(ctx: BindingContext, binding: str, outdated: list[tuple[str, list[str]]]) -> None:

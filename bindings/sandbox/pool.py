@@ -35,6 +35,7 @@ class WarmPool:
                 o.memory,
                 o.cpus,
                 o.pids,
+                list(o.network) if isinstance(o.network, tuple) else o.network,
                 str(state.home),
             ]
         )

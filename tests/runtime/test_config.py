@@ -38,6 +38,24 @@ def test_extended_sandbox_form() -> None:
     assert (box.memory, box.cpus, box.pids, box.sleep_after_s, box.pool) == ("2g", 2, 300, 300.0, 0)
 
 
+def test_network_option() -> None:
+    def network(value: str) -> object:
+        cfg = parse_config(f"sandbox:\n  A:\n    network: {value}\n  B: default\n", Path("ploy.yaml"))
+        assert cfg.sections["sandbox"]["B"].network == "default"  # the default: internet and gateway only
+        return cfg.sections["sandbox"]["A"].network
+
+    assert [network(v) for v in ("open", "default", "none")] == ["open", "default", "none"]
+    allow = "[pypi.org, 'Registry.npmjs.org.:443', 203.0.113.7, 10.1.2.3/8:5432, '*:22', default, pypi.org]"
+    assert network(allow) == (
+        "pypi.org",
+        "registry.npmjs.org:443",
+        "203.0.113.7",
+        "10.0.0.0/8:5432",
+        "*:22",
+        "default",
+    )
+
+
 @pytest.mark.parametrize(
     ("text", "line", "field", "words"),
     [
@@ -60,6 +78,16 @@ def test_extended_sandbox_form() -> None:
         ("sandbox:\n  A:\n    cpus: 0\n", 3, "sandbox.A.cpus", "at least"),
         ("sandbox:\n  A:\n    outputLimit: 1099511627776\n", 3, "sandbox.A.outputLimit", "at most"),
         ("sandbox:\n  A:\n    pool: 500\n", 3, "sandbox.A.pool", "at most"),
+        # the network policy (issue 11 item 8): each bad entry is named on its own line
+        ("sandbox:\n  A:\n    network: closed\n", 3, "sandbox.A.network", "unknown network 'closed'"),
+        ("sandbox:\n  A:\n    network: 3\n", 3, "sandbox.A.network", "expected a string"),
+        ("sandbox:\n  A:\n    network: []\n", 3, "sandbox.A.network", "use network: none"),
+        ("sandbox:\n  A:\n    network:\n      - pypi.org\n      - a..b\n", 5, "sandbox.A.network", "'a..b'"),
+        ("sandbox:\n  A:\n    network:\n      - 10.0.0.0/8:99999\n", 4, "sandbox.A.network", "1 to 65535"),
+        ("sandbox:\n  A:\n    network:\n      - '*'\n", 4, "sandbox.A.network", "'*' needs a port"),
+        ("sandbox:\n  A:\n    network:\n      - '::1'\n", 4, "sandbox.A.network", "IPv4"),
+        ("sandbox:\n  A:\n    network:\n      - {a: 1}\n", 4, "sandbox.A.network", "expected a string"),
+        ("sandbox:\n  A:\n    network:\n      - under_score-.example\n", 4, "sandbox.A.network", "neither"),
     ],
 )
 def test_errors_name_line_and_field(text: str, line: int, field: str, words: str) -> None:

@@ -135,8 +135,9 @@ def bindings(
 
 @pytest.fixture(scope="session")
 def shared(bindings: Bindings) -> SandboxClient:
-    """One sandbox for the read-mostly tests (each test works in its own folder)."""
-    return bindings.make("shared").get("shared")
+    """One sandbox for the read-mostly tests (each test works in its own folder). `open`: its gitCheckout
+    tests reach a git daemon on the host, which the default network policy refuses."""
+    return bindings.make("shared", network="open").get("shared")
 
 
 def free_port() -> int:

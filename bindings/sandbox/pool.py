@@ -35,6 +35,7 @@ class WarmPool:
                 o.memory,
                 o.cpus,
                 o.pids,
+                o.disk,
                 str(state.home),
             ]
         )

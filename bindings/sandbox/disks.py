@@ -31,6 +31,7 @@ import errno
 import json
 import os
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -179,6 +180,29 @@ def release_under(root: Path) -> int:
     for point in sorted(points, key=len, reverse=True):
         _umount(point)
     return len(points)
+
+
+def unshift_tree(path: str) -> int:
+    """Give files owned by the sandboxes' host ids (USERNS_BASE + n) the container's ids (n) again,
+    below `path` (a committed image layer). How many changed."""
+    top = USERNS_BASE + USERNS_SIZE
+
+    def fix(p: str) -> int:
+        st = os.lstat(p)
+        uid = st.st_uid - USERNS_BASE if USERNS_BASE <= st.st_uid < top else st.st_uid
+        gid = st.st_gid - USERNS_BASE if USERNS_BASE <= st.st_gid < top else st.st_gid
+        if (uid, gid) == (st.st_uid, st.st_gid):
+            return 0
+        os.lchown(p, uid, gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(p, stat.S_IMODE(st.st_mode))  # chown drops setuid/setgid bits
+        return 1
+
+    changed = fix(path)
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            changed += fix(os.path.join(root, name))
+    return changed
 
 
 # ---- finding a container's layer folder -----------------------------------------------------------

@@ -268,6 +268,7 @@ async def _prune(args: argparse.Namespace) -> int:
     deleted snapshots' images no sandbox uses any more, then the machine's sandbox images of older image
     recipes that no container uses."""
     from bindings import podman
+    from bindings.sandbox import disks
     from bindings.sandbox.containers import home_label
 
     ctx, _ = _project(args)
@@ -291,6 +292,7 @@ async def _prune(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             continue
         await podman.remove(name)
+        disks.release(ctx.state_dir / "s" / token)  # before rmtree, which would empty a mounted disk
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")

@@ -296,6 +296,19 @@ async def _prune(args: argparse.Namespace) -> int:
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")
+    # disks whose container was removed behind ploy's back (`podman rm` removes only the layer's link):
+    # freed now rather than on the id's next call
+    alive = {
+        c["Names"][0].removeprefix("ploy-") for c in await podman.ps({"ploy.home": home_label(ctx.state_dir)})
+    }
+    freed = 0
+    for d in (ctx.state_dir / "s").iterdir() if (ctx.state_dir / "s").is_dir() else []:
+        # a disk made in the last minute may belong to a container `ploy dev` is creating right now
+        if d.name not in alive and disks.has_disk(d) and time.time() - d.stat().st_mtime > 60:
+            disks.release(d)
+            freed += 1
+    if freed:
+        print(f"freed {freed} disk(s) of sandboxes whose container was removed")
     from bindings.sandbox.snapshots import SnapshotStore
 
     # deleted snapshots whose image stayed while a sandbox forked from it ran

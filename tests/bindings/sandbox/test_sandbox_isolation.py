@@ -169,3 +169,24 @@ def test_disk_0_means_no_limit(run: Run, bindings: Bindings) -> None:
     sb = b.get("n")
     assert run(sb.exec("echo ok"))["stdout"] == "ok\n"
     assert not (_token_dir(b, "n") / disks.DISK_FILE).exists()
+
+
+@pytest.mark.podman
+def test_prune_frees_the_disk_of_a_container_removed_behind_plays_back(
+    run: Run, bindings: Bindings, sandbox_home: Path, tmp_path: Path
+) -> None:
+    from tests.bindings.sandbox.test_sandbox_cli import ploy
+
+    b = bindings.make("disk-prune", disk="64m")
+    run(b.get("p").exec("true"))
+    d = _token_dir(b, "p")
+    subprocess.run(["podman", "rm", "-f", "-t", "0", container_name(d.name)], check=True, capture_output=True)
+    assert _mounted(d / disks.MOUNT_DIR)
+    (tmp_path / "ploy.yaml").write_text(
+        "kind: dynamic\nname: prune-disks\nsandbox:\n  SANDBOX:\n    pool: 0\n"
+    )
+    os.utime(d, (1, 1))  # not one being made right now
+    r = ploy(sandbox_home, tmp_path, "sandbox", "prune")
+    assert r.returncode == 0 and "disk(s) of sandboxes whose container was removed" in r.stdout, r.stdout
+    assert not _mounted(d / disks.MOUNT_DIR) and not (d / disks.DISK_FILE).exists()
+    assert run(b.get("p").exec("echo back"))["stdout"] == "back\n"  # the id gets a new empty sandbox

@@ -138,9 +138,10 @@ class SandboxContainers:
             args += ["--label", f"{k}={v}"]
         # root in the sandbox is an unprivileged id on the host (disks.py); it makes the agent's socket
         # in the run folder, so that folder is its own (the host, root, reaches it all the same)
-        # --ipc private: /dev/shm is mounted by runc inside the container; podman's own host-side shm
-        # mount of a userns container made `podman rm -f` fail with EBUSY about one time in three
-        args += [*disks.USERNS_FLAGS, "--ipc", "private"]
+        # its own IPC namespace with /dev/shm a tmpfs that runc mounts inside the container (64m, podman's
+        # default size): podman's host-side shm mount of a userns container made `podman rm -f` fail
+        # with EBUSY about one time in two (podman 4.3 ignores `--ipc private`: still "shareable")
+        args += [*disks.USERNS_FLAGS, "--ipc", "none", "--tmpfs", "/dev/shm:rw,nosuid,nodev,size=64m"]
         os.chown(d / "run", disks.USERNS_BASE, disks.USERNS_BASE)
         # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
         # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect

@@ -18,9 +18,10 @@ done
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Debian packages: podman+runc for sandboxes (crun fails on this cgroup setup), debootstrap builds the
-# sandbox image without a registry, git for gitCheckout tests, wrk for bench/, chromium for page tests,
-# iptables for the sandboxes' network policy (bindings/sandbox/network.py; Podman only suggests it).
-debs=(podman runc iptables debootstrap git wrk curl ca-certificates iproute2 python3-venv chromium)
+# sandbox image without a registry, e2fsprogs+mount make and mount sandbox disks (the disk limit), git for
+# gitCheckout tests, wrk for bench/, chromium for page tests, iptables for the sandboxes' network policy
+# (bindings/sandbox/network.py; Podman only suggests it).
+debs=(podman runc iptables debootstrap e2fsprogs mount git wrk curl ca-certificates iproute2 python3-venv chromium)
 # node/npm may come from elsewhere (nodesource, nvm): ask apt for them only when absent.
 command -v node >/dev/null && command -v npm >/dev/null || debs+=(nodejs npm)
 missing=()

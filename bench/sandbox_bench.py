@@ -37,6 +37,7 @@ from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
 from bindings.sandbox.containers import home_label  # noqa: E402
+from bindings.sandbox.disks import release_under  # noqa: E402
 from bindings.sandbox.network import sweep  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
@@ -541,6 +542,7 @@ async def main(quick: bool, parity: bool = False, network: bool = False) -> None
             capture_output=True,
         )
         await sweep({"ploy.home": home_label(home)})  # the network policy's networks and rules
+        release_under(home)  # the sandboxes' disks, before rmtree empties them
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -33,6 +33,7 @@ from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
 from bindings.sandbox.containers import home_label  # noqa: E402
+from bindings.sandbox.disks import release_under  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
 # ~100 MB in ~2,000 files: ~40% incompressible (media, archives), the rest source-like text
@@ -311,6 +312,7 @@ async def main(rounds: int, only: list[str]) -> None:
             shell=True,
             capture_output=True,
         )
+        release_under(home)  # the sandboxes' disks, before rmtree empties them
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -100,10 +100,14 @@ class DevServer:
 
 
 @pytest.fixture
-def ploy_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def ploy_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "ploy-home"
     monkeypatch.setenv("PLOY_HOME", str(home))
-    return home
+    yield home
+    if (home / "s").is_dir():  # sandboxes were made: their containers and mounted disks go
+        from bindings.sandbox.containers import home_label
+
+        remove_podman_leftovers(home_label(home), home)
 
 
 @pytest.fixture
@@ -140,16 +144,21 @@ def short_ploy_home(prefix: str) -> Iterator[Path]:
     try:
         yield home
     finally:
-        remove_podman_leftovers(home_label(home))
+        remove_podman_leftovers(home_label(home), home)
         shutil.rmtree(home, ignore_errors=True)
 
 
-def remove_podman_leftovers(label: str) -> None:
-    """The containers, then the snapshot images, made under the PLOY_HOME with this label."""
+def remove_podman_leftovers(label: str, home: Path | None = None) -> None:
+    """The containers, then the snapshot images, made under the PLOY_HOME with this label; and the
+    sandboxes' disks mounted below `home` (a later rmtree would empty them and leak loop devices)."""
     subprocess.run(
         "podman ps -aq --filter label=ploy.home=" + label + " | xargs -r podman rm -f -t 0",
         shell=True, capture_output=True,
     )  # fmt: skip
+    if home is not None:
+        from bindings.sandbox.disks import release_under
+
+        release_under(home)
     # one label filter, the other checked here: podman ORs two label filters of `images`, which removed
     # every snapshot image on the machine (another test run's included)
     out = subprocess.run(

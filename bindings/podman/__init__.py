@@ -15,9 +15,10 @@ import asyncio
 import json
 import os
 import subprocess
+import tarfile
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from bindings.error_codes import PODMAN_ERROR
 from bindings.errors import PloyError
@@ -99,7 +100,23 @@ async def remove(name: str) -> None:
     await run("rm", "-f", "-t", "0", name, check=False)
 
 
-async def copy_between(source: str, path: str, target: str, into: str) -> None:
+def _owned_by_root(src: IO[bytes], dst: IO[bytes]) -> None:
+    """Relay a tar stream with every entry owned by 0:0. `podman cp` out of a container in a user
+    namespace writes the host's ids (2000000000...), which `podman cp` into another cannot map."""
+    with (
+        tarfile.open(fileobj=src, mode="r|") as tin,
+        tarfile.open(fileobj=dst, mode="w|", format=tarfile.PAX_FORMAT) as tout,
+    ):
+        for ti in tin:
+            ti.uid = ti.gid = 0
+            ti.uname = ti.gname = ""
+            ti.pax_headers = {
+                k: v for k, v in ti.pax_headers.items() if k not in ("uid", "gid", "uname", "gname")
+            }
+            tout.addfile(ti, tin.extractfile(ti) if ti.isreg() else None)
+
+
+async def copy_between(source: str, path: str, target: str, into_dir: str) -> None:
     """`path` of container `source` (running or stopped) into folder `into` of container `target`, as a
     tar stream from one `podman cp` to another: nothing needs to run in the source, and the images need
     no tool of their own. (podman cp makes the copies' owner the target's root.)"""
@@ -115,13 +132,21 @@ async def copy_between(source: str, path: str, target: str, into: str) -> None:
             )
             assert out.stdout is not None
             try:
-                into_code = subprocess.call(
-                    [PODMAN, "cp", "-", f"{target}:{into}"],
-                    stdin=out.stdout,
+                into = subprocess.Popen(
+                    [PODMAN, "cp", "-", f"{target}:{into_dir}"],
+                    stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
                     stderr=err_f,
                     close_fds=True,
                 )
+                assert into.stdin is not None
+                try:
+                    _owned_by_root(out.stdout, into.stdin)
+                except (OSError, tarfile.TarError):
+                    pass  # a side that failed says why on stderr
+                finally:
+                    into.stdin.close()
+                    into_code = into.wait()
             finally:
                 out.stdout.close()
                 out_code = out.wait()
@@ -131,5 +156,5 @@ async def copy_between(source: str, path: str, target: str, into: str) -> None:
     out_code, into_code, err = await asyncio.to_thread(copy)
     if out_code or into_code:
         raise PodmanError(
-            f"podman cp of {source}:{path} to {target}:{into} failed: {err.decode(errors='replace').strip()}"
+            f"podman cp of {source}:{path} to {target}:{into_dir} failed: {err.decode(errors='replace').strip()}"
         )

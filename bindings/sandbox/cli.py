@@ -271,6 +271,7 @@ async def _prune(args: argparse.Namespace) -> int:
     deleted snapshots' images no sandbox uses any more, then the machine's sandbox images of older image
     recipes that no container uses."""
     from bindings import podman
+    from bindings.sandbox import disks
     from bindings.sandbox.containers import home_label
 
     ctx, _ = _project(args)
@@ -294,6 +295,7 @@ async def _prune(args: argparse.Namespace) -> int:
         except FileNotFoundError:
             continue
         await podman.remove(name)
+        disks.release(ctx.state_dir / "s" / token)  # before rmtree, which would empty a mounted disk
         shutil.rmtree(ctx.state_dir / "s" / token, ignore_errors=True)
         removed += 1
     print(f"removed {removed} unclaimed pool container(s)")
@@ -301,6 +303,19 @@ async def _prune(args: argparse.Namespace) -> int:
 
     nets = await sweep({"ploy.project": ctx.project_key, "ploy.home": home_label(ctx.state_dir)})
     print(f"removed {len(nets)} sandbox network(s) no container uses, with their firewall rules")
+    # disks whose container was removed behind ploy's back (`podman rm` removes only the layer's link):
+    # freed now rather than on the id's next call
+    alive = {
+        c["Names"][0].removeprefix("ploy-") for c in await podman.ps({"ploy.home": home_label(ctx.state_dir)})
+    }
+    freed = 0
+    for d in (ctx.state_dir / "s").iterdir() if (ctx.state_dir / "s").is_dir() else []:
+        # a disk made in the last minute may belong to a container `ploy dev` is creating right now
+        if d.name not in alive and disks.has_disk(d) and time.time() - d.stat().st_mtime > 60:
+            disks.release(d)
+            freed += 1
+    if freed:
+        print(f"freed {freed} disk(s) of sandboxes whose container was removed")
     from bindings.sandbox.snapshots import SnapshotStore
 
     # deleted snapshots whose image stayed while a sandbox forked from it ran

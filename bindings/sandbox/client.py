@@ -824,6 +824,7 @@ class SandboxClient(_Commands):
     async def snapshot(self, options: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
         o, _ = self._options("snapshot", options, kw)
         entry = await self._mgr.entry(self.id)
+        await self._mgr.containers.ensure_disk(entry.dir)  # a sleeping sandbox's disk after a reboot
         return await self._mgr.snapshots.take(entry.container, self.id, o)
 
     async def listSnapshots(self) -> list[dict[str, Any]]:  # noqa: N802

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ from bindings import podman
 from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.podman.bridge import pin_bridge_mac
+from bindings.sandbox import disks
 from bindings.sandbox import image as images
 from bindings.sandbox import network as net
 from bindings.sandbox.agent import wire
@@ -111,8 +113,6 @@ class SandboxContainers:
         image = image or await self.image()
         o = self.options
         args = [
-            "run",
-            "-d",
             "--pull=never",
             "--name",
             container_name(token),
@@ -141,11 +141,18 @@ class SandboxContainers:
         ]
         for k, v in self.labels(sandbox_id).items():
             args += ["--label", f"{k}={v}"]
+        # root in the sandbox is an unprivileged id on the host (disks.py); it makes the agent's socket
+        # in the run folder, so that folder is its own (the host, root, reaches it all the same)
+        # its own IPC namespace with /dev/shm a tmpfs that runc mounts inside the container (64m, podman's
+        # default size): podman's host-side shm mount of a userns container made `podman rm -f` fail
+        # with EBUSY about one time in two (podman 4.3 ignores `--ipc private`: still "shareable")
+        args += [*disks.USERNS_FLAGS, "--ipc", "none", "--tmpfs", "/dev/shm:rw,nosuid,nodev,size=64m"]
+        os.chown(d / "run", disks.USERNS_BASE, disks.USERNS_BASE)
         # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
         # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect
         # in containers that already exist.
         try:
-            await podman.run(*args, *await self.network_args(), image)
+            await self._start_new([*args, *await self.network_args()], image, d)
         except podman.PodmanError:
             if own_image and not await podman.image_exists(image):
                 # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
@@ -155,7 +162,7 @@ class SandboxContainers:
                 raise
             else:  # our network was removed by another process's cleanup while it had no container
                 self._bridges.pop(self.network_name(), None)
-            await podman.run(*args, *await self.network_args(), image)
+            await self._start_new([*args, *await self.network_args()], image, d)
         await self.started()
 
     # ---- the network policy (network.py) --------------------------------------------------------
@@ -239,6 +246,46 @@ class SandboxContainers:
         labels = {k: v for k, v in self.network_labels().items() if k != "ploy.id"}
         return await net.sweep(labels)
 
+    async def _start_new(self, args: list[str], image: str, d: Path) -> None:
+        """`podman run -d`, or, with a disk limit, `podman create`, the layer moved onto the sandbox's
+        own filesystem (made meanwhile), then `podman start` (disks.py)."""
+        size = self.options.disk_bytes
+        if not size:
+            await podman.run("run", "-d", *args, image)
+            return
+        # the disk (mkfs + mount, ~30 ms) and the storage root are ready by the time `create` is
+        made = (
+            asyncio.to_thread(disks.ensure_mounted, d)
+            if disks.has_disk(d)
+            else asyncio.to_thread(disks.make, d, size)
+        )
+        created, *others = await asyncio.gather(
+            podman.run("create", *args, image), made, self._graph_root(), return_exceptions=True
+        )
+        if isinstance(created, BaseException):
+            raise created
+        name = args[args.index("--name") + 1]
+        try:
+            for failed in others:
+                if isinstance(failed, BaseException):
+                    raise failed
+            layer = disks.layer_dir(created.text)
+            await asyncio.to_thread(disks.adopt, layer, d)
+            await podman.run("start", name)
+        except BaseException:
+            await podman.remove(name)
+            await asyncio.to_thread(disks.release, d)
+            raise
+
+    async def _graph_root(self) -> None:
+        if not disks.graph_root_known():
+            disks.set_graph_root((await podman.run("info", "--format", "{{.Store.GraphRoot}}")).text)
+
+    async def ensure_disk(self, d: Path) -> None:
+        """Before Podman touches a stopped container's files (start, commit, cp): its filesystem is
+        mounted (a reboot unmounts it)."""
+        await asyncio.to_thread(disks.ensure_mounted, d)
+
     async def wait_ready(self, e: Entry, timeout: float = READY_TIMEOUT_S) -> None:
         deadline = time.monotonic() + timeout
         delay = 0.002
@@ -279,6 +326,8 @@ class SandboxContainers:
                 await podman.remove(e.container)  # never ran (a failed start): nothing to keep
                 state = None
             if state is None:
+                # removed behind ploy's back: a new empty sandbox under the same id, on a new disk
+                await asyncio.to_thread(disks.release, e.dir)
                 self.state.write_meta(e.dir, e.token, e.id)  # a new container: made with today's settings
                 self.state.write_config(e.dir)
                 image = origin_image(e.dir)
@@ -294,11 +343,13 @@ class SandboxContainers:
                     return
                 except PloyError:
                     await podman.run("stop", "-t", "1", e.container, check=False)
+                    await self.ensure_disk(e.dir)
                     policy = await self.before_start(e)
                     await podman.run("start", e.container)
                     await self.started(policy)
             else:
                 self.state.write_config(e.dir)
+                await self.ensure_disk(e.dir)
                 policy = await self.before_start(e)
                 await podman.run("start", e.container)
                 await self.started(policy)

@@ -318,6 +318,7 @@ class SandboxManager:
                 await self.containers.run(token, d, sandbox_id)
                 await self.containers.wait_ready(e)
                 if state is not None:
+                    await self.containers.ensure_disk(self.state.token_dir(old))
                     await podman.copy_between(old_name, "/workspace", e.container, "/")
             except BaseException:
                 await self.containers.remove(token)

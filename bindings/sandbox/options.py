@@ -2,7 +2,8 @@
 
 Short form:    sandbox: {SANDBOX: default}
 Extended form: sandbox: {SANDBOX: {template: default, memory: 1g, cpus: 1, pids: 1024, sleepAfter: 10m, pool: 1,
-                                   outputLimit: 10485760, processLogLimit: 67108864, network: default}}
+                                   outputLimit: 10485760, processLogLimit: 67108864, network: default,
+                                   disk: 10g}}
                or {image: my-local-image} / {containerfile: ./Containerfile}
 A template other than `default` names a local Podman image (same as `image:`). Any image used must
 contain python3 (>= 3.9) and bash; ploy adds its agent layer on top (see bindings/sandbox/README.md).
@@ -32,6 +33,12 @@ class SandboxOptions:
     process_log_limit: int = 64 * 1024 * 1024  # bytes of a background process's log kept on disk
     # what the sandbox reaches (network.py): open, default, none, or an allow-list (a tuple of entries)
     network: str | tuple[str, ...] = "default"
+    # what the sandbox's files may take beyond its image (disks.py); "0": no limit (Podman's own layer)
+    disk: str = "10g"
+
+    @property
+    def disk_bytes(self) -> int:
+        return disk_bytes(self.disk)
 
     def settings(self) -> dict[str, Any]:
         """What a container is made with and keeps for its life (the rest the agent re-reads from
@@ -42,6 +49,8 @@ class SandboxOptions:
             "cpus": self.cpus,
             "pids": self.pids,
             "network": list(self.network) if isinstance(self.network, tuple) else self.network,
+            "disk": self.disk,
+            "userns": USERNS_SETTING,
         }
 
 
@@ -52,9 +61,10 @@ def changed_settings(made: dict[str, Any], now: dict[str, Any]) -> list[str]:
         old = made.get(key)
         if key == "network" and old is None:
             old = OPEN  # made before ploy had the option: on Podman's shared bridge, which is `open`
-        if key == "memory":
+        if key in ("memory", "disk"):
+            size = memory_bytes if key == "memory" else disk_bytes
             try:
-                same = memory_bytes(str(old)) == memory_bytes(str(value))
+                same = size(str(old)) == size(str(value))
             except ValueError:
                 same = False
         else:
@@ -79,11 +89,19 @@ OPTION_FIELDS: dict[str, tuple[str, tuple[type, ...]]] = {
     "outputLimit": ("output_limit", (int,)),
     "processLogLimit": ("process_log_limit", (int,)),
     "network": ("network", (str,)),  # or a list, the allow-list: plugin.py reads it with parse_policy
+    "disk": ("disk", (str, int)),
 }
 
 MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)[bB]?\s*$")
 # The least memory a sandbox starts and works with: its init and agent take ~25 MB before any command.
 MIN_MEMORY = 64 * 1024 * 1024
+# A disk limit below this leaves no room for ext4's own metadata and a package install; the upper bound
+# is ext4's largest file system with 4 KiB blocks.
+MIN_DISK = 64 * 1024 * 1024
+MAX_DISK = 16 * 1024**4
+# root in every sandbox is this range on the host (bindings/sandbox/disks.py USERNS_*; a test keeps them
+# equal): options.py imports nothing of the backend
+USERNS_SETTING = "0:2000000000:65536"
 # exec()'s outputLimit ceiling, the agent's (agent/args.py OUTPUT_LIMIT_MAX; a test keeps them equal):
 # options.py cannot import the agent's modules, reading ploy.yaml loads only the schema.
 OUTPUT_LIMIT_MAX = 64 * 1024 * 1024
@@ -107,6 +125,17 @@ def memory_bytes(text: str) -> int:
 
 def machine_cpus() -> int:
     return os.cpu_count() or 1
+
+
+DISK = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgtKMGT]?)[bB]?\s*$")
+
+
+def disk_bytes(text: str) -> int:
+    """Bytes of a disk size ("512m", "10g", "1t", "1073741824"; 0: no limit); ValueError if it is none."""
+    m = DISK.match(text)
+    if not m:
+        raise ValueError(f"not a disk size: {text!r} (use e.g. 512m, 10g; 0 for no limit)")
+    return int(float(m.group(1)) * 1024 ** " kmgt".index(m.group(2).lower() or " "))
 
 
 # ---- network: what a sandbox reaches (bindings/sandbox/network.py applies it) ---------------------

@@ -15,10 +15,13 @@ import yaml
 from bindings.context import BindingContext
 from bindings.plugin import EnvMember, Plugin, ProjectLoader, Service, Subparsers
 from bindings.sandbox.options import (
+    MAX_DISK,
+    MIN_DISK,
     MIN_MEMORY,
     OPTION_FIELDS,
     RANGES,
     SandboxOptions,
+    disk_bytes,
     machine_cpus,
     memory_bytes,
     parse_policy,
@@ -58,6 +61,20 @@ def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
                     sub,
                     f"must be at least 64m (a sandbox's agent alone needs ~25 MB), got {value}",
                 )
+        if key == "disk":
+            try:
+                size = disk_bytes(str(value))
+            except ValueError as e:
+                raise r.error(value_node, sub, str(e)) from None
+            if size and size < MIN_DISK:
+                raise r.error(
+                    value_node,
+                    sub,
+                    f"must be at least 64m (ext4's own metadata and a package install need room), or 0 "
+                    f"for no limit, got {value}",
+                )
+            if size > MAX_DISK:
+                raise r.error(value_node, sub, f"must be at most 16t, got {value}")
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
             raise r.error(value_node, sub, "must not be negative")
         if key in RANGES:
@@ -69,7 +86,7 @@ def parse_binding(r: Reader, name: str, node: yaml.Node) -> SandboxOptions:
             if high is not None and value > high:
                 why = f" (this machine has {high} CPUs)" if key == "cpus" else ""
                 raise r.error(value_node, sub, f"must be at most {high}{why}, got {value}")
-        values[attr] = str(value) if key == "memory" else value
+        values[attr] = str(value) if key in ("memory", "disk") else value
     if "image" in values and "containerfile" in values:
         raise r.error(node, field_name, "give either image or containerfile, not both")
     known = {f.name for f in fields(SandboxOptions)}

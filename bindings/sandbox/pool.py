@@ -36,6 +36,7 @@ class WarmPool:
                 o.cpus,
                 o.pids,
                 list(o.network) if isinstance(o.network, tuple) else o.network,
+                o.disk,
                 str(state.home),
             ]
         )

@@ -14,7 +14,9 @@ The image sets PLOY_SNAPSHOT=<id> in the environment, which is how a sandbox kno
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
 import secrets
 import time
@@ -24,6 +26,7 @@ from bindings import podman
 from bindings.context import BindingContext
 from bindings.error_codes import INVALID_ARGUMENT, SNAPSHOT_NOT_FOUND
 from bindings.errors import PloyError
+from bindings.sandbox import disks
 
 REPO = "localhost/ploy-snapshot"
 ID_RE = re.compile(r"^snap-[0-9a-f]{16}$")
@@ -95,8 +98,19 @@ class SnapshotStore:
         for c in changes:
             args += ["--change", c]
         await podman.run(*args, container, image_of(sid))
+        await self._unshift(image_of(sid))
         self.known.add(sid)
         return await self.info(sid)
+
+    @staticmethod
+    async def _unshift(image: str) -> None:
+        """Podman 4.3 commits a container that runs in a user namespace with the host's ids (root as
+        2000000000, disks.py), which a fork, mapped the same way, would see as unmapped (`nobody`): its
+        root could not write what it installed. The new top layer's files get their ids back."""
+        res = await podman.run("image", "inspect", "--format", "{{.GraphDriver.Data.UpperDir}}", image)
+        upper = res.text
+        if upper and os.path.isdir(upper):
+            await asyncio.to_thread(disks.unshift_tree, upper)
 
     async def info(self, value: Any) -> dict[str, Any]:
         sid = snapshot_id(value)

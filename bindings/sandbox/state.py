@@ -1,7 +1,7 @@
 """What a binding's sandboxes leave on disk: token folders, their meta.json and config.json, id claims.
 
 On disk (under state_home(), so it outlives `ploy dev`):
-  <home>/s/<token>/            meta.json, lock: host-only
+  <home>/s/<token>/            meta.json, lock: host-only; disk.img and its mount disk/ (disks.py)
   <home>/s/<token>/run/        the only host folder the container sees (at /run/ploy): a.sock, config.json.
                                The sandbox can write there, so the host never follows links in it.
   <home>/projects/<key>/sandboxes/<binding>/~<hash of id> -> <home>/s/<token>   (a symlink: the id's claim)
@@ -28,6 +28,7 @@ from typing import Any
 
 from bindings.context import BindingContext
 from bindings.errors import InvalidArgument
+from bindings.sandbox import disks
 from bindings.sandbox.options import SandboxOptions
 
 MAX_ID_LENGTH = 1024
@@ -107,6 +108,8 @@ class SandboxState:
         return token, d
 
     def remove_token_dir(self, token: str) -> None:
+        # its disk first: rmtree would empty a mounted one and leave its loop device behind
+        disks.release(self.token_dir(token))
         shutil.rmtree(self.token_dir(token), ignore_errors=True)
 
     def write_meta(self, d: Path, token: str, sandbox_id: str | None) -> None:

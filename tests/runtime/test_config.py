@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,26 @@ def test_network_option() -> None:
     )
 
 
+def test_disk_option() -> None:
+    """`disk`: a size (default 10g), 0 for no limit; kept as written, compared by bytes (item 12)."""
+    from bindings.sandbox.options import changed_settings
+
+    def box(text: str) -> Any:
+        return parse_config(f"sandbox:\n  BOX:\n{text}", Path("ploy.yaml")).sections["sandbox"]["BOX"]
+
+    assert box("    pool: 0\n").disk_bytes == 10 * 1024**3
+    assert (box("    disk: 512m\n").disk, box("    disk: 512m\n").disk_bytes) == ("512m", 512 * 1024**2)
+    assert box("    disk: 1T\n").disk_bytes == 1024**4
+    assert box("    disk: 0\n").disk_bytes == 0
+    assert box("    disk: 2147483648\n").disk_bytes == 2 * 1024**3
+    settings = box("    disk: 1g\n").settings()
+    assert changed_settings({**settings, "disk": "1024m"}, settings) == []
+    assert changed_settings({**settings, "disk": "2g"}, settings) == ["disk 2g -> 1g"]
+    # sandboxes made before the disk limit and the user namespace are named as made without them
+    old = {k: v for k, v in settings.items() if k not in ("disk", "userns")}
+    assert changed_settings(old, settings) == ["disk ? -> 1g", "userns ? -> 0:2000000000:65536"]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "field", "words"),
     [
@@ -88,6 +109,12 @@ def test_network_option() -> None:
         ("sandbox:\n  A:\n    network:\n      - '::1'\n", 4, "sandbox.A.network", "IPv4"),
         ("sandbox:\n  A:\n    network:\n      - {a: 1}\n", 4, "sandbox.A.network", "expected a string"),
         ("sandbox:\n  A:\n    network:\n      - under_score-.example\n", 4, "sandbox.A.network", "neither"),
+        # issue 11 item 10: the disk limit
+        ("sandbox:\n  A:\n    pool: 0\n    disk: 10x\n", 4, "sandbox.A.disk", "not a disk size"),
+        ("sandbox:\n  A:\n    disk: -5\n", 3, "sandbox.A.disk", "not a disk size"),
+        ("sandbox:\n  A:\n    disk: 1m\n", 3, "sandbox.A.disk", "at least 64m"),
+        ("sandbox:\n  A:\n    disk: 20t\n", 3, "sandbox.A.disk", "at most 16t"),
+        ("sandbox:\n  A:\n    disk: [1g]\n", 3, "sandbox.A.disk", "expected"),
     ],
 )
 def test_errors_name_line_and_field(text: str, line: int, field: str, words: str) -> None:

@@ -212,4 +212,4 @@ def example(tmp_path: Path, ploy_home: Path, sandbox_image: str) -> Iterator[Cal
         return target
 
     yield copy
-    remove_podman_leftovers(home_label(ploy_home))
+    remove_podman_leftovers(home_label(ploy_home), ploy_home)

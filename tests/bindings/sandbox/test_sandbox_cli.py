@@ -110,10 +110,20 @@ def test_cli_prune_removes_unclaimed_pool_containers(
 
     key = project_key(tmp_path)
     assert len(containers("ploy.project", key)) == 2
+    pooled = subprocess.run(
+        ["podman", "ps", "-a", "--format", "{{.Names}}", "--filter", f"label=ploy.project={key}",
+         "--filter", "label=ploy.pool=1"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert len(pooled) == 1
+    disk = sandbox_home / "s" / pooled[0].removeprefix("ploy-") / "disk"
+    assert os.path.ismount(disk)
     r = ploy(sandbox_home, tmp_path, "sandbox", "prune")
     assert "removed 1" in r.stdout, r.stderr
     left = containers("ploy.project", key)
     assert len(left) == 1 and "kept" in ploy(sandbox_home, tmp_path, "sandbox", "list").stdout
+    # the pool container's disk went with it (issue 11 item 10): unmounted, its token folder removed
+    assert not os.path.ismount(disk) and not disk.parent.exists()
 
 
 def _image_exists(name: str) -> bool:

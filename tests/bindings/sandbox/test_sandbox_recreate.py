@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from bindings.sandbox.containers import home_label
+from bindings.sandbox.disks import release_under
 from tests.bindings.sandbox.conftest import Bindings
 from tests.bindings.sandbox.helpers import container_state
 from tests.bindings.sandbox.test_sandbox_cli import ploy
@@ -122,6 +123,7 @@ def test_ploy_dev_names_the_sandboxes_with_older_settings(
             shell=True,
             capture_output=True,
         )
+        release_under(ploy_home)
         assert (
             json.loads(
                 subprocess.run(

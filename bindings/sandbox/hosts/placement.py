@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.sandbox.hosts.config import load_hosts
 from bindings.sandbox.hosts.remote import RemoteHost
+
+INFO_TTL_S = 10.0
 
 
 def configured_hosts() -> dict[str, RemoteHost]:
@@ -41,12 +44,32 @@ class Placement:
     def __init__(self, hosts: dict[str, RemoteHost], log: logging.Logger | Any = None) -> None:
         self.hosts = hosts
         self.starting: dict[str, int] = {}
+        self.memory: dict[str, tuple[float, int]] = {}
+        self.refreshing: dict[str, asyncio.Future[int]] = {}
         self.log = log
 
-    async def _load(self, host: RemoteHost) -> tuple[int, int]:
-        rows, info = await asyncio.gather(host.ps({"ploy.sandbox": "1"}), host.info())
-        running = sum(1 for r in rows if r.get("State") == "running")
+    async def _free_memory(self, host: RemoteHost) -> int:
+        """The host's free memory, from `podman info` (~250 ms, so at most every INFO_TTL_S per host:
+        a stale figure is used while a fresh one is fetched; only the first placement waits)."""
+        cached = self.memory.get(host.name)
+        if cached is not None and time.monotonic() - cached[0] < INFO_TTL_S:
+            return cached[1]
+        task = self.refreshing.get(host.name)
+        if task is None or task.done():
+            task = self.refreshing[host.name] = asyncio.ensure_future(self._fetch_memory(host))
+        if cached is not None:
+            return cached[1]
+        return await asyncio.shield(task)
+
+    async def _fetch_memory(self, host: RemoteHost) -> int:
+        info = await host.info()
         free = int((info.get("host") or {}).get("memFree") or 0)
+        self.memory[host.name] = (time.monotonic(), free)
+        return free
+
+    async def _load(self, host: RemoteHost) -> tuple[int, int]:
+        rows, free = await asyncio.gather(host.ps({"ploy.sandbox": "1"}), self._free_memory(host))
+        running = sum(1 for r in rows if r.get("State") == "running")
         return running, free
 
     async def choose(self, memory: int) -> RemoteHost:

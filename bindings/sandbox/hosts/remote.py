@@ -18,11 +18,8 @@ seconds (liveness 1 s, health check 1 s) instead of the local 3 s + 5 s.
 from __future__ import annotations
 
 import asyncio
-import io
-import os
 import secrets
 import subprocess
-import tarfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -134,9 +131,6 @@ class RemoteHost(ContainerHost):
                 environment=spec.env,
                 ports={f"{AGENT_PORT}/tcp": {"ip": self.address}},
             )
-            config = spec.run_dir / "config.json"
-            if config.exists():
-                c.put_archive("/run", _tar({"ploy/config.json": config.read_bytes()}))
             c.start()
 
         await self._api(create_and_start)
@@ -268,23 +262,6 @@ def _json(value: Any) -> str:
     import json
 
     return json.dumps(value)
-
-
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        dirs = sorted({os.path.dirname(p) for p in files if os.path.dirname(p)})
-        for d in dirs:
-            info = tarfile.TarInfo(d)
-            info.type = tarfile.DIRTYPE
-            info.mode = 0o755
-            tar.addfile(info)
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            info.mode = 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
 
 
 class TcpAgentClient(AgentClient):

@@ -46,6 +46,7 @@ class NamespaceHost:
         self.veth_ns = f"pmh{tag}{index}n"[:15]
         self.host_addr = f"10.231.{subnet}.{4 * index + 1}"
         self.addr = f"10.231.{subnet}.{4 * index + 2}"
+        self.net = f"10.231.{subnet}.{4 * index}/30"
         self.dir = base / f"h{index}"
         self.url = f"tcp://{self.addr}:{API_PORT}"
         self.service: subprocess.Popen[bytes] | None = None
@@ -114,10 +115,14 @@ class NamespaceHost:
         self.service = None
 
     def go_away(self) -> None:
+        """Its packets go nowhere (a blackhole route: connections time out, as to a machine that is
+        gone; with only the link down they would follow the default route to whatever answers there)."""
         _ip("link", "set", self.veth_host, "down")
+        _ip("route", "add", "blackhole", self.net)
         self.stop_service()
 
     def come_back(self) -> None:
+        _ip("route", "del", "blackhole", self.net, check=False)
         _ip("link", "set", self.veth_host, "up")
         self.start_service()
 
@@ -127,6 +132,7 @@ class NamespaceHost:
             self.podman("rm", "-af", "-t", "0")
         with contextlib.suppress(Exception):
             self.podman("system", "reset", "--force")
+        _ip("route", "del", "blackhole", self.net, check=False)
         _ip("link", "del", self.veth_host, check=False)
         _ip("netns", "del", self.ns, check=False)
         # overlay mounts left by a failed reset would keep rmtree from finishing

@@ -34,6 +34,9 @@ from bindings.sandbox.hosts.base import AGENT_PORT, ContainerHost, RunSpec
 
 CONNECT_TIMEOUT_S = 1.5
 READ_TIMEOUT_S = 120.0
+# Queries (inspect, list, info) answer in milliseconds: a pooled HTTP connection to a host that is
+# gone would otherwise wait the whole read timeout
+QUERY_TIMEOUT = (CONNECT_TIMEOUT_S, 2.0)
 LOAD_TIMEOUT_S = 1800.0
 T = TypeVar("T")
 
@@ -91,9 +94,20 @@ class RemoteHost(ContainerHost):
 
         try:
             result = await asyncio.to_thread(call)
-        except NotFound:
+        except NotFound as exc:
+            response = getattr(exc, "response", None)
+            if response is not None and "Libpod-Api-Version" not in response.headers:
+                # not Podman answering (a proxy on the way to a host that is gone): "no such container"
+                # from it must never make ploy recreate a sandbox whose files are on that host
+                self.down_since = self.down_since or time.monotonic()
+                raise self.unavailable(
+                    RuntimeError(f"{response.status_code} from a server that is not Podman")
+                ) from None
             raise
         except APIError as exc:  # (a requests error, so an OSError: first)
+            if isinstance(exc.__cause__, OSError):  # podman-py's wrapping of a failed connection
+                self.down_since = self.down_since or time.monotonic()
+                raise self.unavailable(exc.__cause__) from None
             raise podman_cli.PodmanError(f"host {self.name!r}: {exc}", host=self.name) from None
         except (requests.ConnectionError, requests.Timeout, OSError) as exc:
             self.down_since = self.down_since or time.monotonic()
@@ -102,7 +116,8 @@ class RemoteHost(ContainerHost):
         return result
 
     async def info(self) -> dict[str, Any]:
-        return await self._api(lambda: self.client().info())
+        info = await self._api(lambda: self.client().api.get("/info", timeout=QUERY_TIMEOUT).json())
+        return info if isinstance(info, dict) else {}
 
     # ---- ContainerHost ------------------------------------------------------------------------
 
@@ -209,19 +224,28 @@ class RemoteHost(ContainerHost):
             pass
 
     async def state(self, name: str) -> str | None:
-        c = await self._container(name)
-        return None if c is None else str(c.attrs.get("State", {}).get("Status") or "") or None
+        attrs = await self.inspect(name)
+        return None if attrs is None else str((attrs.get("State") or {}).get("Status") or "") or None
 
     async def inspect(self, name: str) -> dict[str, Any] | None:
-        c = await self._container(name)
-        return None if c is None else dict(c.attrs)
+        from podman.errors import NotFound
+
+        try:
+            attrs = await self._api(
+                lambda: self.client().api.get(f"/containers/{name}/json", timeout=QUERY_TIMEOUT).json()
+            )
+        except NotFound:
+            return None
+        return attrs if isinstance(attrs, dict) else None
 
     async def ps(self, labels: dict[str, str]) -> list[dict[str, Any]]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
         rows = await self._api(
             lambda: (
                 self.client()
-                .api.get("/containers/json", params={"all": True, "filters": _json(filters)})
+                .api.get(
+                    "/containers/json", params={"all": True, "filters": _json(filters)}, timeout=QUERY_TIMEOUT
+                )
                 .json()
             )
         )

@@ -36,7 +36,7 @@ CONNECT_TIMEOUT_S = 1.5
 READ_TIMEOUT_S = 120.0
 # Queries (inspect, list, info) answer in milliseconds: a pooled HTTP connection to a host that is
 # gone would otherwise wait the whole read timeout
-QUERY_TIMEOUT = (CONNECT_TIMEOUT_S, 2.0)
+QUERY_READ_S = 2.0
 LOAD_TIMEOUT_S = 1800.0
 T = TypeVar("T")
 
@@ -73,11 +73,17 @@ class RemoteHost(ContainerHost):
         if self._client is None:
             from podman import PodmanClient  # imported on first use: no cost for a user without hosts
 
-            kwargs: dict[str, Any] = {"base_url": self.url, "timeout": (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)}
+            kwargs: dict[str, Any] = {"base_url": self.url, "timeout": self.timeout(READ_TIMEOUT_S)}
             if self.identity:
                 kwargs["identity"] = self.identity
             self._client = PodmanClient(**kwargs)
         return self._client
+
+    def timeout(self, read_s: float) -> float | tuple[float, float]:
+        """(connect, read) over TCP; podman-py's unix socket and ssh adapters take one number only."""
+        if urlparse(self.url).scheme in ("tcp", "http"):
+            return (CONNECT_TIMEOUT_S, read_s)
+        return read_s
 
     def unavailable(self, exc: BaseException) -> HostUnavailable:
         return HostUnavailable(
@@ -116,7 +122,9 @@ class RemoteHost(ContainerHost):
         return result
 
     async def info(self) -> dict[str, Any]:
-        info = await self._api(lambda: self.client().api.get("/info", timeout=QUERY_TIMEOUT).json())
+        info = await self._api(
+            lambda: self.client().api.get("/info", timeout=self.timeout(QUERY_READ_S)).json()
+        )
         return info if isinstance(info, dict) else {}
 
     # ---- ContainerHost ------------------------------------------------------------------------
@@ -186,7 +194,7 @@ class RemoteHost(ContainerHost):
                     "/images/load",
                     data=chunks(),
                     headers={"Content-Type": "application/x-tar"},
-                    timeout=(CONNECT_TIMEOUT_S, LOAD_TIMEOUT_S),
+                    timeout=self.timeout(LOAD_TIMEOUT_S),
                 )
                 res.raise_for_status()
             finally:
@@ -232,7 +240,11 @@ class RemoteHost(ContainerHost):
 
         try:
             attrs = await self._api(
-                lambda: self.client().api.get(f"/containers/{name}/json", timeout=QUERY_TIMEOUT).json()
+                lambda: (
+                    self.client()
+                    .api.get(f"/containers/{name}/json", timeout=self.timeout(QUERY_READ_S))
+                    .json()
+                )
             )
         except NotFound:
             return None
@@ -244,7 +256,9 @@ class RemoteHost(ContainerHost):
             lambda: (
                 self.client()
                 .api.get(
-                    "/containers/json", params={"all": True, "filters": _json(filters)}, timeout=QUERY_TIMEOUT
+                    "/containers/json",
+                    params={"all": True, "filters": _json(filters)},
+                    timeout=self.timeout(QUERY_READ_S),
                 )
                 .json()
             )

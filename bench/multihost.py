@@ -153,6 +153,7 @@ def main() -> int:
     os.environ.setdefault("PLOY_IMAGE_PRUNE", "0")
     image = asyncio.run(images.ensure_image())
     local_cli_vs_api(image)
+    image = asyncio.run(images.ensure_image())  # (again: another checkout's prune may have removed it)
     tmp = Path(tempfile.mkdtemp(prefix="ploy-mh-bench-"))
     rig = Rig(3)
     try:

@@ -161,7 +161,15 @@ class SandboxContainers:
             # Without the injected env: the AI gateway it names listens on this machine's bridge.
             config = {k: v for k, v in self.state.config().items() if k != "sandboxEnv"}
             spec.env["PLOY_AGENT_CONFIG"] = json.dumps(config)
-            await host.ensure_image(image)
+            try:
+                await host.ensure_image(image)
+            except podman.PodmanError:
+                if not own_image or await podman.image_exists(image):
+                    raise
+                # gone from this machine since we looked it up (pruned by another ploy): make it again
+                self._image = None
+                image = spec.image = await self.image()
+                await host.ensure_image(image)
             await host.run(spec)
             return
         try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ CONNECT_TIMEOUT_S = 1.5
 READ_TIMEOUT_S = 120.0
 # Queries (inspect, list, info) answer in milliseconds: a pooled HTTP connection to a host that is
 # gone would otherwise wait the whole read timeout
-QUERY_READ_S = 2.0
+QUERY_READ_S = 1.5
 LOAD_TIMEOUT_S = 1800.0
 T = TypeVar("T")
 
@@ -173,11 +174,12 @@ class RemoteHost(ContainerHost):
 
     async def _load(self, image: str) -> None:
         def load() -> None:
+            err = tempfile.TemporaryFile()
             proc = subprocess.Popen(
                 [podman_cli.PODMAN, "save", image],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=err,
                 close_fds=True,
             )
             assert proc.stdout is not None
@@ -200,7 +202,10 @@ class RemoteHost(ContainerHost):
             finally:
                 proc.stdout.close()
                 if proc.wait() != 0:
-                    raise podman_cli.PodmanError(f"podman save {image} failed")
+                    err.seek(0)
+                    why = err.read().decode(errors="replace").strip()
+                    raise podman_cli.PodmanError(f"podman save {image} failed: {why}")
+                err.close()
 
         await self._api(load)
 

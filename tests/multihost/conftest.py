@@ -4,7 +4,6 @@ when a test fails (the fixtures' finalizers)."""
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ def mh_loop() -> Iterator[Loop]:
     loop.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def rig(mh_loop: Loop) -> Iterator[Rig]:
     why = available()
     if why:
@@ -39,12 +38,10 @@ def rig(mh_loop: Loop) -> Iterator[Rig]:
 
     image = mh_loop.run(images.ensure_image(), timeout=900)
     r = Rig(HOSTS)
-    before = os.environ.get("PLOY_HOSTS_FILE")
     try:
         r.start()
-        os.environ["PLOY_HOSTS_FILE"] = str(r.base / "hosts.json")
         for i, h in enumerate(r.hosts):
-            add_host(f"h{i}", h.url)
+            add_host(f"h{i}", h.url, path=r.base / "hosts.json")
 
         async def send_image() -> None:
             import asyncio
@@ -56,10 +53,6 @@ def rig(mh_loop: Loop) -> Iterator[Rig]:
         mh_loop.run(send_image(), timeout=900)
         yield r
     finally:
-        if before is None:
-            os.environ.pop("PLOY_HOSTS_FILE", None)
-        else:
-            os.environ["PLOY_HOSTS_FILE"] = before
         r.close()
 
 
@@ -93,7 +86,9 @@ class MhBindings:
 
 
 @pytest.fixture
-def mh(rig: Rig, mh_loop: Loop) -> Iterator[MhBindings]:
+def mh(rig: Rig, mh_loop: Loop, monkeypatch: pytest.MonkeyPatch) -> Iterator[MhBindings]:
+    # only this test's bindings see the hosts (a binding reads them when it is made)
+    monkeypatch.setenv("PLOY_HOSTS_FILE", str(rig.base / "hosts.json"))
     b = MhBindings(mh_loop)
     yield b
     b.close()

@@ -120,7 +120,7 @@ class _Watch:
         self.last = self.loop.time()
 
     def _next_wait(self) -> float:
-        until = self.last + LIVENESS_S if self.probe else float("inf")
+        until = self.last + self.client.liveness_s if self.probe else float("inf")
         if self.deadline is not None:
             until = min(until, self.deadline)
         return max(until - self.loop.time(), 0.05)
@@ -130,7 +130,7 @@ class _Watch:
         if self.deadline is not None and now >= self.deadline:
             self._abort("did not answer before the call's deadline (its timeoutMs plus a margin)")
             return
-        if self.probe and now - self.last >= LIVENESS_S and self.ping is None:
+        if self.probe and now - self.last >= self.client.liveness_s and self.ping is None:
             self.ping = self.loop.create_task(self.client.responsive())
             self.ping.add_done_callback(self._pinged)
         self.timer = self.loop.call_later(self._next_wait(), self._check)
@@ -139,7 +139,7 @@ class _Watch:
         self.ping = None
         if not task.cancelled() and not task.result():
             self._abort(
-                f"stopped answering (no reply to a health check within {PING_TIMEOUT_S:.0f} s: the "
+                f"stopped answering (no reply to a health check within {self.client.ping_timeout_s:.0f} s: the "
                 "container is paused, or the agent is stuck)"
             )
 
@@ -244,6 +244,10 @@ async def _abandon_upload(conn: _Conn) -> None:
 
 
 class AgentClient:
+    # (a remote host's client is quicker to give up: TcpAgentClient)
+    liveness_s = LIVENESS_S
+    ping_timeout_s = PING_TIMEOUT_S
+
     def __init__(self, socket_path: Path) -> None:
         self.socket_path = socket_path
         self._idle: list[_Conn] = []
@@ -326,7 +330,7 @@ class AgentClient:
             return False
         try:
             conn.writer.write(proto.json_frame({"op": wire.PING.name}))
-            kind, _ = await asyncio.wait_for(proto.read_frame(conn.reader), PING_TIMEOUT_S)
+            kind, _ = await asyncio.wait_for(proto.read_frame(conn.reader), self.ping_timeout_s)
             return kind == b"J"
         except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
             return False

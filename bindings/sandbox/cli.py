@@ -367,6 +367,10 @@ def register(subparsers: Subparsers, load_project: ProjectLoader) -> None:
     build.add_argument("--force", action="store_true", help="rebuild even if an image for this recipe exists")
     build.set_defaults(func=_runner(_image_build))
 
+    from bindings.sandbox.hosts import cli as hosts_cli
+
+    hosts_cli.register(subparsers)
+
     sandbox = subparsers.add_parser(
         "sandbox", help="list, run commands in, and destroy a project's sandboxes"
     )

@@ -26,6 +26,9 @@ from bindings.sandbox import network as net
 from bindings.sandbox.agent import wire
 from bindings.sandbox.agent_client import AgentClient, AgentInterrupted, AgentUnavailable
 from bindings.sandbox.forks import origin_image
+from bindings.sandbox.hosts.base import AGENT_PORT, ContainerHost, RunSpec
+from bindings.sandbox.hosts.local import LocalHost
+from bindings.sandbox.hosts.remote import RemoteHost, new_secret
 from bindings.sandbox.locks import FileLock
 from bindings.sandbox.options import NONE, OPEN
 from bindings.sandbox.state import SandboxState, container_name, hostname
@@ -34,6 +37,7 @@ from bindings.sandbox.state import SandboxState, container_name, hostname
 # which podman 4 already drops). Enough for apt/pip/npm as root; no admin capability.
 CAPS = "CHOWN,DAC_OVERRIDE,FOWNER,FSETID,KILL,SETGID,SETUID,NET_BIND_SERVICE"
 READY_TIMEOUT_S = 30.0
+LOCAL_HOST = LocalHost()
 
 
 def home_label(home: Path) -> str:
@@ -50,6 +54,7 @@ class Entry:
     agent: AgentClient
     config_at: float = field(default_factory=time.monotonic)
     env_written: dict[str, str] | None = None  # the injected env its config.json was last checked against
+    host: ContainerHost = LOCAL_HOST  # where its container runs (hosts/)
 
     @property
     def container(self) -> str:
@@ -66,11 +71,34 @@ class SandboxContainers:
         # network name -> (its bridge, the gateway address its rules were written for)
         self._bridges: dict[str, tuple[net.Bridge, tuple[str, int] | None]] = {}
         self._net_lock: asyncio.Lock | None = None
+        self.local: LocalHost = LOCAL_HOST
+        # the configured remote hosts (`ploy hosts`), by name; empty: everything runs here
+        self.remote: dict[str, RemoteHost] = {}
 
-    def entry(self, sandbox_id: str, token: str) -> Entry:
-        return Entry(
-            sandbox_id, token, self.state.token_dir(token), AgentClient(self.state.socket_path(token))
-        )
+    def entry(self, sandbox_id: str, token: str, host: ContainerHost | None = None) -> Entry:
+        host = host or self.host_of(token)
+        if not host.remote:
+            return Entry(
+                sandbox_id, token, self.state.token_dir(token), AgentClient(self.state.socket_path(token))
+            )
+        agent = host.agent(container_name(token), self.state.socket_path(token))
+        return Entry(sandbox_id, token, self.state.token_dir(token), agent, host=host)
+
+    def host_of(self, token: str) -> ContainerHost:
+        """The host a token's container was made on (meta.json's host; none: this machine). A host
+        removed from the configuration since is still reached, at the URL recorded then."""
+        meta = self.state.read_meta(self.state.token_dir(token))
+        name = meta.get("host")
+        if not isinstance(name, str) or not name:
+            return self.local
+        known = self.remote.get(name)
+        if known is not None:
+            return known
+        url = meta.get("hostUrl")
+        if isinstance(url, str) and url:
+            known = self.remote[name] = RemoteHost(name, url)
+            return known
+        return self.local
 
     async def image(self) -> str:
         if self._image is not None:
@@ -107,52 +135,53 @@ class SandboxContainers:
         labels["ploy.id" if sandbox_id else "ploy.pool"] = sandbox_id or "1"
         return labels
 
-    async def run(self, token: str, d: Path, sandbox_id: str | None, image: str | None = None) -> None:
+    async def run(
+        self,
+        token: str,
+        d: Path,
+        sandbox_id: str | None,
+        image: str | None = None,
+        host: ContainerHost | None = None,
+    ) -> None:
         """`image`: a snapshot's, for a sandbox forked from it (else the binding's image)."""
+        host = host or self.local
         own_image = image is None
         image = image or await self.image()
         o = self.options
-        args = [
-            "--pull=never",
-            "--name",
-            container_name(token),
-            *podman.RUNTIME_FLAGS,
-            *podman.ULIMIT_FLAGS,
-            "--memory",
-            str(o.memory),
-            "--memory-swap",
-            str(o.memory),
-            "--cpus",
-            str(o.cpus),
-            "--pids-limit",
-            str(o.pids),
-            "--cap-drop",
-            "ALL",
-            "--cap-add",
-            CAPS,
-            "--security-opt",
-            "no-new-privileges",
-            "--stop-timeout",
-            "3",
-            "-v",
-            f"{d / 'run'}:/run/ploy",
-            "--hostname",
-            hostname(sandbox_id),
-        ]
-        for k, v in self.labels(sandbox_id).items():
-            args += ["--label", f"{k}={v}"]
-        # root in the sandbox is an unprivileged id on the host (disks.py); it makes the agent's socket
-        # in the run folder, so that folder is its own (the host, root, reaches it all the same)
-        # its own IPC namespace with /dev/shm a tmpfs that runc mounts inside the container (64m, podman's
-        # default size): podman's host-side shm mount of a userns container made `podman rm -f` fail
-        # with EBUSY about one time in two (podman 4.3 ignores `--ipc private`: still "shareable")
-        args += [*disks.USERNS_FLAGS, "--ipc", "none", "--tmpfs", "/dev/shm:rw,nosuid,nodev,size=64m"]
-        os.chown(d / "run", disks.USERNS_BASE, disks.USERNS_BASE)
         # No `-e` for the injected env (AI gateway credentials): the agent reads it from config.json,
         # which is rewritten when it changes, so turning `ai:` off or re-minting a token takes effect
         # in containers that already exist.
+        spec = RunSpec(
+            name=container_name(token),
+            image=image,
+            labels=self.labels(sandbox_id),
+            hostname=hostname(sandbox_id),
+            memory=str(o.memory),
+            cpus=o.cpus,
+            pids=o.pids,
+            caps=CAPS,
+            run_dir=d / "run",
+        )
+        if host.remote:
+            # the agent listens on TCP there, for this secret only (hosts/remote.py)
+            spec.env = {"PLOY_AGENT_PORT": str(AGENT_PORT), "PLOY_AGENT_SECRET": new_secret()}
+            # its config in the environment (no host folder there; ~150 ms less than copying a file in).
+            # Without the injected env: the AI gateway it names listens on this machine's bridge.
+            config = {k: v for k, v in self.state.config().items() if k != "sandboxEnv"}
+            spec.env["PLOY_AGENT_CONFIG"] = json.dumps(config)
+            try:
+                await host.ensure_image(image)
+            except podman.PodmanError:
+                if not own_image or await podman.image_exists(image):
+                    raise
+                # gone from this machine since we looked it up (pruned by another ploy): make it again
+                self._image = None
+                image = spec.image = await self.image()
+                await host.ensure_image(image)
+            await host.run(spec)
+            return
         try:
-            await self._start_new([*args, *await self.network_args()], image, d)
+            await self._start_new(await self.local_args(spec, d), spec.image, d)
         except podman.PodmanError:
             if own_image and not await podman.image_exists(image):
                 # removed since we looked it up (e.g. pruned by another ploy's build): make it again, once
@@ -162,8 +191,39 @@ class SandboxContainers:
                 raise
             else:  # our network was removed by another process's cleanup while it had no container
                 self._bridges.pop(self.network_name(), None)
-            await self._start_new([*args, *await self.network_args()], image, d)
+            spec.image = image
+            await self._start_new(await self.local_args(spec, d), spec.image, d)
         await self.started()
+
+    async def local_args(self, spec: RunSpec, d: Path) -> list[str]:
+        """`podman create`'s arguments for a sandbox on this machine: the seam's (hosts/local.py), the
+        user namespace and the network policy, which only this machine's sandboxes get so far."""
+        # root in the sandbox is an unprivileged id on the host (disks.py); it makes the agent's socket
+        # in the run folder, so that folder is its own (the host, root, reaches it all the same).
+        # Its own IPC namespace with /dev/shm a tmpfs that runc mounts inside the container (64m, podman's
+        # default size): podman's host-side shm mount of a userns container made `podman rm -f` fail
+        # with EBUSY about one time in two (podman 4.3 ignores `--ipc private`: still "shareable")
+        os.chown(d / "run", disks.USERNS_BASE, disks.USERNS_BASE)
+        return [
+            *self.local.container_args(spec),
+            *disks.USERNS_FLAGS,
+            "--ipc",
+            "none",
+            "--tmpfs",
+            "/dev/shm:rw,nosuid,nodev,size=64m",
+            *await self.network_args(),
+        ]
+
+    async def start_existing(self, e: Entry) -> None:
+        """`podman start` of a stopped container; on this machine its disk mounted and its network's rules
+        in place first."""
+        if e.host.remote:
+            await e.host.start(e.container)
+            return
+        await self.ensure_disk(e.dir)
+        policy = await self.before_start(e)
+        await e.host.start(e.container)
+        await self.started(policy)
 
     # ---- the network policy (network.py) --------------------------------------------------------
 
@@ -296,9 +356,9 @@ class SandboxContainers:
                 return
             except (AgentUnavailable, AgentInterrupted):  # a ping may always be sent again
                 if time.monotonic() > deadline:
-                    logs = await podman.run("logs", "--tail", "20", e.container, check=False)
+                    logs = await e.host.logs(e.container, 20)
                     raise PloyError(
-                        f"sandbox agent did not start: {logs.stderr.decode(errors='replace')[-800:]}",
+                        f"sandbox agent did not start: {logs[-800:]}",
                         code=SANDBOX_UNAVAILABLE,
                     ) from None
                 await asyncio.sleep(delay)
@@ -313,7 +373,7 @@ class SandboxContainers:
                 return  # another caller/process brought it back meanwhile
             except (AgentUnavailable, AgentInterrupted):
                 pass
-            state = await podman.container_state(e.container)
+            state = await e.host.state(e.container)
             if state == "paused":
                 # paused on purpose (`podman pause`, `ploy sandbox fault --pause`): resuming or restarting
                 # it is not ploy's call, and a restart would lose its processes
@@ -323,7 +383,7 @@ class SandboxContainers:
                     code=SANDBOX_UNAVAILABLE,
                 )
             if state in ("created", "configured"):
-                await podman.remove(e.container)  # never ran (a failed start): nothing to keep
+                await e.host.remove(e.container)  # never ran (a failed start): nothing to keep
                 state = None
             if state is None:
                 # removed behind ploy's back: a new empty sandbox under the same id, on a new disk
@@ -331,49 +391,41 @@ class SandboxContainers:
                 self.state.write_meta(e.dir, e.token, e.id)  # a new container: made with today's settings
                 self.state.write_config(e.dir)
                 image = origin_image(e.dir)
-                if image is not None and not await podman.image_exists(image):
+                if image is not None and not await e.host.image_exists(image):
                     self.ctx.logger("sandbox").warning(
                         f"sandbox {e.id}: the snapshot it was forked from is gone; it starts again empty"
                     )
                     image = None
-                await self.run(e.token, e.dir, e.id, image=image)
+                await self.run(e.token, e.dir, e.id, image=image, host=e.host)
             elif state in ("running", "stopping"):
                 try:
                     await self.wait_ready(e, timeout=3.0)
                     return
                 except PloyError:
-                    await podman.run("stop", "-t", "1", e.container, check=False)
-                    await self.ensure_disk(e.dir)
-                    policy = await self.before_start(e)
-                    await podman.run("start", e.container)
-                    await self.started(policy)
+                    await e.host.stop(e.container, 1)
+                    await self.start_existing(e)
             else:
                 self.state.write_config(e.dir)
-                await self.ensure_disk(e.dir)
-                policy = await self.before_start(e)
-                await podman.run("start", e.container)
-                await self.started(policy)
+                await self.start_existing(e)
             await self.wait_ready(e)
 
     async def project_states(self) -> dict[str, str]:
         """Container name -> podman's state, for every container of this project (any binding)."""
-        return {
-            c["Names"][0]: c.get("State", "")
-            for c in await podman.ps({"ploy.project": self.ctx.project_key})
-            if c.get("Names")
-        }
+        rows = await podman.ps({"ploy.project": self.ctx.project_key})
+        for host in self.remote.values():
+            try:
+                rows += await host.ps({"ploy.project": self.ctx.project_key})
+            except PloyError:
+                pass  # an unreachable host's sandboxes show as missing
+        return {c["Names"][0]: c.get("State", "") for c in rows if c.get("Names")}
 
     async def state_of(self, token: str) -> str | None:
-        return await podman.container_state(container_name(token))
+        return await self.host_of(token).state(container_name(token))
 
     async def inspect(self, token: str) -> dict[str, Any] | None:
         """Podman's record of the container (State, GraphDriver, ...), or None when it does not exist.
         ~100 ms: only for what the agent and the run folder cannot tell."""
-        res = await podman.run("container", "inspect", "--format", "json", container_name(token), check=False)
-        if res.returncode != 0:
-            return None
-        data = json.loads(res.stdout or b"[]")
-        return data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else None
+        return await self.host_of(token).inspect(container_name(token))
 
     async def remove(self, token: str) -> None:
-        await podman.remove(container_name(token))
+        await self.host_of(token).remove(container_name(token))

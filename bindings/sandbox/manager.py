@@ -24,8 +24,9 @@ from bindings.sandbox.agent_client import AgentInterrupted, AgentUnavailable, Du
 from bindings.sandbox.backups import BackupStore
 from bindings.sandbox.containers import Entry, SandboxContainers, home_label
 from bindings.sandbox.forks import Origin, origin_image, write_origin
+from bindings.sandbox.hosts.placement import Placement, configured_hosts, mark_host
 from bindings.sandbox.locks import FileLock
-from bindings.sandbox.options import SandboxOptions, changed_settings
+from bindings.sandbox.options import SandboxOptions, changed_settings, memory_bytes
 from bindings.sandbox.pool import WarmPool
 from bindings.sandbox.preview import Previews
 from bindings.sandbox.snapshots import SnapshotStore
@@ -54,6 +55,9 @@ class SandboxManager:
         self.origins: dict[str, Origin] = {}
         self.backups = BackupStore(ctx)
         self.snapshots = SnapshotStore(ctx, home_label(self.state.home))
+        # `ploy hosts`: with hosts configured, new sandboxes go to them (hosts/placement.py)
+        self.containers.remote = configured_hosts()
+        self.placement = Placement(self.containers.remote)
 
     def _lock(self, sandbox_id: str) -> asyncio.Lock:
         lock = self._locks.get(sandbox_id)
@@ -88,6 +92,8 @@ class SandboxManager:
             return e
 
     async def _create(self, sandbox_id: str) -> Entry:
+        if self.placement.hosts:
+            return await self._create_remote(sandbox_id)
         state = self.state
         origin = self.origins.get(sandbox_id)
         if origin is not None and origin.kind == "backup":
@@ -135,6 +141,60 @@ class SandboxManager:
                 state.remove_token_dir(token)
                 raise
         self.pool.kick()
+        return e
+
+    async def _create_remote(self, sandbox_id: str) -> Entry:
+        """An id with no local record, hosts configured: the host whose labels hold it, else a new
+        container on the host with the most headroom (placement.py)."""
+        state = self.state
+        labels = {k: v for k, v in self.containers.labels(sandbox_id).items() if k != "ploy.home"}
+        found = await self.placement.find(labels)
+        if found is not None:
+            host, name = found
+            token = name.removeprefix("ploy-")
+            d = state.token_dir(token)
+            d.mkdir(parents=True, exist_ok=True)
+            state.write_meta(d, token, sandbox_id)
+            mark_host(d, host)
+            if not state.claim(sandbox_id, token):
+                other = state.read_claim(sandbox_id)
+                assert other is not None
+                return self.containers.entry(sandbox_id, other)
+            return self.containers.entry(sandbox_id, token, host)
+        origin = self.origins.get(sandbox_id)
+        if origin is not None and origin.image is not None:
+            raise PloyError(
+                "a sandbox forked from a snapshot cannot start on a remote host yet (snapshots are "
+                "images on this machine)",
+                code=SANDBOX_UNAVAILABLE,
+            )
+        host = await self.placement.choose(memory_bytes(str(self.options.memory)))
+        token, d = state.new_token_dir(sandbox_id)
+        mark_host(d, host)
+        if not state.claim(sandbox_id, token):
+            state.remove_token_dir(token)
+            other = state.read_claim(sandbox_id)
+            assert other is not None
+            return self.containers.entry(sandbox_id, other)
+        e = self.containers.entry(sandbox_id, token, host)
+        self.placement.starting[host.name] = self.placement.starting.get(host.name, 0) + 1
+        try:
+            async with FileLock(d / "lock"):
+                await self.containers.run(token, d, sandbox_id, host=host)
+                await self.containers.wait_ready(e)
+                if origin is not None and origin.kind == "backup":
+                    await self.restore_backup(e, origin.id, None)
+                self.origins.pop(sandbox_id, None)
+        except BaseException:
+            try:
+                await self.containers.remove(token)
+            except PloyError:
+                pass  # the host went away: its labels name no claimed id we keep
+            state.unclaim(sandbox_id)
+            state.remove_token_dir(token)
+            raise
+        finally:
+            self.placement.starting[host.name] -= 1
         return e
 
     async def _run_snapshot(self, run: Coroutine[Any, Any, None], snapshot: str) -> None:

@@ -65,7 +65,12 @@ class Config:
     def __init__(self) -> None:
         self.path = os.path.join(RUN_DIR, "config.json")
         self.mtime = -1.0
-        self.data: dict[str, Any] = {}
+        # A sandbox on a remote host has no host folder: its config comes in its environment (taken
+        # out before any command runs), and a config.json, when there is one, wins.
+        try:
+            self.data: dict[str, Any] = json.loads(os.environ.pop("PLOY_AGENT_CONFIG", "") or "{}")
+        except ValueError:
+            self.data = {}
 
     def get(self) -> dict[str, Any]:
         try:

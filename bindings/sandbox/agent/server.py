@@ -56,6 +56,13 @@ IDLE_EXIT = 75
 SERVER: list[asyncio.AbstractServer] = []  # the one listening server, once main() started it
 GIT_PROTOCOLS = "http:https:git:ssh:file"
 SOCKET = os.path.join(RUN_DIR, "a.sock")
+# A sandbox on another machine (bindings/sandbox/hosts/remote.py) is reached over TCP on this port,
+# published on that host's address; a connection is served only after it sent the per-sandbox secret.
+# Taken out of the environment at import (in PID 1, before any fork), so no command the sandbox runs
+# inherits it.
+TCP_PORT = int(os.environ.pop("PLOY_AGENT_PORT", "0") or 0)
+TCP_SECRET = os.environ.pop("PLOY_AGENT_SECRET", "").encode()
+SECRET_TIMEOUT_S = 5.0
 
 
 class Activity:
@@ -500,6 +507,27 @@ async def dispatch(conn: Conn, req: dict[str, Any]) -> None:
     await handler(conn, req, s, s.cwd if s is not None else WORKDIR)
 
 
+async def tcp_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A connection from a host on another machine: the secret first, then the same frames as the socket."""
+    import hmac
+
+    try:
+        sent = await asyncio.wait_for(reader.readexactly(len(TCP_SECRET)), SECRET_TIMEOUT_S)
+    except (asyncio.IncompleteReadError, asyncio.TimeoutError, OSError):
+        writer.close()
+        return
+    if not hmac.compare_digest(sent, TCP_SECRET):
+        writer.close()
+        return
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        import socket
+
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    await client(reader, writer)
+
+
 async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     conn = Conn(reader, writer)
     CONNS.add(conn)
@@ -564,8 +592,8 @@ async def _stop(reason: str, forced: bool = False) -> None:
     # stop accepting first, so a host connecting now sees a refused connection, not a cut one
     with contextlib.suppress(FileNotFoundError):
         os.unlink(SOCKET)
-    if SERVER:
-        SERVER[0].close()
+    for listening in SERVER:
+        listening.close()
     await asyncio.sleep(0.05)
     if forced or ACTIVITY.active == 0:
         print(f"ploy-agent: {reason}, stopping the sandbox", file=sys.stderr, flush=True)
@@ -599,6 +627,10 @@ async def main() -> None:
     SERVER.append(server)
     _write_state("running")
     os.replace(tmp, SOCKET)  # the socket appears only once it listens
+    if TCP_PORT and TCP_SECRET:
+        SERVER.append(
+            await asyncio.start_server(tcp_client, host="0.0.0.0", port=TCP_PORT, limit=1 << 20, backlog=256)
+        )
     # start_unix_server is already serving; idle_watch runs until the idle stop ends the process
     await idle_watch()
 

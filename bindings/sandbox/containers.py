@@ -235,7 +235,15 @@ class SandboxContainers:
         if policy == NONE:
             return ["--network", "none"]
         bridge = await self.network()
-        return ["--network", bridge.name, *await asyncio.to_thread(net.add_hosts, policy)]
+        return [
+            "--network",
+            bridge.name,
+            # the bridge's own address, which the rules let through: in a user namespace Podman 4.3
+            # names the host's first address instead (without one, the gateway of the network)
+            "--add-host",
+            f"host.containers.internal:{bridge.gateway}",
+            *await asyncio.to_thread(net.add_hosts, policy),
+        ]
 
     def network_name(self, policy: net.Policy | None = None) -> str:
         o = self.options

@@ -36,8 +36,8 @@ sys.path.insert(0, str(REPO))
 from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
-from bindings.sandbox.containers import home_label  # noqa: E402
-from bindings.sandbox.disks import release_under  # noqa: E402
+from bindings.sandbox.containers import SandboxContainers, home_label  # noqa: E402
+from bindings.sandbox.disks import USERNS_FLAGS, release_under  # noqa: E402
 from bindings.sandbox.network import sweep  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
@@ -397,6 +397,53 @@ class Bench:
         for name, values in firsts.items():
             emit(f"first_sandbox_new_project_{name}_p50", pct(values, 50), "ms")
 
+    async def isolation_cold_start(self, rounds: int = 10) -> None:
+        """What issue 11's isolation adds to a cold start, in one run: sandboxes made as before it
+        (network open, no disk limit, no user namespace) beside today's defaults (network default,
+        disk 10g, user namespace), new ids interleaved so noise hits both alike. The user namespace has
+        no ploy.yaml option, so the bench takes its flags out of `podman create`'s arguments for the
+        'before' binding only."""
+        userns = {*USERNS_FLAGS, "--ipc", "none", "--tmpfs", "/dev/shm:rw,nosuid,nodev,size=64m"}
+        plain = SandboxContainers.local_args
+        without: set[int] = set()  # the bindings' SandboxContainers made as before the user namespace
+
+        async def local_args(self: SandboxContainers, spec: Any, d: Path) -> list[str]:
+            args = await plain(self, spec, d)
+            return [a for a in args if a not in userns] if id(self) in without else args
+
+        SandboxContainers.local_args = local_args  # type: ignore[method-assign]
+        try:
+            bound = {
+                "before": self.binding(network="open", disk="0"),
+                "after": self.binding(),
+                "network_only": self.binding(disk="0"),
+                "disk_only": self.binding(network="open"),
+                "userns_only": self.binding(network="open", disk="0"),
+            }
+            without.update(
+                id(bound[name].manager.containers) for name in ("before", "network_only", "disk_only")
+            )
+            times: dict[str, list[float]] = {name: [] for name in bound}
+            for b in bound.values():
+                await b.get(f"warm-up-{id(b)}").exec("true")  # network made, rules written, image found
+            for i in range(rounds):
+                for name, b in bound.items():
+                    sb = b.get(f"iso-{name}-{i}")
+                    t = time.perf_counter()
+                    await sb.exec("echo hi")
+                    times[name].append((time.perf_counter() - t) * 1000)
+            for name, values in times.items():
+                emit(f"cold_start_isolation_{name}_p50", pct(values, 50), "ms")
+            emit(
+                "cold_start_isolation_after_minus_before",
+                pct(times["after"], 50) - pct(times["before"], 50),
+                "ms",
+            )
+            for b in bound.values():
+                await b.close()
+        finally:
+            SandboxContainers.local_args = plain  # type: ignore[method-assign]
+
     async def fifty(self) -> None:
         b = self.binding(memory="256m")
         clients = [b.get(f"many-{i}") for i in range(50)]
@@ -511,7 +558,7 @@ def js_big_files(home: Path, tmp: Path) -> None:
         proc.wait(10)
 
 
-async def main(quick: bool, parity: bool = False, network: bool = False) -> None:
+async def main(quick: bool, parity: bool = False, network: bool = False, isolation: bool = False) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="ploy-b-"))
     home = tmp / "h"
     project = tmp / "bench"
@@ -521,6 +568,9 @@ async def main(quick: bool, parity: bool = False, network: bool = False) -> None
         bench = Bench(home, project)
         if network:
             await bench.network_cold_start()
+            return
+        if isolation:
+            await bench.isolation_cold_start()
             return
         if parity:
             await bench.parity_calls()
@@ -553,6 +603,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--network", action="store_true", help="only what the network policy adds to cold start"
     )
+    parser.add_argument(
+        "--isolation",
+        action="store_true",
+        help="only what network policy, disk limit and user namespace add to cold start (issue 11)",
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -560,4 +615,4 @@ if __name__ == "__main__":
         uvloop.install()  # what `ploy dev` runs on
     except ImportError:
         pass
-    asyncio.run(main(args.quick, args.parity, args.network))
+    asyncio.run(main(args.quick, args.parity, args.network, args.isolation))

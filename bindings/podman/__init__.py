@@ -1,9 +1,10 @@
 """Podman through its CLI, asynchronously, for every binding that runs Podman (bridge.py: the bridge
 network, which the sandbox backend and the AI gateway both depend on).
 
-CLI rather than the REST API: the REST API needs a `podman system service` process kept alive beside
-`ploy dev`, and on this machine `podman run -d` through the CLI already takes ~140 ms, within the cold
-start budget. Hot paths (exec, files) never touch Podman: they go to the in-container agent.
+The CLI is the default: it needs no `podman system service` kept alive beside `ploy dev`, and its
+arguments are the one description of a sandbox's container. The one exception is `start` of a container
+that exists (api.py), where a second podman process would cost ~40-80 ms of every cold start with a
+disk limit. Hot paths (exec, files) never touch Podman: they go to the in-container agent.
 
 The machine facts (NOTES.md) are applied on every call that creates a container: runc (crun fails on
 hybrid cgroups here) and explicit ulimits (the defaults cannot be set here).

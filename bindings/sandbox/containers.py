@@ -19,6 +19,7 @@ from typing import Any
 from bindings import podman
 from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
+from bindings.podman import api as podman_api
 from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox import disks
 from bindings.sandbox import image as images
@@ -339,7 +340,7 @@ class SandboxContainers:
                     raise failed
             layer = disks.layer_dir(created.text)
             await asyncio.to_thread(disks.adopt, layer, d)
-            await podman.run("start", name)
+            await podman_api.start(name)  # the API: no second podman process (podman/api.py)
         except BaseException:
             await podman.remove(name)
             await asyncio.to_thread(disks.release, d)

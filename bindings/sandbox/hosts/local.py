@@ -2,10 +2,13 @@
 host is configured (`ploy hosts`). The agent is reached over the unix socket in the bind-mounted run
 folder (~1.5 ms per exec; nothing listens on the network).
 
-Why the CLI and not the REST API for the local default: `podman run -d` through the CLI takes ~140 ms
-here, within the cold-start budget, and needs no `podman system service` kept alive beside `ploy dev`;
-exec and files never touch Podman (they go to the agent). bench/multihost.py prints both side by side
-(create+start through the CLI and through the API of a local service)."""
+Why the CLI for creating and the REST API only for starting: bench/multihost.py prints create+start of
+one container through the CLI and through a local API service side by side (179 vs 133 ms on a quiet
+machine): the difference is the podman process each CLI call starts. A sandbox with a disk limit is
+made in two steps (create, then start once its layer sits on its disk), so the second step goes to a
+shared API service (bindings/podman/api.py, falling back to the CLI), which brings that cold start back
+to about what one `podman run -d` costs. Creating stays with the CLI: its flags are the one description
+of a sandbox's container, and exec and files never touch Podman (they go to the agent)."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bindings import podman
+from bindings.podman import api as podman_api
 from bindings.podman.bridge import pin_bridge_mac
 from bindings.sandbox.agent_client import AgentClient
 from bindings.sandbox.hosts.base import ContainerHost, RunSpec
@@ -72,7 +76,7 @@ class LocalHost(ContainerHost):
         return await podman.image_exists(ref)
 
     async def start(self, name: str) -> None:
-        await podman.run("start", name)  # the bridge is pinned by the caller, which knows which
+        await podman_api.start(name)  # the bridge is pinned by the caller, which knows which
 
     async def stop(self, name: str, timeout: int) -> None:
         await podman.run("stop", "-t", str(timeout), name, check=False)

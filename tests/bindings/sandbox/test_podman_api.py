@@ -1,0 +1,97 @@
+"""bindings/podman/api.py: starting containers through a shared `podman system service`, against real
+Podman (each test has its own service socket, so the machine's shared one is not touched)."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bindings import podman
+from bindings.podman import api
+
+pytestmark = pytest.mark.podman
+
+
+@pytest.fixture
+def sock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "api" / "p.sock"
+    monkeypatch.setattr(api, "SOCKET", path)
+    yield path
+    subprocess.run(["pkill", "-f", f"unix://{path}"], capture_output=True)
+
+
+@pytest.fixture
+def created(sandbox_image: str) -> Iterator[Callable[[], str]]:
+    names: list[str] = []
+
+    def make() -> str:
+        name = f"ploy-apitest-{uuid.uuid4().hex[:8]}"
+        subprocess.run(
+            ["podman", "create", "--name", name, *podman.RUNTIME_FLAGS, *podman.ULIMIT_FLAGS,
+             "--entrypoint", "sleep", sandbox_image, "300"], check=True, capture_output=True,
+        )  # fmt: skip
+        names.append(name)
+        return name
+
+    yield make
+    if names:
+        subprocess.run(["podman", "rm", "-f", "-t", "0", *names], capture_output=True)
+
+
+def _state(name: str) -> str:
+    out = subprocess.run(
+        ["podman", "inspect", "--format", "{{.State.Status}}", name], capture_output=True, text=True
+    )
+    return out.stdout.strip()
+
+
+def _service_pids(sock: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"unix://{sock}"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def test_a_created_container_starts_through_the_service(
+    run: Callable[..., Any], sock: Path, created: Callable[[], str]
+) -> None:
+    name = created()
+    run(api.start(name))
+    assert _state(name) == "running"
+    assert len(_service_pids(sock)) == 1  # started on first use, once
+    run(api.start(name))  # already running: no error, as with the CLI
+    second = created()
+    run(api.start(second))
+    assert _state(second) == "running"
+    assert len(_service_pids(sock)) == 1  # the same service answered
+
+
+def test_an_unknown_container_is_a_podman_error_naming_it(run: Callable[..., Any], sock: Path) -> None:
+    with pytest.raises(podman.PodmanError, match="ploy-no-such-container"):
+        run(api.start("ploy-no-such-container"))
+
+
+def test_a_service_that_went_away_is_started_again(
+    run: Callable[..., Any], sock: Path, created: Callable[[], str]
+) -> None:
+    run(api.start(created()))
+    (old,) = _service_pids(sock)
+    subprocess.run(["kill", "-9", str(old)], check=True)
+    name = created()
+    run(api.start(name))
+    assert _state(name) == "running"
+    assert _service_pids(sock) and old not in _service_pids(sock)
+
+
+def test_without_a_service_the_cli_starts_it(
+    run: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, created: Callable[[], str]
+) -> None:
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    monkeypatch.setattr(api, "SOCKET", blocked / "p.sock")  # no service can listen there
+    name = created()
+    run(api.start(name))
+    assert _state(name) == "running"

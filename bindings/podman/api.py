@@ -29,6 +29,7 @@ SOCKET = Path(os.environ.get("PLOY_PODMAN_API_SOCKET", "/run/ploy-sandbox/podman
 IDLE_S = 300
 SERVICE_START_S = 10.0
 PREFIX = "/v4.0.0/libpod"
+START_TIMEOUT_S = 300.0
 
 
 async def start(name: str) -> None:
@@ -48,18 +49,25 @@ async def start(name: str) -> None:
 
 
 async def _post(path: str) -> tuple[int, bytes]:
-    """One request on its own connection (`Connection: close`: the answer ends with the stream)."""
-    reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(str(SOCKET)), 2.0)
-    try:
-        writer.write(
+    """One request on its own connection, in a worker thread as the CLI's calls are. Not asyncio's
+    unix streams: under uvloop nothing but the awaiting task holds them, so a Python worker's request
+    task (which only the loop holds) became garbage while podman started the container, and was
+    answered "the worker will never respond" (runtime/workers/python_worker.py)."""
+    return await asyncio.to_thread(_post_blocking, path)
+
+
+def _post_blocking(path: str) -> tuple[int, bytes]:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(2.0)
+        s.connect(str(SOCKET))
+        s.settimeout(START_TIMEOUT_S)  # a start under load takes seconds, never minutes
+        s.sendall(
             f"POST {PREFIX}{path} HTTP/1.1\r\nHost: podman\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
         )
-        await writer.drain()
-        data = await reader.read()
-    finally:
-        writer.close()
-        with contextlib.suppress(OSError):
-            await writer.wait_closed()
+        chunks = []
+        while chunk := s.recv(65536):
+            chunks.append(chunk)
+    data = b"".join(chunks)
     head, _, body = data.partition(b"\r\n\r\n")
     try:
         status = int(head.split(b" ", 2)[1])

@@ -3,8 +3,11 @@ Podman (each test has its own service socket, so the machine's shared one is not
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import subprocess
 import uuid
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -94,4 +97,38 @@ def test_without_a_service_the_cli_starts_it(
     monkeypatch.setattr(api, "SOCKET", blocked / "p.sock")  # no service can listen there
     name = created()
     run(api.start(name))
+    assert _state(name) == "running"
+
+
+def test_a_start_in_flight_is_held_by_the_loop(
+    run: Callable[..., Any], sock: Path, created: Callable[[], str]
+) -> None:
+    """A Python worker's request runs in a task only the loop holds, and one that nothing references is
+    answered 'the worker will never respond' once collected (runtime/workers/python_worker.py): a
+    start through the API must keep its request reachable while it waits for the service."""
+    run(api.start(created()))  # the service is up
+    name = created()
+
+    async def scenario() -> bool:
+        finished = asyncio.get_running_loop().create_future()
+        collected = asyncio.Event()
+
+        async def request() -> None:
+            await api.start(name)
+            finished.set_result(True)
+
+        task = asyncio.ensure_future(request())
+        weakref.finalize(task, collected.set)
+        del task
+        for _ in range(20):  # while podman starts the container
+            await asyncio.sleep(0.01)
+            gc.collect()
+            if finished.done() or collected.is_set():
+                break
+        await asyncio.wait(
+            [asyncio.ensure_future(collected.wait()), finished], timeout=30, return_when="FIRST_COMPLETED"
+        )
+        return finished.done()
+
+    assert run(scenario())
     assert _state(name) == "running"

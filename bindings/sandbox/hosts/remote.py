@@ -196,16 +196,24 @@ class RemoteHost(ContainerHost):
                     "/images/load",
                     data=chunks(),
                     headers={"Content-Type": "application/x-tar"},
-                    timeout=self.timeout(LOAD_TIMEOUT_S),
+                    # over TCP requests' connect timeout also bounds each send: a host busy writing
+                    # the layers stalled one for more than CONNECT_TIMEOUT_S (seen in CI)
+                    timeout=(LOAD_TIMEOUT_S, LOAD_TIMEOUT_S)
+                    if isinstance(self.timeout(1.0), tuple)
+                    else LOAD_TIMEOUT_S,
                 )
                 res.raise_for_status()
+            except BaseException:
+                proc.kill()  # its error would only say the pipe closed: the load's is the one to see
+                raise
             finally:
                 proc.stdout.close()
-                if proc.wait() != 0:
-                    err.seek(0)
-                    why = err.read().decode(errors="replace").strip()
-                    raise podman_cli.PodmanError(f"podman save {image} failed: {why}")
+                saved = proc.wait()
+                err.seek(0)
+                why = err.read().decode(errors="replace").strip()
                 err.close()
+            if saved != 0:
+                raise podman_cli.PodmanError(f"podman save {image} failed: {why}")
 
         await self._api(load)
 

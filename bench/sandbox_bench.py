@@ -366,17 +366,7 @@ class Bench:
         policies: dict[str, Any] = {"open": "open", "default": "default", "none": "none",
                                     "allowlist": ("pypi.org:443", "10.1.0.0/16")}  # fmt: skip
         bound = {name: self.binding(network=p) for name, p in policies.items()}
-        times: dict[str, list[float]] = {name: [] for name in policies}
-        for b in bound.values():
-            await b.get(f"warm-up-{id(b)}").exec("true")  # network made, rules written, image found
-        for i in range(10):
-            for name, b in bound.items():
-                sb = b.get(f"net-{name}-{i}")
-                t = time.perf_counter()
-                await sb.exec("echo hi")
-                times[name].append((time.perf_counter() - t) * 1000)
-        for name, values in times.items():
-            emit(f"cold_start_network_{name}_p50", pct(values, 50), "ms")
+        times = await interleaved_cold_starts(bound, "network", 10)
         for name in ("default", "none", "allowlist"):
             emit(f"cold_start_network_{name}_minus_open", pct(times[name], 50) - pct(times["open"], 50), "ms")
         for b in bound.values():
@@ -423,17 +413,7 @@ class Bench:
             without.update(
                 id(bound[name].manager.containers) for name in ("before", "network_only", "disk_only")
             )
-            times: dict[str, list[float]] = {name: [] for name in bound}
-            for b in bound.values():
-                await b.get(f"warm-up-{id(b)}").exec("true")  # network made, rules written, image found
-            for i in range(rounds):
-                for name, b in bound.items():
-                    sb = b.get(f"iso-{name}-{i}")
-                    t = time.perf_counter()
-                    await sb.exec("echo hi")
-                    times[name].append((time.perf_counter() - t) * 1000)
-            for name, values in times.items():
-                emit(f"cold_start_isolation_{name}_p50", pct(values, 50), "ms")
+            times = await interleaved_cold_starts(bound, "isolation", rounds)
             emit(
                 "cold_start_isolation_after_minus_before",
                 pct(times["after"], 50) - pct(times["before"], 50),
@@ -458,6 +438,25 @@ class Bench:
         lat = [statistics.median(await timed(5, lambda c=c: c.exec("echo ok"))) for c in clients[:10]]  # type: ignore[misc]
         emit("fifty_sandboxes_exec_p50_under_load", statistics.median(lat), "ms")
         await b.close()
+
+
+async def interleaved_cold_starts(
+    bound: dict[str, SandboxBinding], what: str, rounds: int
+) -> dict[str, list[float]]:
+    """A first exec on new ids of each binding, in turns so noise hits all alike (after one warm-up
+    each: network made, rules written, image found); prints each one's median."""
+    times: dict[str, list[float]] = {name: [] for name in bound}
+    for b in bound.values():
+        await b.get(f"warm-up-{id(b)}").exec("true")
+    for i in range(rounds):
+        for name, b in bound.items():
+            sb = b.get(f"{what}-{name}-{i}")
+            t = time.perf_counter()
+            await sb.exec("echo hi")
+            times[name].append((time.perf_counter() - t) * 1000)
+    for name, values in times.items():
+        emit(f"cold_start_{what}_{name}_p50", pct(values, 50), "ms")
+    return times
 
 
 def http_bench(home: Path, tmp: Path) -> None:

@@ -78,10 +78,6 @@ class SandboxContainers:
 
     def entry(self, sandbox_id: str, token: str, host: ContainerHost | None = None) -> Entry:
         host = host or self.host_of(token)
-        if not host.remote:
-            return Entry(
-                sandbox_id, token, self.state.token_dir(token), AgentClient(self.state.socket_path(token))
-            )
         agent = host.agent(container_name(token), self.state.socket_path(token))
         return Entry(sandbox_id, token, self.state.token_dir(token), agent, host=host)
 
@@ -306,9 +302,7 @@ class SandboxContainers:
     async def follow_gateway(self, e: Entry) -> None:
         """The injected env changed (`ploy login`, the gateway restarted elsewhere): rewrite the rules of
         the sandbox's network if the gateway's address is not the one they were written for."""
-        policy = self.made_with(e)
-        if net.uses_bridge(policy):
-            await self.network(policy)
+        await self.before_start(e)  # the same: its policy's network, rules for today's gateway
 
     async def sweep_networks(self) -> list[str]:
         """Remove this binding's networks no container uses any more (a close, a recreate)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -24,6 +25,18 @@ def config_home() -> Path:
         return Path(os.environ["PLOY_CONFIG_HOME"])
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "ploy"
+
+
+def write_private_json(path: Path, data: object) -> None:
+    """Replace `path` with `data` as JSON, readable by its owner only (credentials, hosts): the file is
+    created 0600 from the start, so a secret in it is never readable by others, even briefly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2)
+    os.chmod(tmp, 0o600)  # an older .tmp left by a crash keeps its mode through O_CREAT
+    os.replace(tmp, path)
 
 
 def project_key(root: Path) -> str:

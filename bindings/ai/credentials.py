@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bindings.context import config_home
+from bindings.context import config_home, write_private_json
 from bindings.error_codes import AI_NOT_CONFIGURED, INVALID_ARGUMENT
 from bindings.errors import PloyError
 
@@ -96,14 +96,7 @@ def save_provider(
         }
     if make_default or (make_default is None and data.get("default") not in providers):
         data["default"] = provider
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    # Created 0600 from the start so the key is never readable by others, even briefly.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private_json(path, data)
     return path
 
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bindings.context import config_home
+from bindings.context import config_home, write_private_json
 from bindings.error_codes import INVALID_ARGUMENT
 from bindings.errors import PloyError
 
@@ -45,13 +45,7 @@ def load_hosts(path: Path | None = None) -> dict[str, dict[str, Any]]:
 
 
 def _write(hosts: dict[str, dict[str, Any]], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # 0600 from the start
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"hosts": hosts}, fh, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private_json(path, {"hosts": hosts})
 
 
 def add_host(name: str, url: str, identity: str | None = None, path: Path | None = None) -> Path:

@@ -71,6 +71,13 @@ def _exec(server: DevServer, cmd: str) -> Any:
     return r.json()
 
 
+def _stdout(server: DevServer, cmd: str) -> str:
+    """The command's stdout; a failure names the worker's error (its 503 body)."""
+    body = _exec(server, cmd)
+    assert "stdout" in body, body
+    return str(body["stdout"])
+
+
 def _commands(home: Path, project: Path) -> list[str]:
     """The command lines running in the sandbox (exact lines: "sleep 3" must not match "sleep 300")."""
     return str(in_sandbox(home, project, SANDBOX_ID, "exec", "ps -eo args")["stdout"]).splitlines()
@@ -105,7 +112,7 @@ def test_server_killed_mid_stream(project: Path, dev_server: type[DevServer], pl
     # the stream's command belonged to the killed server's call: the agent ends it, nothing else
     assert wait_until(lambda: not _ticker_alive(ploy_home, project), timeout=15)
     server = dev_server(project, port=server.port).start(timeout=120)
-    assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
+    assert _stdout(server, "cat /workspace/kept.txt") == "kept\n"
 
 
 def test_server_killed_mid_exec(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:
@@ -121,11 +128,11 @@ def test_server_killed_mid_exec(project: Path, dev_server: type[DevServer], ploy
     assert wait_until(lambda: {"sleep 300", "sleep 3"} <= set(_commands(ploy_home, project)), 15)
     server.stop(signal.SIGKILL)
     server = dev_server(project, port=server.port).start(timeout=120)
-    assert wait_until(lambda: _exec(server, "cat /workspace/late 2>&1")["stdout"] == "late\n", 15)
+    assert wait_until(lambda: _stdout(server, "cat /workspace/late 2>&1") == "late\n", 15)
     assert wait_until(
         lambda: "sleep 300" not in _commands(ploy_home, project), 15
     )  # killed at its timeoutMs, 2 s after it began
-    assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
+    assert _stdout(server, "cat /workspace/kept.txt") == "kept\n"
 
 
 def test_client_hangs_up_mid_stream(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:
@@ -134,7 +141,7 @@ def test_client_hangs_up_mid_stream(project: Path, dev_server: type[DevServer], 
     stream.close()
     assert wait_until(lambda: not _ticker_alive(ploy_home, project), timeout=15)
     assert server.proc is not None and server.proc.poll() is None
-    assert _exec(server, "echo next")["stdout"] == "next\n"
+    assert _stdout(server, "echo next") == "next\n"
     # and again: a second hang-up is handled like the first (nothing was left half-closed)
     stream, _ = _read_ticks(server, 2)
     stream.close()
@@ -160,10 +167,10 @@ def test_container_killed_or_removed_mid_call(
     assert out and out[0]["code"] == "SANDBOX_UNAVAILABLE", out
     assert out[0]["mayHaveRun"] is True, out
     if how == "kill":  # restarted on the next call, with its files
-        assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
+        assert _stdout(server, "cat /workspace/kept.txt") == "kept\n"
     else:  # gone with its files: the same id is a new, empty sandbox
-        assert _exec(server, "test -e /workspace/kept.txt; echo $?")["stdout"] == "1\n"
-    assert _exec(server, "echo next")["stdout"] == "next\n"
+        assert _stdout(server, "test -e /workspace/kept.txt; echo $?") == "1\n"
+    assert _stdout(server, "echo next") == "next\n"
 
 
 def test_container_killed_mid_stream(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:
@@ -180,7 +187,7 @@ def test_container_killed_mid_stream(project: Path, dev_server: type[DevServer],
             pass
     assert time.monotonic() - t < 10
     stream.close()
-    assert _exec(server, "cat /workspace/kept.txt")["stdout"] == "kept\n"
+    assert _stdout(server, "cat /workspace/kept.txt") == "kept\n"
 
 
 def _swallow(fn: Callable[[], object]) -> None:

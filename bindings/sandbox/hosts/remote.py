@@ -30,6 +30,7 @@ from urllib.parse import urlparse
 from bindings import podman as podman_cli
 from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
+from bindings.podman import api as podman_api
 from bindings.sandbox.agent_client import AgentClient, AgentUnavailable, Duplex, Upload, _Conn
 from bindings.sandbox.hosts.base import AGENT_PORT, ContainerHost, RunSpec
 
@@ -229,7 +230,13 @@ class RemoteHost(ContainerHost):
             return None
 
     async def start(self, name: str) -> None:
-        await self._api(lambda: self.client().containers.get(name).start())
+        try:
+            await self._api(lambda: self.client().containers.get(name).start())
+        except podman_cli.PodmanError as exc:
+            if podman_api.LEAKED_ADDRESS not in str(exc):
+                raise
+            # as on this machine (bindings/podman/api.py start): the failed start released the address
+            await self._api(lambda: self.client().containers.get(name).start())
 
     async def stop(self, name: str, timeout: int) -> None:
         c = await self._container(name)

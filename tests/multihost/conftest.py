@@ -77,11 +77,17 @@ class MhBindings:
     def close(self) -> None:
         import shutil
 
+        from bindings.sandbox.containers import home_label
+        from tests.conftest import remove_podman_leftovers
+
         for b in self.made:
             try:
                 self.loop.run(b.close(), timeout=30)
             except Exception:
                 pass
+        # what the tests placed on this machine (its containers, and the networks they were made on)
+        for home in {b.ctx.state_dir for b in self.made}:
+            remove_podman_leftovers(home_label(home), home)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -141,10 +141,13 @@ def ensure_service() -> None:
         with contextlib.suppress(FileNotFoundError):
             SOCKET.unlink()  # a dead service's socket
         # setsid -f: not ploy's child (no zombie when it exits idle, not killed with `ploy dev`'s
-        # session); the containers it starts outlive it as those the CLI starts do (conmon)
+        # session); the containers it starts outlive it as those the CLI starts do (conmon). From /:
+        # it serves every project on the machine, and runc cannot start a container from a working
+        # directory that was deleted (the folder of the `ploy dev` that happened to start it)
         try:
             subprocess.run(
                 ["setsid", "-f", PODMAN, "system", "service", f"--time={IDLE_S}", f"unix://{SOCKET}"],
+                cwd="/",
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,

@@ -165,3 +165,21 @@ def test_an_address_a_killed_container_left_allocated_is_released(
         assert not leaked.exists()
     finally:
         leaked.unlink(missing_ok=True)
+
+
+def test_the_service_outlives_the_folder_it_was_started_from(
+    run: Callable[..., Any], sock: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    created: Callable[[], str],
+) -> None:  # fmt: skip
+    """Seen here: the machine's one service was started by a `ploy dev` whose project folder was later
+    deleted, and from then on every start through it failed 'write child: broken pipe' (runc cannot
+    start from a working directory that is gone), for every project on the machine."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    run(api.start(created()))  # the service starts here, from `project`
+    monkeypatch.chdir(tmp_path)
+    project.rmdir()
+    name = created()
+    run(api.start(name))
+    assert _state(name) == "running"

@@ -5,8 +5,8 @@ figures are medians over `--rounds` side-by-side rounds.
     python bench/state_bench.py [--rounds 3]
 
 Targets: backup of a 100 MB /workspace (mixed files) <= 2 s, restore <= 2 s (beside `podman cp` out, and
-`tar czf`/`tar xzf` inside the container through `podman exec`); a fork from a backup to its first exec <= 1 s; a new sandbox from
-a snapshot reaches its first exec within 100 ms of a cold start from the default image; a watch event
+`tar czf`/`tar xzf` inside the container through `podman exec`); a fork from a backup to its first exec
+<= 1 s; a new sandbox from a snapshot reaches its first exec within 100 ms of a cold start from the default image; a watch event
 <= 50 ms after the write, p50 (beside polling checkChanges every 100 ms); runCode("1+1") in a warm context
 <= 5 ms p50 (beside `python3 -c` / `node -e` through exec); creating a context <= 150 ms.
 """

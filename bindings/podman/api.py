@@ -21,6 +21,7 @@ import os
 import socket
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bindings.podman import PODMAN, PodmanError, run
@@ -42,12 +43,18 @@ async def start(name: str) -> None:
     address reserved under the container's id, so the next start fails "duplicate allocation" (seen
     in CI on a sandbox restarted just after `podman kill`, while Podman's cleanup of it still ran).
     That failed start's own teardown releases the reservation: the second start gets an address."""
+    await once_more_if_address_leaked(lambda: _start(name))
+
+
+async def once_more_if_address_leaked(start: Callable[[], Awaitable[None]]) -> None:
+    """Run `start` (a container start, here or on a remote host), and once more if it failed because
+    the container's address was never released (see `start`)."""
     try:
-        await _start(name)
+        await start()
     except PodmanError as e:
         if LEAKED_ADDRESS not in str(e):
             raise
-        await _start(name)
+        await start()
 
 
 async def _start(name: str) -> None:

@@ -230,13 +230,9 @@ class RemoteHost(ContainerHost):
             return None
 
     async def start(self, name: str) -> None:
-        try:
-            await self._api(lambda: self.client().containers.get(name).start())
-        except podman_cli.PodmanError as exc:
-            if podman_api.LEAKED_ADDRESS not in str(exc):
-                raise
-            # as on this machine (bindings/podman/api.py start): the failed start released the address
-            await self._api(lambda: self.client().containers.get(name).start())
+        await podman_api.once_more_if_address_leaked(
+            lambda: self._api(lambda: self.client().containers.get(name).start())
+        )
 
     async def stop(self, name: str, timeout: int) -> None:
         c = await self._container(name)

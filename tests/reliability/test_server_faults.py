@@ -122,16 +122,18 @@ def test_server_killed_mid_exec(project: Path, dev_server: type[DevServer], ploy
     server = dev_server(project).start(timeout=120)
     assert _exec(server, "echo kept > /workspace/kept.txt")["exitCode"] == 0
 
-    for cmd, timeout in (("sleep 3; echo late > /workspace/late", None), ("sleep 300", "2000")):
+    # Both must be seen running at once by a `ploy sandbox exec` (a second or more on a loaded machine):
+    # windows of several seconds, or the check misses them (a 3 s sleep and a 2 s timeout did, under load)
+    for cmd, timeout in (("sleep 8; echo late > /workspace/late", None), ("sleep 300", "6000")):
         params = {"cmd": cmd, **({"timeoutMs": timeout} if timeout else {})}
         threading.Thread(target=lambda p=params: _swallow(lambda: server.get("/exec", params=p))).start()
-    assert wait_until(lambda: {"sleep 300", "sleep 3"} <= set(_commands(ploy_home, project)), 15)
+    assert wait_until(lambda: {"sleep 300", "sleep 8"} <= set(_commands(ploy_home, project)), 15)
     server.stop(signal.SIGKILL)
     server = dev_server(project, port=server.port).start(timeout=120)
-    assert wait_until(lambda: _stdout(server, "cat /workspace/late 2>&1") == "late\n", 15)
+    assert wait_until(lambda: _stdout(server, "cat /workspace/late 2>&1") == "late\n", 20)
     assert wait_until(
-        lambda: "sleep 300" not in _commands(ploy_home, project), 15
-    )  # killed at its timeoutMs, 2 s after it began
+        lambda: "sleep 300" not in _commands(ploy_home, project), 20
+    )  # killed at its timeoutMs, 6 s after it began
     assert _stdout(server, "cat /workspace/kept.txt") == "kept\n"
 
 

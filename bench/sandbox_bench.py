@@ -36,9 +36,9 @@ sys.path.insert(0, str(REPO))
 from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
-from bindings.sandbox.containers import SandboxContainers, home_label  # noqa: E402
-from bindings.sandbox.disks import USERNS_FLAGS, release_under  # noqa: E402
-from bindings.sandbox.network import sweep  # noqa: E402
+from bindings.sandbox.containers import SandboxContainers  # noqa: E402
+from bindings.sandbox.disks import USERNS_FLAGS  # noqa: E402
+from bindings.sandbox.leftovers import remove_leftovers  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
 if TYPE_CHECKING:
@@ -585,13 +585,7 @@ async def main(quick: bool, parity: bool = False, network: bool = False, isolati
             await asyncio.to_thread(http_bench, home, tmp)
             await asyncio.to_thread(js_big_files, home, tmp)
     finally:
-        subprocess.run(
-            f"podman ps -aq --filter label=ploy.home={home_label(home)} | xargs -r podman rm -f -t 0",
-            shell=True,
-            capture_output=True,
-        )
-        await sweep({"ploy.home": home_label(home)})  # the network policy's networks and rules
-        release_under(home)  # the sandboxes' disks, before rmtree empties them
+        await remove_leftovers(home)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -26,8 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hello import REPO, free_port, rss_mb, start_ploy  # noqa: E402
 
-from bindings.sandbox.containers import home_label  # noqa: E402
-from bindings.sandbox.network import sweep_sync  # noqa: E402
+from bindings.sandbox.leftovers import remove_leftovers_sync  # noqa: E402
 
 LATENCY = re.compile(r"^\s+(50|99)(?:\.000)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -111,7 +110,7 @@ def main() -> None:
                  str(REPO / "examples" / example)],
                 cwd=REPO, env={**os.environ, "PLOY_HOME": home}, capture_output=True,
             )  # fmt: skip
-            sweep_sync({"ploy.home": home_label(Path(home))})  # the network policy's network and rules
+            remove_leftovers_sync(Path(home))  # the network policy's network and rules, the disk
 
 
 if __name__ == "__main__":

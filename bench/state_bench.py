@@ -32,9 +32,7 @@ from bench.sandbox_bench import emit, pct, timed  # noqa: E402
 from bindings.context import BindingContext, project_key  # noqa: E402
 from bindings.sandbox import SandboxBinding  # noqa: E402
 from bindings.sandbox import image as images  # noqa: E402
-from bindings.sandbox.containers import home_label  # noqa: E402
-from bindings.sandbox.disks import release_under  # noqa: E402
-from bindings.sandbox.network import sweep  # noqa: E402
+from bindings.sandbox.leftovers import remove_leftovers  # noqa: E402
 from bindings.sandbox.options import SandboxOptions  # noqa: E402
 
 # ~100 MB in ~2,000 files: ~40% incompressible (media, archives), the rest source-like text
@@ -308,26 +306,7 @@ async def main(rounds: int, only: list[str]) -> None:
             await getattr(bench, part)(rounds)
         bench.f.emit_all()
     finally:
-        label = home_label(home)
-        subprocess.run(
-            f"podman ps -aq --filter label=ploy.home={label} | xargs -r podman rm -f -t 0",
-            shell=True,
-            capture_output=True,
-        )
-        # one label filter, the other checked here: podman ORs two label filters of `images`, and would
-        # remove every snapshot image on the machine
-        out = subprocess.run(
-            ["podman", "images", "--format", "json", "--filter", f"label=ploy.home={label}"],
-            capture_output=True,
-            text=True,
-        ).stdout
-        ids = [
-            i["Id"] for i in json.loads(out or "[]") if (i.get("Labels") or {}).get("ploy.snapshot") == "1"
-        ]
-        if ids:
-            subprocess.run(["podman", "rmi", "-f", *ids], capture_output=True)
-        await sweep({"ploy.home": label})  # the network policy's networks and rules
-        release_under(home)  # the sandboxes' disks, before rmtree empties them
+        await remove_leftovers(home)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -6,7 +6,6 @@ Every test gets its own PLOY_HOME (state: bundles, sandbox records) unless it as
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -149,29 +148,11 @@ def short_ploy_home(prefix: str) -> Iterator[Path]:
 
 
 def remove_podman_leftovers(label: str, home: Path | None = None) -> None:
-    """The containers, then the snapshot images, made under the PLOY_HOME with this label; and the
+    """The containers, snapshot images and networks made under the PLOY_HOME with this label; and the
     sandboxes' disks mounted below `home` (a later rmtree would empty them and leak loop devices)."""
-    subprocess.run(
-        "podman ps -aq --filter label=ploy.home=" + label + " | xargs -r podman rm -f -t 0",
-        shell=True, capture_output=True,
-    )  # fmt: skip
-    if home is not None:
-        from bindings.sandbox.disks import release_under
+    from bindings.sandbox.leftovers import remove_leftovers_sync
 
-        release_under(home)
-    # one label filter, the other checked here: podman ORs two label filters of `images`, which removed
-    # every snapshot image on the machine (another test run's included)
-    out = subprocess.run(
-        ["podman", "images", "--format", "json", "--filter", f"label=ploy.home={label}"],
-        capture_output=True, text=True,
-    ).stdout  # fmt: skip
-    ids = [i["Id"] for i in json.loads(out or "[]") if (i.get("Labels") or {}).get("ploy.snapshot") == "1"]
-    if ids:
-        subprocess.run(["podman", "rmi", "-f", *ids], capture_output=True)
-    # then the networks of the network policy, with their firewall rules (network.py)
-    from bindings.sandbox.network import sweep_sync
-
-    sweep_sync({"ploy.home": label})
+    remove_leftovers_sync(home, label)
 
 
 @contextlib.contextmanager

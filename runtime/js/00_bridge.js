@@ -75,6 +75,17 @@ function hostCall(op, ...args) {
   });
 }
 
+// hostCall sent as a text op (see hostSendText): the op id, a line break, then `text`. For ops on the
+// hot path whose arguments are cheaper to write as lines than as JSON (proxyToSandbox).
+function hostCallText(op, text) {
+  const id = nextOpId++;
+  const rid = currentRid;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, rid });
+    hostSendText(op, id + "\n" + text);
+  });
+}
+
 // A host operation without an answer.
 function hostSend(op, ...args) {
   emit([op, ...args]);

@@ -236,5 +236,5 @@ function cancel(sid) {
   if (ac) ac.abort(reason);
 }
 
-const ENTRIES = { setDefault, init, request, pull, takeChunks, cancel, settle, settleBytes, feedEntropy, take, fireTimer, setProps, reportRejections, rid: () => currentRid };
+const ENTRIES = { setDefault, init, request, pull, takeChunks, cancel, settle, settleBytes, settleResponse, feedEntropy, take, fireTimer, setProps, reportRejections, rid: () => currentRid };
 for (const [k, v] of Object.entries(ENTRIES)) expose("__ploy_" + k, v);

@@ -12,12 +12,17 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 
 from runtime.http import Response
 from runtime.workers.quickjs_hooks import Hooks
+
+# How a host op's result settles its hostCall: "value" through the JSON codec (settle), "bytes" as
+# latin-1 or the bytes slot (settleBytes, a stream read), "response" a WebResponse or None as its parts
+# (settleResponse, proxyToSandbox's answer, which would spend a tenth of its time in the codec).
+Settle = Literal["value", "bytes", "response"]
 
 
 class JsHost(Protocol):
@@ -64,8 +69,8 @@ class JsHost(Protocol):
         """Settle a hostCall now, from its handler."""
         ...
 
-    def start(self, op_id: int, coro: Coroutine[Any, Any, Any], raw: bool = False) -> None:
-        """Run a handler's host work; its result settles the hostCall (`raw`: bytes, via settleBytes)."""
+    def start(self, op_id: int, coro: Coroutine[Any, Any, Any], settle: Settle = "value") -> None:
+        """Run a handler's host work; its result settles the hostCall (see Settle)."""
         ...
 
     def register_stream(self, stream: Any) -> int: ...

@@ -53,7 +53,7 @@ class HostStream:
 def read(ctx: JsHost, op: list[Any]) -> None:
     """The next chunk, settled as bytes (null at the end)."""
     _, op_id, sid = op
-    ctx.start(op_id, _read(ctx, sid), raw=True)
+    ctx.start(op_id, _read(ctx, sid), "bytes")
 
 
 async def _read(ctx: JsHost, sid: int) -> bytes | None:

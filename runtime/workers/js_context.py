@@ -24,12 +24,14 @@ import httpx
 import quickjs
 
 from bindings.spec import REGISTRY, spec_of
+from bindings.web import WebResponse
 from runtime.http import Request, Response
 from runtime.js import host_ops
 from runtime.js.binding_proxies import BindingObjects, spec_methods
 from runtime.js.bridge import Codec, error_info
 from runtime.js.crypto import fresh_entropy
 from runtime.js.entry import JsBodyStream
+from runtime.js.host import Settle
 from runtime.js.host_streams import HostStream
 from runtime.js.websocket import close_all as close_sockets
 from runtime.watchdog import guard
@@ -116,6 +118,7 @@ class JsContext:
         )
         self.js_take_chunks = get("__ploy_takeChunks")
         self.js_settle, self.js_settle_bytes = get("__ploy_settle"), get("__ploy_settleBytes")
+        self.js_settle_response = get("__ploy_settleResponse")
         self.js_fire_timer, self.js_set_props = get("__ploy_fireTimer"), get("__ploy_setProps")
         self.js_take = get("__ploy_take")
         self.js_feed_entropy, self.js_rid = get("__ploy_feedEntropy"), get("__ploy_rid")
@@ -337,13 +340,13 @@ class JsContext:
         """Settles a hostCall now, from its handler."""
         self.call_js(self.js_settle, op_id, True, *self.codec.encode(value))
 
-    def start(self, op_id: int, coro: Any, raw: bool = False) -> None:
-        """Runs a handler's host work; its result settles the hostCall (`raw`: bytes, via settleBytes)."""
+    def start(self, op_id: int, coro: Any, settle: Settle = "value") -> None:
+        """Runs a handler's host work; its result settles the hostCall (see Settle)."""
         task = self.loop.create_task(coro)
         self.tasks[op_id] = task
-        task.add_done_callback(lambda t: self._finished(op_id, t, raw))
+        task.add_done_callback(lambda t: self._finished(op_id, t, settle))
 
-    def _finished(self, op_id: int, task: asyncio.Task[Any], raw: bool) -> None:
+    def _finished(self, op_id: int, task: asyncio.Task[Any], settle: Settle) -> None:
         self.tasks.pop(op_id, None)
         if task.cancelled() or self.dead:
             return
@@ -352,19 +355,38 @@ class JsContext:
             if not isinstance(exc, WorkerError) and type(exc).__module__.split(".")[0] not in ("bindings",):
                 logger.debug("host op failed", exc_info=exc)
             self.enter(self.js_settle, op_id, False, json.dumps(error_info(exc)), False)
-        elif raw:
+        elif settle == "bytes":
             chunk = task.result()
             if chunk is not None and self.hooks is not None and self.hooks.put_bytes(chunk):
                 self.enter(self.js_settle_bytes, op_id, 0)  # 0: the bytes are in __ploy_bytesIn
             else:
                 self.enter(self.js_settle_bytes, op_id, None if chunk is None else chunk.decode("latin-1"))
-        else:
+        elif settle == "response" and (task.result() is None or task.result().webSocket is None):
+            self._settle_response(op_id, task.result())
+        else:  # "value", and a 101 with a socket (rare: the codec registers the socket)
             try:
                 payload, special = self.codec.encode(task.result())
             except (TypeError, ValueError) as e:
                 self.enter(self.js_settle, op_id, False, json.dumps(error_info(e)), False)
                 return
             self.enter(self.js_settle, op_id, True, payload, special)
+
+    def _settle_response(self, op_id: int, web: WebResponse | None) -> None:
+        if web is None:
+            self.enter(self.js_settle_response, op_id, 0, "", "", None, None)
+            return
+        body, sid = web.body, None
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            sid, body = self.register_stream(HostStream(body)), None
+        self.enter(
+            self.js_settle_response,
+            op_id,
+            web.status,
+            web.statusText,
+            "\n".join(chain.from_iterable((k.lower(), v) for k, v in web.headers)),
+            None if body is None else bytes(body).decode("latin-1"),  # as settleBytes takes bytes
+            sid,
+        )
 
     # ------------------------------------------------------------------ timers
     def fire_timers(self) -> None:

@@ -219,3 +219,62 @@ def test_terminal_page_in_chromium(
     print(f"\nscreenshot of the terminal page: {artifact}")
     if os.environ.get("PLOY_ARTIFACTS"):
         shutil.copy(artifact, Path(os.environ["PLOY_ARTIFACTS"]) / artifact.name)
+
+
+BRIDGE_WORKER = """
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const proxied = await proxyToSandbox(request, env);
+    if (proxied) {
+      if (url.pathname !== "/wrapped") return proxied;
+      const headers = new Headers(proxied.headers);
+      headers.set("x-worker-saw", proxied.headers.get("content-type") ?? "none");
+      return new Response(proxied.body, { status: proxied.status, headers });
+    }
+    const sandbox = env.SANDBOX.get("bridge");
+    const server = await sandbox.startProcess("python3 /srv/echo.py 8082");
+    await server.waitForPort(8082, { path: "/hello", timeoutMs: 15000 });
+    return Response.json(await sandbox.exposePort(8082));
+  },
+};
+"""
+
+
+def test_a_js_workers_proxy_keeps_bodies_headers_and_streams(
+    tmp_path: Path, dev_server: Any, ploy_home: Path, sandbox_image: str
+) -> None:
+    """proxyToSandbox in a JS worker: the request's bytes (NUL, CR, LF, non-UTF-8) and headers (an empty
+    value) reach the server as sent; its answer comes back whole, streamed, or read and rewrapped by the
+    worker (the request and the Response cross the JS bridge as lines and parts, not JSON)."""
+    project = tmp_path / "bridge"
+    (project / "src").mkdir(parents=True)
+    (project / "ploy.yaml").write_text("kind: dynamic\nsandbox:\n  SANDBOX: default\n")
+    (project / "src" / "index.js").write_text(BRIDGE_WORKER)
+    server = dev_server(project).start(timeout=120)
+    in_sandbox(ploy_home, project, "bridge", "writeFile", "/srv/echo.py", ECHO_SERVER)
+    exposed = server.get("/start")
+    assert exposed.status_code == 200, server.output
+    host = exposed.json()["url"].split("//", 1)[1].split("/", 1)[0]
+
+    def via(method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"host": host, **kw.pop("headers", {})}
+        return httpx.request(method, server.url + path, headers=headers, timeout=30, **kw)
+
+    sent = b"a\x00b\nc\xff\r\n" + bytes(range(256))
+    echo = via("POST", "/echo?q=1", content=sent, headers={"x-empty": "", "x-two": "two words"})
+    assert echo.status_code == 200, echo.text
+    doc = echo.json()
+    assert (doc["method"], doc["path"], doc["body"].encode("latin-1")) == ("POST", "/echo?q=1", sent)
+    assert (doc["headers"]["x-empty"], doc["headers"]["x-two"]) == ("", "two words")
+    assert doc["headers"]["x-forwarded-host"] == host
+
+    wrapped = via("GET", "/wrapped")
+    assert wrapped.status_code == 200 and wrapped.headers["x-worker-saw"] == "application/json"
+    assert wrapped.json()["path"] == "/wrapped"
+    streamed = via("GET", "/stream")
+    assert streamed.text == "".join(f"part {i}\n" for i in range(5))
+    big = via("GET", "/big")
+    assert big.status_code == 200 and big.content == b"x" * (2 * 1024 * 1024)
+    assert via("GET", "/status/418").status_code == 418
+    assert via("GET", "/hello").headers["x-sandbox"] == "yes"

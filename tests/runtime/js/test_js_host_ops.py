@@ -19,11 +19,15 @@ from runtime.workers.js_source import JS_DIR
 from tests.runtime.js.harness import Harness, write_module
 
 # The functions that queue an op (00_bridge.js); a call with a literal name is an op sent.
-SENDERS = ("hostCall", "hostSend", "hostSendText", "emit")
-SEND = re.compile(r"\b(hostCall|hostSend|hostSendText)\(\s*\"(\w+)\"|\bemit\(\[\s*\"(\w+)\"")
+SENDERS = ("hostCall", "hostCallText", "hostSend", "hostSendText", "emit")
+SEND = re.compile(r"\b(hostCall|hostCallText|hostSend|hostSendText)\(\s*\"(\w+)\"|\bemit\(\[\s*\"(\w+)\"")
 # The bridge's own forwarding of a caller's op; any other send without a literal name, or a sender
 # passed around as a value, would hide its ops from this test.
-FORWARDS = {("00_bridge.js", "emit([op, id, ...args])"), ("00_bridge.js", "emit([op, ...args])")}
+FORWARDS = {
+    ("00_bridge.js", "emit([op, id, ...args])"),
+    ("00_bridge.js", "emit([op, ...args])"),
+    ("00_bridge.js", 'hostSendText(op, id + "\\n" + text)'),
+}
 COMMENT = re.compile(r"(^|\s)//.*$", re.M)  # not the // of a URL in a string, which follows a ':'
 
 

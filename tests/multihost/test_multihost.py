@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bindings.errors import PloyError
+from bindings.sandbox.disks import USERNS_BASE, USERNS_SIZE
 from tests.bindings.sandbox.conftest import Loop
 from tests.multihost.conftest import HOSTS, MhBindings
 from tests.multihost.rig import Rig
@@ -29,6 +30,9 @@ def host_of(sb: Any) -> str:
 
 async def kitchen(sb: Any) -> None:
     """The documented methods a sandbox serves through its agent, checked on a remote one."""
+    # root in a remote sandbox is an unprivileged id on its host, as here; /dev/shm is its own tmpfs
+    r = await sb.exec("cat /proc/self/uid_map /proc/self/gid_map; touch /dev/shm/x && echo shm")
+    assert r["stdout"].split() == [*2 * ["0", str(USERNS_BASE), str(USERNS_SIZE)], "shm"], r
     r = await sb.exec("echo hi; echo err >&2; exit 3")
     assert (r["stdout"], r["stderr"], r["exitCode"]) == ("hi\n", "err\n", 3)
     await sb.mkdir("/workspace/k", {"recursive": True})

@@ -32,7 +32,10 @@ from bindings.error_codes import SANDBOX_UNAVAILABLE
 from bindings.errors import PloyError
 from bindings.podman import api as podman_api
 from bindings.sandbox.agent_client import AgentClient, AgentUnavailable, Duplex, Upload, _Conn
+from bindings.sandbox.disks import USERNS_BASE, USERNS_SIZE
 from bindings.sandbox.hosts.base import AGENT_PORT, ContainerHost, RunSpec
+
+USERNS_MAP = {"container_id": 0, "host_id": USERNS_BASE, "size": USERNS_SIZE}
 
 CONNECT_TIMEOUT_S = 1.5
 READ_TIMEOUT_S = 120.0
@@ -155,6 +158,12 @@ class RemoteHost(ContainerHost):
                 stop_timeout=3,
                 environment=spec.env,
                 ports={f"{AGENT_PORT}/tcp": {"ip": self.address}},
+                # as on this machine (containers.local_args): root in the sandbox is an unprivileged id
+                # on the host, and its own IPC namespace with a tmpfs /dev/shm
+                userns_mode="private",
+                idmappings={"UIDMap": [USERNS_MAP], "GIDMap": [USERNS_MAP]},
+                ipc_mode="none",
+                mounts=[{"type": "tmpfs", "source": "tmpfs", "target": "/dev/shm", "size": "64m"}],
             )
             c.start()
 

@@ -256,7 +256,7 @@ def main() -> None:
         loop.run_until_complete(proc.waitForPort(8080, {"timeoutMs": 20000}))
         url = loop.run_until_complete(sb.exposePort(8080))["url"]
         preview_host = url.split("//")[1].rstrip("/")
-        address = loop.run_until_complete(sb._mgr.previews.target("bench"))
+        address, _ = loop.run_until_complete(sb._mgr.previews.target("bench"))
         dev = subprocess.Popen(
             [sys.executable, "-m", "runtime.cli", "dev", str(project), "--port", str(port)],
             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

@@ -124,7 +124,7 @@ SANDBOX_NOT_RUNNING = _declare(
 )
 PORT_UNREACHABLE = _declare(
     "PORT_UNREACHABLE",
-    "nothing answered on the exposed port at the sandbox's address (servers must listen on 0.0.0.0)",
+    "nothing answered on the exposed port, at the sandbox's address or on its localhost",
     (SANDBOX,),
     502,
 )

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +32,11 @@ CONNECT_TIMEOUT_S = 5.0
 
 class UpstreamError(Exception):
     """The target could not be reached, or closed the connection before a whole response head."""
+
+
+# Another way to the same server when its address refuses: a connected non-blocking socket to `port`
+# (bindings/sandbox/netns.py: the sandbox's own loopback, for servers that listen on localhost only).
+Dial = Callable[[int], Awaitable[socket.socket]]
 
 
 def _forward_headers(request: RequestLike, client_host: str | None) -> list[tuple[str, str]]:
@@ -177,6 +183,8 @@ class _Pool:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.idle: list[_Upstream] = []
+        self.dial: Dial | None = None
+        self.via_dial = False  # the address refused and dial answered: new connections go that way
 
     async def acquire(self) -> _Upstream:
         while self.idle:
@@ -186,7 +194,21 @@ class _Pool:
                 return conn
         loop = asyncio.get_running_loop()
         conn = _Upstream(self)
-        await asyncio.wait_for(loop.create_connection(lambda: conn, self.host, self.port), CONNECT_TIMEOUT_S)
+        if self.via_dial and self.dial is not None:
+            try:
+                await loop.create_connection(lambda: conn, sock=await self.dial(self.port))
+                return conn
+            except OSError:
+                self.via_dial = False  # the server moved (or went): its address is tried again
+        try:
+            await asyncio.wait_for(
+                loop.create_connection(lambda: conn, self.host, self.port), CONNECT_TIMEOUT_S
+            )
+        except ConnectionRefusedError:
+            if self.dial is None:
+                raise
+            await loop.create_connection(lambda: conn, sock=await self.dial(self.port))
+            self.via_dial = True
         return conn
 
     def release(self, conn: _Upstream) -> None:
@@ -220,13 +242,15 @@ class HttpForwarder:
         port: int,
         client_host: str | None = None,
         extra_headers: list[tuple[str, str]] | None = None,
+        dial: Dial | None = None,
     ) -> WebResponse:
-        """The target's response, its body streamed. Raises UpstreamError when it cannot be reached."""
+        """The target's response, its body streamed. Raises UpstreamError when it cannot be reached.
+        `dial`: the way to try when (host, port) refuses the connection."""
         headers = _forward_headers(request, client_host) + list(extra_headers or ())
         url = urlsplit(request.url)
         target = (url.path or "/") + (f"?{url.query}" if url.query else "")
         if _is_upgrade(request):
-            return await _forward_websocket(request, host, port, target, headers)
+            return await _forward_websocket(request, host, port, target, headers, dial)
         body = b"" if request.method in ("GET", "HEAD") else await request.arrayBuffer()
         if body or request.method not in ("GET", "HEAD", "OPTIONS", "DELETE"):
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
@@ -236,6 +260,8 @@ class HttpForwarder:
         pool = self._pools.get((host, port))
         if pool is None:
             pool = self._pools[(host, port)] = _Pool(host, port)
+        if dial is not None:
+            pool.dial = dial
         for attempt in (0, 1):
             try:
                 conn = await pool.acquire()
@@ -284,7 +310,12 @@ _WS_OWN = frozenset(
 
 
 async def _forward_websocket(
-    request: RequestLike, host: str, port: int, target: str, headers: list[tuple[str, str]]
+    request: RequestLike,
+    host: str,
+    port: int,
+    target: str,
+    headers: list[tuple[str, str]],
+    dial: Dial | None = None,
 ) -> WebResponse:
     protocols = [
         p.strip() for p in (request.headers.get("sec-websocket-protocol") or "").split(",") if p.strip()
@@ -294,17 +325,33 @@ async def _forward_websocket(
     extra = [(k, v) for k, v in headers if k.lower() not in _WS_OWN]
     if original_host:
         extra.append(("host", original_host))
-    return await connect_websocket(f"ws://{host}:{port}{target}", extra, protocols, origin)
+    url = f"ws://{host}:{port}{target}"
+    try:
+        return await connect_websocket(url, extra, protocols, origin, refused_raises=dial is not None)
+    except ConnectionRefusedError:
+        assert dial is not None
+        try:
+            sock = await dial(port)
+        except OSError as e:
+            raise UpstreamError(f"cannot open a WebSocket to {url}: {e}") from None
+        return await connect_websocket(url, extra, protocols, origin, sock=sock)
 
 
 async def connect_websocket(
-    url: str, headers: list[tuple[str, str]], protocols: list[str], origin: str | None = None
+    url: str,
+    headers: list[tuple[str, str]],
+    protocols: list[str],
+    origin: str | None = None,
+    sock: socket.socket | None = None,
+    refused_raises: bool = False,
 ) -> WebResponse:
-    """Open a WebSocket to `url`: a 101 WebResponse whose webSocket is connected to it, or the server's
-    own response when it refuses the upgrade. Raises UpstreamError when it cannot be reached."""
+    """Open a WebSocket to `url` (over `sock` when given): a 101 WebResponse whose webSocket is
+    connected to it, or the server's own response when it refuses the upgrade. Raises UpstreamError
+    when it cannot be reached (ConnectionRefusedError as itself with `refused_raises`)."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
+    via: dict[str, Any] = {"sock": sock} if sock is not None else {}
     try:
         conn = await connect(
             url,
@@ -317,7 +364,12 @@ async def connect_websocket(
             max_size=None,
             open_timeout=CONNECT_TIMEOUT_S,
             ping_interval=None,
+            **via,
         )
+    except ConnectionRefusedError:
+        if refused_raises:
+            raise
+        raise UpstreamError(f"cannot open a WebSocket to {url}: connection refused") from None
     except InvalidStatus as e:
         r = e.response
         return WebResponse(

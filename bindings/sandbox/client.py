@@ -785,9 +785,9 @@ class SandboxClient(_Commands):
         port = check_port(port)
         from bindings.http_proxy import UpstreamError
 
-        address = await self._mgr.previews.target(self.id)
+        address, dial = await self._mgr.previews.target(self.id)
         try:
-            return await self._mgr.previews.forwarder.forward(request, address, port)
+            return await self._mgr.previews.forwarder.forward(request, address, port, dial=dial)
         except UpstreamError as e:
             return WebResponse.json(
                 502, {"error": f"wsConnect to port {port}: {e}", "code": PORT_UNREACHABLE}

@@ -32,6 +32,7 @@ from bindings.errors import InvalidArgument, PloyError
 from bindings.http_proxy import HttpForwarder, UpstreamError
 from bindings.sandbox.agent import wire
 from bindings.sandbox.locks import FileLock
+from bindings.sandbox.netns import LoopbackDialer, netns_identity
 from bindings.web import RequestLike, WebResponse
 
 TOKEN_LEN = 16
@@ -92,6 +93,7 @@ class Route:
     address: str
     ports_mtime: int
     boot_identity: tuple[int, int]
+    dial: LoopbackDialer | None = None  # the sandbox's own loopback, for servers on localhost only
 
     def __post_init__(self) -> None:
         # checked on every request: plain strings, not Path arithmetic
@@ -109,7 +111,8 @@ class Previews:
         self.index = self.state.ctx.project_state / "previews"
         self.forwarder = HttpForwarder()
         self._routes: dict[str, Route] = {}
-        self._addresses: dict[tuple[str, str], str] = {}  # (container token, boot) -> bridge address
+        # (container token, boot) -> bridge address and network namespace ([path, inode] or None)
+        self._addresses: dict[tuple[str, str], tuple[str, list[Any] | None]] = {}
 
     # ---- records ------------------------------------------------------------------------------
 
@@ -152,27 +155,30 @@ class Previews:
             return None
         return _read_small(run / "boot")
 
-    async def _address(self, container_token: str, boot: str) -> str:
+    async def _address(self, container_token: str, boot: str) -> tuple[str, list[Any] | None]:
+        """The running container's bridge address, and its network namespace (netns.py) when this
+        process can see it."""
         key = (container_token, boot)
-        address = self._addresses.get(key)
-        if address is None:
+        found = self._addresses.get(key)
+        if found is None:
             from bindings.sandbox.state import container_name
 
             res = await podman.run(
                 "inspect",
                 "--format",
-                "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+                "{{.State.Pid}} {{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
                 container_name(container_token),
                 check=False,
             )
-            found = res.stdout.decode().split()
-            if res.returncode != 0 or not found:
+            words = res.stdout.decode().split()
+            if res.returncode != 0 or len(words) < 2:
                 raise PloyError(
                     "the sandbox has no network address to preview (it runs without a network)",
                     code=codes.SANDBOX_UNAVAILABLE,
                 )
-            address = self._addresses[key] = found[0]
-        return address
+            ns = netns_identity(int(words[0])) if words[0].isdigit() else None
+            found = self._addresses[key] = (words[1], None if ns is None else [ns[0], ns[1]])
+        return found
 
     # ---- the API ------------------------------------------------------------------------------
 
@@ -188,9 +194,9 @@ class Previews:
         ping, _ = await self.manager.call_entry(entry, {"op": wire.PING.name})  # wakes it; which start
         entry = self.manager.entries.get(sandbox_id, entry)
         boot = str(ping.get("boot") or "")
-        address = await self._address(entry.token, boot)
+        address, netns = await self._address(entry.token, boot)
         async with FileLock(entry.dir / "ports.lock"):  # two exposes at once must not lose one
-            return self._record(sandbox_id, entry.dir, port, name, token, boot, address, host)
+            return self._record(sandbox_id, entry.dir, port, name, token, boot, address, netns, host)
 
     def _record(
         self,
@@ -201,6 +207,7 @@ class Previews:
         token: str | None,
         boot: str,
         address: str,
+        netns: list[Any] | None,
         host: str,
     ) -> dict[str, Any]:
         ports = self._read_ports(d)
@@ -215,7 +222,7 @@ class Previews:
                 )
         if current.get("token") and current["token"] != chosen:
             self._unlink(self._key(port, sandbox_id, current["token"]))
-        ports[str(port)] = {"token": chosen, "name": name, "boot": boot, "address": address}
+        ports[str(port)] = {"token": chosen, "name": name, "boot": boot, "address": address, "netns": netns}
         self._write_ports(d, ports)
         self._link(self._key(port, sandbox_id, chosen), d)
         return {"url": self._url(port, sandbox_id, chosen, host), "port": port, "name": name}
@@ -259,12 +266,14 @@ class Previews:
                 )
         return out
 
-    async def target(self, sandbox_id: str) -> str:
-        """The running sandbox's bridge address (woken when needed), for wsConnect."""
+    async def target(self, sandbox_id: str) -> tuple[str, LoopbackDialer | None]:
+        """The running sandbox's bridge address (woken when needed), and the way to its own loopback,
+        for wsConnect."""
         entry = await self.manager.entry(sandbox_id)
         ping, _ = await self.manager.call_entry(entry, {"op": wire.PING.name})
         entry = self.manager.entries.get(sandbox_id, entry)
-        return await self._address(entry.token, str(ping.get("boot") or ""))
+        address, netns = await self._address(entry.token, str(ping.get("boot") or ""))
+        return address, _dialer(netns)
 
     # ---- routing ------------------------------------------------------------------------------
 
@@ -303,7 +312,9 @@ class Previews:
                 },
             )
         try:
-            return await self.forwarder.forward(request, route.address, route.port, client_host)
+            return await self.forwarder.forward(
+                request, route.address, route.port, client_host, dial=route.dial
+            )
         except UpstreamError as e:
             self._routes.pop(key, None)
             if self.current_boot(route.token_dir) is None:
@@ -317,8 +328,12 @@ class Previews:
             return WebResponse.json(
                 502,
                 {
-                    "error": f"nothing answered on port {route.port} of sandbox {route.sandbox_id} ({e}); "
-                    "a server must listen on 0.0.0.0, not only on localhost, to be previewed",
+                    "error": f"nothing answered on port {route.port} of sandbox {route.sandbox_id} ({e})"
+                    + (
+                        ""
+                        if route.dial is not None
+                        else "; a server must listen on 0.0.0.0, not only on localhost, to be previewed"
+                    ),
                     "code": codes.PORT_UNREACHABLE,
                 },
             )
@@ -373,6 +388,7 @@ class Previews:
             record.get("address", ""),
             mtime,
             identity,
+            _dialer(record.get("netns")),
         )
         boot = self.current_boot(token_dir)
         if boot is None:
@@ -384,3 +400,11 @@ class Previews:
 
     def close(self) -> None:
         self.forwarder.close()
+
+
+def _dialer(netns: Any) -> LoopbackDialer | None:
+    """A dialer from a record's [path, inode], None when there is none (made by an older ploy, or a
+    namespace this process could not see)."""
+    if isinstance(netns, list) and len(netns) == 2 and isinstance(netns[1], int):
+        return LoopbackDialer(str(netns[0]), netns[1])
+    return None

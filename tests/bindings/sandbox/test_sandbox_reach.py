@@ -175,7 +175,7 @@ def test_preview_url_forwards_http_as_it_is(
     status, headers, body = preview(run, binding, url + "hello")
     assert (status, body, headers["x-sandbox"]) == (200, b"hello from the sandbox", "yes")
     # the same request straight to the container's address gives the same answer
-    address = run(sb._mgr.previews.target(sb.id))
+    address, _ = run(sb._mgr.previews.target(sb.id))
     assert httpx.get(f"http://{address}:8080/hello").content == body
     status, headers, body = preview(run, binding, url + "redirect")
     assert status == 302 and headers["location"] == "/hello"  # redirects are the client's to follow
@@ -312,6 +312,33 @@ def test_ws_connect_and_preview_websockets(
     refused = run(sb.wsConnect(upgrade_request("http://x/hello"), echo_port))
     assert refused.status == 200 and refused.webSocket is None
     assert code_of(run, sb.wsConnect(Request("http://x/ws"), echo_port)) == "INVALID_ARGUMENT"
+
+
+def test_servers_on_localhost_only_are_previewed_and_ws_connected(
+    run: Run, binding: SandboxBinding, sb: SandboxClient
+) -> None:
+    """Vite, many dev servers and node's listen(port, "localhost") answer on the sandbox's loopback
+    only, which its bridge address does not reach (E2B and Cloudflare ask users to bind 0.0.0.0):
+    previews and wsConnect reach them inside the sandbox's network namespace."""
+    run(sb.writeFile("/srv/lo/index.html", "on loopback only"))
+    run(sb.writeFile("/srv/echo-lo.py", ECHO_SERVER.replace('(("0.0.0.0",', '(("127.0.0.1",')))
+    for port, bind in ((8090, "127.0.0.1"), (8091, "::1")):
+        proc = run(sb.startProcess(f"python3 -m http.server {port} --bind {bind}", {"cwd": "/srv/lo"}))
+        run(proc.waitForPort(port, {"timeoutMs": 15000}))
+        url = run(sb.exposePort(port))["url"]
+        status, _, body = preview(run, binding, url + "index.html")
+        assert (status, body) == (200, b"on loopback only"), (bind, status, body)
+        status, _, body = preview(run, binding, url + "index.html")  # a pooled or a new connection
+        assert status == 200
+    proc = run(sb.startProcess("python3 /srv/echo-lo.py 8092"))
+    run(proc.waitForPort(8092, {"path": "/hello", "timeoutMs": 15000}))
+    r: WebResponse = run(sb.wsConnect(upgrade_request("http://x/ws"), 8092))
+    assert r.status == 101 and r.webSocket is not None
+    assert run(_talk(r.webSocket, ["via loopback"])) == ["via loopback"]
+    # nothing listening at all: still a clear 502
+    url = run(sb.exposePort(8093))["url"]
+    status, _, body = preview(run, binding, url)
+    assert status == 502 and json.loads(body)["code"] == "PORT_UNREACHABLE"
 
 
 def _with_host(request: Request, host: str) -> Request:

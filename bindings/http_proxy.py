@@ -194,11 +194,13 @@ class _Pool:
                 return conn
         loop = asyncio.get_running_loop()
         conn = _Upstream(self)
-        if self.via_dial and self.dial is not None:
+        if (self.via_dial or not self.host) and self.dial is not None:
             try:
                 await loop.create_connection(lambda: conn, sock=await self.dial(self.port))
                 return conn
             except OSError:
+                if not self.host:  # no address to try instead (a sandbox without a network)
+                    raise
                 self.via_dial = False  # the server moved (or went): its address is tried again
         try:
             await asyncio.wait_for(
@@ -325,11 +327,16 @@ async def _forward_websocket(
     extra = [(k, v) for k, v in headers if k.lower() not in _WS_OWN]
     if original_host:
         extra.append(("host", original_host))
-    url = f"ws://{host}:{port}{target}"
+    url = f"ws://{host or 'localhost'}:{port}{target}"
     try:
+        if not host:  # no address (a sandbox without a network): only dial reaches it
+            raise ConnectionRefusedError
         return await connect_websocket(url, extra, protocols, origin, refused_raises=dial is not None)
     except ConnectionRefusedError:
-        assert dial is not None
+        if dial is None:
+            raise UpstreamError(
+                f"cannot open a WebSocket to port {port}: the target has no address"
+            ) from None
         try:
             sock = await dial(port)
         except OSError as e:

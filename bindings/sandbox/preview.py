@@ -171,13 +171,16 @@ class Previews:
                 check=False,
             )
             words = res.stdout.decode().split()
-            if res.returncode != 0 or len(words) < 2:
+            ns = netns_identity(int(words[0])) if words and words[0].isdigit() else None
+            # `network: none` has no address: only its own namespace reaches its servers
+            address = words[1] if len(words) > 1 else ""
+            if res.returncode != 0 or (not address and ns is None):
                 raise PloyError(
-                    "the sandbox has no network address to preview (it runs without a network)",
+                    "the sandbox has no network address to preview (it runs without a network), and "
+                    "this process cannot enter its network namespace (that needs root)",
                     code=codes.SANDBOX_UNAVAILABLE,
                 )
-            ns = netns_identity(int(words[0])) if words[0].isdigit() else None
-            found = self._addresses[key] = (words[1], None if ns is None else [ns[0], ns[1]])
+            found = self._addresses[key] = (address, None if ns is None else [ns[0], ns[1]])
         return found
 
     # ---- the API ------------------------------------------------------------------------------

@@ -341,6 +341,26 @@ def test_servers_on_localhost_only_are_previewed_and_ws_connected(
     assert status == 502 and json.loads(body)["code"] == "PORT_UNREACHABLE"
 
 
+def test_a_sandbox_without_a_network_is_previewed(run: Run, bindings: Any) -> None:
+    """`network: none` leaves a sandbox no address to forward to; its own namespace still reaches its
+    servers, so exposePort, previews and wsConnect work as for any other sandbox."""
+    b = bindings.make("reach-none", network="none")
+    b.ctx.dev_host = "localhost:8787"
+    sb = b.get("isolated")
+    run(sb.writeFile("/srv/n/index.html", "no network here"))
+    run(sb.writeFile("/srv/echo.py", ECHO_SERVER))
+    proc = run(sb.startProcess("python3 -m http.server 8095", {"cwd": "/srv/n"}))
+    run(proc.waitForPort(8095, {"timeoutMs": 15000}))
+    url = run(sb.exposePort(8095))["url"]
+    assert preview(run, b, url + "index.html")[::2] == (200, b"no network here")
+    proc = run(sb.startProcess("python3 /srv/echo.py 8096"))
+    run(proc.waitForPort(8096, {"path": "/hello", "timeoutMs": 15000}))
+    r: WebResponse = run(sb.wsConnect(upgrade_request("http://x/ws"), 8096))
+    assert r.status == 101 and r.webSocket is not None
+    assert run(_talk(r.webSocket, ["isolated"])) == ["isolated"]
+    assert run(sb.exec("ls /sys/class/net"))["stdout"].split() == ["lo"]  # and it still has no network
+
+
 def _with_host(request: Request, host: str) -> Request:
     request.headers.set("host", host)
     return request

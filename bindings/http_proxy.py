@@ -235,7 +235,7 @@ class HttpForwarder:
     """Forwards requests to targets, keeping idle connections per target for the next request."""
 
     def __init__(self) -> None:
-        self._pools: dict[tuple[str, int], _Pool] = {}
+        self._pools: dict[tuple[Any, ...], _Pool] = {}
 
     async def forward(
         self,
@@ -259,16 +259,20 @@ class HttpForwarder:
             headers.append(("content-length", str(len(body))))
         lines = [f"{request.method} {target} HTTP/1.1"] + [f"{k}: {v}" for k, v in headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        pool = self._pools.get((host, port))
+        # an address names one server; without one (a sandbox with no network) the dial's target does
+        key: tuple[Any, ...] = (host, port) if host else (host, port, dial)
+        pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[(host, port)] = _Pool(host, port)
+            pool = self._pools[key] = _Pool(host, port)
         if dial is not None:
             pool.dial = dial
         for attempt in (0, 1):
             try:
                 conn = await pool.acquire()
             except (OSError, TimeoutError) as e:
-                raise UpstreamError(f"cannot connect to {host}:{port}: {e or type(e).__name__}") from None
+                raise UpstreamError(
+                    f"cannot connect to {host or 'localhost'}:{port}: {e or type(e).__name__}"
+                ) from None
             try:
                 status, response_headers = await conn.start(head, body, request.method == "HEAD")
                 break

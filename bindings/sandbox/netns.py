@@ -20,6 +20,7 @@ import os
 import socket
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
@@ -68,11 +69,13 @@ def _dial_inside(path: str, inode: int, port: int) -> socket.socket:
         os.close(own)
 
 
+@dataclass(frozen=True)
 class LoopbackDialer:
-    """`await dialer(port)`: a non-blocking socket connected to the sandbox's localhost:port."""
+    """`await dialer(port)`: a non-blocking socket connected to the sandbox's localhost:port. Equal for
+    the same namespace: HttpForwarder pools the connections of an address-less sandbox under it."""
 
-    def __init__(self, path: str, inode: int) -> None:
-        self.path, self.inode = path, inode
+    path: str
+    inode: int
 
     async def __call__(self, port: int) -> socket.socket:
         done: Future[socket.socket] = Future()

@@ -341,6 +341,13 @@ def test_servers_on_localhost_only_are_previewed_and_ws_connected(
     assert status == 502 and json.loads(body)["code"] == "PORT_UNREACHABLE"
 
 
+# http.server's files over HTTP/1.1 (keep-alive; `-m http.server` closes after each response)
+KEEP_ALIVE_FILES = (
+    'python3 -c "import http.server as h; '
+    "h.test(HandlerClass=h.SimpleHTTPRequestHandler, protocol='HTTP/1.1', port={port})\""
+)
+
+
 def test_a_sandbox_without_a_network_is_previewed(run: Run, bindings: Any) -> None:
     """`network: none` leaves a sandbox no address to forward to; its own namespace still reaches its
     servers, so exposePort, previews and wsConnect work as for any other sandbox."""
@@ -349,7 +356,7 @@ def test_a_sandbox_without_a_network_is_previewed(run: Run, bindings: Any) -> No
     sb = b.get("isolated")
     run(sb.writeFile("/srv/n/index.html", "no network here"))
     run(sb.writeFile("/srv/echo.py", ECHO_SERVER))
-    proc = run(sb.startProcess("python3 -m http.server 8095", {"cwd": "/srv/n"}))
+    proc = run(sb.startProcess(KEEP_ALIVE_FILES.format(port=8095), {"cwd": "/srv/n"}))
     run(proc.waitForPort(8095, {"timeoutMs": 15000}))
     url = run(sb.exposePort(8095))["url"]
     assert preview(run, b, url + "index.html")[::2] == (200, b"no network here")
@@ -359,6 +366,15 @@ def test_a_sandbox_without_a_network_is_previewed(run: Run, bindings: Any) -> No
     assert r.status == 101 and r.webSocket is not None
     assert run(_talk(r.webSocket, ["isolated"])) == ["isolated"]
     assert run(sb.exec("ls /sys/class/net"))["stdout"].split() == ["lo"]  # and it still has no network
+    # another one on the same port: each preview reaches its own sandbox, pooled connections included
+    other = b.get("isolated-2")
+    run(other.writeFile("/srv/n/index.html", "the other one"))
+    proc = run(other.startProcess(KEEP_ALIVE_FILES.format(port=8095), {"cwd": "/srv/n"}))
+    run(proc.waitForPort(8095, {"timeoutMs": 15000}))
+    other_url = run(other.exposePort(8095))["url"]
+    for _ in range(3):
+        assert preview(run, b, url + "index.html")[2] == b"no network here"
+        assert preview(run, b, other_url + "index.html")[2] == b"the other one"
 
 
 def _with_host(request: Request, host: str) -> Request:

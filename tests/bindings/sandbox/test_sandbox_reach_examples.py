@@ -103,7 +103,10 @@ def test_terminal_example_over_a_websocket(name: str, example: Any, dev_server: 
     assert server.get("/xterm.css").headers["content-type"].startswith("text/css")
 
     async def go() -> bytes:
-        async with connect(server.url.replace("http", "ws") + "/ws?cols=90&rows=20", proxy=None) as ws:
+        # the first /ws starts the sandbox: seconds when other Podman commands hold its locks (CI), more
+        # than the client's default 10 s handshake timeout once in a while
+        url = server.url.replace("http", "ws") + "/ws?cols=90&rows=20"
+        async with connect(url, proxy=None, open_timeout=90) as ws:
             assert json.loads(await ws.recv()) == {"type": "ready"}
             await ws.send(b"stty size; echo hi-$((6*7))\r")
             out = b""
@@ -112,7 +115,7 @@ def test_terminal_example_over_a_websocket(name: str, example: Any, dev_server: 
                 out += m if isinstance(m, bytes) else m.encode()
             return out
 
-    assert b"20 90" in asyncio.run(asyncio.wait_for(go(), 60))
+    assert b"20 90" in asyncio.run(asyncio.wait_for(go(), 120))
 
 
 # ---- the page in a real browser ---------------------------------------------------------------

@@ -171,13 +171,17 @@ function headersInitList(init) {
   return list;
 }
 
+// "name\nvalue\nname\nvalue": header lines as the host sends them (already valid and lowercased)
+function pairsFromFlat(flat, list) {
+  if (!flat) return list;
+  const parts = flat.split("\n");
+  for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
+  return list;
+}
+
 function headersFromFlat(flat, guard) {
   const h = new Headers();
-  if (flat) {
-    const parts = flat.split("\n");
-    const list = h._list;
-    for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
-  }
+  pairsFromFlat(flat, h._list);
   h._guard = guard;
   return h;
 }

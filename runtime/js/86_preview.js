@@ -59,12 +59,7 @@ function settleResponse(id, status, statusText, headersFlat, bin, sid) {
   const r = new Response(INTERNAL);
   r[kStatus] = status;
   if (statusText !== "") r[kStatusText] = statusText;
-  if (headersFlat !== "") {
-    const parts = headersFlat.split("\n");
-    const list = [];
-    for (let i = 0; i + 1 < parts.length; i += 2) list.push([parts[i], parts[i + 1]]);
-    r[kHeaderList] = list;
-  }
+  if (headersFlat !== "") r[kHeaderList] = pairsFromFlat(headersFlat, []);
   if (sid !== null) r[kBody] = { source: null, stream: hostReadableStream(sid) };
   else if (bin !== null) r[kBody] = { source: null, bin, stream: null };
   p.resolve(r);

@@ -99,10 +99,18 @@ class Codec:
         value = _wrap_data_objects(value)
         return json.dumps(value, default=default, ensure_ascii=False, separators=(",", ":")), special
 
+    def response_body(self, web: WebResponse) -> tuple[str | None, int | None]:
+        """A WebResponse's body for JS: its bytes as latin-1 text (kept as the body's `bin`, decoded only
+        if the worker reads it), or the id of the host stream registered for a streamed one."""
+        body = web.body
+        if body is None:
+            return None, None
+        if isinstance(body, (bytes, bytearray)):
+            return bytes(body).decode("latin-1"), None
+        return None, self._register_stream(HostStream(body))
+
     def _response(self, web: WebResponse) -> dict[str, Any]:
-        body, stream = web.body, None
-        if body is not None and not isinstance(body, (bytes, bytearray)):
-            stream, body = self._register_stream(HostStream(body)), None
+        bin_, stream = self.response_body(web)
         ws = None
         if web.webSocket is not None and self._register_socket is not None:
             ws = [self._register_socket(web.webSocket), web.webSocket.protocol]
@@ -110,8 +118,7 @@ class Codec:
             "status": web.status,
             "statusText": web.statusText,
             "headers": [[k.lower(), v] for k, v in web.headers],
-            # latin-1 text, kept as the body's `bin` in JS: decoded only if the worker reads it
-            "bin": None if body is None else bytes(body).decode("latin-1"),
+            "bin": bin_,
             "stream": stream,
             "ws": ws,
         }

@@ -361,7 +361,7 @@ class JsContext:
                 self.enter(self.js_settle_bytes, op_id, 0)  # 0: the bytes are in __ploy_bytesIn
             else:
                 self.enter(self.js_settle_bytes, op_id, None if chunk is None else chunk.decode("latin-1"))
-        elif settle == "response" and (task.result() is None or task.result().webSocket is None):
+        elif settle == "response" and getattr(task.result(), "webSocket", None) is None:
             self._settle_response(op_id, task.result())
         else:  # "value", and a 101 with a socket (rare: the codec registers the socket)
             try:
@@ -375,18 +375,9 @@ class JsContext:
         if web is None:
             self.enter(self.js_settle_response, op_id, 0, "", "", None, None)
             return
-        body, sid = web.body, None
-        if body is not None and not isinstance(body, (bytes, bytearray)):
-            sid, body = self.register_stream(HostStream(body)), None
-        self.enter(
-            self.js_settle_response,
-            op_id,
-            web.status,
-            web.statusText,
-            "\n".join(chain.from_iterable((k.lower(), v) for k, v in web.headers)),
-            None if body is None else bytes(body).decode("latin-1"),  # as settleBytes takes bytes
-            sid,
-        )
+        bin_, sid = self.codec.response_body(web)
+        flat = "\n".join(chain.from_iterable((k.lower(), v) for k, v in web.headers))
+        self.enter(self.js_settle_response, op_id, web.status, web.statusText, flat, bin_, sid)
 
     # ------------------------------------------------------------------ timers
     def fire_timers(self) -> None:

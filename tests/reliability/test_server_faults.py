@@ -122,19 +122,30 @@ def test_server_killed_mid_exec(project: Path, dev_server: type[DevServer], ploy
     server = dev_server(project).start(timeout=120)
     assert _exec(server, "echo kept > /workspace/kept.txt")["exitCode"] == 0
 
-    # Both must be seen running at once by a `ploy sandbox exec` (a second or more on a loaded machine):
-    # windows of several seconds, or the check misses them (a 3 s sleep and a 2 s timeout did, under load)
-    for cmd, timeout in (("sleep 8; echo late > /workspace/late", None), ("sleep 300", "6000")):
+    # No timing windows (a loaded CI machine missed windows of 2-8 s): the first command runs until the
+    # test opens its gate, the second until its timeoutMs; each records its pid, so neither can be missed
+    gate = "echo $$ > /workspace/gate.pid; until [ -e /workspace/go ]; do sleep 0.1; done; echo late > /workspace/late"
+    bounded = "echo $$ > /workspace/bounded.pid; sleep 300"
+    for cmd, timeout in ((gate, None), (bounded, "30000")):
         params = {"cmd": cmd, **({"timeoutMs": timeout} if timeout else {})}
         threading.Thread(target=lambda p=params: _swallow(lambda: server.get("/exec", params=p))).start()
-    assert wait_until(lambda: {"sleep 300", "sleep 8"} <= set(_commands(ploy_home, project)), 15)
+    assert wait_until(
+        lambda: _alive(ploy_home, project, "gate") and _alive(ploy_home, project, "bounded"), 25
+    )
     server.stop(signal.SIGKILL)
     server = dev_server(project, port=server.port).start(timeout=120)
+    assert _alive(ploy_home, project, "gate")  # it outlived the server that asked for it
+    assert _exec(server, "touch /workspace/go")["exitCode"] == 0
     assert wait_until(lambda: _stdout(server, "cat /workspace/late 2>&1") == "late\n", 20)
-    assert wait_until(
-        lambda: "sleep 300" not in _commands(ploy_home, project), 20
-    )  # killed at its timeoutMs, 6 s after it began
+    # still bounded by its timeoutMs, 30 s after it began, though the call that set it is gone
+    assert wait_until(lambda: not _alive(ploy_home, project, "bounded"), 45)
     assert _stdout(server, "cat /workspace/kept.txt") == "kept\n"
+
+
+def _alive(home: Path, project: Path, name: str) -> bool:
+    """Whether the command that wrote /workspace/<name>.pid still runs (false before it wrote it)."""
+    r = in_sandbox(home, project, SANDBOX_ID, "exec", f"kill -0 $(cat /workspace/{name}.pid 2>/dev/null)")
+    return bool(r["exitCode"] == 0)
 
 
 def test_client_hangs_up_mid_stream(project: Path, dev_server: type[DevServer], ploy_home: Path) -> None:

@@ -1,4 +1,6 @@
-"""JsWorker.fetch calls per second for a hello worker, called directly (no HTTP).
+"""JsWorker.fetch calls per second for a hello worker, called directly (no HTTP); and where the time
+of bench/hello.py's JSON API case goes: the case's worker beside one that ignores the same POST, both
+called directly, and the case's JSON work alone in a bare QuickJS context (no ploy code at all).
 
 Prints `name value unit` lines. Usage: python bench/js_overhead.py [seconds]
 """
@@ -6,6 +8,7 @@ Prints `name value unit` lines. Usage: python bench/js_overhead.py [seconds]
 from __future__ import annotations
 
 import asyncio
+import statistics
 import sys
 import tempfile
 import time
@@ -13,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.hello import order_json  # noqa: E402
 from runtime.http import Request  # noqa: E402
 from runtime.workers.base import Limits  # noqa: E402
 from runtime.workers.js_worker import JsWorker  # noqa: E402
@@ -44,6 +48,76 @@ async def measure(worker: JsWorker, seconds: float, concurrency: int) -> float:
     return done / (time.perf_counter() - start)
 
 
+POST_IGNORED = 'export default { async fetch(request) { return new Response("ok"); } };\n'
+JSON_API = Path(__file__).resolve().parent / "workers" / "json-api" / "src" / "index.js"
+# The JSON API worker's own work, step by step (the transform is the worker's, verbatim)
+ENGINE_STEPS = """
+const BODY = %s;
+const ORDER = JSON.parse(BODY);
+function transform(order) {
+  const lines = order.items.map((item) => ({
+    sku: item.sku,
+    name: item.name.toUpperCase(),
+    total: Math.round(item.price * item.qty * 100) / 100,
+    tags: item.tags.filter((t) => t !== "internal"),
+  }));
+  const total = lines.reduce((sum, line) => sum + line.total, 0);
+  return { id: order.id, customer: order.customer.name, count: lines.length, total, lines };
+}
+const OUT = transform(ORDER);
+globalThis.steps = {
+  parse: (n) => { for (let i = 0; i < n; i++) JSON.parse(BODY); },
+  transform: (n) => { for (let i = 0; i < n; i++) transform(ORDER); },
+  stringify: (n) => { for (let i = 0; i < n; i++) JSON.stringify(OUT); },
+};
+"""
+
+
+async def cpu_per_call(worker: JsWorker, body: bytes, calls: int) -> float:
+    """CPU µs of one JsWorker.fetch of a POST of `body`, the response read."""
+    headers = {"host": "localhost:8787", "content-type": "application/json"}
+    started = time.process_time()
+    for _ in range(calls):
+        resp = await worker.fetch(
+            Request("http://localhost:8787/", method="POST", headers=headers, body=body), ""
+        )
+        await resp.arrayBuffer()
+    return (time.process_time() - started) / calls * 1e6
+
+
+async def json_case(tmp: str, rounds: int = 5, calls: int = 2000) -> None:
+    import json
+
+    import quickjs
+
+    body = order_json()
+    bare = quickjs.Context()
+    bare.eval(ENGINE_STEPS % json.dumps(body.decode()))
+    workers = {}
+    for name, src in (("post_ignored", POST_IGNORED), ("json_api", JSON_API.read_text())):
+        path = Path(tmp) / f"{name}.js"
+        path.write_text(src)
+        workers[name] = await JsWorker.load(path, {}, Limits(), print)
+    figures: dict[str, list[float]] = {}
+    for _ in range(rounds):  # alternated, so that the machine's noise falls on all alike
+        for name, worker in workers.items():
+            figures.setdefault(f"js_{name}_cpu", []).append(await cpu_per_call(worker, body, calls))
+        for step in ("parse", "transform", "stringify"):
+            started = time.process_time()
+            bare.eval(f"steps.{step}({calls})")
+            figures.setdefault(f"quickjs_json_{step}", []).append(
+                (time.process_time() - started) / calls * 1e6
+            )
+    med = {name: statistics.median(v) for name, v in figures.items()}
+    for name, value in med.items():
+        print(f"{name} {value:.1f} us")
+    print(f"js_json_api_added {med['js_json_api_cpu'] - med['js_post_ignored_cpu']:.1f} us")
+    engine = sum(med[f"quickjs_json_{s}"] for s in ("parse", "transform", "stringify"))
+    print(f"quickjs_json_engine_total {engine:.1f} us")
+    for worker in workers.values():
+        await worker.close()
+
+
 async def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 3.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,6 +132,7 @@ async def main() -> None:
             print(f"js_{name}_fetch_sequential {await measure(worker, seconds, 1):.0f} calls/s")
             print(f"js_{name}_fetch_concurrent32 {await measure(worker, seconds, 32):.0f} calls/s")
             await worker.close()
+        await json_case(tmp)
 
 
 if __name__ == "__main__":

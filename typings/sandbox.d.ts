@@ -940,6 +940,13 @@ export interface SandboxClient extends SandboxOperations {
 	isPortExposed(port: number): Promise<boolean>;
 
 	/**
+	 * Whether `token` is the preview token of `port` (as in its URL), for a worker that routes previews
+	 * its own way. It checks the record, kept until `unexposePort`, not whether the URL forwards now
+	 * (`isPortExposed` says that); never starts the sandbox.
+	 */
+	validatePortToken(port: number, token: string): Promise<boolean>;
+
+	/**
 	 * Answer a WebSocket upgrade request by connecting it to the WebSocket server on `port` in the
 	 * sandbox: return the Response as it is. The server's refusal comes back as a plain Response.
 	 */

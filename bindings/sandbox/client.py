@@ -778,6 +778,13 @@ class SandboxClient(_Commands):
         port = check_port(port)
         return any(p["port"] == port for p in self._mgr.previews.exposed(self.id, "localhost"))
 
+    async def validatePortToken(self, port: int, token: str) -> bool:  # noqa: N802
+        """Whether `token` is the port's preview token: for a worker that routes previews its own way."""
+        port = check_port(port)
+        if not isinstance(token, str):
+            raise InvalidArgument(f"token must be a string, got {type(token).__name__}")
+        return self._mgr.previews.token_matches(self.id, port, token)
+
     async def wsConnect(self, request: RequestLike, port: int) -> WebResponse:  # noqa: N802
         """Connect the client's WebSocket upgrade to the WebSocket server on `port` in this sandbox."""
         if not is_websocket_upgrade(request):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import json
 import os
 import re
@@ -268,6 +269,15 @@ class Previews:
                     }
                 )
         return out
+
+    def token_matches(self, sandbox_id: str, port: int, token: str) -> bool:
+        """Whether `token` is the one recorded for the port (Cloudflare's validatePortToken): the record
+        until unexposePort, whether or not it forwards in this start (isPortExposed says that)."""
+        d = self._token_dir(sandbox_id)
+        record = None if d is None else self._read_ports(d).get(str(port))
+        recorded = "" if record is None else str(record.get("token") or "")
+        # compare_digest: a worker answering "is this token right" must not tell how much of it was
+        return bool(recorded) and hmac.compare_digest(recorded.encode(), token.encode())
 
     async def target(self, sandbox_id: str) -> tuple[str, LoopbackDialer | None]:
         """The running sandbox's bridge address (woken when needed), and the way to its own loopback,

@@ -228,6 +228,7 @@ SANDBOX_CLIENT = ObjectSpec(
             "getExposedPorts", "async", doc="The preview URLs that forward now: [{url, port, name, status}]."
         ),
         Method("isPortExposed", "async", doc="Whether the port has a current preview URL."),
+        Method("validatePortToken", "async", doc="Whether a token is the port's preview token."),
         Method(
             "wsConnect", "async", doc="Answer a WebSocket upgrade by connecting it to a port of the sandbox."
         ),

@@ -250,6 +250,7 @@ export async function reachShapes(sandbox: SandboxClient, request: Request, env:
 	const waits = again ? await again.waitForExit(1000) : null;
 	const { url, port } = await sandbox.exposePort(8080, { name: "web", token: "abc" });
 	const exposed: boolean = await sandbox.isPortExposed(port);
+	const valid: boolean = await sandbox.validatePortToken(port, "abc");
 	const urls: string[] = (await sandbox.getExposedPorts()).map((p) => p.url);
 	await sandbox.unexposePort(8080);
 	const upgraded: Response = await sandbox.wsConnect(request, 8080);

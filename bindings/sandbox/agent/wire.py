@@ -278,6 +278,7 @@ HOST_ONLY = {
     "unexposePort": "SandboxClient.unexposePort: host-side preview records only",
     "getExposedPorts": "SandboxClient.getExposedPorts: host-side preview records only (never wakes)",
     "isPortExposed": "SandboxClient.isPortExposed: host-side preview records only (never wakes)",
+    "validatePortToken": "SandboxClient.validatePortToken: host-side preview records only (never wakes)",
     "wsConnect": "SandboxClient.wsConnect: a WebSocket to the sandbox's address; pings the agent first",
     "createBackup": "SandboxClient.createBackup: archiveDir into the host's backup store (backups.py)",
     "restoreBackup": "SandboxClient.restoreBackup: extractArchive from the host's backup store",

@@ -210,15 +210,19 @@ def test_wrong_old_and_unexposed_tokens_are_404(
     wrong = url.replace(token, "a" * 16)
     status, _, body = preview(run, binding, wrong)
     assert status == 404 and json.loads(body)["code"] == "INVALID_TOKEN"
+    assert run(sb.validatePortToken(8080, token)) and not run(sb.validatePortToken(8080, "a" * 16))
+    assert not run(sb.validatePortToken(8081, token))  # the token is the port's own
+    assert not run(sb.validatePortToken(8080, token[:-1])) and not run(sb.validatePortToken(8080, ""))
     assert preview(run, binding, url.replace("8080-", "8081-"))[0] == 404  # the token is the port's own
     run(sb.unexposePort(8080))
     assert preview(run, binding, url + "hello")[0] == 404
-    assert not run(sb.isPortExposed(8080))
+    assert not run(sb.isPortExposed(8080)) and not run(sb.validatePortToken(8080, token))
     again = run(sb.exposePort(8080))["url"]
     assert again != url and preview(run, binding, again + "hello")[0] == 200
     assert preview(run, binding, url + "hello")[0] == 404  # the old URL stays dead
     custom = run(sb.exposePort(8080, {"token": "my_token"}))["url"]
     assert custom == "http://8080-reach-my_token.localhost:8787/"
+    assert run(sb.validatePortToken(8080, "my_token")) and not run(sb.validatePortToken(8080, token))
     assert preview(run, binding, custom + "hello")[0] == 200
     assert code_of(run, sb.exposePort(8081, {"token": "my_token"})) == "ALREADY_EXISTS"
     assert code_of(run, sb.exposePort(8081, {"token": "Bad-Token"})) == "INVALID_ARGUMENT"
@@ -253,6 +257,8 @@ def test_restart_makes_urls_stale_until_exposed_again(run: Run, bindings: Any) -
     status, _, body = preview(run, b, url + "hello")
     assert status == 410 and json.loads(body)["code"] == "STALE_PREVIEW_URL"
     assert run(sb.getExposedPorts()) == [] and not run(sb.isPortExposed(8080))
+    token = url.split("-")[-1].split(".")[0]
+    assert run(sb.validatePortToken(8080, token))  # the record stands until unexposePort, as Cloudflare's
     run(run(sb.startProcess("python3 /srv/echo.py 8080")).waitForPort(8080, {"timeoutMs": 15000}))
     assert run(sb.exposePort(8080))["url"] == url  # Cloudflare's semantics: the same URL, current again
     assert preview(run, b, url + "hello")[0] == 200

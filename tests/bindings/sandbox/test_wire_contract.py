@@ -139,6 +139,9 @@ class _HostPreviews:
     def exposed(self, *args: Any) -> list[dict[str, Any]]:
         return []
 
+    def token_matches(self, *args: Any) -> bool:
+        return False
+
     async def target(self, sandbox_id: str) -> str:
         raise RuntimeError("not reached: the request below is no upgrade for the recorder")
 
@@ -187,6 +190,7 @@ ARGS: dict[str, tuple[Any, ...]] = {
     "unexposePort": (8080,),
     "getExposedPorts": (),
     "isPortExposed": (8080,),
+    "validatePortToken": (8080, "t"),
     "terminal": (_Upgrade(),),
     "watch": (".",),
     "checkChanges": (".",),

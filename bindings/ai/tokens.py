@@ -13,6 +13,7 @@ import enum
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import time
@@ -66,7 +67,8 @@ class TokenSigner:
     secret: bytes
 
     def mint(self, project_key: str, ttl_s: float, now: float | None = None) -> str:
-        exp = int((time.time() if now is None else now) + ttl_s)
+        # rounded up: a token lives at least its TTL (current_token re-mints by that)
+        exp = math.ceil((time.time() if now is None else now) + ttl_s)
         payload = json.dumps({"p": project_key, "exp": exp, "n": secrets.token_hex(6)}, separators=(",", ":"))
         body = _b64(payload.encode())
         return f"{PREFIX}{body}.{self._sign(body)}"

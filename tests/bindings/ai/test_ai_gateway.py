@@ -18,7 +18,7 @@ import pytest
 from bindings.ai.credentials import Credentials, save_provider
 from bindings.ai.fake_upstream import HOLD_MARKER, Text, ToolCall
 from bindings.ai.testing import AiStack, listening_addresses
-from bindings.ai.tokens import TokenSigner, load_or_create_secret
+from bindings.ai.tokens import TokenSigner, Verdict, load_or_create_secret
 from tests.conftest import REPO
 
 
@@ -151,6 +151,15 @@ def test_anthropic_stream_passes_through_with_usage_logged(stack: AiStack) -> No
 
 
 # -- tokens ----------------------------------------------------------------------------------------
+
+
+def test_a_token_lives_its_whole_ttl() -> None:
+    """exp is whole seconds: rounded down, a 1 s token minted at .95 was dead 0.05 s later (the
+    short-TTL re-mint test below failed on it now and then)."""
+    signer = TokenSigner(b"s" * 32)
+    token = signer.mint("proj", 1.0, now=100.95)
+    assert signer.verify(token, "proj", now=101.9) is Verdict.OK
+    assert signer.verify(token, "proj", now=102.0) is Verdict.EXPIRED
 
 
 def test_token_scope_and_expiry(stack: AiStack) -> None:
@@ -508,7 +517,7 @@ def test_sandbox_tokens_are_stable_then_re_minted_before_expiry(homes: Path) -> 
         assert second != first["PLOY_AI_TOKEN"]
         url = short.gateway.base_url + "/v1/models"
         assert httpx.get(url, headers={"authorization": f"Bearer {second}"}).status_code == 200
-        time.sleep(1.1)
+        time.sleep(2.05)  # exp is whole seconds, rounded up: a 1 s token lives 1-2 s
         expired = httpx.get(url, headers={"authorization": f"Bearer {second}"})
         assert expired.status_code == 401 and "expired" in expired.json()["error"]["message"]
     finally:

@@ -624,6 +624,19 @@ export interface SandboxGetOptions {
 	 * snapshot (the whole sandbox). Applies only when the id is new: an existing sandbox is returned as it is.
 	 */
 	from?: string | SandboxBackup | SandboxSnapshot;
+	/** As Cloudflare's getSandbox: `setKeepAlive(keepAlive)` before this client's first operation (`get` starts nothing). */
+	keepAlive?: boolean;
+	/** As Cloudflare's getSandbox: `setSleepAfter(sleepAfter)` before this client's first operation. */
+	sleepAfter?: string | number;
+	/** As Cloudflare's getSandbox: lowercase the id (preview host names are case-insensitive). */
+	normalizeId?: boolean;
+	/** Cloudflare's control path choice; ploy has one (the agent's socket), so any of the three is accepted. */
+	transport?: "http" | "websocket" | "rpc";
+	/**
+	 * Only `false`, ploy's behaviour: a call without a session runs in a fresh shell. `true` (Cloudflare's
+	 * default session shared by top-level calls) is refused with INVALID_ARGUMENT; use `createSession()`.
+	 */
+	enableDefaultSession?: false;
 }
 
 /** Options for `watch`. */

@@ -240,6 +240,25 @@ async def _payloads(frames: AsyncIterator[tuple[bytes, bytes]]) -> AsyncIterator
         await frames.aclose()  # type: ignore[attr-defined]
 
 
+def _sleep_after_seconds(duration: object) -> float:
+    if isinstance(duration, bool) or not isinstance(duration, (str, int, float)):
+        raise InvalidArgument("sleepAfter must be a duration: seconds, or e.g. '30s', '10m', '1h'")
+    try:
+        seconds = parse_duration(duration.strip() if isinstance(duration, str) else duration)
+    except ValueError as exc:
+        raise InvalidArgument(f"sleepAfter: {exc}") from None
+    if seconds < 0:
+        raise InvalidArgument("sleepAfter must not be negative (0: never sleep)")
+    return seconds
+
+
+def _bool_option(o: dict[str, Any], name: str) -> bool | None:
+    value = o.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be true or false, got {value!r}", option=name)
+    return value
+
+
 class _Commands:
     """The methods a sandbox client and a session share; `_session` scopes them to a session."""
 
@@ -247,6 +266,14 @@ class _Commands:
     _sandbox_id: str
     _session: str | None = None
     _spec = SANDBOX_SESSION
+    # Settings given to `get` (keepAlive, sleepAfter): sent before this client's first op reaches the
+    # agent, so that `get` itself starts nothing (as Cloudflare's getSandbox)
+    _pending: list[tuple[wire.Op, dict[str, Any]]] | None = None
+
+    async def _apply_pending(self) -> None:
+        pending, self._pending = self._pending or [], None
+        for op, fields in pending:
+            await self._mgr.call(self._sandbox_id, self._request(op, fields, None), None)
 
     def _options(
         self, method: str, options: Any, kw: dict[str, Any], own: tuple[str, ...] = ()
@@ -274,6 +301,8 @@ class _Commands:
     async def _call(
         self, op: wire.Op, fields: dict[str, Any], session: str | None, upload: Upload | None = None
     ) -> tuple[Any, dict[bytes, bytearray]]:
+        if self._pending is not None:
+            await self._apply_pending()
         return await self._mgr.call(self._sandbox_id, self._request(op, fields, session), upload)
 
     async def _result(self, op: wire.Op, session: str | None, **fields: Any) -> Any:
@@ -283,6 +312,8 @@ class _Commands:
     async def _frames(
         self, op: wire.Op, fields: dict[str, Any], session: str | None
     ) -> AsyncIterator[tuple[bytes, bytes]]:
+        if self._pending is not None:
+            await self._apply_pending()
         return await self._mgr.stream(self._sandbox_id, self._request(op, fields, session))
 
     async def _stream(self, op: wire.Op, fields: dict[str, Any], session: str | None) -> AsyncIterator[bytes]:
@@ -730,15 +761,7 @@ class SandboxClient(_Commands):
         return await self._result(wire.DELETE_SESSION, None, sessionId=sessionId)
 
     async def setSleepAfter(self, duration: str | float) -> dict[str, Any]:  # noqa: N802
-        if isinstance(duration, bool) or not isinstance(duration, (str, int, float)):
-            raise InvalidArgument("sleepAfter must be a duration: seconds, or e.g. '30s', '10m', '1h'")
-        try:
-            seconds = parse_duration(duration.strip() if isinstance(duration, str) else duration)
-        except ValueError as exc:
-            raise InvalidArgument(f"sleepAfter: {exc}") from None
-        if seconds < 0:
-            raise InvalidArgument("sleepAfter must not be negative (0: never sleep)")
-        return await self._result(wire.SET_SLEEP_AFTER, None, seconds=seconds)
+        return await self._result(wire.SET_SLEEP_AFTER, None, seconds=_sleep_after_seconds(duration))
 
     async def setKeepAlive(self, keepAlive: bool) -> dict[str, Any]:  # noqa: N802, N803
         if not isinstance(keepAlive, bool):
@@ -899,6 +922,29 @@ class SandboxClient(_Commands):
         return f"<SandboxClient {self.id}>"
 
 
+def _get_settings(o: dict[str, Any]) -> list[tuple[wire.Op, dict[str, Any]]]:
+    """Checks the options Cloudflare's getSandbox takes besides normalizeId; returns the settings ops
+    they ask for."""
+    transport = o.get("transport")
+    if transport is not None and transport not in ("http", "websocket", "rpc"):
+        raise InvalidArgument(
+            f"transport must be 'http', 'websocket' or 'rpc', got {transport!r}", option="transport"
+        )
+    if _bool_option(o, "enableDefaultSession"):
+        raise InvalidArgument(
+            "enableDefaultSession: true is not how ploy runs commands: a call without a session runs in a"
+            " fresh shell (enableDefaultSession: false); createSession() gives commands a shared shell",
+            option="enableDefaultSession",
+        )
+    settings: list[tuple[wire.Op, dict[str, Any]]] = []
+    keep = _bool_option(o, "keepAlive")
+    if keep is not None:
+        settings.append((wire.SET_KEEP_ALIVE, {"keepAlive": keep}))
+    if "sleepAfter" in o:
+        settings.append((wire.SET_SLEEP_AFTER, {"seconds": _sleep_after_seconds(o["sleepAfter"])}))
+    return settings
+
+
 class SandboxBinding:
     __ploy_spec__ = SANDBOX_BINDING
 
@@ -908,9 +954,13 @@ class SandboxBinding:
         self.manager = SandboxManager(ctx, options)
 
     def get(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> SandboxClient:  # noqa: A002
-        client = SandboxClient(self.manager, validate_id(id))
         o = _opts(options, kw)
         check_options(SANDBOX_BINDING.method("get"), o)
+        id = validate_id(id)  # noqa: A001
+        if _bool_option(o, "normalizeId"):  # Cloudflare's: preview host names are case-insensitive
+            id = id.lower()  # noqa: A001
+        client = SandboxClient(self.manager, id)
+        client._pending = _get_settings(o) or None
         source = o.get("from")
         if source is not None:
             origin = forks.parse_from(source)

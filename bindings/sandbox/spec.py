@@ -307,7 +307,8 @@ SANDBOX_BINDING = ObjectSpec(
             returns="SandboxClient",
             props_from_args=("id",),
             doc="A client for the sandbox with this id (nothing starts yet); {from} forks a new one.",
-            options=("from",),
+            # from: ploy's forks; the others are Cloudflare's getSandbox options
+            options=("from", "keepAlive", "sleepAfter", "normalizeId", "transport", "enableDefaultSession"),
         ),
     ),
     doc="The SANDBOX binding declared in ploy.yaml.",

@@ -251,6 +251,7 @@ export async function reachShapes(sandbox: SandboxClient, request: Request, env:
 	const { url, port } = await sandbox.exposePort(8080, { name: "web", token: "abc" });
 	const exposed: boolean = await sandbox.isPortExposed(port);
 	const valid: boolean = await sandbox.validatePortToken(port, "abc");
+	const ported = env.SANDBOX.get("Box", { keepAlive: true, sleepAfter: "10m", normalizeId: true, transport: "http", enableDefaultSession: false });
 	const urls: string[] = (await sandbox.getExposedPorts()).map((p) => p.url);
 	await sandbox.unexposePort(8080);
 	const upgraded: Response = await sandbox.wsConnect(request, 8080);

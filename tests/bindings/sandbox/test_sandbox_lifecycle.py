@@ -420,3 +420,33 @@ def test_get_metrics(run: Run, bindings: Any) -> None:
     assert wait_until(lambda: container_state(name) == "exited", timeout=10)
     asleep = run(sb.getMetrics())
     assert asleep["memory"]["used"] == 0 and asleep["disk"]["used"] >= 20_000_000
+
+
+def test_get_takes_cloudflares_get_sandbox_options(run: Run, bindings: Any) -> None:
+    """Cloudflare's own e2e worker calls getSandbox(ns, id, {keepAlive, transport, sleepAfter,
+    enableDefaultSession: false}): the same options on get, applied with the first operation."""
+    b = bindings.make("get-options")
+    sb = b.get("Ported", {"keepAlive": True, "sleepAfter": "1s", "transport": "rpc", "normalizeId": True})
+    assert sb.id == "ported"
+    assert run(sb.getState())["status"] == "stopped"  # get and getState start nothing
+    assert run(sb.exec("echo up"))["stdout"] == "up\n"
+    name = containers("ploy.id", "ported")[0].split()[0]
+    time.sleep(3)
+    assert container_state(name) == "running"  # kept alive, though sleepAfter is 1 s
+    assert run(b.get("ported").setKeepAlive(False)) == {"sleepAfter": 1.0, "keepAlive": False}
+    assert wait_until(lambda: container_state(name) == "exited", timeout=15)
+    plain = b.get("Ported", {"enableDefaultSession": False})  # no normalizeId: another sandbox
+    assert plain.id == "Ported" and run(plain.exec("echo other"))["stdout"] == "other\n"
+    assert len(containers("ploy.id", "Ported")) == 1
+    bad = (
+        {"keepAlive": "yes"},
+        {"sleepAfter": "soon"},
+        {"normalizeId": 1},
+        {"transport": "carrier-pigeon"},
+        {"enableDefaultSession": True},
+        {"keepAlve": True},
+    )
+    for options in bad:
+        with pytest.raises(PloyError) as info:
+            b.get("x", options)
+        assert info.value.code == "INVALID_ARGUMENT", options

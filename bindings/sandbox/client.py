@@ -271,9 +271,10 @@ class _Commands:
     _pending: list[tuple[wire.Op, dict[str, Any]]] | None = None
 
     async def _apply_pending(self) -> None:
-        pending, self._pending = self._pending or [], None
-        for op, fields in pending:
+        # cleared once sent: an op that failed is tried again with the next call (they are idempotent)
+        for op, fields in self._pending or ():
             await self._mgr.call(self._sandbox_id, self._request(op, fields, None), None)
+        self._pending = None
 
     def _options(
         self, method: str, options: Any, kw: dict[str, Any], own: tuple[str, ...] = ()
@@ -956,10 +957,10 @@ class SandboxBinding:
     def get(self, id: str, options: dict[str, Any] | None = None, **kw: Any) -> SandboxClient:  # noqa: A002
         o = _opts(options, kw)
         check_options(SANDBOX_BINDING.method("get"), o)
-        id = validate_id(id)  # noqa: A001
+        sandbox_id = validate_id(id)
         if _bool_option(o, "normalizeId"):  # Cloudflare's: preview host names are case-insensitive
-            id = id.lower()  # noqa: A001
-        client = SandboxClient(self.manager, id)
+            sandbox_id = sandbox_id.lower()
+        client = SandboxClient(self.manager, sandbox_id)
         client._pending = _get_settings(o) or None
         source = o.get("from")
         if source is not None:

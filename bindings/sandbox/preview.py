@@ -277,7 +277,9 @@ class Previews:
         record = None if d is None else self._read_ports(d).get(str(port))
         recorded = "" if record is None else str(record.get("token") or "")
         # compare_digest: a worker answering "is this token right" must not tell how much of it was
-        return bool(recorded) and hmac.compare_digest(recorded.encode(), token.encode())
+        return bool(recorded) and hmac.compare_digest(
+            recorded.encode(), token.encode("utf-8", "surrogatepass")
+        )
 
     async def target(self, sandbox_id: str) -> tuple[str, LoopbackDialer | None]:
         """The running sandbox's bridge address (woken when needed), and the way to its own loopback,

@@ -213,6 +213,7 @@ def test_wrong_old_and_unexposed_tokens_are_404(
     assert run(sb.validatePortToken(8080, token)) and not run(sb.validatePortToken(8080, "a" * 16))
     assert not run(sb.validatePortToken(8081, token))  # the token is the port's own
     assert not run(sb.validatePortToken(8080, token[:-1])) and not run(sb.validatePortToken(8080, ""))
+    assert not run(sb.validatePortToken(8080, "\ud800"))  # a lone surrogate (JS strings may hold one)
     assert preview(run, binding, url.replace("8080-", "8081-"))[0] == 404  # the token is the port's own
     run(sb.unexposePort(8080))
     assert preview(run, binding, url + "hello")[0] == 404

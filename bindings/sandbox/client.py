@@ -252,11 +252,15 @@ def _sleep_after_seconds(duration: object) -> float:
     return seconds
 
 
+def _flag(value: object, name: str, **detail: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{name} must be true or false, got {value!r}", **detail)
+    return value
+
+
 def _bool_option(o: dict[str, Any], name: str) -> bool | None:
     value = o.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise InvalidArgument(f"{name} must be true or false, got {value!r}", option=name)
-    return value
+    return None if value is None else _flag(value, name, option=name)
 
 
 class _Commands:
@@ -765,9 +769,7 @@ class SandboxClient(_Commands):
         return await self._result(wire.SET_SLEEP_AFTER, None, seconds=_sleep_after_seconds(duration))
 
     async def setKeepAlive(self, keepAlive: bool) -> dict[str, Any]:  # noqa: N802, N803
-        if not isinstance(keepAlive, bool):
-            raise InvalidArgument(f"keepAlive must be true or false, got {keepAlive!r}")
-        return await self._result(wire.SET_KEEP_ALIVE, None, keepAlive=keepAlive)
+        return await self._result(wire.SET_KEEP_ALIVE, None, keepAlive=_flag(keepAlive, "keepAlive"))
 
     async def getState(self) -> dict[str, Any]:  # noqa: N802
         return await self._mgr.state_of(self.id)

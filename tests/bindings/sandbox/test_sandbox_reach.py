@@ -144,8 +144,9 @@ def test_wait_for_log_string_pattern_and_timeout(run: Run, sb: SandboxClient) ->
 
 
 def test_kill_with_a_signal(run: Run, sb: SandboxClient) -> None:
-    proc = run(sb.startProcess("trap 'echo got-hup' HUP; while true; do sleep 0.05; done"))
-    time.sleep(0.3)
+    proc = run(sb.startProcess("trap 'echo got-hup' HUP; echo trapped; while true; do sleep 0.05; done"))
+    # the trap must be set before the signal (a fixed 0.3 s was not always enough on a loaded CI machine)
+    run(proc.waitForLog("trapped", {"timeoutMs": 15000}))
     after = run(proc.kill("SIGHUP", {"graceMs": 300}))
     assert after["status"] == "running"  # a signal it handles is sent, never escalated
     assert run(proc.waitForLog("got-hup", {"timeoutMs": 5000}))["line"] == "got-hup"
